@@ -1,0 +1,63 @@
+"""The one exception hierarchy of ragrelay.
+
+    RagrelayError
+    ├── UsageError              the caller's mistake: never retried
+    │   ├── ConfigError         bad or missing settings (fail at start-up)
+    │   └── InvalidMessage      a message that does not validate (dead-lettered, job failed)
+    └── StepError               a runtime failure inside a step
+        ├── TransientError      retried with backoff (rate limit, timeout, connection reset)
+        └── PermanentError      not retried: dead-lettered, job failed (or degraded)
+
+Third-party exceptions are translated once, at the adapter boundary (``raise X from exc``).
+Exceptions are data: constructors neither log nor do I/O.
+"""
+
+from __future__ import annotations
+
+
+class RagrelayError(Exception):
+    """Root of every error ragrelay raises on purpose."""
+
+
+class UsageError(RagrelayError):
+    """The caller did something wrong; retrying cannot help."""
+
+
+class ConfigError(UsageError):
+    """Settings are missing or invalid; the message says what to set."""
+
+
+class InvalidMessage(UsageError):
+    """A message failed validation at a boundary."""
+
+    def __init__(self, reason: str, *, job_id: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.job_id = job_id
+
+
+class StepError(RagrelayError):
+    """A step failed at run time."""
+
+
+class TransientError(StepError):
+    """Worth retrying later. ``retry_after`` (seconds) is honoured when the server sent one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class PermanentError(StepError):
+    """Retrying will not help (bad request, auth, not found)."""
+
+
+__all__ = [
+    "ConfigError",
+    "InvalidMessage",
+    "PermanentError",
+    "RagrelayError",
+    "StepError",
+    "TransientError",
+    "UsageError",
+]

@@ -1,0 +1,27 @@
+"""The base of every message: versioned, strict about unknown fields, JSON only."""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict
+
+SCHEMA_VERSION = 1
+
+
+class Message(BaseModel):
+    """A typed message. ``schema_version`` travels with it; a newer major is rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
+
+    schema_version: int = SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Self:
+        return cls.model_validate_json(raw)

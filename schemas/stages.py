@@ -1,0 +1,144 @@
+"""One task + result pair per stage. Step ids are deterministic: ``job/iteration/stage/shard``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.base import Message
+from schemas.documents import Chunk, Citation, ScoredChunk
+from schemas.jobs import JobKind, Usage
+
+Stage = Literal["analysis", "retrieval", "generation", "evaluation"]
+STAGES: tuple[Stage, ...] = ("analysis", "retrieval", "generation", "evaluation")
+Source = Literal["internal", "user_context", "web"]
+Triage = Literal["spam", "needs_reply", "no_reply"]
+Verdict = Literal["accept", "revise"]
+
+
+def step_id(job_id: str, iteration: int, stage: str, shard: int = 0) -> str:
+    return f"{job_id}/{iteration}/{stage}/{shard}"
+
+
+class StepLimits(Message):
+    """What the job has left, handed to the worker (e.g. to size ``max_tokens``)."""
+
+    max_tokens: int = 4096
+    max_cost_usd: float = 1.0
+    deadline_at: float = 0.0
+
+
+class TaskEnvelope(Message):
+    """Fields every stage task carries."""
+
+    job_id: str
+    step_id: str
+    tenant: str
+    iteration: int = 1
+    attempt: int = 1
+    limits: StepLimits = Field(default_factory=StepLimits)
+
+
+class StageResultBase(Message):
+    job_id: str
+    step_id: str
+    usage: Usage = Field(default_factory=Usage)
+    worker_host: str = ""
+    worker_pid: int = 0
+    started_at: float = 0.0
+    ended_at: float = 0.0
+    prompt_version: str | None = None
+    model: str | None = None
+
+
+# --- analysis -------------------------------------------------------------------------
+
+
+class AnalysisTask(TaskEnvelope):
+    query: str
+    kind: JobKind = "question"
+    user_id: str | None = None
+    feedback: str | None = None
+    previous_rewrites: list[str] = Field(default_factory=list)
+    previous_answer: str | None = None
+    email: dict[str, str] | None = None  # subject/from/body for email_reply jobs
+
+
+class AnalysisResult(StageResultBase):
+    rewrites: list[str] = Field(min_length=1)
+    sources: list[Source] = Field(default_factory=lambda: ["internal"])
+    needs_retrieval: bool = True
+    triage: Triage | None = None
+    triage_score: float | None = None
+    notes: str = ""
+
+
+# --- retrieval ------------------------------------------------------------------------
+
+
+class RetrievalTask(TaskEnvelope):
+    query: str
+    source: Source = "internal"
+    user_id: str | None = None
+    k: int = Field(10, ge=1, le=200)
+
+
+class RetrievalResult(StageResultBase):
+    source: Source = "internal"
+    query: str = ""
+    hits: list[ScoredChunk] = Field(default_factory=list)
+
+
+# --- generation -----------------------------------------------------------------------
+
+
+class GenerationTask(TaskEnvelope):
+    query: str
+    kind: JobKind = "question"
+    context: list[Chunk] = Field(default_factory=list)
+    feedback: str | None = None
+    email: dict[str, str] | None = None
+
+
+class GenerationResult(StageResultBase):
+    answer: str
+    short_answer: str | None = None
+    citations: list[Citation] = Field(default_factory=list)
+    no_answer: bool = False
+
+
+# --- evaluation -----------------------------------------------------------------------
+
+
+class EvaluationTask(TaskEnvelope):
+    query: str
+    answer: str
+    citations: list[Citation] = Field(default_factory=list)
+    context: list[Chunk] = Field(default_factory=list)
+    kind: JobKind = "question"
+    is_last_iteration: bool = False
+
+
+class EvaluationResult(StageResultBase):
+    scores: dict[str, float] = Field(default_factory=dict)  # faithfulness, relevance, completeness
+    verdict: Verdict
+    feedback: str = ""
+    suggested_rewrite: str | None = None
+
+
+StageTask = AnalysisTask | RetrievalTask | GenerationTask | EvaluationTask
+StageResult = AnalysisResult | RetrievalResult | GenerationResult | EvaluationResult
+
+TASK_MODELS: dict[str, type[TaskEnvelope]] = {
+    "analysis": AnalysisTask,
+    "retrieval": RetrievalTask,
+    "generation": GenerationTask,
+    "evaluation": EvaluationTask,
+}
+RESULT_MODELS: dict[str, type[StageResultBase]] = {
+    "analysis": AnalysisResult,
+    "retrieval": RetrievalResult,
+    "generation": GenerationResult,
+    "evaluation": EvaluationResult,
+}
