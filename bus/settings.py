@@ -56,12 +56,43 @@ class Settings(BaseSettings):
     log_json: bool = True
     redact_pii: bool = True
 
-    # --- adapters (used by later stages; unset means the offline default) ------------------
+    # --- Anthropic (set a key to use Claude; unset = the offline provider) -----------------
     anthropic_api_key: SecretStr | None = None
     anthropic_base_url: str | None = None
+    anthropic_model_analysis: str = "claude-haiku-4-5"
+    anthropic_model_generation: str = "claude-sonnet-4-5"
+    anthropic_model_evaluation: str = "claude-haiku-4-5"
+    anthropic_timeout_s: float = Field(60.0, gt=0)
+    anthropic_max_retries: int = Field(0, ge=0, le=10, description="SDK retries; policy is ours")
+    # USD per million tokens: {model: {input, output, cache_read, cache_write}}
+    anthropic_prices: dict[str, dict[str, float]] = Field(
+        default_factory=lambda: {
+            "claude-haiku-4-5": {
+                "input": 1.0, "output": 5.0, "cache_read": 0.10, "cache_write": 1.25,
+            },
+            "claude-sonnet-4-5": {
+                "input": 3.0, "output": 15.0, "cache_read": 0.30, "cache_write": 3.75,
+            },
+            "claude-opus-4-1": {
+                "input": 15.0, "output": 75.0, "cache_read": 1.50, "cache_write": 18.75,
+            },
+        }
+    )
+
+    # --- Weaviate (set a URL to use it; unset = the embedded store) ------------------------
     weaviate_url: str | None = None
+    weaviate_grpc_port: int = 50051
+    weaviate_api_key: SecretStr | None = None
+    weaviate_collection: str = "RagrelayChunk"
+    weaviate_alpha: float = Field(0.5, ge=0, le=1)
+    weaviate_fusion: str = "relative_score"
+    weaviate_timeout_s: float = Field(30.0, gt=0)
+
+    # --- other sources and models ------------------------------------------------------------
     web_search_url: str | None = None
+    web_timeout_s: float = Field(3.0, gt=0)
     embedder: str = "auto"
+    metrics_port: int | None = None
 
     @field_validator("log_level")
     @classmethod
