@@ -1,0 +1,1 @@
+"""Pure text logic of the offline provider: tokenising, query rewriting, extractive answers."""
