@@ -3,6 +3,7 @@
 from schemas.base import SCHEMA_VERSION, Message
 from schemas.documents import Chunk, Citation, Document, ScoredChunk
 from schemas.events import JobEvent
+from schemas.ingest import IngestResult, IngestTask
 from schemas.jobs import (
     FINAL_STATUSES,
     Budget,
@@ -52,6 +53,8 @@ __all__ = [
     "EvaluationTask",
     "GenerationResult",
     "GenerationTask",
+    "IngestResult",
+    "IngestTask",
     "JobEvent",
     "JobKind",
     "JobRequest",

@@ -1,0 +1,51 @@
+"""The Celery app factory: queues, routes and reliability settings from one Settings."""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from bus.keys import QUEUES
+from bus.settings import Settings
+
+
+def create_app(settings: Settings) -> Celery:
+    """A Celery app on Redis (or the in-memory transport in embedded mode).
+
+    At-least-once: ``acks_late`` + ``reject_on_worker_lost`` + a visibility timeout longer
+    than the longest step. No result backend on the hot path: results travel as events.
+    """
+    app = Celery("ragrelay", set_as_current=False)
+    broker = settings.redis_url or "memory://"
+    app.conf.update(
+        broker_url=broker,
+        result_backend=None,
+        task_ignore_result=True,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+        task_send_sent_event=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout_s,
+            "unacked_restore_interval": settings.unacked_restore_interval_s,
+        },
+        task_queues=[Queue(q, routing_key=q) for q in QUEUES],
+        task_default_queue="orchestrator",
+        task_routes=routes(),
+        task_create_missing_queues=False,
+    )
+    return app
+
+
+def routes() -> dict[str, dict[str, str]]:
+    """Route by task name: ``ragrelay.<stage>`` to its queue, everything else to orchestrator."""
+    table = {f"ragrelay.{q}": {"queue": q} for q in QUEUES if q != "orchestrator"}
+    table["ragrelay.*"] = {"queue": "orchestrator"}
+    return table

@@ -1,0 +1,63 @@
+"""Every Redis key and stream name ragrelay uses, in one place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+QUEUES: tuple[str, ...] = ("orchestrator", "analysis", "retrieval", "generation", "evaluation", "ingest")
+STAGE_QUEUES: tuple[str, ...] = ("analysis", "retrieval", "generation", "evaluation")
+
+SUBMIT_TASK = "ragrelay.submit"
+INGEST_TASK = "ragrelay.ingest"
+
+
+def task_name(stage: str) -> str:
+    return f"ragrelay.{stage}"
+
+
+ORCHESTRATOR_GROUP = "orchestrator"
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "ragrelay"
+
+    @property
+    def events(self) -> str:
+        return f"{self.prefix}:events"
+
+    @property
+    def running(self) -> str:
+        return f"{self.prefix}:running"
+
+    @property
+    def dlq(self) -> str:
+        return f"{self.prefix}:dlq"
+
+    def job(self, job_id: str) -> str:
+        return f"{self.prefix}:job:{job_id}"
+
+    def result(self, job_id: str) -> str:
+        return f"{self.prefix}:result:{job_id}"
+
+    def trace(self, job_id: str) -> str:
+        return f"{self.prefix}:trace:{job_id}"
+
+    def idempotency(self, tenant: str, key: str) -> str:
+        return f"{self.prefix}:idem:{tenant}:{key}"
+
+    def step_done(self, step_id: str) -> str:
+        return f"{self.prefix}:done:{step_id}"
+
+    def user_context(self, tenant: str, user_id: str) -> str:
+        return f"{self.prefix}:userctx:{tenant}:{user_id}"
+
+    def ingest_done(self, run_id: str) -> str:
+        return f"{self.prefix}:ingest:{run_id}:done"
+
+    def heartbeat(self, name: str) -> str:
+        return f"{self.prefix}:heartbeat:{name}"
+
+    def celery_meta(self, task_id: str) -> str:
+        """Celery's result-backend key, so foreign Celery clients can read a job's result."""
+        return f"celery-task-meta-{task_id}"

@@ -1,0 +1,151 @@
+"""The orchestrator's event loop: read events in batches, advance jobs, dispatch next steps.
+
+Events come from one Redis Stream read by a consumer group, so several replicas can share
+the work; each transition is a compare-and-set per job, idempotent per step id. Entries a
+crashed replica left pending are reclaimed with ``XAUTOCLAIM``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any
+
+import redis
+from pydantic import ValidationError
+
+from bus import logging as blog
+from bus.dispatch import Dispatcher
+from bus.keys import ORCHESTRATOR_GROUP, Keys
+from orchestrator.jobs import JobStore
+from orchestrator.machine import Dispatch, Finish, MachineConfig, advance
+from schemas import JobEvent, JobResult
+
+log = blog.get_logger("ragrelay.orchestrator")
+
+MAX_CAS_RETRIES = 50
+
+
+class Engine:
+    def __init__(
+        self,
+        client: redis.Redis,
+        jobs: JobStore,
+        dispatcher: Dispatcher,
+        *,
+        keys: Keys,
+        config: MachineConfig | None = None,
+        batch: int = 200,
+        consumer: str | None = None,
+        on_finish: Any = None,
+    ) -> None:
+        self.client = client
+        self.jobs = jobs
+        self.dispatcher = dispatcher
+        self.keys = keys
+        self.config = config or MachineConfig()
+        self.batch = batch
+        self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
+        self.on_finish = on_finish
+        self.applied = 0
+        self.ensure_group()
+
+    def ensure_group(self) -> None:
+        try:
+            self.client.xgroup_create(self.keys.events, ORCHESTRATOR_GROUP, id="0", mkstream=True)
+        except redis.exceptions.ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    # -- the loop ----------------------------------------------------------------------------
+    def poll(self, block_ms: int | None = 1000) -> int:
+        """Read one batch of new events, apply them, acknowledge them. Returns events handled."""
+        try:
+            rows = self.client.xreadgroup(
+                ORCHESTRATOR_GROUP, self.consumer, {self.keys.events: ">"},
+                count=self.batch, block=block_ms,
+            )
+        except redis.exceptions.ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            self.ensure_group()
+            return 0
+        return self._handle_rows(rows[0][1] if rows else [])
+
+    def reclaim(self, min_idle_ms: int = 30_000) -> int:
+        """Take over events another consumer read but never acknowledged (it crashed)."""
+        got = self.client.xautoclaim(
+            self.keys.events, ORCHESTRATOR_GROUP, self.consumer, min_idle_time=min_idle_ms,
+            start_id="0-0", count=self.batch,
+        )
+        return self._handle_rows(got[1] if len(got) > 1 else [])
+
+    def _handle_rows(self, entries: list[Any]) -> int:
+        ids = []
+        for entry_id, fields in entries:
+            ids.append(entry_id)
+            if not fields:  # deleted entry
+                continue
+            raw = fields.get(b"event") or fields.get("event")
+            try:
+                event = JobEvent.model_validate_json(raw)
+            except (ValidationError, TypeError) as exc:
+                log.error("event.invalid", entry=str(entry_id), error=str(exc)[:300])
+                continue
+            self.handle(event)
+        if ids:
+            self.client.xack(self.keys.events, ORCHESTRATOR_GROUP, *ids)
+        return len(ids)
+
+    # -- one event ---------------------------------------------------------------------------
+    def handle(self, event: JobEvent) -> bool:
+        """Apply one event to its job. True when it changed the job."""
+        for _ in range(MAX_CAS_RETRIES):
+            loaded = self.jobs.load(event.job_id)
+            if loaded is None:
+                log.warning("event.unknown_job", job_id=event.job_id, type=event.type)
+                return False
+            state, version = loaded
+            t = advance(state, event, self.config)
+            if not t.changed:
+                return False
+            if self.jobs.commit(state, version, t):
+                self.applied += 1
+                self._carry_out(t.state.job_id, t.commands, event)
+                return True
+        log.error("event.cas_exhausted", job_id=event.job_id, type=event.type)
+        return False
+
+    def _carry_out(self, job_id: str, commands: list[Any], event: JobEvent) -> None:
+        headers = {"job_id": job_id, "trace_id": job_id}
+        for cmd in commands:
+            if isinstance(cmd, Dispatch):
+                self.dispatcher.send(cmd.stage, cmd.payload,
+                                     task_id=f"{cmd.step_id}@{cmd.attempt}", headers=headers)
+            elif isinstance(cmd, Finish):
+                log.info("job.finished", job_id=job_id, status=cmd.result.status,
+                         stop_reason=cmd.result.stop_reason)
+                if self.on_finish is not None:
+                    self.on_finish(cmd.result)
+
+
+def wait_result(jobs: JobStore, job_id: str, *, timeout_s: float,
+                poll: Any = None) -> JobResult | None:
+    """Block until the job's final result exists (or time runs out)."""
+    deadline = time.monotonic() + timeout_s
+    last = "$"
+    key = jobs.keys.trace(job_id)
+    while True:
+        result = jobs.result(job_id)
+        if result is not None:
+            return result
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        if poll is not None:
+            poll()
+            continue
+        rows = jobs.client.xread({key: last}, block=int(min(remaining, 1.0) * 1000) or 1)
+        if rows:
+            last = rows[0][1][-1][0]

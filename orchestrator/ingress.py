@@ -1,0 +1,56 @@
+"""Ingress by the Celery protocol: ``ragrelay.submit`` on the ``orchestrator`` queue.
+
+Any Celery client, in any language, can send ``send_task("ragrelay.submit",
+args=[<JobRequest as JSON object>], queue="orchestrator")``. The task validates the request
+and creates the job (idempotent by ``idempotency_key``); the job's final ``JobResult`` is
+written to Celery's result key of that task id (``celery-task-meta-<task id>``) so the
+client's ``AsyncResult(task_id).get()`` returns it. A request that does not validate gives
+a failed job with the validation error as its reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from celery import Celery
+
+from bus.keys import SUBMIT_TASK
+from bus.runtime import Runtime, attach
+from bus.settings import Settings
+from bus.task import RagrelayTask
+from orchestrator.jobs import JobStore
+from schemas import JobRequest, Message
+
+
+class SubmitTask(RagrelayTask):
+    abstract = True
+    message_model: ClassVar[type[Message]] = JobRequest
+    stage = "orchestrator"
+
+    def on_invalid(self, payload: Any, exc: Any) -> None:
+        super().on_invalid(payload, exc)
+        tenant = payload.get("tenant") if isinstance(payload, dict) else None
+        job_store(self.runtime).fail_unparseable(
+            self.request.id,
+            tenant if isinstance(tenant, str) else "unknown",
+            exc.reason,
+            reply_task_id=self.request.id,
+        )
+
+
+def job_store(runtime: Runtime) -> JobStore:
+    return JobStore(runtime.redis, runtime.keys, ttl_s=runtime.settings.result_ttl_s)
+
+
+def register(app: Celery, settings: Settings) -> None:
+    """Register ``ragrelay.submit``; reuses the app's runtime or attaches one."""
+    if getattr(app, "ragrelay_runtime", None) is None:
+        attach(app, Runtime(settings=settings))
+
+    def submit(self: SubmitTask, request: JobRequest) -> str:
+        job_id, _created = job_store(self.runtime).submit(
+            request, job_id=self.request.id, reply_task_id=self.request.id
+        )
+        return job_id
+
+    app.task(name=SUBMIT_TASK, base=SubmitTask, bind=True)(submit)

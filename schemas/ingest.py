@@ -1,0 +1,22 @@
+"""Ingestion: batches of documents sent to the ``ingest`` queue."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from schemas.base import Message
+from schemas.documents import Document
+
+
+class IngestTask(Message):
+    run_id: str
+    batch: int = Field(ge=0)
+    tenant: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    documents: list[Document]
+
+
+class IngestResult(Message):
+    run_id: str
+    batch: int
+    documents: int
+    chunks: int

@@ -1,0 +1,30 @@
+"""Real-time user data in Redis (or the embedded in-process server), per tenant."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import redis
+
+from bus.keys import Keys
+
+
+class RedisUserContext:
+    def __init__(self, client: redis.Redis, keys: Keys, *, ttl_s: int | None = None) -> None:
+        self.client = client
+        self.keys = keys
+        self.ttl_s = ttl_s
+
+    def get(self, tenant: str, user_id: str) -> dict[str, Any] | None:
+        raw = self.client.get(self.keys.user_context(tenant, user_id))
+        if not raw:
+            return None
+        value = json.loads(raw)
+        return value if isinstance(value, dict) else {"value": value}
+
+    def put(self, tenant: str, user_id: str, context: Mapping[str, Any]) -> None:
+        self.client.set(
+            self.keys.user_context(tenant, user_id), json.dumps(dict(context)), ex=self.ttl_s
+        )

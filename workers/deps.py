@@ -1,0 +1,31 @@
+"""Build a worker process's dependencies from settings, once per process."""
+
+from __future__ import annotations
+
+import redis
+
+from bus.keys import Keys
+from bus.settings import Settings
+from workers.context import RedisUserContext
+from workers.ports import Deps, LLMProvider, WebSource
+from workers.providers.offline import OfflineProvider
+from workers.store import open_store
+from workers.web import DisabledWeb
+
+
+def build_web(settings: Settings) -> WebSource:
+    return DisabledWeb()
+
+
+def build_provider(settings: Settings, web: WebSource) -> LLMProvider:
+    return OfflineProvider(web_enabled=web.enabled)
+
+
+def build_deps(settings: Settings, client: redis.Redis) -> Deps:
+    web = build_web(settings)
+    return Deps(
+        provider=build_provider(settings, web),
+        store=open_store(settings),
+        user_context=RedisUserContext(client, Keys(settings.key_prefix)),
+        web=web,
+    )

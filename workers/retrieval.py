@@ -1,0 +1,37 @@
+"""Retrieval: one source for one rewrite. Internal documents, user context, or the web."""
+
+from __future__ import annotations
+
+import json
+
+from schemas import Chunk, RetrievalResult, RetrievalTask, ScoredChunk
+from workers.ports import Deps
+
+
+def handle(msg: RetrievalTask, deps: Deps) -> RetrievalResult:
+    if msg.source == "internal":
+        hits = deps.store.search(msg.tenant, msg.query, k=msg.k)
+    elif msg.source == "user_context":
+        hits = _user_context(msg, deps)
+    else:
+        hits = deps.web.search(msg.query, k=min(msg.k, 10)) if deps.web.enabled else []
+    return RetrievalResult(
+        job_id=msg.job_id, step_id=msg.step_id, source=msg.source, query=msg.query, hits=hits,
+    )
+
+
+def _user_context(msg: RetrievalTask, deps: Deps) -> list[ScoredChunk]:
+    if not msg.user_id:
+        return []
+    context = deps.user_context.get(msg.tenant, msg.user_id)
+    if not context:
+        return []
+    lines = [f"{key}: {json.dumps(value, ensure_ascii=False)}" for key, value in context.items()]
+    chunk = Chunk(
+        chunk_id=f"user:{msg.user_id}#0",
+        doc_id=f"user:{msg.user_id}",
+        title=f"Current data for user {msg.user_id}",
+        text=". ".join(lines) + ".",
+        source="user_context",
+    )
+    return [ScoredChunk(chunk=chunk, score=1.0, rank=1, retriever="user_context")]

@@ -1,0 +1,62 @@
+"""The thin Celery tasks: validate (in the base), call the stage's pure handler, report."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery
+
+from bus.keys import INGEST_TASK, task_name
+from bus.runtime import Runtime, attach
+from bus.settings import Settings
+from bus.task import RagrelayTask, StageTaskBase
+from schemas import TASK_MODELS, IngestResult, IngestTask, Message
+from workers import analysis, evaluation, generation, indexing, retrieval
+from workers.deps import build_deps
+
+HANDLERS: dict[str, Callable[[Any, Any], Any]] = {
+    "analysis": analysis.handle,
+    "retrieval": retrieval.handle,
+    "generation": generation.handle,
+    "evaluation": evaluation.handle,
+}
+
+
+class IngestTaskBase(RagrelayTask):
+    abstract = True
+    message_model = IngestTask
+    stage = "ingest"
+
+    def on_result(self, msg: Message, result: Any, started: float) -> None:
+        if isinstance(msg, IngestTask) and isinstance(result, IngestResult):
+            rt = self.runtime
+            rt.redis.hset(rt.keys.ingest_done(msg.run_id), str(msg.batch), result.to_json())
+            rt.redis.expire(rt.keys.ingest_done(msg.run_id), rt.settings.result_ttl_s)
+
+
+def register(app: Celery, settings: Settings) -> Runtime:
+    """Register the four stage tasks and the ingest task on ``app``; attach the runtime."""
+    runtime = attach(app, Runtime(settings=settings, deps_factory=build_deps))
+    for stage, handler in HANDLERS.items():
+        _register_stage(app, stage, handler)
+
+    def run_ingest(self: RagrelayTask, msg: IngestTask) -> IngestResult:
+        return indexing.handle(msg, self.runtime.deps())
+
+    app.task(name=INGEST_TASK, base=IngestTaskBase, bind=True)(run_ingest)
+    return runtime
+
+
+def _register_stage(app: Celery, stage: str, handler: Callable[[Any, Any], Any]) -> None:
+    base = type(
+        f"{stage.title()}Task",
+        (StageTaskBase,),
+        {"abstract": True, "message_model": TASK_MODELS[stage], "stage": stage},
+    )
+
+    def run(self: StageTaskBase, msg: Any) -> Any:
+        return handler(msg, self.runtime.deps())
+
+    run.__name__ = f"run_{stage}"
+    app.task(name=task_name(stage), base=base, bind=True)(run)
