@@ -1,0 +1,265 @@
+"""Guardrails: pure checks on what goes into and comes out of a language model.
+
+- **Input limits**: queries and documents are bounded before they reach a prompt.
+- **Retrieved text is data**: each chunk is fenced as ``<document id="...">...</document>``
+  with any fence-breaking tags inside it neutralised, and text that looks like an
+  instruction to the model (prompt injection) is flagged so the trace shows it.
+- **Citations**: every cited chunk id must be one retrieved for this job; others are
+  removed and flagged.
+- **PII redaction**: emails, phone numbers and payment-card numbers (Luhn-checked) are
+  replaced by placeholders; :func:`redact_pii_processor` does it for structlog events.
+
+Both providers can use these; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from html import escape
+from typing import Any
+
+from schemas import Chunk
+
+# --- input limits ---------------------------------------------------------------------------
+
+MAX_QUERY_CHARS = 4_000
+MAX_DOCUMENT_CHARS = 8_000  # per chunk fenced into a prompt
+MAX_CONTEXT_CHARS = 60_000  # all chunks of one prompt together
+
+
+def clip(text: str, max_chars: int) -> tuple[str, bool]:
+    """``text`` cut to ``max_chars`` (at a word boundary when one is near) and whether it was."""
+    if len(text) <= max_chars:
+        return text, False
+    cut = text[:max_chars]
+    space = cut.rfind(" ", max(0, max_chars - 200))
+    return (cut[:space] if space > 0 else cut) + " …", True
+
+
+def limit_context(
+    chunks: Sequence[Chunk],
+    *,
+    max_chunk_chars: int = MAX_DOCUMENT_CHARS,
+    max_total_chars: int = MAX_CONTEXT_CHARS,
+) -> tuple[list[Chunk], list[str]]:
+    """Chunks clipped to the per-chunk limit, in order, until the total limit; plus flags."""
+    kept: list[Chunk] = []
+    flags: list[str] = []
+    total = 0
+    for chunk in chunks:
+        text, clipped = clip(chunk.text, max_chunk_chars)
+        if clipped:
+            flags.append(f"clipped:{chunk.chunk_id}")
+        if total + len(text) > max_total_chars:
+            flags.append(f"dropped:{chunk.chunk_id}")
+            continue
+        total += len(text)
+        kept.append(chunk.model_copy(update={"text": text}) if clipped else chunk)
+    return kept, flags
+
+
+# --- prompt injection -----------------------------------------------------------------------
+
+INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
+    name: re.compile(pattern, re.IGNORECASE)
+    for name, pattern in {
+        "ignore_instructions": (
+            r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:previous|prior|above|"
+            r"earlier|all|any|your|the)\b[^.\n]{0,20}\b(?:instructions?|prompts?|rules|"
+            r"directions|guidelines|context)\b"
+        ),
+        "new_instructions": r"\b(?:new|updated|real|actual)\s+instructions?\s*:",
+        "role_override": (
+            r"\byou\s+are\s+now\b|\bact\s+as\s+(?:an?\s+)?(?:unrestricted|jailbroken|dan)\b|"
+            r"\bfrom\s+now\s+on\s*,?\s+you\b"
+        ),
+        "prompt_exfiltration": (
+            r"\b(?:reveal|print|show|repeat|output)\b[^.\n]{0,30}\b(?:system\s+prompt|"
+            r"your\s+(?:instructions|prompt))\b"
+        ),
+        "role_tags": r"</?\s*(?:system|assistant|user|instructions?)\s*>|\n\s*(?:Human|Assistant)\s*:",
+        "fence_break": r"</?\s*(?:document|documents|email)\b",
+        "tool_hijack": r"\b(?:call|invoke|use)\s+the\s+\w+\s+tool\b",
+    }.items()
+}
+
+
+def find_injections(text: str) -> list[str]:
+    """Names of the injection patterns ``text`` matches (empty when it looks like data)."""
+    return [name for name, pattern in INJECTION_PATTERNS.items() if pattern.search(text)]
+
+
+_FENCE_TAG = re.compile(r"<(/?\s*(?:document|documents|email)\b)", re.IGNORECASE)
+
+
+def neutralise_fences(text: str) -> str:
+    """Make ``<document``/``</document>`` (and ``email``) inside data harmless: ``&lt;...``."""
+    return _FENCE_TAG.sub(r"&lt;\1", text)
+
+
+def fence_document(chunk: Chunk) -> str:
+    """One chunk as a data block the prompt says never to obey."""
+    attrs = f'id="{escape(chunk.chunk_id, quote=True)}"'
+    if chunk.title:
+        attrs += f' title="{escape(chunk.title, quote=True)}"'
+    if chunk.source and chunk.source != "internal":
+        attrs += f' source="{escape(chunk.source, quote=True)}"'
+    return f"<document {attrs}>\n{neutralise_fences(chunk.text)}\n</document>"
+
+
+def fence_documents(chunks: Sequence[Chunk]) -> tuple[str, list[str]]:
+    """All chunks fenced, in order, inside ``<documents>``; plus injection flags
+    (``injection:<chunk_id>:<pattern>``)."""
+    flags = [
+        f"injection:{chunk.chunk_id}:{name}"
+        for chunk in chunks
+        for name in find_injections(f"{chunk.title}\n{chunk.text}")
+    ]
+    body = "\n".join(fence_document(c) for c in chunks)
+    return f"<documents>\n{body}\n</documents>", flags
+
+
+def fence_email(email: Mapping[str, str]) -> tuple[str, list[str]]:
+    """An inbound email (``subject``/``from``/``body``) fenced as untrusted data; plus flags."""
+    parts = [
+        f"<{key}>{neutralise_fences(str(email[key]))}</{key}>"
+        for key in ("from", "subject", "body")
+        if email.get(key)
+    ]
+    flags = [
+        f"injection:email:{name}"
+        for name in find_injections("\n".join(str(v) for v in email.values()))
+    ]
+    return "<email>\n" + "\n".join(parts) + "\n</email>", flags
+
+
+# --- citations --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CitationCheck:
+    valid: list[str] = field(default_factory=list)  # cited and retrieved, first-seen order
+    invalid: list[str] = field(default_factory=list)  # cited but not retrieved
+
+    @property
+    def flags(self) -> list[str]:
+        return [f"citation_not_retrieved:{cid}" for cid in self.invalid]
+
+
+def check_citations(cited: Iterable[str], retrieved: Iterable[str]) -> CitationCheck:
+    """Split cited chunk ids into those retrieved for this job and those that were not."""
+    allowed = set(retrieved)
+    valid: list[str] = []
+    invalid: list[str] = []
+    for cid in dict.fromkeys(cited):
+        (valid if cid in allowed else invalid).append(cid)
+    return CitationCheck(valid=valid, invalid=invalid)
+
+
+def citation_problems(
+    answer: str, cited: Sequence[str], retrieved: Sequence[str], *, no_answer: bool = False
+) -> list[str]:
+    """What is wrong with an answer's citations, as reviewer feedback (empty = nothing).
+
+    An answer that claims something from a non-empty context must cite at least one
+    retrieved chunk; it may never cite a chunk that was not retrieved.
+    """
+    check = check_citations(cited, retrieved)
+    problems = [f"cites {cid}, which was not retrieved for this job" for cid in check.invalid]
+    if answer.strip() and not no_answer and retrieved and not check.valid:
+        problems.append("the answer cites none of the retrieved documents")
+    return problems
+
+
+# --- PII redaction ------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+_CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+_PHONES = (
+    re.compile(r"(?<![\w+])\+\d[\d ().-]{6,18}\d(?!\w)"),  # international: +49 30 1234567
+    re.compile(r"(?<!\w)\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?!\w)"),  # NANP: (555) 123-4567
+    re.compile(r"(?<![\w.])0\d{1,4}(?:[ -]\d{2,4}){2,4}(?![\w.])"),  # trunk 0: 030 1234 5678
+)
+EMAIL_PLACEHOLDER = "[EMAIL]"
+PHONE_PLACEHOLDER = "[PHONE]"
+CARD_PLACEHOLDER = "[CARD]"
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2 == 1:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _card(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group())
+    return CARD_PLACEHOLDER if 13 <= len(digits) <= 19 and luhn_ok(digits) else match.group()
+
+
+def _phone(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group())
+    return PHONE_PLACEHOLDER if 9 <= len(digits) <= 15 else match.group()
+
+
+def redact_pii(text: str) -> str:
+    """``text`` with emails, card numbers (Luhn-valid) and phone numbers replaced."""
+    text = _EMAIL.sub(EMAIL_PLACEHOLDER, text)
+    text = _CARD.sub(_card, text)
+    for pattern in _PHONES:
+        text = pattern.sub(_phone, text)
+    return text
+
+
+# Identifiers we generate; never rewritten (a hex id could look like digits to a regex).
+SAFE_KEYS: frozenset[str] = frozenset(
+    {"job_id", "step_id", "task_id", "trace_id", "tenant", "timestamp", "level", "logger"}
+)
+
+
+def redact_value(value: Any) -> Any:
+    """``value`` with PII redacted in every string inside it (dicts, lists, tuples)."""
+    if isinstance(value, str):
+        return redact_pii(value)
+    if isinstance(value, Mapping):
+        return {k: v if k in SAFE_KEYS else redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(redact_value(v) for v in value)
+    return value
+
+
+def redact_pii_processor(
+    logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: put it before the renderer (``redact_pii`` setting)."""
+    for key, value in list(event_dict.items()):
+        if key not in SAFE_KEYS:
+            event_dict[key] = redact_value(value)
+    return event_dict
+
+
+__all__ = [
+    "INJECTION_PATTERNS",
+    "MAX_CONTEXT_CHARS",
+    "MAX_DOCUMENT_CHARS",
+    "MAX_QUERY_CHARS",
+    "CitationCheck",
+    "check_citations",
+    "citation_problems",
+    "clip",
+    "fence_document",
+    "fence_documents",
+    "fence_email",
+    "find_injections",
+    "limit_context",
+    "luhn_ok",
+    "neutralise_fences",
+    "redact_pii",
+    "redact_pii_processor",
+    "redact_value",
+]
