@@ -135,6 +135,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # lower-cased names
     body: Any
+    status: int | None = None  # what the server answered, once it has
+    response: Any = None
 
     @property
     def tool_name(self) -> str | None:
@@ -555,6 +557,7 @@ def _handler_for(server: FakeAnthropicServer) -> type[BaseHTTPRequestHandler]:
             reply = server._next_reply(request.tool_name)
             server.sleep(server.delay_s + (reply.delay_s if reply else 0.0))
             status, payload = server.respond(request.body, request.tool_name, reply)
+            request.status, request.response = status, payload
             self._send(status, payload, reply.headers if reply else {})
 
     return Handler
