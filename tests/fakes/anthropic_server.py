@@ -353,7 +353,10 @@ class FakeAnthropicServer:
 
     def start(self) -> FakeAnthropicServer:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="fake-anthropic", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-anthropic",
+            daemon=True,
         )
         self._thread.start()
         return self
