@@ -1,0 +1,184 @@
+"""Training the triage classifier from labelled emails (scikit-learn at training time only).
+
+``fit`` takes ``(email mapping, label)`` pairs — the same flat mapping the analysis worker
+receives — and returns a ``TriageModel`` (JSON-serialisable). ``cross_validate`` reports
+honest k-fold figures: every prediction comes from a model that never saw that message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+# scikit-learn ships no type information (no py.typed); these four names are all we use.
+from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
+from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+from sklearn.metrics import (  # type: ignore[import-untyped]
+    f1_score,
+    precision_recall_fscore_support,
+)
+from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
+
+from bus.errors import UsageError
+from workers.email.features import email_features, identity
+from workers.email.triage import LABELS, TriageModel
+
+LABEL_ALIASES: Mapping[str, str] = {
+    "spam": "spam",
+    "needs_reply": "needs_reply",
+    "no_reply": "no_reply",
+    "ham_other": "no_reply",
+    "ham": "no_reply",
+}
+SPAM_PRECISION_TARGET = 0.99
+DEFAULT_C = 4.0
+
+Example = tuple[Mapping[str, str], str]
+
+
+def normalise_label(label: str) -> str:
+    try:
+        return LABEL_ALIASES[label.strip().lower()]
+    except KeyError as exc:
+        raise UsageError(
+            f"unknown triage label {label!r}; expected one of {sorted(LABEL_ALIASES)}"
+        ) from exc
+
+
+def _fit_core(
+    features: Sequence[list[str]], labels: Sequence[str], c: float
+) -> tuple[TfidfVectorizer, LogisticRegression]:
+    vectorizer = TfidfVectorizer(
+        analyzer=identity, sublinear_tf=True, min_df=2 if len(features) >= 50 else 1
+    )
+    matrix = vectorizer.fit_transform(features)
+    classifier = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+    classifier.fit(matrix, list(labels))
+    return vectorizer, classifier
+
+
+def _to_model(
+    vectorizer: TfidfVectorizer,
+    classifier: LogisticRegression,
+    spam_threshold: float,
+    meta: Mapping[str, object],
+) -> TriageModel:
+    classes = tuple(str(c) for c in classifier.classes_)
+    return TriageModel(
+        classes=classes,
+        vocabulary={str(k): int(v) for k, v in vectorizer.vocabulary_.items()},
+        idf=np.asarray(vectorizer.idf_, dtype=np.float64),
+        coef=np.asarray(classifier.coef_, dtype=np.float64),
+        intercept=np.asarray(classifier.intercept_, dtype=np.float64),
+        spam_threshold=spam_threshold,
+        meta=dict(meta),
+    )
+
+
+def _check(examples: Sequence[Example]) -> tuple[list[list[str]], list[str]]:
+    labels = [normalise_label(label) for _, label in examples]
+    missing = set(LABELS) - set(labels)
+    if missing:
+        raise UsageError(f"training data has no examples of {sorted(missing)}")
+    return [email_features(email) for email, _ in examples], labels
+
+
+def _oof_probabilities(
+    features: Sequence[list[str]], labels: Sequence[str], folds: int, c: float, seed: int
+) -> list[dict[str, float]]:
+    """Out-of-fold class probabilities for every example."""
+    out: list[dict[str, float]] = [{} for _ in labels]
+    y = np.asarray(labels)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_idx, test_idx in splitter.split(np.zeros(len(y)), y):
+        vec, clf = _fit_core([features[i] for i in train_idx], [labels[i] for i in train_idx], c)
+        probs = clf.predict_proba(vec.transform([features[i] for i in test_idx]))
+        for row, index in zip(probs, test_idx, strict=True):
+            out[index] = {str(k): float(p) for k, p in zip(clf.classes_, row, strict=True)}
+    return out
+
+
+def choose_spam_threshold(
+    probabilities: Sequence[Mapping[str, float]],
+    labels: Sequence[str],
+    target: float = SPAM_PRECISION_TARGET,
+) -> float:
+    """The lowest threshold ≥ 0.5 whose out-of-fold spam precision meets ``target``."""
+    for threshold in np.arange(0.5, 0.96, 0.025):
+        predicted = [p.get("spam", 0.0) >= threshold for p in probabilities]
+        hits = sum(1 for flag, y in zip(predicted, labels, strict=True) if flag and y == "spam")
+        flagged = sum(predicted)
+        if flagged == 0 or hits / flagged >= target:
+            return float(round(threshold, 3))
+    return 0.95
+
+
+def fit(
+    examples: Sequence[Example], *, c: float = DEFAULT_C, folds: int = 5, seed: int = 0
+) -> TriageModel:
+    """Train on every example; the spam threshold comes from an inner k-fold."""
+    features, labels = _check(examples)
+    smallest = min(labels.count(label) for label in LABELS)
+    inner = max(2, min(folds, smallest))
+    oof = _oof_probabilities(features, labels, inner, c, seed)
+    threshold = choose_spam_threshold(oof, labels)
+    vectorizer, classifier = _fit_core(features, labels, c)
+    meta = {
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "examples": len(labels),
+        "per_label": {label: labels.count(label) for label in LABELS},
+        "C": c,
+        "features": "workers.email.features.email_features",
+    }
+    return _to_model(vectorizer, classifier, threshold, meta)
+
+
+def metrics(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
+    """The eval's triage figures from labels and predictions (both normalised)."""
+    labels = list(LABELS)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        truth, predicted, labels=labels, zero_division=0
+    )
+    by = {label: index for index, label in enumerate(labels)}
+    return {
+        "triage_macro_f1": float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
+        "triage_accuracy": float(np.mean([t == p for t, p in zip(truth, predicted, strict=True)])) if truth else 0.0,
+        "spam_precision": float(precision[by["spam"]]),
+        "spam_recall": float(recall[by["spam"]]),
+        "needs_reply_precision": float(precision[by["needs_reply"]]),
+        "needs_reply_recall": float(recall[by["needs_reply"]]),
+        "no_reply_f1": float(f1[by["no_reply"]]),
+        "needs_reply_f1": float(f1[by["needs_reply"]]),
+        "spam_f1": float(f1[by["spam"]]),
+    }
+
+
+def cross_validate(
+    examples: Sequence[Example], *, folds: int = 5, c: float = DEFAULT_C, seed: int = 0
+) -> dict[str, float]:
+    """k-fold figures: each message is predicted by a model (threshold included) trained
+    without it."""
+    _features, labels = _check(examples)
+    y = np.asarray(labels)
+    predicted: list[str] = ["" for _ in labels]
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for train_idx, test_idx in splitter.split(np.zeros(len(y)), y):
+        model = fit([examples[i] for i in train_idx], c=c, folds=folds, seed=seed)
+        for index in test_idx:
+            predicted[index] = model.decide(examples[index][0]).label
+    result = metrics(labels, predicted)
+    result["folds"] = float(folds)
+    result["messages"] = float(len(labels))
+    return result
+
+
+__all__ = [
+    "LABEL_ALIASES",
+    "choose_spam_threshold",
+    "cross_validate",
+    "fit",
+    "metrics",
+    "normalise_label",
+]
