@@ -50,11 +50,11 @@ def limit_context(
     total = 0
     for chunk in chunks:
         text, clipped = clip(chunk.text, max_chunk_chars)
-        if clipped:
-            flags.append(f"clipped:{chunk.chunk_id}")
         if total + len(text) > max_total_chars:
             flags.append(f"dropped:{chunk.chunk_id}")
             continue
+        if clipped:
+            flags.append(f"clipped:{chunk.chunk_id}")
         total += len(text)
         kept.append(chunk.model_copy(update={"text": text}) if clipped else chunk)
     return kept, flags
@@ -180,7 +180,7 @@ _CARD = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
 _PHONES = (
     re.compile(r"(?<![\w+])\+\d[\d ().-]{6,18}\d(?!\w)"),  # international: +49 30 1234567
     re.compile(r"(?<!\w)\(?\d{3}\)?[ .-]\d{3}[ .-]\d{4}(?!\w)"),  # NANP: (555) 123-4567
-    re.compile(r"(?<![\w.])0\d{1,4}(?:[ -]\d{2,4}){2,4}(?![\w.])"),  # trunk 0: 030 1234 5678
+    re.compile(r"(?<![\w.])0\d{1,4}(?:[ -]\d{2,4}){2,4}(?!\w)(?!\.\d)"),  # 030 1234 5678
 )
 EMAIL_PLACEHOLDER = "[EMAIL]"
 PHONE_PLACEHOLDER = "[PHONE]"
