@@ -11,7 +11,7 @@ import gzip
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from bus.errors import InvalidMessage, UsageError
 from orchestrator.inbox.parse import parse_message
@@ -24,7 +24,7 @@ MAX_DOC_CHARS = 50_000
 def _open(path: Path) -> BinaryIO:
     try:
         if path.name.endswith(".gz"):
-            return gzip.open(path, "rb")
+            return cast(BinaryIO, gzip.open(path, "rb"))
         return path.open("rb")
     except OSError as exc:
         raise UsageError(f"cannot open mbox {path}: {exc.strerror}") from exc

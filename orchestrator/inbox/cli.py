@@ -1,0 +1,180 @@
+"""``ragrelay inbox``: poll a mailbox, triage every new message, save reply drafts.
+
+Registered by the lead as ``"inbox": "orchestrator.inbox.cli:inbox_command"``.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import ssl
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from bus.errors import TransientError, UsageError
+from bus.settings import Settings, load_settings
+from orchestrator.inbox.ledger import DEFAULT_LEASE_S, open_ledger
+from orchestrator.inbox.mailbox import EmlDirMailbox, Mailbox, MaildirMailbox, MboxMailbox
+from orchestrator.inbox.process import InboxProcessor, Outcome
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Settings) else load_settings()
+
+
+def open_mailbox(
+    *,
+    imap: str | None,
+    maildir: Path | None,
+    eml_dir: Path | None,
+    mbox: Path | None,
+    imap_user: str | None = None,
+    imap_password: str | None = None,
+    unseen_only: bool = False,
+    tls_insecure: bool = False,
+    drafts_dir: Path | None = None,
+) -> Mailbox:
+    chosen = [x for x in (imap, maildir, eml_dir, mbox) if x is not None]
+    if len(chosen) != 1:
+        raise UsageError("give exactly one of --imap URL, --maildir DIR, --eml-dir DIR, --mbox FILE")
+    if imap is not None:
+        from orchestrator.inbox.imap import ImapMailbox, parse_imap_url
+
+        target = parse_imap_url(imap, imap_user, imap_password)
+        context = None
+        if target.tls and tls_insecure:
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        return ImapMailbox(target, unseen_only=unseen_only, tls_context=context)
+    if maildir is not None:
+        return MaildirMailbox(maildir)
+    if eml_dir is not None:
+        return EmlDirMailbox(eml_dir, drafts_dir)
+    if mbox is None:
+        raise UsageError("no mailbox given")
+    return MboxMailbox(mbox, drafts_dir)
+
+
+def _printer(as_json: bool) -> Any:
+    def emit(outcome: Outcome) -> None:
+        if as_json:
+            click.echo(json.dumps(outcome.to_dict()))
+            return
+        extra = f" triage={outcome.triage}" if outcome.triage else ""
+        reason = f" ({outcome.reason})" if outcome.reason and outcome.status != "no_draft" else ""
+        click.echo(f"{outcome.status:<11} {outcome.ref}{extra} {outcome.elapsed_ms:.0f} ms{reason}")
+
+    return emit
+
+
+@click.command("inbox")
+@click.option("--imap", metavar="URL", help="imap[s]://user:pass@host:port/INBOX")
+@click.option("--maildir", type=click.Path(path_type=Path, file_okay=False), help="A Maildir.")
+@click.option("--eml-dir", type=click.Path(path_type=Path, file_okay=False),
+              help="A directory of .eml files (drafts go to DIR/Drafts).")
+@click.option("--mbox", type=click.Path(path_type=Path, dir_okay=False),
+              help="An mbox file, read-only (drafts go to its directory's Drafts/).")
+@click.option("--once", is_flag=True, help="One pass, then exit (default: poll forever).")
+@click.option("--tenant", default="default", show_default=True)
+@click.option("--poll", "poll_s", type=float, default=30.0, show_default=True,
+              help="Seconds between polls.")
+@click.option("--imap-user", default=None, help="IMAP login (if not in the URL).")
+@click.option("--imap-password", default=None, envvar="RAGRELAY_IMAP_PASSWORD",
+              help="IMAP password (if not in the URL); env RAGRELAY_IMAP_PASSWORD.")
+@click.option("--unseen-only", is_flag=True, help="IMAP: only messages without \\Seen.")
+@click.option("--tls-insecure", is_flag=True, help="imaps: do not verify the certificate (tests).")
+@click.option("--from-addr", default=None, help="From of the drafts (default: the original's To).")
+@click.option("--drafts-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="--eml-dir/--mbox: where drafts go.")
+@click.option("--lease", "lease_s", type=float, default=DEFAULT_LEASE_S, show_default=True,
+              help="Seconds a claimed message stays ours before another poller may take it.")
+@click.option("--job-timeout", "job_timeout_s", type=float, default=120.0, show_default=True)
+@click.option("--window", type=int, default=8, show_default=True, help="Jobs in flight at once.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON line per message.")
+@click.pass_context
+def inbox_command(
+    ctx: click.Context,
+    imap: str | None,
+    maildir: Path | None,
+    eml_dir: Path | None,
+    mbox: Path | None,
+    once: bool,
+    tenant: str,
+    poll_s: float,
+    imap_user: str | None,
+    imap_password: str | None,
+    unseen_only: bool,
+    tls_insecure: bool,
+    from_addr: str | None,
+    drafts_dir: Path | None,
+    lease_s: float,
+    job_timeout_s: float,
+    window: int,
+    as_json: bool,
+) -> None:
+    """Triage new mail and save grounded reply drafts. Never sends mail.
+
+    Each message is processed once per tenant (by Message-ID, or a content hash), across
+    restarts and concurrent pollers; the original gets the $RagrelayProcessed keyword only
+    after its draft is stored.
+    """
+    from orchestrator.client import RagrelayClient
+
+    settings = _settings(ctx)
+    settings.ensure_data_dir()
+    stop = {"now": False}
+
+    def _stop(signum: int, frame: FrameType | None) -> None:
+        stop["now"] = True
+
+    if not once:
+        signal.signal(signal.SIGTERM, _stop)
+    ledger = open_ledger(redis_url=settings.redis_url, data_dir=settings.data_dir,
+                         prefix=settings.key_prefix)
+    client = RagrelayClient.from_settings(settings)
+    try:
+        while True:
+            try:
+                mailbox = open_mailbox(imap=imap, maildir=maildir, eml_dir=eml_dir, mbox=mbox,
+                                       imap_user=imap_user, imap_password=imap_password,
+                                       unseen_only=unseen_only, tls_insecure=tls_insecure,
+                                       drafts_dir=drafts_dir)
+                try:
+                    processor = InboxProcessor(
+                        mailbox, ledger, client, tenant=tenant, mailbox_address=from_addr,
+                        lease_s=lease_s, job_timeout_s=job_timeout_s, window=window,
+                        on_outcome=_printer(as_json),
+                    )
+                    outcomes = processor.run_once()
+                finally:
+                    mailbox.close()
+            except TransientError as exc:
+                if once:
+                    raise
+                click.echo(f"warning: {exc}; retrying in {poll_s:g} s", err=True)
+                outcomes = []
+            if once or stop["now"]:
+                if not as_json:
+                    counts: dict[str, int] = {}
+                    for o in outcomes:
+                        counts[o.status] = counts.get(o.status, 0) + 1
+                    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing new"
+                    click.echo(f"inbox: {summary}")
+                return
+            deadline = time.monotonic() + poll_s
+            while time.monotonic() < deadline and not stop["now"]:
+                time.sleep(min(0.5, poll_s))
+            if stop["now"]:
+                return
+    finally:
+        client.close()
+        ledger.close()
+
+
+__all__ = ["inbox_command", "open_mailbox"]

@@ -1,0 +1,214 @@
+"""The exactly-once ledger: which (tenant, message key) has been processed, and who holds it.
+
+A poller ``claim``s a message before any work, with a lease; only one claimant wins while
+the lease runs. ``complete`` marks it done for good (after the draft is stored); ``release``
+gives it back on failure. A crashed poller's lease expires and another one takes over —
+the draft store is idempotent per key, so the takeover cannot produce a second draft.
+
+Two implementations with one contract: Redis (``SET NX PX`` + compare-and-set Lua) when a
+Redis URL is configured, else SQLite under the data dir (``BEGIN IMMEDIATE`` transactions,
+WAL), safe across processes on one machine and across restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from bus.errors import ConfigError, TransientError
+
+DEFAULT_LEASE_S = 300.0
+
+
+@dataclass(frozen=True)
+class Claim:
+    tenant: str
+    key: str
+    token: str
+
+
+class Ledger(Protocol):
+    def claim(self, tenant: str, key: str, lease_s: float = DEFAULT_LEASE_S) -> Claim | None:
+        """Take the message, or None if it is done or leased by someone else."""
+        ...
+
+    def complete(self, claim: Claim, outcome: dict[str, Any]) -> bool:
+        """Mark done (permanently). False if the lease was lost to another claimant."""
+        ...
+
+    def release(self, claim: Claim) -> None:
+        """Give the message back (it will be retried by the next poll)."""
+        ...
+
+    def is_done(self, tenant: str, key: str) -> bool: ...
+
+    def close(self) -> None: ...
+
+
+def _now() -> float:
+    return time.time()
+
+
+class SqliteLedger:
+    """One SQLite file; every state change is one ``BEGIN IMMEDIATE`` transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS inbox_ledger ("
+                " tenant TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL,"
+                " token TEXT, lease_until REAL, outcome TEXT, updated_at REAL NOT NULL,"
+                " PRIMARY KEY (tenant, key))"
+            )
+        except sqlite3.Error as exc:
+            raise ConfigError(f"cannot open inbox ledger {path}: {exc}") from exc
+
+    def _tx(self, sql: str, params: tuple[Any, ...]) -> int:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(sql, params)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return cursor.rowcount
+        except sqlite3.OperationalError as exc:
+            raise TransientError(f"inbox ledger busy: {exc}") from exc
+
+    def claim(self, tenant: str, key: str, lease_s: float = DEFAULT_LEASE_S) -> Claim | None:
+        token = uuid.uuid4().hex
+        now = _now()
+        changed = self._tx(
+            "INSERT INTO inbox_ledger (tenant, key, state, token, lease_until, updated_at)"
+            " VALUES (?, ?, 'leased', ?, ?, ?)"
+            " ON CONFLICT (tenant, key) DO UPDATE SET token = excluded.token,"
+            "  lease_until = excluded.lease_until, updated_at = excluded.updated_at,"
+            "  state = 'leased'"
+            " WHERE inbox_ledger.state = 'released'"
+            "  OR (inbox_ledger.state = 'leased' AND inbox_ledger.lease_until < ?)",
+            (tenant, key, token, now + lease_s, now, now),
+        )
+        return Claim(tenant, key, token) if changed == 1 else None
+
+    def complete(self, claim: Claim, outcome: dict[str, Any]) -> bool:
+        changed = self._tx(
+            "UPDATE inbox_ledger SET state = 'done', outcome = ?, lease_until = NULL,"
+            " updated_at = ? WHERE tenant = ? AND key = ? AND state = 'leased' AND token = ?",
+            (json.dumps(outcome), _now(), claim.tenant, claim.key, claim.token),
+        )
+        return changed == 1
+
+    def release(self, claim: Claim) -> None:
+        self._tx(
+            "UPDATE inbox_ledger SET state = 'released', lease_until = NULL, updated_at = ?"
+            " WHERE tenant = ? AND key = ? AND state = 'leased' AND token = ?",
+            (_now(), claim.tenant, claim.key, claim.token),
+        )
+
+    def is_done(self, tenant: str, key: str) -> bool:
+        row = self._db.execute(
+            "SELECT state FROM inbox_ledger WHERE tenant = ? AND key = ?", (tenant, key)
+        ).fetchone()
+        return bool(row and row[0] == "done")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_COMPLETE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class RedisLedger:
+    """``<prefix>:inbox:<tenant>:<sha256(key)>`` = ``lease:<token>`` (with a TTL) or
+    ``done:<json>`` (no TTL). Claim is ``SET NX PX``; complete/release compare the token."""
+
+    def __init__(self, client: Any, prefix: str = "ragrelay") -> None:
+        self.redis = client
+        self.prefix = prefix
+        self._complete = client.register_script(_COMPLETE)
+        self._release = client.register_script(_RELEASE)
+
+    def _key(self, tenant: str, key: str) -> str:
+        digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return f"{self.prefix}:inbox:{tenant}:{digest}"
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        import redis
+
+        try:
+            return fn(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise TransientError(f"inbox ledger (redis): {exc}") from exc
+
+    def claim(self, tenant: str, key: str, lease_s: float = DEFAULT_LEASE_S) -> Claim | None:
+        token = uuid.uuid4().hex
+        ok = self._call(
+            self.redis.set, self._key(tenant, key), f"lease:{token}", nx=True,
+            px=max(1, int(lease_s * 1000)),
+        )
+        return Claim(tenant, key, token) if ok else None
+
+    def complete(self, claim: Claim, outcome: dict[str, Any]) -> bool:
+        done = self._call(
+            self._complete,
+            keys=[self._key(claim.tenant, claim.key)],
+            args=[f"lease:{claim.token}", "done:" + json.dumps(outcome)],
+        )
+        return bool(done)
+
+    def release(self, claim: Claim) -> None:
+        self._call(
+            self._release,
+            keys=[self._key(claim.tenant, claim.key)],
+            args=[f"lease:{claim.token}"],
+        )
+
+    def is_done(self, tenant: str, key: str) -> bool:
+        value = self._call(self.redis.get, self._key(tenant, key))
+        if isinstance(value, bytes):
+            value = value.decode()
+        return isinstance(value, str) and value.startswith("done:")
+
+    def close(self) -> None:
+        self.redis.close()
+
+
+def open_ledger(*, redis_url: str | None, data_dir: Path, prefix: str = "ragrelay") -> Ledger:
+    """Redis when a URL is configured, else ``<data_dir>/inbox/ledger.sqlite3``."""
+    if redis_url:
+        import redis
+
+        try:
+            client = redis.Redis.from_url(redis_url)
+            client.ping()
+        except redis.RedisError as exc:
+            raise ConfigError(f"cannot reach Redis at {redis_url} for the inbox ledger: {exc}") from exc
+        return RedisLedger(client, prefix)
+    return SqliteLedger(data_dir / "inbox" / "ledger.sqlite3")
+
+
+__all__ = ["DEFAULT_LEASE_S", "Claim", "Ledger", "RedisLedger", "SqliteLedger", "open_ledger"]
