@@ -21,7 +21,9 @@ It is a fake: no persistence, no replication, no vectorizer modules, no auto-sch
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
 import uuid
@@ -99,6 +101,7 @@ class FakeWeaviate:
         self._grpc: grpc.Server | None = None
         self.http_port = 0
         self.grpc_port = 0
+        self._connections: set[socket.socket] = set()  # open keep-alive REST connections
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -107,7 +110,9 @@ class FakeWeaviate:
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._http.daemon_threads = True
         self.http_port = self._http.server_address[1]
-        threading.Thread(target=self._http.serve_forever, name="fake-weaviate-rest", daemon=True).start()
+        threading.Thread(
+            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-weaviate-rest", daemon=True
+        ).start()
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         weaviate_pb2_grpc.add_WeaviateServicer_to_server(_Servicer(self), self._grpc)  # type: ignore[no-untyped-call]
         self._grpc.add_generic_rpc_handlers((_health_handler(self),))
@@ -116,10 +121,16 @@ class FakeWeaviate:
         return self
 
     def stop(self) -> None:
+        """Stop both servers and cut open connections, as a crashed Weaviate would."""
         if self._http is not None:
             self._http.shutdown()
             self._http.server_close()
             self._http = None
+        with self.lock:
+            for conn in list(self._connections):
+                with contextlib.suppress(OSError):
+                    conn.shutdown(socket.SHUT_RDWR)
+            self._connections.clear()
         if self._grpc is not None:
             self._grpc.stop(grace=None).wait(5)
             self._grpc = None
@@ -170,6 +181,17 @@ class _RestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # silence stderr logging
         return
+
+    def setup(self) -> None:
+        super().setup()
+        with self.fake.lock:
+            self.fake._connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.fake.lock:
+            self.fake._connections.discard(self.connection)
+        with contextlib.suppress(OSError):
+            super().finish()
 
     def _body(self) -> Any:
         length = int(self.headers.get("Content-Length") or 0)

@@ -186,6 +186,7 @@ class WeaviateStore:
         self._client: weaviate.WeaviateClient | None = None
         self._pid: int | None = None
         self._tenants: set[str] = set()
+        self._abandoned: list[weaviate.WeaviateClient] = []
         if connect:
             self._connected()
 
@@ -196,7 +197,10 @@ class WeaviateStore:
         with self._lock:
             if self._client is not None and self._pid == os.getpid():
                 return self._client
-            # A client inherited across fork is abandoned, not closed: its channel is the parent's.
+            # A client inherited across fork is abandoned, not closed: its sockets and gRPC
+            # channel are the parent's. It stays referenced so its finaliser never runs here.
+            if self._client is not None:
+                self._abandoned.append(self._client)
             self._client, self._pid = None, None
             self._tenants.clear()
             client = self._open()
@@ -316,10 +320,11 @@ class WeaviateStore:
     # --- tenants ----------------------------------------------------------------------------
 
     def _tenant_exists(self, name: str) -> bool:
+        collection = self._collection()  # first: a new process starts with an empty cache
         if name in self._tenants:
             return True
         with self._boundary(f"looking up tenant {name}"):
-            found = bool(self._collection().tenants.exists(name))
+            found = bool(collection.tenants.exists(name))
         if found:
             with self._lock:
                 self._tenants.add(name)
