@@ -178,3 +178,7 @@ def inbox_command(
 
 
 __all__ = ["inbox_command", "open_mailbox"]
+
+
+if __name__ == "__main__":  # `python -m orchestrator.inbox.cli ...` (before registration)
+    inbox_command()

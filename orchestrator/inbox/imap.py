@@ -120,6 +120,8 @@ class ImapMailbox:
         try:
             conn.login(t.user, t.password)
         except imaplib.IMAP4.error as exc:
+            with contextlib.suppress(OSError):
+                conn.shutdown()
             raise ConfigError(f"IMAP login failed for {t.redacted()}: {exc}") from exc
         return conn
 
