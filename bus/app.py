@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
-from kombu import Queue
+from kombu import Queue  # type: ignore[attr-defined]
 
 from bus.keys import QUEUES
 from bus.settings import Settings
@@ -36,7 +36,7 @@ def create_app(settings: Settings) -> Celery:
             "visibility_timeout": settings.visibility_timeout_s,
             "unacked_restore_interval": settings.unacked_restore_interval_s,
         },
-        task_queues=[Queue(q, routing_key=q) for q in QUEUES],
+        task_queues=[Queue(q, routing_key=q) for q in QUEUES],  # type: ignore[no-untyped-call]
         task_default_queue="orchestrator",
         task_routes=routes(),
         task_create_missing_queues=False,

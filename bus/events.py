@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from typing import Any
@@ -69,11 +70,11 @@ class DeadLetters:
         return entry.decode() if isinstance(entry, bytes) else str(entry)
 
     def list(self, count: int = 100) -> list[dict[str, Any]]:
-        rows = self.client.xrange(self.keys.dlq, count=count)
+        rows: Any = self.client.xrange(self.keys.dlq, count=count)
         return [_decode(entry_id, fields) for entry_id, fields in rows]
 
     def get(self, entry_id: str) -> dict[str, Any] | None:
-        rows = self.client.xrange(self.keys.dlq, min=entry_id, max=entry_id)
+        rows: Any = self.client.xrange(self.keys.dlq, min=entry_id, max=entry_id)
         return _decode(*rows[0]) if rows else None
 
     def delete(self, entry_id: str) -> int:
@@ -90,8 +91,6 @@ def _decode(entry_id: Any, fields: dict[Any, Any]) -> dict[str, Any]:
     for k, v in fields.items():
         key = k.decode() if isinstance(k, bytes) else k
         out[key] = v.decode() if isinstance(v, bytes) else v
-    try:
+    with contextlib.suppress(ValueError):
         out["payload"] = json.loads(out.get("payload", "null"))
-    except ValueError:
-        pass
     return out

@@ -94,6 +94,12 @@ class Settings(BaseSettings):
     embedder: str = "auto"
     metrics_port: int | None = None
 
+    # --- fault injection for chaos and integration tests (off unless set) -------------------
+    faults: str | None = Field(
+        None,
+        description="e.g. 'analysis=transient:2,evaluation=revise' (see workers/faults.py)",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _level(cls, value: str) -> str:

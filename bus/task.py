@@ -27,8 +27,9 @@ from schemas import JobEvent, Message, StageResultBase, TaskEnvelope
 
 log = blog.get_logger("ragrelay.task")
 
-TRANSIENT_INFRA: tuple[type[BaseException], ...] = (
-    redis.exceptions.ConnectionError,
+TRANSIENT: tuple[type[BaseException], ...] = (
+    TransientError,
+    redis.exceptions.ConnectionError,  # infrastructure hiccups are worth a retry
     redis.exceptions.TimeoutError,
     ConnectionError,
     TimeoutError,
@@ -102,7 +103,7 @@ class RagrelayTask(Task):  # type: ignore[misc]
                 result = self.run(msg)
             except Retry:
                 raise
-            except (TransientError, *TRANSIENT_INFRA) as exc:
+            except TRANSIENT as exc:
                 return self.on_transient(msg, payload, exc)
             except PermanentError as exc:
                 self.give_up(msg, payload, f"permanent error: {exc}", "permanent")

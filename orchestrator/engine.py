@@ -62,7 +62,7 @@ class Engine:
     def poll(self, block_ms: int | None = 1000) -> int:
         """Read one batch of new events, apply them, acknowledge them. Returns events handled."""
         try:
-            rows = self.client.xreadgroup(
+            rows: Any = self.client.xreadgroup(
                 ORCHESTRATOR_GROUP, self.consumer, {self.keys.events: ">"},
                 count=self.batch, block=block_ms,
             )
@@ -75,7 +75,7 @@ class Engine:
 
     def reclaim(self, min_idle_ms: int = 30_000) -> int:
         """Take over events another consumer read but never acknowledged (it crashed)."""
-        got = self.client.xautoclaim(
+        got: Any = self.client.xautoclaim(
             self.keys.events, ORCHESTRATOR_GROUP, self.consumer, min_idle_time=min_idle_ms,
             start_id="0-0", count=self.batch,
         )
@@ -134,7 +134,7 @@ def wait_result(jobs: JobStore, job_id: str, *, timeout_s: float,
                 poll: Any = None) -> JobResult | None:
     """Block until the job's final result exists (or time runs out)."""
     deadline = time.monotonic() + timeout_s
-    last = "$"
+    last: Any = "$"
     key = jobs.keys.trace(job_id)
     while True:
         result = jobs.result(job_id)
@@ -146,6 +146,6 @@ def wait_result(jobs: JobStore, job_id: str, *, timeout_s: float,
         if poll is not None:
             poll()
             continue
-        rows = jobs.client.xread({key: last}, block=int(min(remaining, 1.0) * 1000) or 1)
+        rows: Any = jobs.client.xread({key: last}, block=int(min(remaining, 1.0) * 1000) or 1)
         if rows:
             last = rows[0][1][-1][0]

@@ -81,8 +81,9 @@ class JobStore:
         pipe.xadd(self.keys.trace(job_id), {"event": trace.to_json()})
         pipe.expire(self.keys.trace(job_id), self.ttl_s)
         if reply_task_id:
-            pipe.set(self.keys.celery_meta(reply_task_id), celery_meta(reply_task_id, result),
-                     ex=self.ttl_s)
+            meta = celery_meta(reply_task_id, result)
+            pipe.set(self.keys.celery_meta(reply_task_id), meta, ex=self.ttl_s)
+            pipe.publish(self.keys.celery_meta(reply_task_id), meta)
         pipe.execute()
         return result
 
@@ -99,11 +100,11 @@ class JobStore:
 
     def trace(self, job_id: str, after: str = "-") -> list[tuple[str, TraceEvent]]:
         start = after if after == "-" else f"({after}"
-        rows = self.client.xrange(self.keys.trace(job_id), min=start)
+        rows: Any = self.client.xrange(self.keys.trace(job_id), min=start)
         return [(_s(eid), TraceEvent.model_validate_json(f[b"event"])) for eid, f in rows]
 
     def running(self, limit: int = 10_000) -> list[tuple[str, float]]:
-        rows = self.client.zrange(self.keys.running, 0, limit - 1, withscores=True)
+        rows: Any = self.client.zrange(self.keys.running, 0, limit - 1, withscores=True)
         return [(_s(job), float(score)) for job, score in rows]
 
     # -- transitions -----------------------------------------------------------------------

@@ -228,7 +228,7 @@ def _after_analysis(t: Transition, r: AnalysisResult, now: float, cfg: MachineCo
             iteration=s.iteration,
             limits=limits_for(s.request.budget, s.usage, deadline_at=s.deadline_at),
             query=query,
-            source=source,  # type: ignore[arg-type]
+            source=source,  # type: ignore[arg-type,unused-ignore]
             user_id=s.request.user_id,
             k=cfg.retrieval_k,
         )

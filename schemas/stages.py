@@ -67,7 +67,7 @@ class AnalysisTask(TaskEnvelope):
 
 class AnalysisResult(StageResultBase):
     rewrites: list[str] = Field(min_length=1)
-    sources: list[Source] = Field(default_factory=lambda: ["internal"])
+    sources: list[Source] = Field(default_factory=lambda: list[Source](["internal"]))
     needs_retrieval: bool = True
     triage: Triage | None = None
     triage_score: float | None = None

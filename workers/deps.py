@@ -7,6 +7,7 @@ import redis
 from bus.keys import Keys
 from bus.settings import Settings
 from workers.context import RedisUserContext
+from workers.faults import FaultInjector, parse_faults
 from workers.ports import Deps, LLMProvider, WebSource
 from workers.providers.offline import OfflineProvider
 from workers.store import open_store
@@ -23,9 +24,14 @@ def build_provider(settings: Settings, web: WebSource) -> LLMProvider:
 
 def build_deps(settings: Settings, client: redis.Redis) -> Deps:
     web = build_web(settings)
+    keys = Keys(settings.key_prefix)
+    extras: dict[str, object] = {}
+    if settings.faults:
+        extras["faults"] = FaultInjector(parse_faults(settings.faults), client, keys)
     return Deps(
         provider=build_provider(settings, web),
         store=open_store(settings),
-        user_context=RedisUserContext(client, Keys(settings.key_prefix)),
+        user_context=RedisUserContext(client, keys),
         web=web,
+        extras=extras,
     )

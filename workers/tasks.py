@@ -14,6 +14,7 @@ from bus.task import RagrelayTask, StageTaskBase
 from schemas import TASK_MODELS, IngestResult, IngestTask, Message
 from workers import analysis, evaluation, generation, indexing, retrieval
 from workers.deps import build_deps
+from workers.faults import FaultInjector
 
 HANDLERS: dict[str, Callable[[Any, Any], Any]] = {
     "analysis": analysis.handle,
@@ -56,7 +57,12 @@ def _register_stage(app: Celery, stage: str, handler: Callable[[Any, Any], Any])
     )
 
     def run(self: StageTaskBase, msg: Any) -> Any:
-        return handler(msg, self.runtime.deps())
+        deps = self.runtime.deps()
+        faults: FaultInjector | None = deps.extras.get("faults")
+        if faults is None:
+            return handler(msg, deps)
+        faults.before(stage, msg)
+        return faults.after(stage, handler(msg, deps))
 
     run.__name__ = f"run_{stage}"
     app.task(name=task_name(stage), base=base, bind=True)(run)

@@ -18,6 +18,7 @@ if ARGV[3] ~= '' then
   redis.call('EXPIRE', KEYS[2], ttl)
   if ARGV[6] ~= '' then
     redis.call('SET', KEYS[5], ARGV[6], 'EX', ttl)
+    redis.call('PUBLISH', KEYS[5], ARGV[6])  -- Celery's Redis backend waits on this channel
   end
 end
 return 1

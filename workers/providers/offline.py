@@ -78,7 +78,7 @@ class OfflineProvider:
             rewrites=rewrites,
             sources=sources,
             needs_retrieval=True,
-            triage=triage,  # type: ignore[arg-type]
+            triage=triage,  # type: ignore[arg-type,unused-ignore]
             triage_score=score,
             model=MODEL,
             prompt_version="offline-analysis@v1",
@@ -99,7 +99,7 @@ class OfflineProvider:
                 model=MODEL, prompt_version="offline-generation@v1",
             )
         by_id = {c.chunk_id: c for c in task.context}
-        citations = []
+        citations: list[Citation] = []
         for chunk_id, quote in extract.quotes:
             chunk = by_id[chunk_id]
             if any(c.chunk_id == chunk_id for c in citations):

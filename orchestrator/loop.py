@@ -1,0 +1,47 @@
+"""The orchestrator process's engine thread: events, reclaim, sweep, until told to stop."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import redis
+from celery import Celery
+
+from bus import logging as blog
+from bus.dispatch import CeleryDispatcher
+from bus.events import EventLog
+from bus.keys import Keys
+from bus.redis import connect
+from bus.settings import Settings
+from orchestrator.client import machine_config
+from orchestrator.engine import Engine
+from orchestrator.jobs import JobStore
+from orchestrator.sweeper import sweep
+
+log = blog.get_logger("ragrelay.orchestrator")
+
+
+def run_loop(app: Celery, settings: Settings, stop: threading.Event) -> None:
+    keys = Keys(settings.key_prefix)
+    client = connect(settings)
+    jobs = JobStore(client, keys, ttl_s=settings.result_ttl_s)
+    engine = Engine(client, jobs, CeleryDispatcher(app), keys=keys,
+                    config=machine_config(settings), batch=settings.events_batch)
+    events = EventLog(client, keys)
+    next_sweep = 0.0
+    log.info("orchestrator.started", consumer=engine.consumer)
+    while not stop.is_set():
+        try:
+            engine.poll(block_ms=500)
+            now = time.monotonic()
+            if now >= next_sweep:
+                engine.reclaim(min_idle_ms=int(settings.step_timeout_s * 1000 / 4) or 1000)
+                sweep(jobs, events, step_timeout_s=settings.step_timeout_s)
+                next_sweep = now + settings.sweep_interval_s
+        except redis.exceptions.ConnectionError as exc:
+            log.warning("orchestrator.redis_unavailable", error=str(exc))
+            stop.wait(1.0)
+        except Exception:  # keep the loop alive; the event stays pending and is reclaimed
+            log.exception("orchestrator.loop_error")
+            stop.wait(0.5)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Install the system programs the test suite starts itself (never a shared service):
+# redis-server (private per test session), Dovecot (a real IMAP server), kubectl (kustomize).
+set -euo pipefail
+need=()
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
+command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
+command -v node >/dev/null 2>&1 || need+=(nodejs npm)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "missing: ${need[*]} — install them (e.g. sudo apt-get install ${need[*]})" >&2
+    exit 1
+  fi
+  echo "installing: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi

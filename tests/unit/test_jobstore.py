@@ -1,0 +1,49 @@
+"""The job store's Lua scripts on fakeredis (the embedded mode's in-process server)."""
+
+from __future__ import annotations
+
+import fakeredis
+
+from bus.keys import Keys
+from orchestrator.jobs import JobStore
+from orchestrator.machine import advance
+from schemas import JobEvent, JobRequest
+
+
+def store() -> JobStore:
+    return JobStore(fakeredis.FakeRedis(server=fakeredis.FakeServer()), Keys("t"))
+
+
+def test_same_idempotency_key_returns_the_same_job() -> None:
+    jobs = store()
+    first, created = jobs.submit(JobRequest(query="q", idempotency_key="k1"))
+    again, created_again = jobs.submit(JobRequest(query="other", idempotency_key="k1"))
+    assert created and not created_again and again == first
+    other, _ = jobs.submit(JobRequest(query="q", idempotency_key="k1", tenant="acme"))
+    assert other != first  # keys are per tenant
+
+
+def test_commit_is_compare_and_set() -> None:
+    jobs = store()
+    job_id, _ = jobs.submit(JobRequest(query="q"))
+    loaded = jobs.load(job_id)
+    assert loaded is not None
+    state, version = loaded
+    t = advance(state, JobEvent(type="job.submitted", job_id=job_id, at=1.0))
+    assert jobs.commit(state, version, t)
+    assert not jobs.commit(state, version, t)  # a concurrent writer already moved it on
+    reloaded = jobs.load(job_id)
+    assert reloaded is not None and reloaded[0].phase == "analysis" and reloaded[1] == "1"
+
+
+def test_final_result_is_written_once_and_job_leaves_running_set() -> None:
+    jobs = store()
+    job_id, _ = jobs.submit(JobRequest(query="q"))
+    state, version = jobs.load(job_id)  # type: ignore[misc]
+    t = advance(state, JobEvent(type="job.deadline", job_id=job_id, at=1e12))
+    assert jobs.commit(state, version, t)
+    result = jobs.result(job_id)
+    assert result is not None and result.stop_reason == "deadline"
+    assert jobs.running() == []
+    types = [e.type for _, e in jobs.trace(job_id)]
+    assert types == ["job.submitted", "job.finished"]
