@@ -14,6 +14,7 @@ vector-only neighbours, so "no results" is asserted only where nothing can match
 
 from __future__ import annotations
 
+import importlib
 import inspect
 import itertools
 import os
@@ -31,15 +32,15 @@ from workers.ports import DocumentStore, Embedder
 from workers.store.batch import PartialBatchError
 from workers.store.embedded import EmbeddedStore
 
-try:  # the project's own deterministic embedder, once it exists
-    from workers.embeddings import HashingEmbedder as _ProjectHashing  # type: ignore[attr-defined]
 
-    def _embedder() -> Embedder:
-        return _ProjectHashing()  # type: ignore[no-any-return]
-except ImportError:
-
-    def _embedder() -> Embedder:
+def _embedder() -> Embedder:
+    """The project's deterministic hashing embedder when present, else the test fake."""
+    try:
+        project = importlib.import_module("workers.embeddings")
+    except ImportError:
         return HashingEmbedder()
+    embedder: Embedder = project.HashingEmbedder()
+    return embedder
 
 
 REAL_URL = os.environ.get("RAGRELAY_WEAVIATE_URL")

@@ -53,6 +53,8 @@ def decode_batch_properties(
         out[narr.prop_name] = values
     for barr in props.boolean_array_properties:
         out[barr.prop_name] = list(barr.values)
+    for name in props.empty_list_props:
+        out[name] = []
     for name, value in list(out.items()):
         kind = types.get(name)
         if kind == "int" and isinstance(value, float) and value.is_integer():

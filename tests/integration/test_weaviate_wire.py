@@ -396,10 +396,13 @@ def test_unavailable_server_is_transient_after_the_clients_own_retries(
 
     with pytest.raises(TransientError, match="unavailable"):
         store.search("acme", "lava")
-    assert len(fake.calls("Search")) == 6  # weaviate-client retried UNAVAILABLE 5 times
+    assert len(fake.calls("Search")) == 6  # weaviate-client tried 6 times, sleeping after each
     assert no_client_backoff == [1, 2, 4, 8, 16, 32]
+    no_client_backoff.clear()
     with pytest.raises(TransientError):
         store.upsert("acme", [chunk(2)])
+    assert len(fake.calls("BatchObjects")) == 1 + 4  # the first batch, then 4 failed attempts
+    assert no_client_backoff == [1, 2, 4, 8]
     with pytest.raises(TransientError):
         store.count("new-tenant")  # REST answers 503
 
