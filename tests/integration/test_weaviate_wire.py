@@ -21,7 +21,7 @@ from bus.errors import ConfigError, PermanentError, TransientError
 from bus.settings import Settings
 from schemas import Chunk
 from tests.fakes.embedder import HashingEmbedder
-from tests.fakes.weaviate_server import FakeWeaviate
+from tests.fakes.weaviate_server import Collection, FakeWeaviate
 from workers.ports import DocumentStore
 from workers.store.batch import PartialBatchError
 from workers.store.weaviate import WeaviateStore
@@ -149,6 +149,16 @@ def test_bad_settings_are_config_errors_before_any_connection(
 ) -> None:
     with pytest.raises(ConfigError, match=setting):
         WeaviateStore(Settings(**overrides), HashingEmbedder(), connect=False)
+
+
+def test_existing_collection_without_multi_tenancy_is_a_config_error(fake: FakeWeaviate) -> None:
+    fake.collections[COLLECTION] = Collection(
+        schema={"class": COLLECTION, "properties": [], "multiTenancyConfig": {"enabled": False}}
+    )
+    store = WeaviateStore(settings_for(fake), HashingEmbedder())
+    with pytest.raises(ConfigError, match=r"without multi-tenancy.*RAGRELAY_WEAVIATE_COLLECTION"):
+        store.upsert("acme", [chunk(1)])
+    store.close()
 
 
 # --- auth ---------------------------------------------------------------------------------------

@@ -323,12 +323,27 @@ class WeaviateStore:
         collection = self._collection()  # first: a new process starts with an empty cache
         if name in self._tenants:
             return True
-        with self._boundary(f"looking up tenant {name}"):
-            found = bool(collection.tenants.exists(name))
+        try:
+            with self._boundary(f"looking up tenant {name}"):
+                found = bool(collection.tenants.exists(name))
+        except PermanentError as exc:
+            raise self._not_multi_tenant(exc) from exc.__cause__
         if found:
             with self._lock:
                 self._tenants.add(name)
         return found
+
+    def _not_multi_tenant(self, exc: PermanentError) -> RagrelayError:
+        """A collection made elsewhere without multi-tenancy is a setup problem, not a step's."""
+        cause = exc.__cause__
+        if not (cause is not None and _http_status(cause) == 422):
+            return exc  # Weaviate answers a tenant lookup with 422 only on such a collection
+        return ConfigError(
+            f"Weaviate refused a tenant lookup on collection {self.collection_name} (422): it "
+            "is not the multi-tenant collection ragrelay needs for tenant isolation (created "
+            "without multi-tenancy, or deleted). Set RAGRELAY_WEAVIATE_COLLECTION to a new "
+            "name (ragrelay creates it) or migrate the collection."
+        )
 
     def _ensure_tenant(self, name: str) -> None:
         if self._tenant_exists(name):
