@@ -48,10 +48,13 @@ STORES = ["embedded", "weaviate-loopback"] + (["weaviate-real"] if REAL_URL else
 
 
 def _embedded(tmp_path: Path) -> DocumentStore:
-    params = inspect.signature(EmbeddedStore).parameters
-    if "embedder" in params:
-        return EmbeddedStore(tmp_path / "chunks.sqlite3", embedder=_embedder())  # type: ignore[call-arg]
-    return EmbeddedStore(tmp_path / "chunks.sqlite3")
+    """The embedded store, given the test embedder when its constructor takes one."""
+    factory: Any = EmbeddedStore  # its signature is gaining ``embedder=``; work with both
+    if "embedder" in inspect.signature(EmbeddedStore).parameters:
+        store: DocumentStore = factory(tmp_path / "chunks.sqlite3", embedder=_embedder())
+    else:
+        store = factory(tmp_path / "chunks.sqlite3")
+    return store
 
 
 @pytest.fixture(params=STORES)
