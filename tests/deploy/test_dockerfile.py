@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,3 +168,13 @@ def test_dockerignore_keeps_the_context_small_but_buildable(repo: Path) -> None:
     }
     assert copied >= {"pyproject.toml", "README.md", "schemas", "bus", "orchestrator", "workers"}
     assert not copied & ignored, "a COPY source must not be excluded from the context"
+
+
+def test_image_copies_every_package_pyproject_installs(repo: Path) -> None:
+    """A package added to pyproject but not copied would be missing from the image."""
+    project = tomllib.loads((repo / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = project["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.rstrip("*").rstrip(".") for p in patterns}
+    _, stages = parse((repo / "Dockerfile").read_text(encoding="utf-8"))
+    copied = {args.split()[0] for args in stages[0].all("COPY")}
+    assert packages <= copied, f"COPY these into the builder: {sorted(packages - copied)}"
