@@ -20,6 +20,7 @@ from celery.exceptions import Retry
 from pydantic import ValidationError
 
 from bus import logging as blog
+from bus import metrics
 from bus.backoff import compute_backoff
 from bus.errors import InvalidMessage, PermanentError, TransientError
 from bus.runtime import Runtime, runtime_of
@@ -98,28 +99,40 @@ class RagrelayTask(Task):  # type: ignore[misc]
             )
             if self.already_done(msg):
                 log.info("step.duplicate_skipped")
+                self._count("duplicate", started)
                 return None
             try:
                 result = self.run(msg)
             except Retry:
+                self._count("retry", started)
                 raise
             except TRANSIENT as exc:
+                self._count("retry", started)
                 return self.on_transient(msg, payload, exc)
             except PermanentError as exc:
                 self.give_up(msg, payload, f"permanent error: {exc}", "permanent")
+                self._count("dead_letter", started)
                 return None
             except InvalidMessage as exc:
                 self.give_up(msg, payload, exc.reason, "invalid")
+                self._count("dead_letter", started)
                 return None
             except Exception as exc:  # a bug in a handler: dead-letter it, never loop on it
                 tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
                 log.error("step.crashed", error=tb, exc_info=True)
                 self.give_up(msg, payload, f"handler crashed: {tb}", "crash")
+                self._count("dead_letter", started)
                 return None
             self.on_result(msg, result, started)
+            self._count("ok", started)
             return None
         finally:
             blog.clear()
+
+    def _count(self, outcome: str, started: float) -> None:
+        stage = self.stage or self.name
+        metrics.TASKS.labels(stage, outcome).inc()
+        metrics.STAGE_SECONDS.labels(stage, outcome).observe(time.time() - started)
 
     # -- hooks -------------------------------------------------------------------------------
     def already_done(self, msg: Message) -> bool:
@@ -152,6 +165,8 @@ class RagrelayTask(Task):  # type: ignore[misc]
 
     def on_invalid(self, payload: Any, exc: InvalidMessage) -> None:
         log.error("message.invalid", reason=exc.reason)
+        metrics.TASKS.labels(self.stage or self.name, "invalid").inc()
+        metrics.DEAD_LETTERS.labels(self.stage or self.name, "invalid").inc()
         self.runtime.dead_letters.put(
             task=self.name,
             queue=self.stage or "orchestrator",
@@ -166,6 +181,7 @@ class RagrelayTask(Task):  # type: ignore[misc]
 
     def give_up(self, msg: Message, payload: Any, reason: str, kind: str) -> None:
         log.error("step.dead_lettered", reason=reason, kind=kind)
+        metrics.DEAD_LETTERS.labels(self.stage or self.name, kind).inc()
         job_id = getattr(msg, "job_id", None)
         self.runtime.dead_letters.put(
             task=self.name,

@@ -18,7 +18,6 @@ from pydantic import ValidationError
 from bus.errors import RagrelayError
 from bus.logging import configure_logging
 from bus.settings import Settings, load_settings
-from bus.task import describe_validation_error
 from schemas import Budget, JobRequest, JobResult
 
 # name -> "module:attribute" of a click command; loaded only when that command runs.
@@ -97,6 +96,8 @@ def ask(ctx: click.Context, question: str, as_json: bool, tenant: str, user_id: 
         "max_iterations": max_iterations, "max_llm_calls": max_llm_calls,
         "max_tokens": max_tokens, "max_cost_usd": max_cost_usd, "deadline_s": deadline_s,
     }
+    from bus.task import describe_validation_error
+
     try:
         budget = Budget(**{k: v for k, v in limits.items() if v is not None})
         request = JobRequest(query=question, tenant=tenant, user_id=user_id, budget=budget,

@@ -56,6 +56,7 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     _require_redis(settings, "ragrelay worker")
     pool = pool or DEFAULT_POOLS[stage]
     concurrency = concurrency or (16 if pool == "threads" else 2)
+    _start_metrics(settings, pool)
     app = create_app(settings)
     importlib.import_module(WORKER_TASKS).register(app, settings)
     _start_heartbeat(settings, stage)
@@ -77,6 +78,7 @@ def orchestrator_command(ctx: click.Context, concurrency: int) -> None:
 
     settings = _settings(ctx)
     _require_redis(settings, "ragrelay orchestrator")
+    _start_metrics(settings, "threads")
     app = create_app(settings)
     ingress.register(app, settings)
     stop = threading.Event()
@@ -155,6 +157,19 @@ def healthcheck(path: Path, max_age: float) -> None:
         click.echo(f"unhealthy: heartbeat {age:.0f} s old (max {max_age:g})", err=True)
         sys.exit(1)
     click.echo(f"healthy: heartbeat {age:.1f} s old")
+
+
+def _start_metrics(settings: Settings, pool: str) -> None:
+    """Serve /metrics on RAGRELAY_METRICS_PORT; prefork children share a multiprocess dir."""
+    if settings.metrics_port is None:
+        return
+    if pool == "prefork" and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ragrelay-metrics-")
+    from bus.metrics import serve_metrics
+
+    serve_metrics(settings.metrics_port)
 
 
 def _start_heartbeat(settings: Settings, name: str) -> None:

@@ -16,11 +16,13 @@ import redis
 from pydantic import ValidationError
 
 from bus import logging as blog
+from bus import metrics
 from bus.dispatch import Dispatcher
 from bus.keys import ORCHESTRATOR_GROUP, Keys
 from orchestrator.jobs import JobStore
 from orchestrator.machine import Dispatch, Finish, MachineConfig, advance
-from schemas import JobEvent, JobResult
+from orchestrator.state import JobState
+from schemas import JobEvent, JobResult, TraceEvent
 
 log = blog.get_logger("ragrelay.orchestrator")
 
@@ -112,6 +114,8 @@ class Engine:
                 return False
             if self.jobs.commit(state, version, t):
                 self.applied += 1
+                metrics.EVENTS_APPLIED.labels(event.type).inc()
+                record_metrics(t.state, t.trace)
                 self._carry_out(t.state.job_id, t.commands, event)
                 return True
         log.error("event.cas_exhausted", job_id=event.job_id, type=event.type)
@@ -128,6 +132,28 @@ class Engine:
                          stop_reason=cmd.result.stop_reason)
                 if self.on_finish is not None:
                     self.on_finish(cmd.result)
+
+
+def record_metrics(state: JobState, trace: list[TraceEvent]) -> None:
+    """Tokens and cost by model and tenant, evaluation scores, finished jobs."""
+    tenant = state.request.tenant
+    for e in trace:
+        if e.type == "step.completed":
+            model = str(e.detail.get("model") or "none")
+            usage = e.detail.get("usage") or {}
+            for kind in ("input", "output", "cache_read", "cache_write"):
+                n = usage.get(f"{kind}_tokens", 0)
+                if n:
+                    metrics.TOKENS.labels(model, tenant, kind).inc(n)
+            if usage.get("cost_usd"):
+                metrics.COST_USD.labels(model, tenant).inc(usage["cost_usd"])
+            for name, score in (e.detail.get("scores") or {}).items():
+                metrics.EVAL_SCORE.labels(name).observe(score)
+        elif e.type == "job.finished":
+            metrics.JOBS_FINISHED.labels(tenant, e.outcome or "unknown",
+                                         str(e.detail.get("stop_reason"))).inc()
+            metrics.JOB_ITERATIONS.observe(state.iteration)
+            metrics.JOB_SECONDS.labels(tenant).observe(max(0.0, e.at - state.created_at))
 
 
 def wait_result(jobs: JobStore, job_id: str, *, timeout_s: float,

@@ -9,6 +9,8 @@ import redis
 from celery import Celery
 
 from bus import logging as blog
+from bus import metrics
+from bus.keys import QUEUES
 from bus.dispatch import CeleryDispatcher
 from bus.events import EventLog
 from bus.keys import Keys
@@ -38,6 +40,8 @@ def run_loop(app: Celery, settings: Settings, stop: threading.Event) -> None:
             if now >= next_sweep:
                 engine.reclaim(min_idle_ms=int(settings.step_timeout_s * 1000 / 4) or 1000)
                 sweep(jobs, events, step_timeout_s=settings.step_timeout_s)
+                for queue in QUEUES:
+                    metrics.QUEUE_DEPTH.labels(queue).set(client.llen(queue))
                 next_sweep = now + settings.sweep_interval_s
         except redis.exceptions.ConnectionError as exc:
             log.warning("orchestrator.redis_unavailable", error=str(exc))
