@@ -16,7 +16,7 @@ from weaviate.exceptions import (
 from bus.errors import ConfigError, PermanentError, TransientError
 from schemas import Chunk
 from workers.store.batch import ChunkFailure, PartialBatchError, chunk_problem
-from workers.store.weaviate import translate
+from workers.store.weaviate_errors import translate
 from workers.store.weaviate_mapping import (
     check_fusion,
     chunk_from_properties,

@@ -3,8 +3,9 @@
 One collection per deployment (``RAGRELAY_WEAVIATE_COLLECTION``), multi-tenancy on, vectors
 from our :class:`workers.ports.Embedder` (self-provided, named vector ``default``, cosine).
 How chunks map to objects (properties, UUIDs, tenant names) is in
-:mod:`workers.store.weaviate_mapping`; this module does the I/O and translates the client's
-exceptions once:
+:mod:`workers.store.weaviate_mapping`, the collection schema and filters in
+:mod:`workers.store.weaviate_schema`; this module does the I/O and translates the client's
+exceptions once (:mod:`workers.store.weaviate_errors`):
 
 * unreachable / too old at start-up → :class:`ConfigError` (what to set or upgrade);
 * rejected credentials (401/403, gRPC UNAUTHENTICATED/PERMISSION_DENIED) → :class:`PermanentError`;
@@ -35,9 +36,6 @@ import httpx
 import weaviate
 from weaviate.classes.config import (
     Configure,
-    DataType,
-    Property,
-    Tokenization,
     VectorDistances,
 )
 from weaviate.classes.data import DataObject
@@ -45,16 +43,10 @@ from weaviate.classes.init import AdditionalConfig, Auth, Timeout
 from weaviate.classes.query import Filter, HybridFusion, MetadataQuery
 from weaviate.classes.tenants import Tenant
 from weaviate.exceptions import (
-    AuthenticationFailedError,
-    InsufficientPermissionsError,
     UnexpectedStatusCodeError,
     WeaviateBaseError,
-    WeaviateClosedClientError,
-    WeaviateConnectionError,
     WeaviateInsertManyAllFailedError,
-    WeaviateRetryError,
     WeaviateStartUpError,
-    WeaviateTimeoutError,
 )
 from weaviate.proto.v1 import health_weaviate_pb2
 
@@ -63,6 +55,7 @@ from bus.settings import Settings
 from schemas import Chunk, ScoredChunk
 from workers.ports import Embedder
 from workers.store.batch import ChunkFailure, PartialBatchError, chunk_problem
+from workers.store.weaviate_errors import http_status, short, translate
 from workers.store.weaviate_mapping import (
     RETURN_PROPERTIES,
     SEARCH_PROPERTIES,
@@ -74,27 +67,17 @@ from workers.store.weaviate_mapping import (
     chunk_properties,
     chunk_uuid,
     embed_text,
-    meta_term,
     parse_endpoint,
     weaviate_tenant,
 )
+from workers.store.weaviate_schema import PROPERTIES, where_filter
 
 if TYPE_CHECKING:
     from weaviate.collections import Collection
-    from weaviate.collections.classes.filters import _Filters
 
 MIN_VERSION = "1.27.0"
 DELETE_IDS_PER_CALL = 100
 QUERY_MAXIMUM_RESULTS = 10_000  # Weaviate's default cap on objects one delete may match
-
-_TRANSIENT_GRPC = {
-    grpc.StatusCode.UNAVAILABLE,
-    grpc.StatusCode.DEADLINE_EXCEEDED,
-    grpc.StatusCode.RESOURCE_EXHAUSTED,
-    grpc.StatusCode.ABORTED,
-    grpc.StatusCode.CANCELLED,
-}
-_AUTH_GRPC = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
 
 
 @dataclass(frozen=True)
@@ -105,53 +88,6 @@ class Health:
     rest_ready: bool
     grpc_serving: bool
     detail: str = ""
-
-
-def _grpc_code(exc: BaseException) -> grpc.StatusCode | None:
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        seen.add(id(cur))
-        if isinstance(cur, grpc.Call):
-            code = cur.code()
-            return code if isinstance(code, grpc.StatusCode) else None
-        cur = cur.__cause__ or cur.__context__
-    return None
-
-
-def _http_status(exc: BaseException) -> int | None:
-    if isinstance(exc, UnexpectedStatusCodeError):
-        status = exc.status_code
-        return status if isinstance(status, int) else None
-    return None
-
-
-def translate(exc: BaseException, action: str) -> RagrelayError:
-    """The ragrelay error for a weaviate-client exception raised while doing ``action``."""
-    status = _http_status(exc)
-    code = _grpc_code(exc)
-    auth_hint = "check RAGRELAY_WEAVIATE_API_KEY and the key's permissions"
-    if (
-        isinstance(exc, AuthenticationFailedError | InsufficientPermissionsError)
-        or status in (401, 403)
-        or code in _AUTH_GRPC
-    ):
-        return PermanentError(f"Weaviate refused {action}: not authorised ({auth_hint}).")
-    if isinstance(
-        exc,
-        WeaviateConnectionError | WeaviateTimeoutError | WeaviateRetryError | WeaviateClosedClientError,
-    ) or code in _TRANSIENT_GRPC:
-        return TransientError(f"Weaviate unavailable during {action}: {_short(exc)}")
-    if status is not None and (status == 429 or status >= 500):
-        return TransientError(f"Weaviate answered {status} during {action}: {_short(exc)}")
-    if isinstance(exc, httpx.TransportError):
-        return TransientError(f"Weaviate unreachable during {action}: {_short(exc)}")
-    return PermanentError(f"Weaviate refused {action}: {_short(exc)}")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else type(exc).__name__
 
 
 class WeaviateStore:
@@ -246,13 +182,13 @@ class WeaviateStore:
         text = str(exc)
         if "is not supported" in text:
             return ConfigError(
-                f"Weaviate at {self.endpoint.url} is too old for ragrelay: {_short(exc)} "
+                f"Weaviate at {self.endpoint.url} is too old for ragrelay: {short(exc)} "
                 f"Upgrade Weaviate to {MIN_VERSION} or newer."
             )
         return ConfigError(
             f"Cannot reach Weaviate at {self.endpoint.url}. Is it running? "
             "Check RAGRELAY_WEAVIATE_URL (e.g. http://localhost:8080). "
-            f"({_short(exc)})"
+            f"({short(exc)})"
         )
 
     def _grpc_serving(self, timeout_s: float) -> bool:
@@ -286,7 +222,7 @@ class WeaviateStore:
                 client.collections.create(
                     name,
                     description="ragrelay chunks (one tenant per ragrelay tenant)",
-                    properties=_PROPERTIES,
+                    properties=PROPERTIES,
                     multi_tenancy_config=Configure.multi_tenancy(
                         enabled=True, auto_tenant_creation=False
                     ),
@@ -336,7 +272,7 @@ class WeaviateStore:
     def _not_multi_tenant(self, exc: PermanentError) -> RagrelayError:
         """A collection made elsewhere without multi-tenancy is a setup problem, not a step's."""
         cause = exc.__cause__
-        if not (cause is not None and _http_status(cause) == 422):
+        if not (cause is not None and http_status(cause) == 422):
             return exc  # Weaviate answers a tenant lookup with 422 only on such a collection
         return ConfigError(
             f"Weaviate refused a tenant lookup on collection {self.collection_name} (422): it "
@@ -401,7 +337,7 @@ class WeaviateStore:
             result = collection.data.insert_many(objects)
         except WeaviateInsertManyAllFailedError as exc:
             # Every object was refused; the client folds the per-object errors together.
-            reason = _short(exc)
+            reason = short(exc)
             return 0, [ChunkFailure(i, c.chunk_id, reason) for i, c in part]
         except WeaviateBaseError as exc:
             raise translate(exc, f"importing {len(objects)} chunks for tenant {name}") from exc
@@ -443,7 +379,7 @@ class WeaviateStore:
         name = weaviate_tenant(tenant)
         if not query.strip() or k <= 0 or not self._tenant_exists(name):
             return []
-        matchable, where = _where(filters or {})
+        matchable, where = where_filter(filters or {})
         if not matchable:
             return []  # a filter no chunk can match (e.g. a non-string doc_id)
         vector = self.embedder.embed([query])[0]
@@ -492,7 +428,7 @@ class WeaviateStore:
                 detail.append(f"REST ready answered {res.status_code}")
         except httpx.HTTPError as exc:
             rest = False
-            detail.append(f"REST unreachable: {_short(exc)}")
+            detail.append(f"REST unreachable: {short(exc)}")
         grpc_ok = self._grpc_serving(5.0)
         if not grpc_ok:
             detail.append(f"gRPC {ep.grpc_host}:{ep.grpc_port} not serving")
@@ -511,57 +447,6 @@ class WeaviateStore:
             self._tenants.clear()
         if client is not None and pid == os.getpid():
             client.close()
-
-
-def _where(filters: Mapping[str, Any]) -> tuple[bool, _Filters | None]:
-    """(can anything match, the Weaviate filter): an AND of exact matches, None for no filter."""
-    parts: list[_Filters] = []
-    for key, want in filters.items():
-        if key in ("doc_id", "source"):
-            if not isinstance(want, str):
-                return False, None
-            parts.append(Filter.by_property(key).equal(want))
-        else:
-            parts.append(Filter.by_property("meta_kv").contains_any([meta_term(key, want)]))
-    if not parts:
-        return True, None
-    return True, parts[0] if len(parts) == 1 else Filter.all_of(parts)
-
-
-def _field(name: str, description: str) -> Property:
-    return Property(
-        name=name,
-        data_type=DataType.TEXT,
-        tokenization=Tokenization.FIELD,
-        index_searchable=False,
-        index_filterable=True,
-        description=description,
-    )
-
-
-_PROPERTIES = [
-    Property(name="text", data_type=DataType.TEXT, tokenization=Tokenization.WORD),
-    Property(name="title", data_type=DataType.TEXT, tokenization=Tokenization.WORD),
-    _field("chunk_id", "stable chunk id: doc_id#index"),
-    _field("doc_id", "document id"),
-    _field("source", "where the document came from"),
-    Property(name="chunk_index", data_type=DataType.INT),
-    Property(
-        name="metadata",
-        data_type=DataType.TEXT,
-        index_searchable=False,
-        index_filterable=False,
-        description="chunk metadata as a JSON string",
-    ),
-    Property(
-        name="meta_kv",
-        data_type=DataType.TEXT_ARRAY,
-        tokenization=Tokenization.FIELD,
-        index_searchable=False,
-        index_filterable=True,
-        description="key=<canonical JSON> per top-level metadata key, for exact filters",
-    ),
-]
 
 
 __all__ = ["MIN_VERSION", "Health", "WeaviateStore", "translate"]
