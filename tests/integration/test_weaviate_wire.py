@@ -463,3 +463,23 @@ def test_one_connection_per_process_is_reused_and_renewed_after_fork(
     monkeypatch.undo()
     for inherited in store._abandoned:  # in a real child these belong to the parent
         inherited.close()
+
+
+def test_one_store_serves_many_threads(fake: FakeWeaviate, store: WeaviateStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    store.upsert("acme", [chunk(i) for i in range(20)])
+
+    def work(i: int) -> int:
+        tenant = f"t{i % 4}"
+        store.upsert(tenant, [chunk(100 + i)])
+        return len(store.search("acme", f"number {i % 20}", k=3)) + store.count(tenant)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(work, range(40)))
+
+    assert all(r >= 1 for r in results)
+    assert sum(store.count(f"t{j}") for j in range(4)) == 40
+    assert len(fake.rest_calls("GET", "/v1/meta")) == 1  # one connection, shared by the threads
+    created = [r.body[0]["name"] for r in fake.rest_calls("POST", f"/v1/schema/{COLLECTION}/tenants")]
+    assert sorted(created) == ["acme", "t0", "t1", "t2", "t3"]  # each tenant created once

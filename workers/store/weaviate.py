@@ -119,6 +119,7 @@ class WeaviateStore:
         self.embedder = embedder
         self.batch_size = max(1, batch_size)
         self._lock = threading.RLock()
+        self._tenant_lock = threading.Lock()
         self._client: weaviate.WeaviateClient | None = None
         self._pid: int | None = None
         self._tenants: set[str] = set()
@@ -282,16 +283,20 @@ class WeaviateStore:
         )
 
     def _ensure_tenant(self, name: str) -> None:
-        if self._tenant_exists(name):
+        if name in self._tenants and self._pid == os.getpid():
             return
-        with self._boundary(f"creating tenant {name}"):
-            try:
-                self._collection().tenants.create([Tenant(name=name)])
-            except UnexpectedStatusCodeError as exc:
-                if not (exc.status_code == 422 and self._collection().tenants.exists(name)):
-                    raise
-        with self._lock:
-            self._tenants.add(name)
+        with self._tenant_lock:  # threads of one process create a tenant once
+            if self._tenant_exists(name):
+                return
+            with self._boundary(f"creating tenant {name}"):
+                try:
+                    self._collection().tenants.create([Tenant(name=name)])
+                except UnexpectedStatusCodeError as exc:
+                    # Another process may have created it first: that is fine.
+                    if not (exc.status_code == 422 and self._collection().tenants.exists(name)):
+                        raise
+            with self._lock:
+                self._tenants.add(name)
 
     # --- DocumentStore ----------------------------------------------------------------------
 
