@@ -1,0 +1,89 @@
+"""Every error answer is JSON with a ``detail``; validation errors name their fields.
+
+No stack trace ever reaches a client: unexpected exceptions become a 500 with a request
+reference, and the traceback goes to the log only.
+"""
+
+from __future__ import annotations
+
+import traceback
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import redis
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException
+
+from bus import logging as blog
+from bus.errors import RagrelayError, UsageError
+
+log = blog.get_logger("ragrelay.gateway")
+
+
+def field_errors(errors: Iterable[Any], prefix: Sequence[str] = ()) -> list[dict[str, str]]:
+    """pydantic/FastAPI errors as ``{"field": "body.budget.max_iterations", "message": ...}``."""
+    out = []
+    for err in errors:
+        loc = [*prefix, *(str(p) for p in err.get("loc", ()))]
+        out.append({"field": ".".join(loc) or "(request)", "message": str(err.get("msg", ""))})
+    return out
+
+
+def _validation_response(fields: list[dict[str, str]]) -> JSONResponse:
+    summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
+    return JSONResponse({"detail": f"invalid request: {summary}", "errors": fields},
+                        status_code=422)
+
+
+async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
+    found = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return _validation_response(field_errors(found))
+
+
+async def on_model_validation(request: Request, exc: Exception) -> JSONResponse:
+    found = exc.errors() if isinstance(exc, ValidationError) else []
+    return _validation_response(field_errors(found, prefix=("body",)))
+
+
+async def on_http(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, HTTPException):
+        return await on_unexpected(request, exc)
+    if exc.status_code == 422 and isinstance(exc.detail, str) and ":" in exc.detail:
+        field, _, message = exc.detail.partition(":")
+        if " " not in field:
+            return _validation_response([{"field": field, "message": message.strip()}])
+        return _validation_response([{"field": "body", "message": exc.detail}])
+    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
+                        headers=getattr(exc, "headers", None))
+
+
+async def on_usage(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(exc)}, status_code=400)
+
+
+async def on_redis(request: Request, exc: Exception) -> JSONResponse:
+    log.error("gateway.redis_error", error=str(exc), path=request.url.path)
+    return JSONResponse({"detail": "the job store is unavailable; retry later"},
+                        status_code=503, headers={"Retry-After": "5"})
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    ref = uuid.uuid4().hex[:12]
+    # The traceback goes to the log as text (never to the client).
+    log.error("gateway.unhandled", ref=ref, path=request.url.path, error=repr(exc),
+              traceback="".join(traceback.format_exception(exc)))
+    return JSONResponse({"detail": f"internal error (reference {ref})"}, status_code=500)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, on_request_validation)
+    app.add_exception_handler(ValidationError, on_model_validation)
+    app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(UsageError, on_usage)
+    app.add_exception_handler(redis.exceptions.RedisError, on_redis)
+    app.add_exception_handler(RagrelayError, on_unexpected)
+    app.add_exception_handler(Exception, on_unexpected)

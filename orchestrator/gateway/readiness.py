@@ -1,0 +1,104 @@
+"""Is the system ready to take jobs? Redis reachable, an orchestrator consuming, workers alive.
+
+Signals, all read from places that exist today:
+- Redis: PING.
+- Orchestrator: its consumer in the ``orchestrator`` group of the events stream; it calls
+  XREADGROUP at least every 0.5 s, so a consumer idle for less than the max age is alive.
+- Workers: heartbeat files in ``RAGRELAY_HEARTBEAT_DIR`` (when the gateway shares it), and
+  Redis heartbeat keys ``<prefix>:heartbeat:<kind>[:...]`` holding a Unix time (when some
+  process writes them; nothing does yet — see the gateway docs).
+Queue lengths are reported, not judged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from bus.keys import ORCHESTRATOR_GROUP, QUEUES, STAGE_QUEUES, Keys
+
+
+@dataclass
+class Readiness:
+    ready: bool
+    checks: dict[str, Any] = field(default_factory=dict)
+
+
+def assess(*, redis_ok: bool, orchestrator_idle_ms: int | None,
+           heartbeat_ages: dict[str, float], max_age_s: float,
+           require_workers: bool) -> tuple[bool, list[str]]:
+    """Pure verdict: (ready, reasons it is not)."""
+    problems: list[str] = []
+    if not redis_ok:
+        return False, ["redis unreachable"]
+    if require_workers:
+        if orchestrator_idle_ms is None:
+            problems.append("no orchestrator has joined the events stream")
+        elif orchestrator_idle_ms > max_age_s * 1000:
+            problems.append(f"no orchestrator read events in the last {max_age_s:g} s")
+    for kind, age in sorted(heartbeat_ages.items()):
+        if age > max_age_s:
+            problems.append(f"{kind}: heartbeat {age:.0f} s old")
+    return not problems, problems
+
+
+def heartbeat_files(directory: Path | None, now: float) -> dict[str, float]:
+    if directory is None or not directory.is_dir():
+        return {}
+    ages: dict[str, float] = {}
+    for path in directory.glob("*.heartbeat"):
+        try:
+            ages[path.stem] = max(0.0, now - path.stat().st_mtime)
+        except OSError:
+            continue
+    return ages
+
+
+def heartbeat_keys(client: redis.Redis, keys: Keys, now: float) -> dict[str, float]:
+    """Youngest age per kind among ``<prefix>:heartbeat:<kind>[:instance]`` keys."""
+    ages: dict[str, float] = {}
+    for key in client.scan_iter(match=keys.heartbeat("*"), count=500):
+        name = key.decode() if isinstance(key, bytes) else str(key)
+        kind = name[len(keys.heartbeat("")):].split(":", 1)[0]
+        raw = client.get(name)
+        try:
+            age = max(0.0, now - float(raw)) if raw is not None else None
+        except ValueError:
+            age = None
+        if age is not None and (kind not in ages or age < ages[kind]):
+            ages[kind] = age
+    return ages
+
+
+def check(client: redis.Redis, keys: Keys, *, heartbeat_dir: Path | None, max_age_s: float,
+          require_workers: bool) -> Readiness:
+    now = time.time()
+    try:
+        client.ping()
+    except redis.exceptions.RedisError:
+        return Readiness(False, {"redis": "unreachable", "problems": ["redis unreachable"]})
+    idle: int | None = None
+    try:
+        consumers: Any = client.xinfo_consumers(keys.events, ORCHESTRATOR_GROUP)
+        idles = [int(c["idle"]) for c in consumers]
+        idle = min(idles) if idles else None
+    except redis.exceptions.ResponseError:
+        idle = None  # no stream or no group yet: no orchestrator ever started
+    ages = heartbeat_files(heartbeat_dir, now)
+    for kind, age in heartbeat_keys(client, keys, now).items():
+        ages[kind] = min(age, ages.get(kind, age))
+    ready, problems = assess(redis_ok=True, orchestrator_idle_ms=idle, heartbeat_ages=ages,
+                             max_age_s=max_age_s, require_workers=require_workers)
+    queues = {q: int(client.llen(q)) for q in QUEUES}
+    return Readiness(ready, {
+        "redis": "ok",
+        "orchestrator_idle_ms": idle,
+        "heartbeats_age_s": {k: round(v, 1) for k, v in sorted(ages.items())},
+        "stages_without_heartbeat": [s for s in STAGE_QUEUES if s not in ages] if ages else [],
+        "queues": queues,
+        "problems": problems,
+    })

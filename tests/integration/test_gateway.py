@@ -1,0 +1,362 @@
+"""The HTTP gateway on a real redis-server, in process: auth, tenancy, limits, errors, CLI."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import redis
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from bus.errors import ConfigError
+from bus.keys import Keys
+from bus.settings import Settings
+from orchestrator.cli_gateway import feedback, keys
+from orchestrator.gateway import GatewayConfig, create_app
+from orchestrator.gateway.ratelimit import TokenBucket
+from orchestrator.jobs import JobStore
+from orchestrator.keys_store import ApiKeyStore, hash_key
+from schemas import JobResult
+from workers.context import RedisUserContext
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(redis_url: str, tmp_path: object) -> Settings:
+    return Settings(redis_url=redis_url)
+
+
+@pytest.fixture
+def api_keys(rclient: redis.Redis) -> ApiKeyStore:
+    return ApiKeyStore(rclient)
+
+
+def client_for(settings: Settings, **config: object) -> TestClient:
+    cfg = GatewayConfig(**{"rate_per_s": 1000.0, "burst": 1000, **config})  # type: ignore[arg-type]
+    return TestClient(create_app(settings, cfg), raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with client_for(settings) as c:
+        yield c
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+def acme(api_keys: ApiKeyStore) -> dict[str, str]:
+    return bearer(api_keys.create("acme")[1])
+
+
+@pytest.fixture
+def globex(api_keys: ApiKeyStore) -> dict[str, str]:
+    return bearer(api_keys.create("globex")[1])
+
+
+def finish(rclient: redis.Redis, job_id: str, tenant: str, answer: str = "42") -> JobResult:
+    """Write a final result as the orchestrator would (no workers in this module)."""
+    result = JobResult(job_id=job_id, tenant=tenant, status="succeeded", answer=answer,
+                       stop_reason="accepted")
+    rclient.set(Keys().result(job_id), result.to_json())
+    return result
+
+
+# -- authentication -----------------------------------------------------------------------------
+def test_every_v1_route_needs_a_key_and_health_metrics_do_not(client: TestClient) -> None:
+    for method, path in [("POST", "/v1/jobs"), ("GET", "/v1/jobs/abc"),
+                         ("GET", "/v1/jobs/abc/events"), ("POST", "/v1/jobs/abc/feedback"),
+                         ("PUT", "/v1/users/u1/context"), ("GET", "/v1/users/u1/context")]:
+        resp = client.request(method, path, json={})
+        assert resp.status_code == 401, (method, path, resp.text)
+        assert resp.headers["www-authenticate"].startswith("Bearer")
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/metrics").status_code == 200
+    assert "python_info" in client.get("/metrics").text
+
+
+def test_wrong_malformed_and_revoked_keys_get_401(
+    client: TestClient, api_keys: ApiKeyStore
+) -> None:
+    record, key = api_keys.create("acme")
+    assert client.post("/v1/jobs", json={"query": "q"}, headers=bearer(key)).status_code == 202
+    for bad in (key[:-1] + ("A" if key[-1] != "A" else "B"), "nonsense", ""):
+        assert client.post("/v1/jobs", json={"query": "q"}, headers=bearer(bad)).status_code == 401
+    assert client.post("/v1/jobs", json={"query": "q"},
+                       headers={"Authorization": f"Basic {key}"}).status_code == 401
+    api_keys.revoke(record.key_id)
+    resp = client.post("/v1/jobs", json={"query": "q"}, headers=bearer(key))
+    assert resp.status_code == 401 and resp.json()["detail"] == "invalid or revoked API key"
+
+
+def test_keys_are_stored_only_as_hashes(api_keys: ApiKeyStore, rclient: redis.Redis) -> None:
+    record, key = api_keys.create("acme", "ci")
+    dump = b"".join(k + json.dumps({kk.decode(): vv.decode() for kk, vv in
+                                    rclient.hgetall(k).items()}).encode()
+                    if rclient.type(k) == b"hash" else k + (rclient.dump(k) or b"")
+                    for k in rclient.keys("*"))
+    assert key.encode() not in dump
+    secret = key.rsplit("_", 1)[1]
+    assert secret.encode() not in dump
+    assert hash_key(key).encode() in dump
+    assert api_keys.authenticate(key) == record
+
+
+# -- jobs and tenancy ---------------------------------------------------------------------------
+def test_submit_returns_202_with_links_and_the_tenant_of_the_key(
+    client: TestClient, acme: dict[str, str], rclient: redis.Redis
+) -> None:
+    resp = client.post("/v1/jobs", json={"query": "What is ragrelay?", "user_id": "u1",
+                                         "budget": {"max_iterations": 2}}, headers=acme)
+    assert resp.status_code == 202, resp.text
+    body = resp.json()
+    job_id = body["job_id"]
+    assert body["created"] is True and body["status"] == "running"
+    assert body["links"] == {"self": f"/v1/jobs/{job_id}", "events": f"/v1/jobs/{job_id}/events",
+                             "feedback": f"/v1/jobs/{job_id}/feedback"}
+    assert resp.headers["location"] == f"/v1/jobs/{job_id}"
+    loaded = JobStore(rclient, Keys()).load(job_id)
+    assert loaded is not None
+    state, _ = loaded
+    assert state.request.tenant == "acme" and state.request.budget.max_iterations == 2
+    view = client.get(f"/v1/jobs/{job_id}", headers=acme).json()
+    assert view["status"] == "running" and view["result"] is None and view["tenant"] == "acme"
+
+
+def test_the_tenant_cannot_be_chosen_in_the_body(client: TestClient, acme: dict[str, str]) -> None:
+    resp = client.post("/v1/jobs", json={"query": "q", "tenant": "globex"}, headers=acme)
+    assert resp.status_code == 422
+    assert resp.json()["errors"][0]["field"] == "body.tenant"
+
+
+def test_same_idempotency_key_returns_the_same_job_per_tenant(
+    client: TestClient, acme: dict[str, str], globex: dict[str, str]
+) -> None:
+    first = client.post("/v1/jobs", json={"query": "q"}, headers={**acme, "Idempotency-Key": "k1"})
+    again = client.post("/v1/jobs", json={"query": "q"}, headers={**acme, "Idempotency-Key": "k1"})
+    body_key = client.post("/v1/jobs", json={"query": "q", "idempotency_key": "k1"}, headers=acme)
+    other = client.post("/v1/jobs", json={"query": "q"},
+                        headers={**globex, "Idempotency-Key": "k1"})
+    assert first.status_code == again.status_code == 202
+    assert first.json()["created"] is True and again.json()["created"] is False
+    assert first.json()["job_id"] == again.json()["job_id"] == body_key.json()["job_id"]
+    assert other.json()["job_id"] != first.json()["job_id"]  # keys are per tenant
+    clash = client.post("/v1/jobs", json={"query": "q", "idempotency_key": "k2"},
+                        headers={**acme, "Idempotency-Key": "k3"})
+    assert clash.status_code == 422
+
+
+def test_another_tenants_job_events_and_feedback_are_forbidden(
+    client: TestClient, acme: dict[str, str], globex: dict[str, str], rclient: redis.Redis
+) -> None:
+    job_id = client.post("/v1/jobs", json={"query": "q"}, headers=acme).json()["job_id"]
+    finish(rclient, job_id, "acme")
+    assert client.get(f"/v1/jobs/{job_id}", headers=globex).status_code == 403
+    assert client.get(f"/v1/jobs/{job_id}/events", headers=globex).status_code == 403
+    resp = client.post(f"/v1/jobs/{job_id}/feedback", json={"rating": 1}, headers=globex)
+    assert resp.status_code == 403
+    assert rclient.exists(f"ragrelay:feedback:job:{job_id}") == 0
+    assert client.get("/v1/jobs/nosuchjob", headers=globex).status_code == 404
+    assert client.get(f"/v1/jobs/{job_id}", headers=acme).json()["result"]["answer"] == "42"
+
+
+def test_events_of_a_finished_job_replay_the_trace_then_the_result_and_resume(
+    client: TestClient, acme: dict[str, str], rclient: redis.Redis
+) -> None:
+    job_id = client.post("/v1/jobs", json={"query": "q"}, headers=acme).json()["job_id"]
+    rclient.xadd(Keys().trace(job_id), {"event": json.dumps(
+        {"job_id": job_id, "type": "job.finished", "at": 1.0, "outcome": "succeeded"})})
+    finish(rclient, job_id, "acme", answer="line one\nline two")
+    resp = client.get(f"/v1/jobs/{job_id}/events", headers=acme)
+    assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
+    frames = parse_sse(resp.text)
+    assert [f.get("event") for f in frames] == ["job.submitted", "job.finished", "result"]
+    ids = [f["id"] for f in frames[:2]]
+    assert all(i == e for i, e in zip(ids, [eid.decode() for eid, _ in
+                                             rclient.xrange(Keys().trace(job_id))], strict=True))
+    assert json.loads(frames[-1]["data"])["answer"] == "line one\nline two"
+    resumed = parse_sse(client.get(f"/v1/jobs/{job_id}/events",
+                                   headers={**acme, "Last-Event-ID": ids[0]}).text)
+    assert [f.get("event") for f in resumed] == ["job.finished", "result"]
+    bad = client.get(f"/v1/jobs/{job_id}/events", headers={**acme, "Last-Event-ID": "x"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "header.Last-Event-ID"
+
+
+def parse_sse(text: str) -> list[dict[str, str]]:
+    frames = []
+    for block in text.split("\n\n"):
+        frame: dict[str, str] = {}
+        data: list[str] = []
+        for line in block.split("\n"):
+            if not line or line.startswith(":") or line.startswith("retry:"):
+                continue
+            name, _, value = line.partition(": ")
+            if name == "data":
+                data.append(value)
+            else:
+                frame[name] = value
+        if data:
+            frame["data"] = "\n".join(data)
+        if frame:
+            frames.append(frame)
+    return frames
+
+
+# -- feedback and user context ------------------------------------------------------------------
+def test_feedback_is_stored_with_a_snapshot_and_exported_as_an_eval_case(
+    client: TestClient, acme: dict[str, str], rclient: redis.Redis, settings: Settings
+) -> None:
+    job_id = client.post("/v1/jobs", json={"query": "How are retries done?"},
+                         headers=acme).json()["job_id"]
+    finish(rclient, job_id, "acme", answer="They are not.")
+    resp = client.post(f"/v1/jobs/{job_id}/feedback", headers=acme, json={
+        "rating": 2, "comment": "wrong", "corrected_answer": "With exponential backoff."})
+    assert resp.status_code == 201 and resp.json()["job_id"] == job_id
+    bad = client.post(f"/v1/jobs/{job_id}/feedback", headers=acme, json={"rating": 9})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.rating"
+    out = CliRunner().invoke(feedback, ["export", "--tenant", "acme"], obj=settings)
+    assert out.exit_code == 0, out.output
+    case = json.loads(out.output.strip().splitlines()[-1])
+    assert case["query"] == "How are retries done?" and case["answer"] == "They are not."
+    assert case["reference_answer"] == "With exponential backoff." and case["rating"] == 2
+    other = CliRunner().invoke(feedback, ["export", "--tenant", "globex"], obj=settings)
+    assert other.output.strip() == ""
+
+
+def test_user_context_is_written_as_the_worker_reads_it_and_stays_in_its_tenant(
+    client: TestClient, acme: dict[str, str], globex: dict[str, str], rclient: redis.Redis
+) -> None:
+    ctx = {"city": "Leeds", "plan": "pro", "open_tickets": [1, 2]}
+    resp = client.put("/v1/users/u-7/context", json=ctx, headers=acme)
+    assert resp.status_code == 200 and resp.json() == {"user_id": "u-7", "context": ctx}
+    reader = RedisUserContext(rclient, Keys())
+    assert reader.get("acme", "u-7") == ctx
+    assert reader.get("globex", "u-7") is None
+    assert client.get("/v1/users/u-7/context", headers=globex).status_code == 404
+    client.put("/v1/users/u-7/context", json={"city": "Bonn"}, headers=globex)
+    assert reader.get("acme", "u-7") == ctx and reader.get("globex", "u-7") == {"city": "Bonn"}
+    assert client.get("/v1/users/u-7/context", headers=acme).json()["context"] == ctx
+    assert client.put("/v1/users/u-7/context", json=[1, 2], headers=acme).status_code == 422
+
+
+# -- limits and errors --------------------------------------------------------------------------
+def test_rate_limit_per_tenant_answers_429_with_retry_after(
+    settings: Settings, api_keys: ApiKeyStore
+) -> None:
+    a = bearer(api_keys.create("acme")[1])
+    g = bearer(api_keys.create("globex")[1])
+    with client_for(settings, rate_per_s=0.5, burst=3) as c:
+        codes = [c.get("/v1/jobs/nope", headers=a).status_code for _ in range(4)]
+        limited = c.get("/v1/jobs/nope", headers=a)
+        other = c.get("/v1/jobs/nope", headers=g)
+    assert codes == [404, 404, 404, 429]
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "2"
+    assert other.status_code == 404  # another tenant has its own bucket
+
+
+def test_token_bucket_refills_at_its_rate(rclient: redis.Redis) -> None:
+    import time
+
+    bucket = TokenBucket(rclient, rate_per_s=20.0, burst=2)
+    assert [bucket.take("t").allowed for _ in range(3)] == [True, True, False]
+    time.sleep(0.12)  # 2.4 tokens' worth, capped at the burst of 2
+    assert [bucket.take("t").allowed for _ in range(3)] == [True, True, False]
+
+
+def test_body_over_the_limit_gets_413_declared_or_streamed(
+    settings: Settings, acme: dict[str, str]
+) -> None:
+    big = json.dumps({"query": "x" * 5000}).encode()
+    with client_for(settings, max_body_bytes=4096) as c:
+        declared = c.post("/v1/jobs", content=big,
+                          headers={**acme, "Content-Type": "application/json"})
+        streamed = c.post("/v1/jobs", content=iter([big[:3000], big[3000:]]),
+                          headers={**acme, "Content-Type": "application/json"})
+        small = c.post("/v1/jobs", json={"query": "ok"}, headers=acme)
+    assert declared.status_code == 413 and "4096" in declared.json()["detail"]
+    assert streamed.status_code == 413
+    assert small.status_code == 202
+
+
+def test_validation_errors_name_the_field(client: TestClient, acme: dict[str, str]) -> None:
+    missing = client.post("/v1/jobs", json={}, headers=acme)
+    assert missing.status_code == 422
+    assert {"field": "body.query", "message": "Field required"} in missing.json()["errors"]
+    blank = client.post("/v1/jobs", json={"query": "   "}, headers=acme)
+    assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "body.query"
+    assert "blank" in blank.json()["detail"]
+    budget = client.post("/v1/jobs", json={"query": "q", "budget": {"max_iterations": 0}},
+                         headers=acme)
+    assert budget.json()["errors"][0]["field"] == "body.budget.max_iterations"
+    garbage = client.post("/v1/jobs", content=b"{not json",
+                          headers={**acme, "Content-Type": "application/json"})
+    assert garbage.status_code == 422
+
+
+def test_an_internal_error_is_a_500_without_a_stack_trace(
+    client: TestClient, acme: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    svc = client.app.state.services  # type: ignore[attr-defined]
+
+    def boom(job_id: str) -> None:
+        raise RuntimeError("secret internals at /srv/app.py line 3")
+
+    monkeypatch.setattr(svc.jobs, "load", boom)
+    resp = client.get("/v1/jobs/abc", headers=acme)
+    assert resp.status_code == 500
+    assert resp.json()["detail"].startswith("internal error (reference ")
+    assert "Traceback" not in resp.text and "secret" not in resp.text
+
+
+def test_redis_down_is_a_503_not_a_stack_trace(acme: dict[str, str]) -> None:
+    from tests.support.redis_server import free_port
+
+    dead = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+    with client_for(dead) as c:
+        resp = c.get("/v1/jobs/abc", headers=acme)
+        ready = c.get("/readyz")
+    assert resp.status_code == 503 and "Traceback" not in resp.text
+    assert ready.status_code == 503 and ready.json()["checks"]["problems"] == ["redis unreachable"]
+
+
+def test_readyz_fails_without_an_orchestrator(client: TestClient) -> None:
+    resp = client.get("/readyz")
+    assert resp.status_code == 503
+    assert resp.json()["checks"]["problems"] == ["no orchestrator has joined the events stream"]
+
+
+def test_embedded_settings_are_refused_with_a_clear_message(tmp_path: object) -> None:
+    with pytest.raises(ConfigError, match="RAGRELAY_REDIS_URL"):
+        create_app(Settings(redis_url=None))
+
+
+# -- the keys CLI -------------------------------------------------------------------------------
+def test_keys_cli_creates_lists_and_revokes(settings: Settings, api_keys: ApiKeyStore) -> None:
+    runner = CliRunner()
+    created = runner.invoke(keys, ["create", "--tenant", "acme", "--name", "ci"], obj=settings)
+    assert created.exit_code == 0, created.output
+    key = created.output.strip().splitlines()[-1]
+    record = api_keys.authenticate(key)
+    assert record is not None and record.tenant == "acme" and record.name == "ci"
+    listed = runner.invoke(keys, ["list", "--json"], obj=settings)
+    rows = [json.loads(line) for line in listed.output.strip().splitlines()]
+    assert rows == [{"key_id": record.key_id, "tenant": "acme", "name": "ci",
+                     "created_at": record.created_at}]
+    assert key not in listed.output
+    revoked = runner.invoke(keys, ["revoke", record.key_id], obj=settings)
+    assert revoked.exit_code == 0 and api_keys.authenticate(key) is None
+    again = runner.invoke(keys, ["revoke", record.key_id], obj=settings)
+    assert again.exit_code == 1 and f"no key {record.key_id}" in again.output
+    bad = runner.invoke(keys, ["create", "--tenant", "no spaces"], obj=settings)
+    assert bad.exit_code != 0 and "invalid tenant" in str(bad.exception or bad.output)
+
+
+def test_keys_cli_without_redis_says_what_to_set() -> None:
+    out = CliRunner().invoke(keys, ["list"], obj=Settings(redis_url=None))
+    assert isinstance(out.exception, ConfigError)
+    assert "RAGRELAY_REDIS_URL" in str(out.exception)
