@@ -12,7 +12,7 @@ import math
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf.json_format import MessageToDict  # type: ignore[import-untyped]  # no stubs installed
@@ -20,6 +20,28 @@ from weaviate.proto.v1 import base_pb2, base_search_pb2, batch_pb2, properties_p
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 Op = base_pb2.Filters
+
+
+@dataclass
+class Recorded:
+    """One request the fake received."""
+
+    transport: str  # "rest" | "grpc"
+    method: str  # HTTP method, or the gRPC method name ("Search", "BatchObjects", ...)
+    path: str  # URL path, or the full gRPC method path
+    body: Any  # parsed JSON body, or the request protobuf message
+    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
+
+
+@dataclass
+class Collection:
+    schema: dict[str, Any]
+    tenants: dict[str, dict[uuid.UUID, StoredObject]] = field(default_factory=dict)
+    objects: dict[uuid.UUID, StoredObject] = field(default_factory=dict)  # non-tenant data
+
+    @property
+    def multi_tenant(self) -> bool:
+        return bool(self.schema.get("multiTenancyConfig", {}).get("enabled"))
 
 
 @dataclass

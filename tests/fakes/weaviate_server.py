@@ -22,17 +22,14 @@ It is a fake: no persistence, no replication, no vectorizer modules, no auto-sch
 from __future__ import annotations
 
 import contextlib
-import json
 import socket
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent import futures
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import grpc  # type: ignore[import-untyped]  # grpcio ships no type hints
 from weaviate.proto.v1 import (
@@ -46,6 +43,8 @@ from weaviate.proto.v1 import (
 )
 
 from tests.fakes.weaviate_logic import (
+    Collection,
+    Recorded,
     StoredObject,
     bm25_scores,
     cosine,
@@ -58,30 +57,9 @@ from tests.fakes.weaviate_logic import (
     prop_types,
     query_vector,
 )
+from tests.fakes.weaviate_rest import RestHandler
 
 HOT = tenants_pb2.TENANT_ACTIVITY_STATUS_HOT
-
-
-@dataclass
-class Recorded:
-    """One request the fake received."""
-
-    transport: str  # "rest" | "grpc"
-    method: str  # HTTP method, or the gRPC method name ("Search", "BatchObjects", ...)
-    path: str  # URL path, or the full gRPC method path
-    body: Any  # parsed JSON body, or the request protobuf message
-    headers: dict[str, str] = field(default_factory=dict)  # lower-cased names
-
-
-@dataclass
-class Collection:
-    schema: dict[str, Any]
-    tenants: dict[str, dict[uuid.UUID, StoredObject]] = field(default_factory=dict)
-    objects: dict[uuid.UUID, StoredObject] = field(default_factory=dict)  # non-tenant data
-
-    @property
-    def multi_tenant(self) -> bool:
-        return bool(self.schema.get("multiTenancyConfig", {}).get("enabled"))
 
 
 class FakeWeaviate:
@@ -106,7 +84,7 @@ class FakeWeaviate:
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> FakeWeaviate:
-        handler = type("Handler", (_RestHandler,), {"fake": self})
+        handler = type("Handler", (RestHandler,), {"fake": self})
         self._http = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._http.daemon_threads = True
         self.http_port = self._http.server_address[1]
@@ -170,139 +148,6 @@ class FakeWeaviate:
 
     def authorised(self, header: str | None) -> bool:
         return self.api_key is None or header == f"Bearer {self.api_key}"
-
-
-# --- REST ---------------------------------------------------------------------------------------
-
-
-class _RestHandler(BaseHTTPRequestHandler):
-    fake: FakeWeaviate
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # silence stderr logging
-        return
-
-    def setup(self) -> None:
-        super().setup()
-        with self.fake.lock:
-            self.fake._connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.fake.lock:
-            self.fake._connections.discard(self.connection)
-        with contextlib.suppress(OSError):
-            super().finish()
-
-    def _body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        if not length:
-            return None
-        raw = self.rfile.read(length)
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw.decode(errors="replace")
-
-    def _send(self, status: int, payload: Any = None) -> None:
-        data = b"" if payload is None else json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def _handle(self) -> None:
-        fake = self.fake
-        path = urlsplit(self.path).path
-        body = self._body()
-        fake.record(
-            Recorded("rest", self.command, path, body, {k.lower(): v for k, v in self.headers.items()})
-        )
-        if fake.unavailable:
-            return self._send(503, {"error": [{"message": "service unavailable"}]})
-        public = path.startswith("/v1/.well-known/")
-        if not public and not fake.authorised(self.headers.get("Authorization")):
-            return self._send(401, {"code": 401, "message": "anonymous access not enabled"})
-        status, payload = _route(fake, self.command, [unquote(p) for p in path.split("/") if p], body)
-        self._send(status, payload)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
-
-
-def _error(message: str) -> dict[str, Any]:
-    return {"error": [{"message": message}]}
-
-
-def _route(fake: FakeWeaviate, verb: str, parts: list[str], body: Any) -> tuple[int, Any]:
-    match parts:
-        case ["v1", "meta"]:
-            return 200, {
-                "hostname": "http://[::]:8080",
-                "version": fake.version,
-                "modules": {},
-                "grpcMaxMessageSize": 104858000,
-            }
-        case ["v1", ".well-known", "ready" | "live"]:
-            return 200, None
-        case ["v1", ".well-known", "openid-configuration"]:
-            return 404, None
-        case ["v1", "nodes", *_]:
-            return 200, {
-                "nodes": [{"name": "fake-0", "status": "HEALTHY", "version": fake.version, "gitHash": "fake"}]
-            }
-        case ["v1", "schema"] if verb == "GET":
-            with fake.lock:
-                return 200, {"classes": [c.schema for c in fake.collections.values()]}
-        case ["v1", "schema"] if verb == "POST":
-            return _create_collection(fake, body)
-        case ["v1", "schema", name] if verb in ("GET", "HEAD"):
-            with fake.lock:
-                col = fake.collections.get(name)
-                return (200, col.schema) if col else (404, None)
-        case ["v1", "schema", name] if verb == "DELETE":
-            with fake.lock:
-                fake.collections.pop(name, None)
-            return 200, None
-        case ["v1", "schema", name, "tenants", *rest]:
-            return _tenants(fake, verb, name, rest, body)
-    return 404, _error(f"no route for {verb} /{'/'.join(parts)}")
-
-
-def _create_collection(fake: FakeWeaviate, body: Any) -> tuple[int, Any]:
-    if not isinstance(body, dict) or not body.get("class"):
-        return 422, _error("class name is required")
-    name = str(body["class"])
-    with fake.lock:
-        if name in fake.collections:
-            return 422, _error(f"class name {name!r} already exists")
-        fake.collections[name] = Collection(schema=body)
-    return 200, body
-
-
-def _tenants(fake: FakeWeaviate, verb: str, name: str, rest: list[str], body: Any) -> tuple[int, Any]:
-    with fake.lock:
-        col = fake.collections.get(name)
-        if col is None:
-            return 422, _error(f"class {name!r} not found")
-        if not col.multi_tenant:
-            return 422, _error(f"multi-tenancy is not enabled for class {name!r}")
-        if rest:
-            tenant = rest[0]
-            if tenant not in col.tenants:
-                return 404, None
-            return 200, {"name": tenant, "activityStatus": "HOT"}
-        if verb == "GET":
-            return 200, [{"name": t, "activityStatus": "HOT"} for t in col.tenants]
-        if verb == "POST":
-            for item in body or []:
-                col.tenants.setdefault(str(item["name"]), {})
-            return 200, body
-        if verb == "DELETE":
-            for tenant in body or []:
-                col.tenants.pop(str(tenant), None)
-            return 200, None
-    return 405, _error(f"{verb} not allowed on tenants")
 
 
 # --- gRPC ---------------------------------------------------------------------------------------
@@ -518,4 +363,4 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
         )
 
 
-__all__ = ["FakeWeaviate", "Recorded", "StoredObject"]
+__all__ = ["Collection", "FakeWeaviate", "Recorded", "StoredObject"]
