@@ -483,3 +483,25 @@ def test_one_store_serves_many_threads(fake: FakeWeaviate, store: WeaviateStore)
     assert len(fake.rest_calls("GET", "/v1/meta")) == 1  # one connection, shared by the threads
     created = [r.body[0]["name"] for r in fake.rest_calls("POST", f"/v1/schema/{COLLECTION}/tenants")]
     assert sorted(created) == ["acme", "t0", "t1", "t2", "t3"]  # each tenant created once
+
+
+def test_the_fake_answers_the_clients_tenant_listing_and_nodes(fake: FakeWeaviate, store: WeaviateStore) -> None:
+    """The fake's other endpoints, driven by the plain client (what operators would call)."""
+    import weaviate as wv
+
+    store.upsert("acme", [chunk(1)])
+    store.upsert("globex", [chunk(2)])
+    client = wv.connect_to_custom(
+        http_host="127.0.0.1", http_port=fake.http_port, http_secure=False,
+        grpc_host="127.0.0.1", grpc_port=fake.grpc_port, grpc_secure=False,
+        skip_init_checks=True,
+    )
+    try:
+        tenants = client.collections.use(COLLECTION).tenants.get()  # gRPC TenantsGet
+        assert sorted(tenants) == ["acme", "globex"]
+        assert fake.calls("TenantsGet")
+        nodes = client.cluster.nodes()  # REST /v1/nodes
+        assert [n.name for n in nodes] == ["fake-0"]
+        assert client.collections.exists(COLLECTION)
+    finally:
+        client.close()
