@@ -19,7 +19,6 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from bus.settings import Settings
 from tests.fakes.anthropic_server import FakeAnthropicServer, Reply
@@ -38,20 +37,20 @@ REVISE = Reply(
 
 
 def use_anthropic_provider() -> None:
-    """Make worker deps build the Anthropic provider (until workers/deps.py does it itself)."""
+    """Make worker deps build the Anthropic provider when a key is set (what workers/deps.py
+    is to do itself; harmless once it does)."""
     import workers.deps
+    from workers.ports import LLMProvider, WebSource
     from workers.providers.anthropic import AnthropicProvider
 
-    if not getattr(workers.deps.build_provider, "_anthropic", False):
+    original = workers.deps.build_provider
 
-        def build(settings: Settings, web: Any) -> Any:
-            if settings.anthropic_api_key is None:
-                return original(settings, web)
-            return AnthropicProvider.from_settings(settings)
+    def build(settings: Settings, web: WebSource) -> LLMProvider:
+        if settings.anthropic_api_key is None:
+            return original(settings, web)
+        return AnthropicProvider.from_settings(settings)
 
-        original = workers.deps.build_provider
-        build._anthropic = True  # type: ignore[attr-defined]
-        workers.deps.build_provider = build  # type: ignore[assignment]
+    setattr(workers.deps, "build_provider", build)  # noqa: B010 - a deliberate patch
 
 
 def questions_from(path: Path, n: int) -> list[str]:
