@@ -7,7 +7,7 @@ the fake's (``ceil(chars / 4)``), not Claude's tokenizer; the fake caches any pr
 so the script also prints the cost with no caching at all (an upper bound).
 
     python -m tests.fakes.anthropic_job_cost --corpus ../shared/data/squad/corpus.jsonl.gz \\
-        --questions ../shared/data/squad/questions.jsonl --n 20 --revise-every 4
+        --questions ../shared/data/squad/questions.jsonl --n 20 --revise-every 4 [--cache-minimums]
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from bus.settings import Settings
-from tests.fakes.anthropic_server import FakeAnthropicServer, Reply
+from tests.fakes.anthropic_server import DOCUMENTED_CACHE_MINIMUMS, FakeAnthropicServer, Reply
 from workers.providers.pricing import PriceTable
 
 REVISE = Reply(
@@ -72,6 +72,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--revise-every", type=int, default=0, help="script a revise verdict")
     parser.add_argument("--generation-model", default="claude-sonnet-4-6")
     parser.add_argument("--small-model", default="claude-haiku-4-5")
+    parser.add_argument(
+        "--cache-minimums",
+        action="store_true",
+        help="the fake caches only prefixes past the API's documented minimum lengths",
+    )
     args = parser.parse_args(argv)
 
     prices = {
@@ -84,7 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     table = PriceTable.from_mapping(prices)
-    with FakeAnthropicServer(api_key="fake-key") as server, tempfile.TemporaryDirectory() as tmp:
+    minimums = DOCUMENTED_CACHE_MINIMUMS if args.cache_minimums else None
+    with (
+        FakeAnthropicServer(api_key="fake-key", min_cache_tokens=minimums) as server,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         os.environ.update(
             {
                 "RAGRELAY_DATA_DIR": tmp,

@@ -11,8 +11,9 @@ Honest about what it is: a test double, not a model. It answers ``POST /v1/messa
 - with ``usage`` including prompt-cache fields: it remembers every prefix ending at a
   ``cache_control`` breakpoint (per model) and reports a later identical prefix as
   ``cache_read_input_tokens``, a new one as ``cache_creation_input_tokens``. Tokens are
-  counted as ``ceil(chars / 4)``, not with Claude's tokenizer; there is no minimum
-  cacheable length and no TTL.
+  counted as ``ceil(chars / 4)``, not with Claude's tokenizer; there is no TTL, and no
+  minimum cacheable length unless given (``min_cache_tokens``, e.g.
+  :data:`DOCUMENTED_CACHE_MINIMUMS`).
 
 Tests script replies (:meth:`FakeAnthropicServer.enqueue`): a given tool input, a malformed
 one, text instead of a tool call, 429 with ``retry-after``/``retry-after-ms``, 529, 500, 401,
@@ -56,6 +57,14 @@ ERROR_TYPES = {
     429: "rate_limit_error",
     500: "api_error",
     529: "overloaded_error",
+}
+# Shortest cacheable prefix per model, as Anthropic's prompt-caching docs list them (2026).
+DOCUMENTED_CACHE_MINIMUMS: dict[str, int] = {
+    "claude-haiku-4-5": 4096,
+    "claude-sonnet-4-6": 1024,
+    "claude-sonnet-4-5": 1024,
+    "claude-opus-4-6": 4096,
+    "claude-opus-4-5": 4096,
 }
 _DOC = re.compile(r'<document id="([^"]*)"[^>]*>\n(.*?)\n</document>', re.DOTALL)
 _SPAM = re.compile(r"\b(winner|lottery|unsubscribe|viagra|crypto giveaway|click here)\b", re.I)
@@ -327,9 +336,12 @@ class FakeAnthropicServer:
         delay_s: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
+        min_cache_tokens: Mapping[str, int] | None = None,
     ) -> None:
         self.api_key = api_key
         self.delay_s = delay_s
+        # Model id prefix -> the shortest prefix (tokens) the API caches; default: any length.
+        self.min_cache_tokens = dict(min_cache_tokens or {})
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._queue: deque[Reply] = deque()
@@ -414,6 +426,10 @@ class FakeAnthropicServer:
         if seconds > 0:
             self._stopping.wait(seconds)
 
+    def minimum_cacheable(self, model: str) -> int:
+        found = [m for m in self.min_cache_tokens if model == m or model.startswith(m + "-")]
+        return self.min_cache_tokens[max(found, key=len)] if found else 0
+
     def usage_for(self, body: Mapping[str, Any], output_tokens: int) -> dict[str, int]:
         """Input tokens split into uncached / cache read / cache write, like the API does."""
         model = str(body.get("model", ""))
@@ -423,7 +439,7 @@ class FakeAnthropicServer:
         for text, marked in prefix_segments(body):
             total += tokens(text)
             digest.update(text.encode())
-            if marked:
+            if marked and total >= self.minimum_cacheable(model):
                 breakpoints.append((digest.hexdigest(), total))
         read = 0
         with self._lock:
@@ -572,9 +588,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--delay-ms", type=float, default=0.0, help="added to every reply")
     parser.add_argument("--api-key", default=None, help="require this key (default: accept any)")
+    parser.add_argument(
+        "--cache-minimums",
+        action="store_true",
+        help="cache only prefixes as long as the API's documented minimums",
+    )
     args = parser.parse_args(argv)
     server = FakeAnthropicServer(
-        api_key=args.api_key, delay_s=args.delay_ms / 1000.0, host=args.host, port=args.port
+        api_key=args.api_key,
+        delay_s=args.delay_ms / 1000.0,
+        host=args.host,
+        port=args.port,
+        min_cache_tokens=DOCUMENTED_CACHE_MINIMUMS if args.cache_minimums else None,
     )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

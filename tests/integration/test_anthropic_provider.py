@@ -523,6 +523,18 @@ def test_contextualize_caches_the_document_across_its_chunks(
     assert "tools" not in body
 
 
+def test_fake_caches_only_prefixes_past_the_model_minimum() -> None:
+    with FakeAnthropicServer(
+        api_key="test-key", min_cache_tokens={"claude-haiku-4-5": 4096}
+    ) as srv:
+        p = AnthropicProvider.from_settings(settings_for(srv))
+        short = p.analyze(analysis_task())  # haiku: prompt + tool is far below 4096 tokens
+        long = p.generate(gen_task())  # sonnet: no minimum configured here
+        p.close()
+    assert short.usage.cache_write_tokens == 0 and short.usage.input_tokens > 500
+    assert long.usage.cache_write_tokens > 0
+
+
 # --- the fake as a standalone process ---------------------------------------------------------------------
 
 
