@@ -188,9 +188,16 @@ def test_filters_match_doc_id_source_and_metadata_exactly(store: DocumentStore) 
     store.upsert("acme", all_chunks())
     query = "lava glaciers risotto rice fjords saffron"
 
-    assert set(doc_ids(store.search("acme", query, k=10, filters={"doc_id": "glacier"}))) == {"glacier"}
-    assert set(doc_ids(store.search("acme", query, k=10, filters={"source": "blog"}))) == {"cuisine"}
-    assert set(doc_ids(store.search("acme", query, k=10, filters={"lang": "en"}))) == {"volcano", "glacier"}
+    assert set(doc_ids(store.search("acme", query, k=10, filters={"doc_id": "glacier"}))) == {
+        "glacier"
+    }
+    assert set(doc_ids(store.search("acme", query, k=10, filters={"source": "blog"}))) == {
+        "cuisine"
+    }
+    assert set(doc_ids(store.search("acme", query, k=10, filters={"lang": "en"}))) == {
+        "volcano",
+        "glacier",
+    }
     both = store.search("acme", query, k=10, filters={"year": 2021, "lang": "en"})
     assert set(doc_ids(both)) == {"volcano"}
     tagged = store.search("acme", query, k=10, filters={"tags": ["food", "rice"]})
@@ -206,7 +213,9 @@ def test_tenants_never_see_each_other(store: DocumentStore) -> None:
 
     assert store.count("tenant-a") == 2
     assert store.count("tenant-b") == 1
-    assert all(h.chunk.text != secret.text for h in store.search("tenant-a", "secret lava notes", k=10))
+    assert all(
+        h.chunk.text != secret.text for h in store.search("tenant-a", "secret lava notes", k=10)
+    )
     b_hits = store.search("tenant-b", "lava flows volcanoes", k=10)
     assert [h.chunk.text for h in b_hits] == [secret.text]
 

@@ -95,7 +95,14 @@ def test_start_creates_one_multi_tenant_collection_with_self_provided_vectors(
     assert schema["vectorConfig"]["default"]["vectorIndexConfig"]["distance"] == "cosine"
     props = {p["name"]: p for p in schema["properties"]}
     assert set(props) == {
-        "text", "title", "chunk_id", "doc_id", "source", "chunk_index", "metadata", "meta_kv",
+        "text",
+        "title",
+        "chunk_id",
+        "doc_id",
+        "source",
+        "chunk_index",
+        "metadata",
+        "meta_kv",
     }
     assert props["text"]["tokenization"] == "word"
     assert props["doc_id"]["tokenization"] == "field"
@@ -125,7 +132,10 @@ def test_too_old_server_fails_start_with_an_upgrade_hint(fake: FakeWeaviate) -> 
 def test_unreachable_server_fails_start_saying_what_to_set() -> None:
     port = free_port()
     settings = Settings(weaviate_url=f"http://127.0.0.1:{port}", weaviate_grpc_port=free_port())
-    with pytest.raises(ConfigError, match=rf"Cannot reach Weaviate at http://127.0.0.1:{port}.*RAGRELAY_WEAVIATE_URL"):
+    with pytest.raises(
+        ConfigError,
+        match=rf"Cannot reach Weaviate at http://127.0.0.1:{port}.*RAGRELAY_WEAVIATE_URL",
+    ):
         WeaviateStore(settings, HashingEmbedder())
 
 
@@ -140,7 +150,10 @@ def test_wrong_grpc_port_fails_start_naming_the_setting(fake: FakeWeaviate) -> N
     [
         ({"weaviate_url": "localhost:8080"}, "RAGRELAY_WEAVIATE_URL"),
         ({"weaviate_url": "http://x", "weaviate_fusion": "max"}, "RAGRELAY_WEAVIATE_FUSION"),
-        ({"weaviate_url": "http://x", "weaviate_collection": "chunks"}, "RAGRELAY_WEAVIATE_COLLECTION"),
+        (
+            {"weaviate_url": "http://x", "weaviate_collection": "chunks"},
+            "RAGRELAY_WEAVIATE_COLLECTION",
+        ),
         ({}, "RAGRELAY_WEAVIATE_URL"),
     ],
 )
@@ -254,7 +267,9 @@ def obj_uuid(value: str) -> Any:
     return uuid.UUID(value)
 
 
-def test_reingest_sends_the_same_uuids_and_overwrites(fake: FakeWeaviate, store: WeaviateStore) -> None:
+def test_reingest_sends_the_same_uuids_and_overwrites(
+    fake: FakeWeaviate, store: WeaviateStore
+) -> None:
     batch = [chunk(i) for i in range(3)]
     store.upsert("acme", batch)
     store.upsert("acme", batch)
@@ -263,7 +278,9 @@ def test_reingest_sends_the_same_uuids_and_overwrites(fake: FakeWeaviate, store:
     assert len(fake.stored(COLLECTION, "acme")) == 3
 
 
-def test_uuids_differ_between_tenants_for_the_same_chunk(fake: FakeWeaviate, store: WeaviateStore) -> None:
+def test_uuids_differ_between_tenants_for_the_same_chunk(
+    fake: FakeWeaviate, store: WeaviateStore
+) -> None:
     store.upsert("acme", [chunk(1)])
     store.upsert("globex", [chunk(1)])
     a, b = (r.body.objects[0] for r in fake.calls("BatchObjects"))
@@ -276,7 +293,10 @@ def test_ragrelay_tenant_names_are_mapped_to_valid_weaviate_names(
 ) -> None:
     store.upsert("acme.eu", [chunk(1)])
     store.upsert("acme_eu", [chunk(2)])
-    assert [o.body.objects[0].tenant for o in fake.calls("BatchObjects")] == ["acme_deu", "acme_ueu"]
+    assert [o.body.objects[0].tenant for o in fake.calls("BatchObjects")] == [
+        "acme_deu",
+        "acme_ueu",
+    ]
 
 
 def test_batches_are_split_by_batch_size(fake: FakeWeaviate) -> None:
@@ -286,7 +306,9 @@ def test_batches_are_split_by_batch_size(fake: FakeWeaviate) -> None:
     store.close()
 
 
-def test_server_side_object_errors_are_listed_not_dropped(fake: FakeWeaviate, store: WeaviateStore) -> None:
+def test_server_side_object_errors_are_listed_not_dropped(
+    fake: FakeWeaviate, store: WeaviateStore
+) -> None:
     rejected = {"doc3#0", "doc8#0"}
 
     def reject(collection: str, tenant: str, props: dict[str, Any]) -> str | None:
@@ -304,7 +326,9 @@ def test_server_side_object_errors_are_listed_not_dropped(fake: FakeWeaviate, st
     assert len(fake.stored(COLLECTION, "acme")) == 8
 
 
-def test_a_batch_the_server_refuses_entirely_lists_every_chunk(fake: FakeWeaviate, store: WeaviateStore) -> None:
+def test_a_batch_the_server_refuses_entirely_lists_every_chunk(
+    fake: FakeWeaviate, store: WeaviateStore
+) -> None:
     fake.reject_object = lambda *_: "disk full"
     with pytest.raises(PartialBatchError) as info:
         store.upsert("acme", [chunk(i) for i in range(4)])
@@ -313,12 +337,17 @@ def test_a_batch_the_server_refuses_entirely_lists_every_chunk(fake: FakeWeaviat
     assert all("disk full" in f.reason for f in info.value.failures)
 
 
-def test_client_side_bad_chunks_never_reach_the_server(fake: FakeWeaviate, store: WeaviateStore) -> None:
+def test_client_side_bad_chunks_never_reach_the_server(
+    fake: FakeWeaviate, store: WeaviateStore
+) -> None:
     with pytest.raises(PartialBatchError) as info:
         store.upsert("acme", [chunk(1), chunk(2, text=""), chunk(3)])
     assert info.value.failed_chunk_ids == ["doc2#0"]
     (request,) = fake.calls("BatchObjects")
-    assert [o.properties.non_ref_properties["chunk_id"] for o in request.body.objects] == ["doc1#0", "doc3#0"]
+    assert [o.properties.non_ref_properties["chunk_id"] for o in request.body.objects] == [
+        "doc1#0",
+        "doc3#0",
+    ]
 
 
 # --- queries, deletes, counts -------------------------------------------------------------------
@@ -350,7 +379,9 @@ def test_hybrid_query_sends_alpha_fusion_vector_tenant_and_filters(fake: FakeWea
     assert f.operator == base_pb2.Filters.OPERATOR_AND
     doc_filter, meta_filter = f.filters
     assert (doc_filter.target.property, doc_filter.operator, doc_filter.value_text) == (
-        "doc_id", base_pb2.Filters.OPERATOR_EQUAL, "doc1",
+        "doc_id",
+        base_pb2.Filters.OPERATOR_EQUAL,
+        "doc1",
     )
     assert meta_filter.target.property == "meta_kv"
     assert meta_filter.operator == base_pb2.Filters.OPERATOR_CONTAINS_ANY
@@ -358,7 +389,9 @@ def test_hybrid_query_sends_alpha_fusion_vector_tenant_and_filters(fake: FakeWea
     store.close()
 
 
-def test_default_fusion_is_relative_score_and_scores_come_back(fake: FakeWeaviate, store: WeaviateStore) -> None:
+def test_default_fusion_is_relative_score_and_scores_come_back(
+    fake: FakeWeaviate, store: WeaviateStore
+) -> None:
     store.upsert("acme", [chunk(i) for i in range(5)])
     hits = store.search("acme", "number 3", k=3)
     req = fake.calls("Search")[0].body
@@ -378,7 +411,9 @@ def test_unknown_tenant_is_empty_without_querying(fake: FakeWeaviate, store: Wea
     assert fake.calls("BatchDelete") == []
 
 
-def test_delete_sends_a_doc_id_filter_in_the_tenant(fake: FakeWeaviate, store: WeaviateStore) -> None:
+def test_delete_sends_a_doc_id_filter_in_the_tenant(
+    fake: FakeWeaviate, store: WeaviateStore
+) -> None:
     store.upsert("acme", [chunk(i) for i in range(4)])
     assert store.delete_documents("acme", ["doc1", "doc2", "doc1"]) == 2
     (req,) = [r.body for r in fake.calls("BatchDelete")]
@@ -417,7 +452,9 @@ def test_unavailable_server_is_transient_after_the_clients_own_retries(
         store.count("new-tenant")  # REST answers 503
 
 
-def test_server_gone_is_transient(fake: FakeWeaviate, store: WeaviateStore, no_client_backoff: list[float]) -> None:
+def test_server_gone_is_transient(
+    fake: FakeWeaviate, store: WeaviateStore, no_client_backoff: list[float]
+) -> None:
     store.upsert("acme", [chunk(1)])
     fake.stop()
     with pytest.raises(TransientError):
@@ -481,19 +518,27 @@ def test_one_store_serves_many_threads(fake: FakeWeaviate, store: WeaviateStore)
     assert all(r >= 1 for r in results)
     assert sum(store.count(f"t{j}") for j in range(4)) == 40
     assert len(fake.rest_calls("GET", "/v1/meta")) == 1  # one connection, shared by the threads
-    created = [r.body[0]["name"] for r in fake.rest_calls("POST", f"/v1/schema/{COLLECTION}/tenants")]
+    created = [
+        r.body[0]["name"] for r in fake.rest_calls("POST", f"/v1/schema/{COLLECTION}/tenants")
+    ]
     assert sorted(created) == ["acme", "t0", "t1", "t2", "t3"]  # each tenant created once
 
 
-def test_the_fake_answers_the_clients_tenant_listing_and_nodes(fake: FakeWeaviate, store: WeaviateStore) -> None:
+def test_the_fake_answers_the_clients_tenant_listing_and_nodes(
+    fake: FakeWeaviate, store: WeaviateStore
+) -> None:
     """The fake's other endpoints, driven by the plain client (what operators would call)."""
     import weaviate as wv
 
     store.upsert("acme", [chunk(1)])
     store.upsert("globex", [chunk(2)])
     client = wv.connect_to_custom(
-        http_host="127.0.0.1", http_port=fake.http_port, http_secure=False,
-        grpc_host="127.0.0.1", grpc_port=fake.grpc_port, grpc_secure=False,
+        http_host="127.0.0.1",
+        http_port=fake.http_port,
+        http_secure=False,
+        grpc_host="127.0.0.1",
+        grpc_port=fake.grpc_port,
+        grpc_secure=False,
         skip_init_checks=True,
     )
     try:

@@ -37,7 +37,17 @@ def test_tenant_names_map_to_weaviate_names(tenant: str, expected: str) -> None:
 
 
 def test_tenant_mapping_never_merges_two_tenants() -> None:
-    names = ["a.b", "a_b", "a_db", "a_ub", "a-b", "ab", "a" * 64, "a" * 63 + ".", "x" * 40 + "." * 20]
+    names = [
+        "a.b",
+        "a_b",
+        "a_db",
+        "a_ub",
+        "a-b",
+        "ab",
+        "a" * 64,
+        "a" * 63 + ".",
+        "x" * 40 + "." * 20,
+    ]
     mapped = [weaviate_tenant(n) for n in names]
     assert len(set(mapped)) == len(names)
     assert all(0 < len(m) <= 64 for m in mapped)
@@ -51,8 +61,15 @@ def test_chunk_uuid_is_deterministic_and_tenant_scoped() -> None:
 
 
 def test_properties_round_trip_a_chunk() -> None:
-    c = Chunk(chunk_id="d#2", doc_id="d", title="T", text="x", source="s", chunk_index=2,
-              metadata={"a": [1, {"b": None}], "é": "ü"})
+    c = Chunk(
+        chunk_id="d#2",
+        doc_id="d",
+        title="T",
+        text="x",
+        source="s",
+        chunk_index=2,
+        metadata={"a": [1, {"b": None}], "é": "ü"},
+    )
     assert chunk_from_properties(chunk_properties(c)) == c
 
 
@@ -77,7 +94,10 @@ def test_bad_chunks_are_named(chunk: Chunk, problem: str) -> None:
 
 
 def test_good_chunk_has_no_problem() -> None:
-    assert chunk_problem(Chunk(chunk_id="c", doc_id="d", text="x", metadata={"a": [1.5, None]})) is None
+    assert (
+        chunk_problem(Chunk(chunk_id="c", doc_id="d", text="x", metadata={"a": [1.5, None]}))
+        is None
+    )
 
 
 def test_partial_batch_error_is_permanent_and_lists_failures() -> None:
@@ -90,7 +110,11 @@ def test_partial_batch_error_is_permanent_and_lists_failures() -> None:
 def test_endpoint_parsing() -> None:
     ep = parse_endpoint("https://w.example.com", 443)
     assert (ep.http_host, ep.http_port, ep.http_secure, ep.grpc_port, ep.grpc_secure) == (
-        "w.example.com", 443, True, 443, True,
+        "w.example.com",
+        443,
+        True,
+        443,
+        True,
     )
     assert parse_endpoint("http://localhost:8080/", 50051).url == "http://localhost:8080"
     with pytest.raises(ConfigError, match="RAGRELAY_WEAVIATE_URL"):
@@ -137,10 +161,14 @@ def test_grpc_failures_are_classified_by_status_code(code: grpc.StatusCode, kind
     assert type(translate(_query_error_from(code), "searching")) is kind
 
 
-@pytest.mark.parametrize(("status", "kind"), [(401, PermanentError), (429, TransientError),
-                                              (503, TransientError), (422, PermanentError)])
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [(401, PermanentError), (429, TransientError), (503, TransientError), (422, PermanentError)],
+)
 def test_http_failures_are_classified_by_status(status: int, kind: type) -> None:
-    exc = UnexpectedStatusCodeError("x", httpx.Response(status, request=httpx.Request("GET", "http://x")))
+    exc = UnexpectedStatusCodeError(
+        "x", httpx.Response(status, request=httpx.Request("GET", "http://x"))
+    )
     assert type(translate(exc, "doing")) is kind
 
 

@@ -41,7 +41,9 @@ class PartialBatchError(PermanentError):
     def __init__(self, written: int, failures: Sequence[ChunkFailure]) -> None:
         self.written = written
         self.failures = tuple(failures)
-        shown = "; ".join(f"{f.chunk_id or '#' + str(f.index)}: {f.reason}" for f in self.failures[:5])
+        shown = "; ".join(
+            f"{f.chunk_id or '#' + str(f.index)}: {f.reason}" for f in self.failures[:5]
+        )
         more = f" (+{len(self.failures) - 5} more)" if len(self.failures) > 5 else ""
         super().__init__(
             f"{len(self.failures)} chunk(s) not written, {written} written: {shown}{more}"
@@ -73,7 +75,9 @@ def chunk_problem(chunk: Chunk) -> str | None:
     if not chunk.text.strip():
         return "text is blank"
     if not _plain_json(chunk.metadata):
-        return "metadata is not plain JSON (only str, int, finite float, bool, null, lists, objects)"
+        return (
+            "metadata is not plain JSON (only str, int, finite float, bool, null, lists, objects)"
+        )
     return None
 
 

@@ -108,7 +108,9 @@ class WeaviateStore:
         connect: bool = True,
     ) -> None:
         if not settings.weaviate_url:
-            raise ConfigError("Set RAGRELAY_WEAVIATE_URL (e.g. http://localhost:8080) to use Weaviate.")
+            raise ConfigError(
+                "Set RAGRELAY_WEAVIATE_URL (e.g. http://localhost:8080) to use Weaviate."
+            )
         self.endpoint: Endpoint = parse_endpoint(settings.weaviate_url, settings.weaviate_grpc_port)
         self.collection_name = check_collection_name(settings.weaviate_collection)
         self.alpha = settings.weaviate_alpha
@@ -360,7 +362,9 @@ class WeaviateStore:
         collection = self._collection().with_tenant(name)
         total = 0
         for start in range(0, len(ids), DELETE_IDS_PER_CALL):
-            where = Filter.by_property("doc_id").contains_any(ids[start : start + DELETE_IDS_PER_CALL])
+            where = Filter.by_property("doc_id").contains_any(
+                ids[start : start + DELETE_IDS_PER_CALL]
+            )
             while True:
                 with self._boundary(f"deleting documents for tenant {name}"):
                     result = collection.data.delete_many(where=where)

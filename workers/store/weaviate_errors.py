@@ -33,6 +33,7 @@ _TRANSIENT_GRPC = {
 }
 _AUTH_GRPC = {grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED}
 
+
 def grpc_code(exc: BaseException) -> grpc.StatusCode | None:
     seen: set[int] = set()
     cur: BaseException | None = exc
@@ -63,10 +64,16 @@ def translate(exc: BaseException, action: str) -> RagrelayError:
         or code in _AUTH_GRPC
     ):
         return PermanentError(f"Weaviate refused {action}: not authorised ({auth_hint}).")
-    if isinstance(
-        exc,
-        WeaviateConnectionError | WeaviateTimeoutError | WeaviateRetryError | WeaviateClosedClientError,
-    ) or code in _TRANSIENT_GRPC:
+    if (
+        isinstance(
+            exc,
+            WeaviateConnectionError
+            | WeaviateTimeoutError
+            | WeaviateRetryError
+            | WeaviateClosedClientError,
+        )
+        or code in _TRANSIENT_GRPC
+    ):
         return TransientError(f"Weaviate unavailable during {action}: {short(exc)}")
     if status is not None and (status == 429 or status >= 500):
         return TransientError(f"Weaviate answered {status} during {action}: {short(exc)}")
@@ -78,8 +85,6 @@ def translate(exc: BaseException, action: str) -> RagrelayError:
 def short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:300] if text else type(exc).__name__
-
-
 
 
 __all__ = ["grpc_code", "http_status", "short", "translate"]

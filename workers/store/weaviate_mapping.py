@@ -145,9 +145,7 @@ def check_collection_name(name: str) -> str:
 def check_fusion(name: str) -> str:
     value = name.strip().lower().replace("-", "_")
     if value not in FUSIONS:
-        raise ConfigError(
-            f"RAGRELAY_WEAVIATE_FUSION={name!r}: use one of {', '.join(FUSIONS)}."
-        )
+        raise ConfigError(f"RAGRELAY_WEAVIATE_FUSION={name!r}: use one of {', '.join(FUSIONS)}.")
     return value
 
 
