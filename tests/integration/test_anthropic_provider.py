@@ -29,7 +29,11 @@ from schemas import (
 )
 from tests.fakes.anthropic_server import FakeAnthropicServer, Reply
 from workers.prompts import load_prompt
-from workers.providers.anthropic import AnthropicProvider, MalformedOutputError
+from workers.providers.anthropic import (
+    AnthropicProvider,
+    MalformedOutputError,
+    TokenBudgetExceeded,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PRICES = {
@@ -411,7 +415,7 @@ def test_max_tokens_is_derived_from_what_the_job_has_left(
     roomy, tight = (r.body["max_tokens"] for r in server.message_requests())
     assert roomy == 2048  # the stage cap
     assert 64 <= tight < 1_500 - 300  # what is left after the prompt's input tokens
-    with pytest.raises(PermanentError, match="token budget exhausted"):
+    with pytest.raises(TokenBudgetExceeded, match="token budget exhausted"):
         provider.generate(gen_task(limits=StepLimits(max_tokens=200)))
     assert len(server.message_requests()) == 2  # the over-budget call was never sent
 
@@ -488,6 +492,18 @@ def test_injection_in_retrieved_text_is_fenced_and_flagged(
     assert "injection:evil#0:fence_break" in result.feedback
     assert "injection:evil#0:ignore_instructions" in result.feedback
     assert "injection:spam#0:prompt_exfiltration" in result.feedback
+
+
+def test_analysis_routes_only_to_sources_this_job_can_use(server: FakeAnthropicServer) -> None:
+    p = AnthropicProvider.from_settings(settings_for(server), web_enabled=False)
+    routed = {"rewrites": ["q"], "sources": ["web", "user_context", "internal", "web"]}
+    server.enqueue(Reply(tool_input=routed), Reply(tool_input=routed), tool="submit_analysis")
+    anonymous = p.analyze(analysis_task())
+    known_user = p.analyze(analysis_task(user_id="u-42"))
+    p.close()
+    assert anonymous.sources == ["internal"]
+    assert known_user.sources == ["user_context", "internal"]
+    assert anonymous.triage is None  # a plain question is never triaged
 
 
 def test_email_is_fenced_and_triaged(

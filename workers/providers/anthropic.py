@@ -133,11 +133,15 @@ def translate_error(exc: anthropic.AnthropicError) -> StepError:
     return PermanentError(f"Anthropic client error: {exc}")
 
 
+class TokenBudgetExceeded(PermanentError):
+    """The job has too few tokens left for this call; nothing was sent (nothing spent)."""
+
+
 def output_tokens_for(stage_cap: int, limits: StepLimits, estimated_input: int) -> int:
     """``max_tokens`` of one call: the stage's cap, lowered to what the job has left."""
     left = limits.max_tokens - estimated_input
     if left < MIN_OUTPUT_TOKENS:
-        raise PermanentError(
+        raise TokenBudgetExceeded(
             f"token budget exhausted: the job has {limits.max_tokens} tokens left, this call "
             f"needs about {estimated_input} input + {MIN_OUTPUT_TOKENS} output"
         )
@@ -178,8 +182,10 @@ class AnthropicProvider:
         prices: PriceTable,
         max_output_tokens: Mapping[str, int] | None = None,
         prompts: Mapping[str, Prompt] | None = None,
+        web_enabled: bool = True,
     ) -> None:
         self._client = client
+        self.web_enabled = web_enabled
         self.models = models
         self.prices = prices
         self.max_output_tokens = {**DEFAULT_MAX_OUTPUT_TOKENS, **(max_output_tokens or {})}
@@ -190,7 +196,9 @@ class AnthropicProvider:
             prices.price(model)  # ConfigError now rather than a cost-less call later
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> AnthropicProvider:
+    def from_settings(cls, settings: Settings, *, web_enabled: bool = True) -> AnthropicProvider:
+        """The one provider of a worker process. ``web_enabled=False`` (no web connector
+        configured) keeps analysis from routing to the web."""
         key = settings.anthropic_api_key
         if key is None or not key.get_secret_value().strip():
             raise ConfigError(f"no Anthropic API key. {API_KEY_HINT}")
@@ -208,6 +216,7 @@ class AnthropicProvider:
                 evaluation=settings.anthropic_model_evaluation,
             ),
             prices=PriceTable.from_mapping(settings.anthropic_prices),
+            web_enabled=web_enabled,
         )
 
     def close(self) -> None:
@@ -336,7 +345,11 @@ class AnthropicProvider:
     def analyze(self, task: AnalysisTask) -> AnalysisResult:
         req = analysis_request(task, self.prompts["analysis"])
         out, usage, model = self._structured(req, task.limits, AnalysisOutput)
-        sources = [s for s in dict.fromkeys(out.sources) if s != "user_context" or task.user_id]
+        sources = [
+            s
+            for s in dict.fromkeys(out.sources)
+            if (s != "user_context" or task.user_id) and (s != "web" or self.web_enabled)
+        ]
         if out.needs_retrieval and not sources:
             sources = ["internal"]
         self._flagged("analysis", task.job_id, req.flags)
@@ -442,6 +455,7 @@ __all__ = [
     "AnthropicProvider",
     "MalformedOutputError",
     "StageModels",
+    "TokenBudgetExceeded",
     "output_tokens_for",
     "retry_after_seconds",
     "translate_error",
