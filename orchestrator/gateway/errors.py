@@ -24,6 +24,15 @@ from bus.errors import RagrelayError, UsageError
 log = blog.get_logger("ragrelay.gateway")
 
 
+class InvalidField(Exception):
+    """A request value the route itself rejects: answered 422 naming ``field``."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
 def field_errors(errors: Iterable[Any], prefix: Sequence[str] = ()) -> list[dict[str, str]]:
     """pydantic/FastAPI errors as ``{"field": "body.budget.max_iterations", "message": ...}``."""
     out = []
@@ -52,17 +61,20 @@ async def on_model_validation(request: Request, exc: Exception) -> JSONResponse:
 async def on_http(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, HTTPException):
         return await on_unexpected(request, exc)
-    if exc.status_code == 422 and isinstance(exc.detail, str) and ":" in exc.detail:
-        field, _, message = exc.detail.partition(":")
-        if " " not in field:
-            return _validation_response([{"field": field, "message": message.strip()}])
-        return _validation_response([{"field": "body", "message": exc.detail}])
+    if exc.status_code == 400:  # FastAPI: the body is not decodable JSON (e.g. not UTF-8)
+        return _validation_response([{"field": "body", "message": str(exc.detail)}])
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
                         headers=getattr(exc, "headers", None))
 
 
+async def on_invalid_field(request: Request, exc: Exception) -> JSONResponse:
+    if not isinstance(exc, InvalidField):
+        return await on_unexpected(request, exc)
+    return _validation_response([{"field": exc.field, "message": exc.message}])
+
+
 async def on_usage(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": str(exc)}, status_code=400)
+    return _validation_response([{"field": "body", "message": str(exc)}])
 
 
 async def on_redis(request: Request, exc: Exception) -> JSONResponse:
@@ -83,6 +95,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_request_validation)
     app.add_exception_handler(ValidationError, on_model_validation)
     app.add_exception_handler(HTTPException, on_http)
+    app.add_exception_handler(InvalidField, on_invalid_field)
     app.add_exception_handler(UsageError, on_usage)
     app.add_exception_handler(redis.exceptions.RedisError, on_redis)
     app.add_exception_handler(RagrelayError, on_unexpected)

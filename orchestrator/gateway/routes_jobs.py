@@ -9,6 +9,7 @@ from fastapi.responses import StreamingResponse
 
 from orchestrator.feedback import FeedbackIn
 from orchestrator.gateway.auth import Svc, Tenant
+from orchestrator.gateway.errors import InvalidField
 from orchestrator.gateway.models import (
     ErrorBody,
     FeedbackAccepted,
@@ -65,7 +66,7 @@ def submit_job(
     """Submit a job (a JobRequest without `tenant`). The same Idempotency-Key → the same job."""
     if (idempotency_key is not None and body.idempotency_key is not None
             and idempotency_key != body.idempotency_key):
-        raise HTTPException(422, "body.idempotency_key differs from the Idempotency-Key header")
+        raise InvalidField("body.idempotency_key", "differs from the Idempotency-Key header")
     request = body.to_request(tenant, idempotency_key)
     job_id, created = svc.jobs.submit(request)
     loaded = svc.jobs.load(job_id)
@@ -105,8 +106,8 @@ def job_events(
 ) -> StreamingResponse:
     """Server-Sent Events of the job's trace as it happens, ending with the final result."""
     if last_event_id is not None and not valid_entry_id(last_event_id):
-        raise HTTPException(422, "header.Last-Event-ID: expected a trace entry id like "
-                                 "1700000000000-0")
+        raise InvalidField("header.Last-Event-ID",
+                           "expected a trace entry id like 1700000000000-0")
     owned_job(svc, job_id, tenant)
     cfg = svc.config
     frames = trace_stream(svc.aredis, svc.keys, job_id, after=last_event_id,
