@@ -146,16 +146,16 @@ def latency(ctx: click.Context, llm_delay_ms: float, inflight: int, jobs: int, l
             mode = "sleep-fault" if llm == "auto" and not lat.fake_server_available() else llm
             if mode in ("auto", "anthropic"):
                 url = stack.enter_context(lat.fake_anthropic(run, llm_delay_ms))
-                m = lat.measure(run, plan, "anthropic", url=url)
+                probe = lat.measure(run, plan, "anthropic", url=url, jobs=2, warmup=0,
+                                    tag="probe")
                 try:
-                    lat.check_anthropic(m)
+                    lat.check_anthropic(probe)
                     mode = "anthropic"
                 except BenchError:
                     if mode == "anthropic":
                         raise
                     mode = "sleep-fault"
-            if mode == "sleep-fault":
-                m = lat.measure(run, plan, mode)
+            m = lat.measure(run, plan, mode, url=url)
             line = lat.latency_line(m, plan, mode, workers=dict(plan.counts),
                                     concurrency=concurrency)
             line["redis"] = run.redis_kind

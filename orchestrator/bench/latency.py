@@ -109,12 +109,12 @@ def anthropic_env(url: str) -> dict[str, str]:
 
 def measure(run: BenchRun, plan: LatencyPlan, llm: str, *, url: str | None = None,
             counts: Mapping[str, int] | None = None, concurrency: int | None = None,
-            jobs: int | None = None, tag: str = "l") -> Measured:
+            jobs: int | None = None, warmup: int | None = None, tag: str = "l") -> Measured:
     env = anthropic_env(url) if llm == "anthropic" and url else {}
     return measure_pipeline(
         run, stage_specs(llm, plan, counts, concurrency), jobs=jobs or plan.rounded_jobs,
-        warmup=min(plan.inflight, 20), inflight=plan.inflight, timeout_s=plan.timeout_s,
-        extra_env=env, tag=tag,
+        warmup=min(plan.inflight, 20) if warmup is None else warmup, inflight=plan.inflight,
+        timeout_s=plan.timeout_s, extra_env=env, tag=tag,
     )
 
 

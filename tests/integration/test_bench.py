@@ -1,0 +1,59 @@
+"""`ragrelay bench overhead` and `ragrelay bench latency`, tiny runs with real processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def bench(env: dict[str, str], *args: str, timeout: float = 100) -> list[dict[str, Any]]:
+    proc = subprocess.run([sys.executable, "-m", "orchestrator.bench", *args, "--json"],
+                          env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def test_overhead_prints_both_measurements_and_their_ratio_on_the_given_redis(
+        base_env: dict[str, str], redis_url: str) -> None:
+    env = dict(base_env, RAGRELAY_REDIS_URL=redis_url)
+    raw, pipe, summary = bench(env, "overhead", "--jobs", "40", "--warmup", "4",
+                               "--inflight", "4")
+    assert raw["measurement"] == "raw_chain"
+    assert pipe["measurement"] == "pipeline"
+    assert raw["statuses"] == {"SUCCESS": 40}
+    assert pipe["statuses"] == {"succeeded": 40}  # every zero-cost job ran all four stages
+    for line in (raw, pipe):
+        assert line["jobs"] == 40
+        assert line["jobs_per_s"] > 0
+        assert 0 < line["p50_ms"] <= line["p99_ms"] < 60_000
+    assert set(raw["rss_peak_mb"]) == {"raw1", "raw2", "raw3", "raw4"}
+    assert set(pipe["rss_peak_mb"]) == {"orchestrator", "analysis", "retrieval", "generation",
+                                        "evaluation"}
+    assert all(10 < mb < 1000 for mb in pipe["rss_peak_mb"].values())
+    assert pipe["cpu_ms_per_job"]["orchestrator"] > 0
+    assert summary["measurement"] == "overhead"
+    assert summary["redis"] == "given"
+    expected = round(pipe["jobs_per_s"] / raw["jobs_per_s"], 3)
+    assert summary["pipeline_vs_raw_chain"] == pytest.approx(expected, abs=0.002)
+
+
+def test_latency_reports_efficiency_against_littles_bound(base_env: dict[str, str]) -> None:
+    (line,) = bench(base_env, "latency", "--llm", "sleep-fault", "--llm-delay-ms", "100",
+                    "--inflight", "10", "--jobs", "10")
+    assert line["llm"] == "sleep-fault"
+    assert line["redis"] == "private"
+    assert line["statuses"] == {"succeeded": 10}
+    assert line["llm_calls_per_job"] == 3
+    assert line["per_job_latency_s"] == pytest.approx(0.3)
+    assert line["littles_bound_jobs_per_s"] == pytest.approx(10 / 0.3, abs=0.1)
+    # three 100 ms sleeps in a row: no job can beat 300 ms, so efficiency cannot pass 1
+    assert line["p50_ms"] >= 300
+    assert 0 < line["efficiency"] <= 1.0
+    assert line["efficiency"] == pytest.approx(
+        line["jobs_per_s"] / line["littles_bound_jobs_per_s"], abs=0.01)
