@@ -1,0 +1,78 @@
+"""Fixtures for the chaos scenarios: a corpus, cluster env, scenario records for the summary.
+
+Each scenario fills a ``ScenarioRecord`` (jobs, ledger, kills, restarts, figures). When
+``RAGRELAY_CHAOS_LEDGER`` names a file, one JSON line per scenario is appended to it with
+the test's outcome; ``python -m tests.chaos.run`` (``make chaos``) prints the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chaos.procs import ChaosCluster
+from tests.chaos.record import FAST_ENV, LEDGER_ENV, ScenarioRecord
+
+REPO = Path(__file__).resolve().parents[2]
+CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture
+def scenario(request: pytest.FixtureRequest) -> Iterator[ScenarioRecord]:
+    record = ScenarioRecord(name=request.node.name)
+    yield record
+    path = os.environ.get(LEDGER_ENV)
+    if not path:
+        return
+    rep = getattr(request.node, "rep_call", None)
+    line = dict(record.__dict__, passed=bool(rep is not None and rep.passed),
+                chaos=request.node.get_closest_marker("chaos") is not None)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(line, sort_keys=True, default=str) + "\n")
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample corpus indexed once per session (embedded ingest, no broker needed)."""
+    data = tmp_path_factory.mktemp("chaos-data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
+    env.update(RAGRELAY_DATA_DIR=str(data), PYTHONPATH=str(REPO))
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(CORPUS),
+                          "--tenant", "demo"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return data
+
+
+@pytest.fixture
+def chaos_env(base_env: dict[str, str], corpus_dir: Path, redis_url: str) -> dict[str, str]:
+    """Subprocess env: the shared corpus, a flushed private Redis, test-sized timings."""
+    return dict(base_env, RAGRELAY_DATA_DIR=str(corpus_dir), RAGRELAY_REDIS_URL=redis_url,
+                **FAST_ENV)
+
+
+@pytest.fixture
+def make_cluster(tmp_path: Path) -> Iterator[Any]:
+    made: list[ChaosCluster] = []
+
+    def make(env: dict[str, str]) -> ChaosCluster:
+        c = ChaosCluster(env, tmp_path / "logs")
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.stop()
