@@ -1,0 +1,155 @@
+"""Celery-protocol ingress driven by clients nobody here wrote, against a real cluster.
+
+- celery-node (npm, Node.js): task protocol v2 and v1, over Redis, reading the result from
+  the Redis result backend key ``celery-task-meta-<task id>``.
+- a bare Python Celery client run as a subprocess that imports nothing from ragrelay.
+Malformed payloads give failed jobs with the validation error; the workers stay up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.conftest import REPO
+from tests.interop.support import start_pipeline
+from tests.support.cluster import Cluster
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.integration
+
+HERE = Path(__file__).resolve().parent
+NODE_DIR = HERE / "node"
+CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
+GOOD = {"query": "How are transient errors retried?", "tenant": "acme"}
+
+
+@pytest.fixture(scope="module")
+def node_client() -> Path:
+    """celery-node installed from the committed package-lock.json (`npm ci` when missing)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail("Node.js and npm are required for the celery-node interop test")
+    if not (NODE_DIR / "node_modules" / "celery-node" / "package.json").exists():
+        out = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, f"npm ci failed:\n{out.stdout}\n{out.stderr}"
+    return NODE_DIR / "submit.js"
+
+
+@pytest.fixture(scope="module")
+def cluster_env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+                ) -> dict[str, str]:
+    client = redis_server.client()
+    client.flushall()
+    client.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
+    env.update(PYTHONPATH=str(REPO),
+               RAGRELAY_DATA_DIR=str(tmp_path_factory.mktemp("interop-data")))
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(CORPUS),
+                          "--tenant", "acme"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return dict(env, RAGRELAY_REDIS_URL=redis_server.url)
+
+
+@pytest.fixture(scope="module")
+def cluster(cluster_env: dict[str, str],
+            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    c = start_pipeline(cluster_env, tmp_path_factory.mktemp("interop-logs"))
+    yield c
+    c.stop()
+
+
+def run_node(script: Path, url: str, protocol: int, payloads: list[Any]) -> list[dict[str, Any]]:
+    out = subprocess.run(["node", str(script), url, str(protocol), json.dumps(payloads), "60000"],
+                         cwd=script.parent, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr
+    rows: list[dict[str, Any]] = json.loads(out.stdout)
+    return rows
+
+
+def run_bare_python(url: str, payloads: list[Any], tmp_path: Path) -> list[dict[str, Any]]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("RAGRELAY_") and k != "PYTHONPATH"}
+    out = subprocess.run([sys.executable, str(HERE / "bare_celery_client.py"), url,
+                          json.dumps(payloads), "60"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
+    assert out.returncode == 0, out.stderr
+    rows: list[dict[str, Any]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return rows
+
+
+def assert_alive(cluster: Cluster) -> None:
+    dead = {name: p.returncode for name, p in cluster.procs.items() if p.poll() is not None}
+    assert not dead, f"processes exited: {dead}"
+
+
+def test_celery_node_submits_jobs_and_reads_results_with_both_task_protocols(
+    cluster: Cluster, node_client: Path, cluster_env: dict[str, str]
+) -> None:
+    url = cluster_env["RAGRELAY_REDIS_URL"]
+    v2 = run_node(node_client, url, 2, [GOOD, {**GOOD, "budget": {"max_iterations": 1}}])
+    v1 = run_node(node_client, url, 1, [GOOD])
+    for row in [*v2, *v1]:
+        result = row["result"]
+        assert result["job_id"] == row["task_id"]  # the job id is the Celery task id
+        assert result["tenant"] == "acme" and result["answer"] and result["citations"]
+    assert v2[0]["result"]["status"] == v1[0]["result"]["status"] == "succeeded"
+    # The budget travelled with the payload: one iteration at most, then a stop reason.
+    assert v2[1]["result"]["iterations"] == 1
+    assert v2[1]["result"]["status"] in ("succeeded", "budget_exhausted")
+    # The same job is also visible through ragrelay's own store and trace.
+    client = redis.Redis.from_url(url)
+    assert client.exists(f"ragrelay:result:{v1[0]['task_id']}") == 1
+    assert client.xlen(f"ragrelay:trace:{v1[0]['task_id']}") >= 5
+    client.close()
+
+
+def test_malformed_payloads_from_celery_node_fail_their_jobs_with_the_reason(
+    cluster: Cluster, node_client: Path, cluster_env: dict[str, str]
+) -> None:
+    url = cluster_env["RAGRELAY_REDIS_URL"]
+    rows = run_node(node_client, url, 2, [
+        {"tenant": "acme"},                                   # no query
+        {"query": "   ", "tenant": "acme"},                   # blank query
+        {"query": "q", "tenant": "acme", "budget": {"max_iterations": 0}},
+        {"query": "q", "tenant": "acme", "colour": "blue"},   # unknown field
+        "just a string",
+        [1, 2, 3],
+    ])
+    errors = [r["result"]["error"] for r in rows]
+    assert all(r["result"]["status"] == "failed" for r in rows)
+    assert all(r["result"]["stop_reason"] == "invalid_request" for r in rows)
+    assert "query: Field required" in errors[0]
+    assert "query: Value error, query must not be blank" in errors[1]
+    assert "budget.max_iterations: Input should be greater than or equal to 1" in errors[2]
+    assert "colour: Extra inputs are not permitted" in errors[3]
+    assert "expected a JSON object, got str" in errors[4] or "Invalid JSON" in errors[4]
+    assert "expected a JSON object, got list" in errors[5]
+    assert rows[0]["result"]["tenant"] == "acme" and rows[4]["result"]["tenant"] == "unknown"
+    assert_alive(cluster)
+    after = run_node(node_client, url, 2, [GOOD])
+    assert after[0]["result"]["status"] == "succeeded"
+
+
+def test_bare_python_celery_client_without_ragrelay_imports(
+    cluster: Cluster, cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    url = cluster_env["RAGRELAY_REDIS_URL"]
+    rows = run_bare_python(url, [GOOD, {"tenant": "acme", "query": 42}], tmp_path)
+    good, bad = rows
+    assert good["result"]["status"] == "succeeded" and good["result"]["job_id"] == good["task_id"]
+    assert good["result"]["citations"]
+    assert bad["result"]["status"] == "failed"
+    assert "query: Input should be a valid string" in bad["result"]["error"]
+    assert_alive(cluster)
