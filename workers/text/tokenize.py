@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
-_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+import Stemmer  # type: ignore[import-not-found,unused-ignore]
+
+_SNOWBALL = Stemmer.Stemmer("english")
+
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['\u2019][A-Za-z]+)?")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
 STOP_WORDS: frozenset[str] = frozenset(
@@ -28,16 +33,11 @@ def content_terms(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOP_WORDS]
 
 
+@lru_cache(maxsize=200_000)
 def stem(word: str) -> str:
-    """A light suffix stripper: enough to match plurals and common verb forms."""
-    for suffix, min_len in (("ies", 4), ("sses", 5), ("ing", 5), ("ed", 4), ("es", 4), ("s", 3)):
-        if word.endswith(suffix) and len(word) >= min_len + len(suffix) - 1:
-            if suffix == "ies":
-                return word[:-3] + "y"
-            if suffix == "sses":
-                return word[:-2]
-            return word[: -len(suffix)]
-    return word
+    """The Snowball (Porter 2) English stem of a lower-cased word."""
+    result: str = _SNOWBALL.stemWord(word)
+    return result
 
 
 def stems(text: str) -> list[str]:

@@ -1,0 +1,159 @@
+"""The embedded store: hybrid search, tenants, filters, idempotent writes, atomicity."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from schemas import Chunk, Document
+from workers.embeddings import HashingEmbedder
+from workers.ports import DocumentStore, Vector
+from workers.store.chunking import chunk_document
+from workers.store.embedded import EmbeddedStore, SearchConfig, context_text
+
+DOCS = [
+    Document(doc_id="cats", title="Cats", text="Cats are small domesticated felines that purr.",
+             metadata={"lang": "en"}),
+    Document(doc_id="dogs", title="Dogs", text="Dogs are loyal companions that bark at strangers.",
+             metadata={"lang": "en"}),
+    Document(doc_id="vaccines", title="Vaccination",
+             text="Vaccines train the immune system to recognise viruses.",
+             metadata={"lang": "de"}),
+]
+
+
+def _chunks(docs: Sequence[Document] = DOCS) -> list[Chunk]:
+    return [c for d in docs for c in chunk_document(d)]
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> EmbeddedStore:
+    s = EmbeddedStore(tmp_path / "store.sqlite3", HashingEmbedder())
+    s.upsert("a", _chunks())
+    return s
+
+
+def test_store_satisfies_the_port(store: EmbeddedStore) -> None:
+    assert isinstance(store, DocumentStore)
+
+
+def test_keyword_query_finds_the_matching_document(store: EmbeddedStore) -> None:
+    hits = store.search("a", "why do cats purr", k=3)
+    assert hits[0].chunk.doc_id == "cats"
+    assert [h.rank for h in hits] == list(range(1, len(hits) + 1))
+    assert hits[0].retriever == "hybrid"
+
+
+def test_stemming_matches_other_word_forms(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(), config=SearchConfig(mode="bm25"))
+    s.upsert("a", _chunks())
+    assert s.search("a", "vaccination trains immunity", k=1)[0].chunk.doc_id == "vaccines"
+    assert s.search("a", "barking", k=1)[0].chunk.doc_id == "dogs"
+
+
+def test_stop_words_alone_match_nothing_by_keyword(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(), config=SearchConfig(mode="bm25"))
+    s.upsert("a", _chunks())
+    assert s.search("a", "the are that", k=3) == []
+
+
+def test_a_tenant_never_sees_another_tenants_chunks(store: EmbeddedStore) -> None:
+    store.upsert("b", _chunks([Document(doc_id="secret", title="Cats", text="Cats secret plan.")]))
+    a_hits = store.search("a", "cats secret plan", k=10)
+    b_hits = store.search("b", "cats purr", k=10)
+    assert "secret" not in {h.chunk.doc_id for h in a_hits}
+    assert {h.chunk.doc_id for h in b_hits} == {"secret"}
+    assert store.search("nobody", "cats", k=5) == []
+
+
+def test_metadata_and_doc_filters(store: EmbeddedStore) -> None:
+    hits = store.search("a", "cats dogs vaccines", k=10, filters={"lang": "de"})
+    assert {h.chunk.doc_id for h in hits} == {"vaccines"}
+    hits = store.search("a", "animals", k=10, filters={"doc_id": "dogs"})
+    assert {h.chunk.doc_id for h in hits} <= {"dogs"}
+    assert store.search("a", "cats", k=10, filters={"lang": "fr"}) == []
+
+
+def test_upsert_is_idempotent_by_chunk_id(store: EmbeddedStore) -> None:
+    before = store.count("a")
+    store.upsert("a", _chunks())
+    assert store.count("a") == before
+
+
+def test_delete_then_reingest_restores_search(store: EmbeddedStore) -> None:
+    assert store.delete_documents("a", ["cats"]) == 1
+    assert "cats" not in {h.chunk.doc_id for h in store.search("a", "cats purr", k=5)}
+    assert store.delete_documents("a", ["cats"]) == 0
+    store.upsert("a", _chunks(DOCS[:1]))
+    assert store.search("a", "cats purr", k=1)[0].chunk.doc_id == "cats"
+
+
+def test_replace_documents_drops_stale_chunks(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder())
+    long = Document(doc_id="long", title="Long", text=" ".join(f"w{i}" for i in range(500)))
+    s.upsert("a", chunk_document(long))
+    assert s.count("a") > 1
+    s.replace_documents("a", chunk_document(long.model_copy(update={"text": "short now"})))
+    assert s.count("a") == 1
+
+
+class _FailingEmbedder(HashingEmbedder):
+    def embed(self, texts: Sequence[str]) -> Vector:
+        raise RuntimeError("model crashed")
+
+
+def test_a_failed_ingest_leaves_nothing_written(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "s.sqlite3", _FailingEmbedder())
+    with pytest.raises(RuntimeError):
+        s.upsert("a", _chunks())
+    assert s.count("a") == 0
+
+
+def test_writes_from_another_process_handle_are_seen(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    reader = EmbeddedStore(path, HashingEmbedder())
+    assert reader.search("a", "cats", k=1) == []
+    writer = EmbeddedStore(path, HashingEmbedder())
+    writer.upsert("a", _chunks())
+    assert reader.search("a", "cats purr", k=1)[0].chunk.doc_id == "cats"
+
+
+def test_store_refuses_vectors_from_another_embedder(store: EmbeddedStore) -> None:
+    from bus.errors import ConfigError
+
+    other = EmbeddedStore(store.path, HashingEmbedder(dim=64))
+    with pytest.raises(ConfigError, match="re-ingest"):
+        other.search("a", "cats", k=1)
+
+
+def test_contextual_text_carries_title_and_section() -> None:
+    chunk = Chunk(chunk_id="d#0", doc_id="d", title="Guide", text="Body.",
+                  metadata={"section": ["Install", "Linux"]})
+    assert context_text(chunk) == "Guide\nInstall > Linux\nBody."
+
+
+def test_title_only_match_is_found_with_contextual_chunks(tmp_path: Path) -> None:
+    s = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(), config=SearchConfig(mode="bm25"))
+    s.upsert("a", [Chunk(chunk_id="x#1", doc_id="x", title="Photosynthesis",
+                         text="It happens in chloroplasts.", chunk_index=1)])
+    assert s.search("a", "photosynthesis", k=1)[0].chunk.chunk_id == "x#1"
+
+
+@pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
+@pytest.mark.parametrize("fusion", ["rrf", "score"])
+def test_every_mode_ranks_the_obvious_document_first(tmp_path: Path, mode: str, fusion: str) -> None:
+    s = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(),
+                      config=SearchConfig(mode=mode, fusion=fusion, prf=True))
+    s.upsert("a", _chunks())
+    assert s.search("a", "loyal dogs bark", k=2)[0].chunk.doc_id == "dogs"
+
+
+def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
+    e = HashingEmbedder()
+    a, b = e.embed(["hello world"]), e.embed(["hello world"])
+    assert np.array_equal(a, b)
+    assert abs(float(np.linalg.norm(a[0])) - 1.0) < 1e-5
+    assert e.embed([]).shape == (0, e.dim)
