@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
+from bus.errors import ConfigError
 from bus.settings import Settings
-from workers.ports import DocumentStore
+from workers.ports import DocumentStore, Embedder
 from workers.store.chunking import chunk_document
 from workers.store.embedded import EmbeddedStore
 
 
-def open_store(settings: Settings) -> DocumentStore:
+def open_embedder(settings: Settings) -> Embedder:
+    from workers.embeddings import load_embedder
+
+    return load_embedder(settings.embedder, cache_dir=settings.data_dir / "models")
+
+
+def open_store(settings: Settings, embedder: Embedder | None = None) -> DocumentStore:
     """The store the settings select: Weaviate when ``RAGRELAY_WEAVIATE_URL`` is set."""
-    return EmbeddedStore(settings.store_dir / "chunks.sqlite3")
+    if settings.weaviate_url:
+        try:
+            from workers.store.weaviate import WeaviateStore
+        except ImportError as exc:
+            raise ConfigError(
+                "RAGRELAY_WEAVIATE_URL is set but weaviate-client is not installed: "
+                "pip install 'ragrelay[weaviate]'."
+            ) from exc
+        return WeaviateStore(settings, embedder or open_embedder(settings))
+    if embedder is None and settings.embedder != "auto":
+        embedder = open_embedder(settings)
+    return EmbeddedStore(settings.store_dir / "chunks.sqlite3", embedder,
+                         model_cache=settings.data_dir / "models")
 
 
-__all__ = ["DocumentStore", "EmbeddedStore", "chunk_document", "open_store"]
+__all__ = ["DocumentStore", "EmbeddedStore", "chunk_document", "open_embedder", "open_store"]
