@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     web_search_url: str | None = None
     web_timeout_s: float = Field(3.0, gt=0)
     embedder: str = "auto"
+    model_cache_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".cache" / "ragrelay" / "models",
+        description="where embedding models built from packaged weights are cached",
+    )
     metrics_port: int | None = None
 
     # --- fault injection for chaos and integration tests (off unless set) -------------------

@@ -12,7 +12,7 @@ from workers.store.embedded import EmbeddedStore
 def open_embedder(settings: Settings) -> Embedder:
     from workers.embeddings import load_embedder
 
-    return load_embedder(settings.embedder, cache_dir=settings.data_dir / "models")
+    return load_embedder(settings.embedder, cache_dir=settings.model_cache_dir)
 
 
 def open_store(settings: Settings, embedder: Embedder | None = None) -> DocumentStore:
@@ -29,7 +29,7 @@ def open_store(settings: Settings, embedder: Embedder | None = None) -> Document
     if embedder is None and settings.embedder != "auto":
         embedder = open_embedder(settings)
     return EmbeddedStore(settings.store_dir / "chunks.sqlite3", embedder,
-                         model_cache=settings.data_dir / "models")
+                         model_cache=settings.model_cache_dir)
 
 
 __all__ = ["DocumentStore", "EmbeddedStore", "chunk_document", "open_embedder", "open_store"]
