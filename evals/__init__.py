@@ -1,0 +1,1 @@
+"""Evaluation harnesses (composition roots: they may use both orchestrator and workers)."""

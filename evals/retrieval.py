@@ -1,0 +1,184 @@
+"""``ragrelay eval retrieval``: BEIR-style retrieval evaluation of the embedded store.
+
+Ingests the corpus into a fresh temporary store (the default embedder unless told
+otherwise), runs every query with a qrels entry through the same search the retrieval
+worker uses, collapses chunks to documents and prints nDCG@10 and Recall@100 as JSON.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from bus.errors import UsageError
+from evals.metrics import collapse_to_documents, mean, ndcg_at_k, recall_at_k
+from schemas import Document
+from workers.embeddings import EMBEDDERS, load_embedder
+from workers.store.chunking import chunk_document
+from workers.store.embedded import EmbeddedStore, SearchConfig
+
+TENANT = "eval"
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.name.endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    with _open_text(path) as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                out[str(row["_id"])] = str(row["text"])
+            except (json.JSONDecodeError, KeyError, TypeError) as exc:
+                raise UsageError(f"{path}:{lineno}: not a query line ({exc})") from exc
+    return out
+
+
+def read_qrels(path: Path) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    with _open_text(path) as fh:
+        for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
+            if not row or (lineno == 1 and not row[-1].strip().lstrip("-").isdigit()):
+                continue  # header
+            if len(row) == 4:  # TREC format: qid 0 docid rel
+                row = [row[0], row[2], row[3]]
+            try:
+                qid, doc, score = row[0], row[1], int(row[2])
+            except (IndexError, ValueError) as exc:
+                raise UsageError(f"{path}:{lineno}: not a qrels line") from exc
+            out.setdefault(qid, {})[doc] = score
+    return out
+
+
+def read_corpus(path: Path) -> Iterator[Document]:
+    from orchestrator.corpus import ReadReport, read_documents
+
+    report = ReadReport()
+    yield from read_documents(path, report)
+    for problem in report.problems:
+        click.echo(f"warning: {problem}", err=True)
+
+
+def _progress() -> Any:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty(),
+    )
+
+
+def evaluate_retrieval(
+    corpus: Path,
+    queries: Path,
+    qrels: Path,
+    *,
+    limit: int | None = None,
+    embedder_name: str = "auto",
+    config: SearchConfig | None = None,
+    model_cache: Path | None = None,
+    batch: int = 64,
+) -> dict[str, Any]:
+    """Run the evaluation; returns the JSON-ready result."""
+    judged = read_qrels(qrels)
+    texts = read_queries(queries)
+    qids = [q for q in texts if q in judged]
+    if limit is not None:
+        qids = qids[:limit]
+    started = time.perf_counter()
+    embedder = load_embedder(embedder_name, cache_dir=model_cache)
+    docs = list(read_corpus(corpus))
+    with tempfile.TemporaryDirectory(prefix="ragrelay-eval-") as tmp:
+        store = EmbeddedStore(Path(tmp) / "eval.sqlite3", embedder, config=config)
+        try:
+            with _progress() as progress:
+                task = progress.add_task("ingest", total=len(docs))
+                t0 = time.perf_counter()
+                for i in range(0, len(docs), batch):
+                    part = docs[i : i + batch]
+                    store.upsert(TENANT, [c for d in part for c in chunk_document(d)])
+                    progress.advance(task, len(part))
+                ingest_s = time.perf_counter() - t0
+                ndcgs: list[float] = []
+                recalls: list[float] = []
+                latencies: list[float] = []
+                task = progress.add_task("queries", total=len(qids))
+                for qid in qids:
+                    t1 = time.perf_counter()
+                    hits = store.search(TENANT, texts[qid], k=200)
+                    latencies.append((time.perf_counter() - t1) * 1000)
+                    ranking = collapse_to_documents(h.chunk.doc_id for h in hits)
+                    ndcgs.append(ndcg_at_k(ranking, judged[qid], 10))
+                    recalls.append(recall_at_k(ranking, judged[qid], 100))
+                    progress.advance(task)
+        finally:
+            store.close()
+    return {
+        "ndcg@10": round(mean(ndcgs), 4),
+        "recall@100": round(mean(recalls), 4),
+        "queries": len(qids),
+        "documents": len(docs),
+        "seconds": round(time.perf_counter() - started, 2),
+        "ingest_docs_per_s": round(len(docs) / ingest_s, 1) if ingest_s > 0 else None,
+        "search_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
+        "embedder": embedder.name,
+        "config": {k: v for k, v in vars(store.config).items()},
+    }
+
+
+@click.command("retrieval")
+@click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--qrels", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="first N judged queries")
+@click.option("--embedder", "embedder_name", type=click.Choice(EMBEDDERS), default="auto",
+              show_default=True)
+@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default=None,
+              help="retriever(s) to use (default: the store's default, hybrid)")
+@click.option("--fusion", type=click.Choice(["rrf", "score"]), default=None)
+@click.option("--prf/--no-prf", default=None, help="RM3 feedback on the keyword side")
+@click.option("--contextual/--no-contextual", default=None, help="index title with each chunk")
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+def retrieval_command(
+    corpus: Path, queries: Path, qrels: Path, limit: int | None, embedder_name: str,
+    mode: str | None, fusion: str | None, prf: bool | None, contextual: bool | None,
+    as_json: bool,
+) -> None:
+    """nDCG@10 and Recall@100 of the embedded store on a BEIR-style dataset."""
+    config = SearchConfig()
+    if mode is not None:
+        config = replace(config, mode=mode)
+    if fusion is not None:
+        config = replace(config, fusion=fusion)
+    if prf is not None:
+        config = replace(config, prf=prf)
+    if contextual is not None:
+        config = replace(config, contextual=contextual)
+    try:
+        result = evaluate_retrieval(corpus, queries, qrels, limit=limit,
+                                    embedder_name=embedder_name, config=config)
+    except UsageError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            click.echo(f"{key:>20}: {value}")
