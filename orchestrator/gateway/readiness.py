@@ -2,8 +2,12 @@
 
 Signals, all read from places that exist today:
 - Redis: PING.
-- Orchestrator: its consumer in the ``orchestrator`` group of the events stream; it calls
-  XREADGROUP at least every 0.5 s, so a consumer idle for less than the max age is alive.
+- Orchestrator: it blocks in XREADGROUP on the events stream (0.5 s at a time), and nothing
+  else in ragrelay calls XREADGROUP, so a Redis client whose last command was XREADGROUP
+  within the max age (``CLIENT LIST``) is a live orchestrator. Where ``CLIENT LIST`` is not
+  allowed (ACLs), a consumer of the ``orchestrator`` group delivered to within the max age
+  counts (Redis < 7.2 does not refresh a consumer's idle time on empty reads, so an idle
+  system can look not ready there).
 - Workers: heartbeat files in ``RAGRELAY_HEARTBEAT_DIR`` (when the gateway shares it), and
   Redis heartbeat keys ``<prefix>:heartbeat:<kind>[:...]`` holding a Unix time (when some
   process writes them; nothing does yet — see the gateway docs).
@@ -28,18 +32,14 @@ class Readiness:
     checks: dict[str, Any] = field(default_factory=dict)
 
 
-def assess(*, redis_ok: bool, orchestrator_idle_ms: int | None,
-           heartbeat_ages: dict[str, float], max_age_s: float,
-           require_workers: bool) -> tuple[bool, list[str]]:
+def assess(*, redis_ok: bool, orchestrators: int, heartbeat_ages: dict[str, float],
+           max_age_s: float, require_workers: bool) -> tuple[bool, list[str]]:
     """Pure verdict: (ready, reasons it is not)."""
     problems: list[str] = []
     if not redis_ok:
         return False, ["redis unreachable"]
-    if require_workers:
-        if orchestrator_idle_ms is None:
-            problems.append("no orchestrator has joined the events stream")
-        elif orchestrator_idle_ms > max_age_s * 1000:
-            problems.append(f"no orchestrator read events in the last {max_age_s:g} s")
+    if require_workers and orchestrators == 0:
+        problems.append(f"no orchestrator read the events stream in the last {max_age_s:g} s")
     for kind, age in sorted(heartbeat_ages.items()):
         if age > max_age_s:
             problems.append(f"{kind}: heartbeat {age:.0f} s old")
@@ -74,6 +74,21 @@ def heartbeat_keys(client: redis.Redis, keys: Keys, now: float) -> dict[str, flo
     return ages
 
 
+def live_orchestrators(client: redis.Redis, keys: Keys, max_age_s: float) -> int:
+    """How many Redis clients read the events stream within ``max_age_s``."""
+    try:
+        clients: Any = client.client_list()
+        return sum(1 for c in clients if c.get("cmd") == "xreadgroup"
+                   and int(c.get("idle", 1 << 30)) <= max_age_s)
+    except redis.exceptions.ResponseError:  # CLIENT LIST not allowed: ask the group instead
+        pass
+    try:
+        consumers: Any = client.xinfo_consumers(keys.events, ORCHESTRATOR_GROUP)
+    except redis.exceptions.ResponseError:
+        return 0  # no stream or no group yet: no orchestrator ever started
+    return sum(1 for c in consumers if int(c["idle"]) <= max_age_s * 1000)
+
+
 def check(client: redis.Redis, keys: Keys, *, heartbeat_dir: Path | None, max_age_s: float,
           require_workers: bool) -> Readiness:
     now = time.time()
@@ -81,22 +96,16 @@ def check(client: redis.Redis, keys: Keys, *, heartbeat_dir: Path | None, max_ag
         client.ping()
     except redis.exceptions.RedisError:
         return Readiness(False, {"redis": "unreachable", "problems": ["redis unreachable"]})
-    idle: int | None = None
-    try:
-        consumers: Any = client.xinfo_consumers(keys.events, ORCHESTRATOR_GROUP)
-        idles = [int(c["idle"]) for c in consumers]
-        idle = min(idles) if idles else None
-    except redis.exceptions.ResponseError:
-        idle = None  # no stream or no group yet: no orchestrator ever started
+    orchestrators = live_orchestrators(client, keys, max_age_s)
     ages = heartbeat_files(heartbeat_dir, now)
     for kind, age in heartbeat_keys(client, keys, now).items():
         ages[kind] = min(age, ages.get(kind, age))
-    ready, problems = assess(redis_ok=True, orchestrator_idle_ms=idle, heartbeat_ages=ages,
+    ready, problems = assess(redis_ok=True, orchestrators=orchestrators, heartbeat_ages=ages,
                              max_age_s=max_age_s, require_workers=require_workers)
     queues = {q: int(client.llen(q)) for q in QUEUES}
     return Readiness(ready, {
         "redis": "ok",
-        "orchestrator_idle_ms": idle,
+        "orchestrators": orchestrators,
         "heartbeats_age_s": {k: round(v, 1) for k, v in sorted(ages.items())},
         "stages_without_heartbeat": [s for s in STAGE_QUEUES if s not in ages] if ages else [],
         "queues": queues,

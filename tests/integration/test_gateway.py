@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -16,6 +18,7 @@ from bus.settings import Settings
 from orchestrator.cli_gateway import feedback, keys
 from orchestrator.gateway import GatewayConfig, create_app
 from orchestrator.gateway.ratelimit import TokenBucket
+from orchestrator.gateway.readiness import live_orchestrators
 from orchestrator.jobs import JobStore
 from orchestrator.keys_store import ApiKeyStore, hash_key
 from schemas import JobResult
@@ -260,8 +263,6 @@ def test_rate_limit_per_tenant_answers_429_with_retry_after(
 
 
 def test_token_bucket_refills_at_its_rate(rclient: redis.Redis) -> None:
-    import time
-
     bucket = TokenBucket(rclient, rate_per_s=20.0, burst=2)
     assert [bucket.take("t").allowed for _ in range(3)] == [True, True, False]
     time.sleep(0.12)  # 2.4 tokens' worth, capped at the burst of 2
@@ -327,7 +328,8 @@ def test_redis_down_is_a_503_not_a_stack_trace(acme: dict[str, str]) -> None:
 def test_readyz_fails_without_an_orchestrator(client: TestClient) -> None:
     resp = client.get("/readyz")
     assert resp.status_code == 503
-    assert resp.json()["checks"]["problems"] == ["no orchestrator has joined the events stream"]
+    assert resp.json()["checks"]["problems"] == [
+        "no orchestrator read the events stream in the last 30 s"]
 
 
 def test_embedded_settings_are_refused_with_a_clear_message(tmp_path: object) -> None:
@@ -360,3 +362,27 @@ def test_keys_cli_without_redis_says_what_to_set() -> None:
     out = CliRunner().invoke(keys, ["list"], obj=Settings(redis_url=None))
     assert isinstance(out.exception, ConfigError)
     assert "RAGRELAY_REDIS_URL" in str(out.exception)
+
+
+def test_an_orchestrator_blocked_reading_events_counts_as_live_even_when_idle(
+    rclient: redis.Redis, redis_url: str
+) -> None:
+    keys = Keys()
+    assert live_orchestrators(rclient, keys, 30) == 0
+    rclient.xgroup_create(keys.events, "orchestrator", id="0", mkstream=True)
+    reader = redis.Redis.from_url(redis_url)
+    stop = threading.Event()
+
+    def read() -> None:  # what the engine does: block 0.5 s at a time, nothing arrives
+        while not stop.is_set():
+            reader.xreadgroup("orchestrator", "c1", {keys.events: ">"}, count=10, block=500)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    try:
+        time.sleep(1.2)
+        assert live_orchestrators(rclient, keys, 30) == 1
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+        reader.close()

@@ -121,7 +121,7 @@ def test_readyz_is_ready_with_the_cluster_running(base_url: str) -> None:
     resp = httpx.get(f"{base_url}/readyz", timeout=10)
     assert resp.status_code == 200, resp.text
     checks = resp.json()["checks"]
-    assert checks["orchestrator_idle_ms"] is not None and checks["orchestrator_idle_ms"] < 5000
+    assert checks["orchestrators"] == 1
     assert {"orchestrator", "analysis", "retrieval", "generation",
             "evaluation"} <= set(checks["heartbeats_age_s"])
 
