@@ -25,7 +25,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "worker": "orchestrator.cli_run:worker",
     "orchestrator": "orchestrator.cli_run:orchestrator_command",
     "up": "orchestrator.cli_run:up",
-    "healthcheck": "orchestrator.cli_run:healthcheck",
+    "healthcheck": "orchestrator.cli_health:healthcheck",
     "ingest": "orchestrator.cli_ingest:ingest",
 }
 
@@ -52,6 +52,8 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
     Without RAGRELAY_REDIS_URL every command runs embedded, in one process. With it, jobs go
     through Redis to worker processes started by `ragrelay up` or `ragrelay worker STAGE`.
     """
+    if ctx.invoked_subcommand == "healthcheck":  # a probe: no settings, no logging set-up
+        return
     overrides: dict[str, Any] = {"log_level": log_level} if log_level else {}
     settings = load_settings(**overrides)
     if not log_level and ctx.invoked_subcommand in ("ask", "demo", "trace", "ingest"):

