@@ -1,4 +1,11 @@
-"""Split documents into overlapping chunks with stable ids (``doc_id#index``)."""
+"""Split documents into overlapping chunks with stable ids (``doc_id#index``).
+
+Markdown-style headings (``#``, ``##`` …) split a document into sections first; each
+chunk then records its section path (``metadata["section"]``, e.g. ``"Install > Linux"``),
+which the store indexes and embeds with the chunk together with the document title
+(contextual chunks). Within a section, chunks are windows of at most ``max_words`` words,
+consecutive ones sharing ``overlap`` words.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,40 @@ import re
 from schemas import Chunk, Document
 
 _WORD = re.compile(r"\S+")
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 
 
-def chunk_document(doc: Document, *, max_words: int = 220, overlap: int = 40) -> list[Chunk]:
-    """Chunks of at most ``max_words`` words, consecutive ones sharing ``overlap`` words."""
-    words = _WORD.findall(doc.text)
+def sections(text: str) -> list[tuple[str, str]]:
+    """(section path, body) pairs in order; the path is "" before the first heading."""
+    out: list[tuple[str, str]] = []
+    stack: list[tuple[int, str]] = []
+    body: list[str] = []
+    in_fence = False
+
+    def flush() -> None:
+        joined = "\n".join(body).strip()
+        if joined:
+            out.append((" > ".join(title for _, title in stack), joined))
+        body.clear()
+
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            in_fence = not in_fence
+        match = None if in_fence else _HEADING.match(line)
+        if match:
+            flush()
+            level = len(match.group(1))
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, match.group(2)))
+        else:
+            body.append(line)
+    flush()
+    return out
+
+
+def windows(text: str, *, max_words: int, overlap: int) -> list[str]:
+    words = _WORD.findall(text)
     if not words:
         return []
     step = max(1, max_words - overlap)
@@ -20,15 +56,31 @@ def chunk_document(doc: Document, *, max_words: int = 220, overlap: int = 40) ->
         pieces.append(" ".join(words[start : start + max_words]))
         if start + max_words >= len(words):
             break
-    return [
-        Chunk(
-            chunk_id=f"{doc.doc_id}#{i}",
-            doc_id=doc.doc_id,
-            title=doc.title,
-            text=text,
-            source=doc.source,
-            chunk_index=i,
-            metadata=dict(doc.metadata),
-        )
-        for i, text in enumerate(pieces)
-    ]
+    return pieces
+
+
+def chunk_document(doc: Document, *, max_words: int = 220, overlap: int = 40) -> list[Chunk]:
+    """Chunks of at most ``max_words`` words, consecutive ones sharing ``overlap`` words."""
+    parts = sections(doc.text) if _has_headings(doc.text) else [("", doc.text)]
+    chunks: list[Chunk] = []
+    for path, body in parts:
+        for text in windows(body, max_words=max_words, overlap=overlap):
+            metadata = dict(doc.metadata)
+            if path:
+                metadata["section"] = path
+            chunks.append(
+                Chunk(
+                    chunk_id=f"{doc.doc_id}#{len(chunks)}",
+                    doc_id=doc.doc_id,
+                    title=doc.title,
+                    text=text,
+                    source=doc.source,
+                    chunk_index=len(chunks),
+                    metadata=metadata,
+                )
+            )
+    return chunks
+
+
+def _has_headings(text: str) -> bool:
+    return any(_HEADING.match(line) for line in text.splitlines())
