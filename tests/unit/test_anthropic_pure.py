@@ -197,6 +197,14 @@ def test_generation_request_caches_system_and_documents_not_the_question() -> No
     assert req.tool_name == "submit_answer" and req.estimated_input_tokens() > 100
 
 
+def test_context_caching_can_be_turned_off() -> None:
+    task = GenerationTask(**ENV, query="Why?", context=CTX)
+    req = generation_request(task, load_prompt("generation"), cache_context=False)
+    docs = plain(req.messages)[0]["content"][0]
+    assert "cache_control" not in docs and "<document" in docs["text"]
+    assert req.system[0].get("cache_control") == {"type": "ephemeral"}  # the prompt still is
+
+
 def test_the_cached_prefix_is_byte_identical_across_iterations() -> None:
     prompt = load_prompt("evaluation")
     one = evaluation_request(EvaluationTask(**ENV, query="Why?", answer="A", context=CTX), prompt)

@@ -183,9 +183,14 @@ class AnthropicProvider:
         max_output_tokens: Mapping[str, int] | None = None,
         prompts: Mapping[str, Prompt] | None = None,
         web_enabled: bool = True,
+        cache_context: bool = True,
     ) -> None:
         self._client = client
         self.web_enabled = web_enabled
+        # Mark the retrieved context as a cache breakpoint. Pays off when the loop re-sends
+        # the same context (a revise iteration, a malformed-output retry); a context sent once
+        # costs the cache-write premium for nothing (see docs/anthropic.md for measured costs).
+        self.cache_context = cache_context
         self.models = models
         self.prices = prices
         self.max_output_tokens = {**DEFAULT_MAX_OUTPUT_TOKENS, **(max_output_tokens or {})}
@@ -217,6 +222,8 @@ class AnthropicProvider:
             ),
             prices=PriceTable.from_mapping(settings.anthropic_prices),
             web_enabled=web_enabled,
+            # RAGRELAY_ANTHROPIC_CACHE_CONTEXT, once Settings carries it (default: on).
+            cache_context=bool(getattr(settings, "anthropic_cache_context", True)),
         )
 
     def close(self) -> None:
@@ -370,7 +377,7 @@ class AnthropicProvider:
         )
 
     def generate(self, task: GenerationTask) -> GenerationResult:
-        req = generation_request(task, self.prompts["generation"])
+        req = generation_request(task, self.prompts["generation"], cache_context=self.cache_context)
         out, usage, model = self._structured(req, task.limits, GenerationOutput)
         citations, citation_flags = citations_from(out.citations, task.context)
         flags = [*req.flags, *citation_flags]
@@ -394,7 +401,7 @@ class AnthropicProvider:
         )
 
     def evaluate(self, task: EvaluationTask) -> EvaluationResult:
-        req = evaluation_request(task, self.prompts["evaluation"])
+        req = evaluation_request(task, self.prompts["evaluation"], cache_context=self.cache_context)
         out, usage, model = self._structured(req, task.limits, EvaluationOutput)
         problems = citation_problems(
             task.answer,

@@ -103,18 +103,25 @@ def analysis_request(task: AnalysisTask, prompt: Prompt) -> StageRequest:
     return _stage_request("analysis", prompt, [{"type": "text", "text": "\n".join(parts)}], flags)
 
 
-def context_block(context: Sequence[Chunk]) -> tuple[TextBlockParam, list[Chunk], list[str]]:
-    """The fenced documents as one cached block; the chunks actually sent; flags."""
+def context_block(
+    context: Sequence[Chunk], *, cache: bool = True
+) -> tuple[TextBlockParam, list[Chunk], list[str]]:
+    """The fenced documents as one block (a cache breakpoint unless ``cache`` is False);
+    the chunks actually sent; flags."""
     chunks, flags = limit_context(context)
     if not chunks:
         return {"type": "text", "text": "<documents>\n</documents>\n(no documents)"}, [], flags
     fenced, injection_flags = fence_documents(chunks)
-    block: TextBlockParam = {"type": "text", "text": fenced, "cache_control": EPHEMERAL}
+    block: TextBlockParam = {"type": "text", "text": fenced}
+    if cache:
+        block["cache_control"] = EPHEMERAL
     return block, chunks, flags + injection_flags
 
 
-def generation_request(task: GenerationTask, prompt: Prompt) -> StageRequest:
-    docs, _, flags = context_block(task.context)
+def generation_request(
+    task: GenerationTask, prompt: Prompt, *, cache_context: bool = True
+) -> StageRequest:
+    docs, _, flags = context_block(task.context, cache=cache_context)
     parts = [f"kind: {task.kind}", f"<question>\n{_text(task.query)}\n</question>"]
     if task.email:
         fenced, email_flags = fence_email(task.email)
@@ -128,8 +135,10 @@ def generation_request(task: GenerationTask, prompt: Prompt) -> StageRequest:
     )
 
 
-def evaluation_request(task: EvaluationTask, prompt: Prompt) -> StageRequest:
-    docs, _, flags = context_block(task.context)
+def evaluation_request(
+    task: EvaluationTask, prompt: Prompt, *, cache_context: bool = True
+) -> StageRequest:
+    docs, _, flags = context_block(task.context, cache=cache_context)
     cited = ", ".join(c.chunk_id for c in task.citations) or "(none)"
     parts = [
         f"kind: {task.kind}",
