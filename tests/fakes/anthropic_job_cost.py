@@ -7,7 +7,7 @@ the fake's (``ceil(chars / 4)``), not Claude's tokenizer; the fake caches any pr
 so the script also prints the cost with no caching at all (an upper bound).
 
     python -m tests.fakes.anthropic_job_cost --corpus ../shared/data/squad/corpus.jsonl.gz \\
-        --questions ../shared/data/squad/questions.jsonl --n 20 --revise-every 4 [--cache-minimums]
+        --questions ../shared/data/squad/questions.jsonl --n 20 --revise-every 4 [--cache-minimums] [--no-cache-context]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ REVISE = Reply(
 )
 
 
-def use_anthropic_provider() -> None:
+def use_anthropic_provider(*, cache_context: bool = True) -> None:
     """Make worker deps build the Anthropic provider when a key is set (what workers/deps.py
     is to do itself; harmless once it does)."""
     import workers.deps
@@ -48,7 +48,9 @@ def use_anthropic_provider() -> None:
     def build(settings: Settings, web: WebSource) -> LLMProvider:
         if settings.anthropic_api_key is None:
             return original(settings, web)
-        return AnthropicProvider.from_settings(settings)
+        provider = AnthropicProvider.from_settings(settings, web_enabled=web.enabled)
+        provider.cache_context = cache_context
+        return provider
 
     setattr(workers.deps, "build_provider", build)  # noqa: B010 - a deliberate patch
 
@@ -76,6 +78,11 @@ def main(argv: list[str] | None = None) -> int:
         "--cache-minimums",
         action="store_true",
         help="the fake caches only prefixes past the API's documented minimum lengths",
+    )
+    parser.add_argument(
+        "--no-cache-context",
+        action="store_true",
+        help="mark only the prompt prefix for caching, not the retrieved context",
     )
     args = parser.parse_args(argv)
 
@@ -107,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         )
         os.environ.pop("RAGRELAY_REDIS_URL", None)
-        use_anthropic_provider()
+        use_anthropic_provider(cache_context=not args.no_cache_context)
         from click.testing import CliRunner
 
         from orchestrator.cli import cli
