@@ -64,7 +64,7 @@ def new_key() -> tuple[str, str]:
 
 
 def looks_like_key(plain: str) -> bool:
-    return _KEY_RE.match(plain) is not None
+    return _KEY_RE.fullmatch(plain) is not None
 
 
 class ApiKeyStore:
@@ -74,7 +74,7 @@ class ApiKeyStore:
 
     def create(self, tenant: str, name: str = "") -> tuple[ApiKeyRecord, str]:
         """A new key for ``tenant``: (its record, the plain key — shown once, never stored)."""
-        if not _TENANT_RE.match(tenant):
+        if not _TENANT_RE.fullmatch(tenant):
             raise UsageError(
                 f"invalid tenant {tenant!r}: 1-64 characters of letters, digits, '_', '.', '-'"
             )

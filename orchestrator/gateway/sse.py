@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 
 from bus.keys import Keys
 
-ENTRY_ID = re.compile(r"^\d{1,20}-\d{1,20}$")
+ENTRY_ID = re.compile(r"\d{1,20}-\d{1,20}")
 FINISHED = "job.finished"
 
 
@@ -38,7 +38,7 @@ def comment(text: str) -> bytes:
 
 
 def valid_entry_id(value: str) -> bool:
-    return ENTRY_ID.match(value) is not None
+    return ENTRY_ID.fullmatch(value) is not None
 
 
 def _s(value: Any) -> str:

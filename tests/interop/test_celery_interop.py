@@ -19,7 +19,11 @@ from typing import Any
 
 import pytest
 import redis
+from fastapi.testclient import TestClient
 
+from bus.settings import Settings
+from orchestrator.gateway import create_app
+from orchestrator.keys_store import ApiKeyStore
 from tests.conftest import REPO
 from tests.interop.support import start_pipeline
 from tests.support.cluster import Cluster
@@ -108,11 +112,20 @@ def test_celery_node_submits_jobs_and_reads_results_with_both_task_protocols(
     # The budget travelled with the payload: one iteration at most, then a stop reason.
     assert v2[1]["result"]["iterations"] == 1
     assert v2[1]["result"]["status"] in ("succeeded", "budget_exhausted")
-    # The same job is also visible through ragrelay's own store and trace.
+    # The same job is also visible through ragrelay's own store and trace, and over HTTP
+    # at /v1/jobs/<task id> to a key of its tenant (only).
     client = redis.Redis.from_url(url)
-    assert client.exists(f"ragrelay:result:{v1[0]['task_id']}") == 1
-    assert client.xlen(f"ragrelay:trace:{v1[0]['task_id']}") >= 5
+    task_id = v1[0]["task_id"]
+    assert client.exists(f"ragrelay:result:{task_id}") == 1
+    assert client.xlen(f"ragrelay:trace:{task_id}") >= 5
+    store = ApiKeyStore(client)
+    acme, globex = (f"Bearer {store.create(t)[1]}" for t in ("acme", "globex"))
+    with TestClient(create_app(Settings(redis_url=url))) as http:
+        view = http.get(f"/v1/jobs/{task_id}", headers={"Authorization": acme})
+        denied = http.get(f"/v1/jobs/{task_id}", headers={"Authorization": globex})
     client.close()
+    assert view.status_code == 200 and view.json()["result"] == v1[0]["result"]
+    assert denied.status_code == 403
 
 
 def test_malformed_payloads_from_celery_node_fail_their_jobs_with_the_reason(

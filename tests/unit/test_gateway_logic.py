@@ -1,0 +1,81 @@
+"""Pure pieces of the gateway: SSE framing, readiness verdicts, Retry-After, eval cases, keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from orchestrator.feedback import FeedbackRecord, as_eval_case
+from orchestrator.gateway.models import JobSubmission
+from orchestrator.gateway.ratelimit import retry_after_seconds
+from orchestrator.gateway.readiness import assess, heartbeat_files
+from orchestrator.gateway.sse import comment, format_event, valid_entry_id
+from orchestrator.keys_store import hash_key, looks_like_key, new_key
+
+
+def test_sse_frames_carry_id_event_and_one_data_line_per_line() -> None:
+    assert format_event('{"a": 1}', event="job.started", event_id="17-0") == (
+        b'id: 17-0\nevent: job.started\ndata: {"a": 1}\n\n')
+    assert format_event("one\ntwo") == b"data: one\ndata: two\n\n"
+    assert comment("keepalive") == b": keepalive\n\n"
+
+
+def test_only_stream_entry_ids_are_valid_last_event_ids() -> None:
+    assert valid_entry_id("1795865747738-0") and valid_entry_id("0-1")
+    for bad in ("", "17", "17-", "-0", "17-0-1", "abc-0", "17-0\n", "1" * 21 + "-0"):
+        assert not valid_entry_id(bad), bad
+
+
+def test_readiness_needs_redis_then_an_orchestrator_then_fresh_heartbeats() -> None:
+    ok = {"max_age_s": 30.0, "require_workers": True}
+    assert assess(redis_ok=False, orchestrators=1, heartbeat_ages={}, **ok) == (
+        False, ["redis unreachable"])
+    assert assess(redis_ok=True, orchestrators=1, heartbeat_ages={"analysis": 3.0}, **ok) == (
+        True, [])
+    ready, problems = assess(redis_ok=True, orchestrators=0, heartbeat_ages={}, **ok)
+    assert not ready and "no orchestrator" in problems[0]
+    ready, problems = assess(redis_ok=True, orchestrators=2,
+                             heartbeat_ages={"generation": 95.0, "analysis": 1.0}, **ok)
+    assert not ready and problems == ["generation: heartbeat 95 s old"]
+    assert assess(redis_ok=True, orchestrators=0, heartbeat_ages={}, max_age_s=30.0,
+                  require_workers=False) == (True, [])
+
+
+def test_heartbeat_files_are_read_by_kind(tmp_path: Path) -> None:
+    import os
+
+    (tmp_path / "analysis.heartbeat").touch()
+    os.utime(tmp_path / "analysis.heartbeat", (1000.0, 1000.0))
+    (tmp_path / "notes.txt").touch()
+    assert heartbeat_files(tmp_path, now=1012.5) == {"analysis": 12.5}
+    assert heartbeat_files(None, now=0.0) == {}
+    assert heartbeat_files(tmp_path / "missing", now=0.0) == {}
+
+
+def test_retry_after_is_whole_seconds_and_at_least_one() -> None:
+    assert [retry_after_seconds(ms) for ms in (0, 1, 999, 1000, 1001, 2500)] == [1, 1, 1, 1, 2, 3]
+
+
+def test_eval_case_reference_is_the_correction_else_a_well_rated_answer() -> None:
+    base = {"feedback_id": "f1", "job_id": "j1", "tenant": "acme", "at": 1.0,
+            "query": "q?", "answer": "a."}
+    corrected = as_eval_case(FeedbackRecord(rating=1, corrected_answer="b.", **base))
+    good = as_eval_case(FeedbackRecord(rating=5, **base))
+    bad = as_eval_case(FeedbackRecord(rating=2, comment="no", **base))
+    assert corrected["reference_answer"] == "b." and corrected["id"] == "feedback-f1"
+    assert good["reference_answer"] == "a."
+    assert bad["reference_answer"] is None and bad["comment"] == "no"
+
+
+def test_keys_have_a_public_id_and_a_secret_and_hash_deterministically() -> None:
+    key_id, key = new_key()
+    assert key.startswith(f"rr_{key_id}_") and looks_like_key(key)
+    assert not looks_like_key(key + "x") and not looks_like_key("rr_short_secret")
+    assert hash_key(key) == hash_key(key) and hash_key(key) != hash_key(new_key()[1])
+    assert len(hash_key(key)) == 64
+
+
+def test_submission_becomes_a_request_of_the_keys_tenant_with_the_header_key() -> None:
+    body = JobSubmission(query="q", idempotency_key=None)
+    request = body.to_request("acme", "k1")
+    assert request.tenant == "acme" and request.idempotency_key == "k1"
+    assert JobSubmission(query="q", idempotency_key="b").to_request("t", None).idempotency_key == "b"
