@@ -12,6 +12,7 @@ import codecs
 import email
 import email.policy
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.header import decode_header, make_header
@@ -22,6 +23,9 @@ from bus.errors import InvalidMessage
 from orchestrator.inbox.text import html_to_text, strip_for_analysis
 
 MAX_BODY_CHARS = 100_000
+QUESTION_CHARS = 600
+_SUBJECT_NOISE = re.compile(r"^\s*(?:(?:re|aw|fwd?|sv)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]{1,40}\]\s*)+", re.I)
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 MAX_RAW_BYTES = 25 * 1024 * 1024
 
 # Headers the triage classifier sees, flattened to snake_case keys.
@@ -102,9 +106,28 @@ class ParsedEmail:
         return self.message_id or f"sha256:{self.content_hash}"
 
     def question_text(self, max_chars: int = 20_000) -> str:
-        """The text a job answers: subject and what the sender wrote now."""
+        """Subject and everything the sender wrote now (quotes and signature stripped)."""
         text = f"{self.subject}\n\n{self.body_clean}".strip()
         return text[:max_chars] if text else "(empty message)"
+
+    def question(self, max_chars: int = QUESTION_CHARS) -> str:
+        """The job's query: the subject (list tags and Re: removed) and the sender's
+        questions — sentences ending in "?" — or, without any, the opening sentences.
+        Short on purpose: it is embedded for retrieval and scored for relevance; the whole
+        body travels in ``metadata["email"]["body"]``."""
+        subject = _SUBJECT_NOISE.sub("", self.subject).strip()
+        body = " ".join(self.body_clean.split())
+        sentences = [s.strip() for s in _SENTENCE.split(body) if s.strip()]
+        asked = [s for s in sentences if s.endswith("?") and len(s) > 8]
+        picked = asked or sentences[:3]
+        text = subject
+        for sentence in picked:
+            if len(text) + len(sentence) + 2 > max_chars:
+                break
+            text = f"{text}\n{sentence}" if text else sentence
+        if not text.strip():
+            text = body[:max_chars] or "(empty message)"
+        return text[:max_chars]
 
     def to_metadata(self) -> dict[str, dict[str, str]]:
         """``JobRequest.metadata["email"]``: flat strings only (the analysis worker's shape)."""

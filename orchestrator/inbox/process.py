@@ -48,6 +48,7 @@ class Outcome:
     draft_digest: str | None = None
     scores: dict[str, float] | None = None
     job_status: str | None = None
+    stop_reason: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -62,7 +63,7 @@ def idempotency_key(tenant: str, key: str) -> str:
 
 def job_request(parsed: ParsedEmail, tenant: str) -> JobRequest:
     return JobRequest(
-        query=parsed.question_text(),
+        query=parsed.question(),
         tenant=tenant,
         kind="email_reply",
         idempotency_key=idempotency_key(tenant, parsed.key),
@@ -176,7 +177,7 @@ class InboxProcessor:
         outcome = Outcome(
             job.message.ref, parsed.key, status, triage=result.triage, job_id=job.job_id,
             elapsed_ms=_ms(job.started), draft_digest=digest, scores=dict(result.scores),
-            job_status=result.status,
+            job_status=result.status, stop_reason=result.stop_reason,
             reason=result.error or ("" if status != "no_draft" else result.stop_reason),
         )
         if not self.ledger.complete(claim, {"status": status, "job_id": job.job_id,
