@@ -62,7 +62,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     ping(connect(settings), settings.redis_url)
     app = create_app(settings, GatewayConfig())
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=False, server_header=False, access_log=True)
+                proxy_headers=False, server_header=False, access_log=True,
+                timeout_graceful_shutdown=10)  # open SSE streams must not hold a shutdown
 
 
 @click.group("keys")

@@ -15,6 +15,7 @@ from bus.settings import Settings
 from orchestrator.gateway import errors
 from orchestrator.gateway.bodylimit import BodySizeLimit
 from orchestrator.gateway.config import GatewayConfig
+from orchestrator.gateway.metrics import RequestMetrics
 from orchestrator.gateway.routes_jobs import router as jobs_router
 from orchestrator.gateway.routes_ops import router as ops_router
 from orchestrator.gateway.routes_users import router as users_router
@@ -62,6 +63,7 @@ def create_app(
     app.state.services = svc
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(RequestMetrics)
     app.include_router(ops_router)
     app.include_router(jobs_router)
     app.include_router(users_router)

@@ -79,8 +79,10 @@ def test_every_v1_route_needs_a_key_and_health_metrics_do_not(client: TestClient
         assert resp.status_code == 401, (method, path, resp.text)
         assert resp.headers["www-authenticate"].startswith("Bearer")
     assert client.get("/healthz").json() == {"status": "ok"}
-    assert client.get("/metrics").status_code == 200
-    assert "python_info" in client.get("/metrics").text
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200 and "python_info" in metrics.text
+    assert ('ragrelay_gateway_requests_total{method="GET",route="/v1/jobs/{job_id}",status="401"}'
+            in metrics.text)
 
 
 def test_wrong_malformed_and_revoked_keys_get_401(
