@@ -16,9 +16,11 @@ from bus.settings import Settings, load_settings
 from orchestrator.bench.measure import (
     BenchError,
     StageSpec,
+    alternate,
     emit,
     measure_pipeline,
-    measure_raw_chain,
+    pipeline_side,
+    raw_chain_side,
 )
 from orchestrator.bench.run import bench_run, machine
 from orchestrator.bench.stats import parse_counts, ratio
@@ -54,17 +56,21 @@ def bench() -> None:
                    "one process per task.")
 @click.option("--pool", type=POOLS, default="threads", show_default=True)
 @click.option("--concurrency", "-c", type=click.IntRange(1), default=4, show_default=True)
+@click.option("--slices", type=click.IntRange(1), default=10, show_default=True,
+              help="Alternate the two sides in this many slices (same background load).")
 @click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True)
 @click.option("--keep-logs", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Keep worker logs under this directory.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.pass_context
 def overhead(ctx: click.Context, jobs: int, warmup: int, inflight: int, spec: str, pool: str,
-             concurrency: int, timeout_s: float, keep_logs: Path | None, as_json: bool) -> None:
+             concurrency: int, slices: int, timeout_s: float, keep_logs: Path | None,
+             as_json: bool) -> None:
     """Zero-cost stages through the full pipeline vs. a raw Celery chain of 4 no-op tasks.
 
     Both run in this invocation on the same Redis (a private redis-server, or
-    RAGRELAY_REDIS_URL: then use an idle one, its stage queues are consumed here).
+    RAGRELAY_REDIS_URL: then use an idle one, its stage queues are consumed here), both
+    fleets up at once, measured in alternating slices so both see the same machine load.
     """
     settings = _settings(ctx)
     counts = _counts(spec)
@@ -72,15 +78,15 @@ def overhead(ctx: click.Context, jobs: int, warmup: int, inflight: int, spec: st
     common = {"inflight": inflight, "pool": pool, "concurrency": concurrency}
     try:
         with bench_run(settings.redis_url, os.environ, keep_logs) as run:
-            raw = measure_raw_chain(run, jobs=jobs, warmup=warmup, inflight=inflight, pool=pool,
-                                    concurrency=concurrency, timeout_s=timeout_s)
+            with raw_chain_side(run, pool=pool, concurrency=concurrency) as raw_side, \
+                    pipeline_side(run, stages) as pipe_side:
+                raw, pipe = alternate([raw_side, pipe_side], jobs=jobs, slices=slices,
+                                      warmup=warmup, inflight=inflight, timeout_s=timeout_s)
             raw_line = raw.line(measurement="raw_chain", tasks_per_job=4,
-                                result_backend="redis", **common)
+                                result_backend="redis", slices=slices, **common)
             emit(_first(raw_line, "measurement"), as_json)
-            pipe = measure_pipeline(run, stages, jobs=jobs, warmup=warmup, inflight=inflight,
-                                    timeout_s=timeout_s)
             pipe_line = pipe.line(measurement="pipeline", stages="noop", iterations=1,
-                                  retrieval_shards=1, workers=counts, **common)
+                                  retrieval_shards=1, workers=counts, slices=slices, **common)
             emit(_first(pipe_line, "measurement"), as_json)
             emit({
                 "measurement": "overhead",

@@ -6,6 +6,7 @@ import contextlib
 import os
 import platform
 import shutil
+import signal
 import tempfile
 import uuid
 from collections.abc import Iterator, Mapping
@@ -58,6 +59,7 @@ def bench_run(redis_url: str | None, parent_env: Mapping[str, str],
         keep_dir.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix="ragrelay-bench-", dir=keep_dir))
     server: PrivateRedis | None = None
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)  # so the cleanup below runs
     try:
         if redis_url is None:
             server = PrivateRedis(workdir / "redis").start()
@@ -69,10 +71,15 @@ def bench_run(redis_url: str | None, parent_env: Mapping[str, str],
             parent_env=parent_env,
         )
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if server is not None:
             server.stop()
         if keep_dir is None:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def machine() -> dict[str, Any]:
