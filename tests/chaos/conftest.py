@@ -49,7 +49,8 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample corpus indexed once per session (embedded ingest, no broker needed)."""
     data = tmp_path_factory.mktemp("chaos-data")
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
-    env.update(RAGRELAY_DATA_DIR=str(data), PYTHONPATH=str(REPO))
+    env.update(RAGRELAY_DATA_DIR=str(data), PYTHONPATH=str(REPO),
+               RAGRELAY_EMBEDDER=FAST_ENV["RAGRELAY_EMBEDDER"])
     out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(CORPUS),
                           "--tenant", "demo"], env=env, capture_output=True, text=True,
                          timeout=120)

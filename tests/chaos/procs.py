@@ -32,7 +32,7 @@ class ChaosCluster(Cluster):
         self.by_role: dict[str, str] = {}  # role (e.g. "generation") -> current process name
 
     def spawn(self, role: str, *args: str, module: str = "orchestrator",
-              env: Mapping[str, str] | None = None) -> str:
+              env: Mapping[str, str] | None = None, wait: bool = True) -> str:
         """Start ``python -m module *args`` as a new process for ``role``; wait until ready."""
         name = f"{role}-{next(_seq)}"
         self.logdir.mkdir(parents=True, exist_ok=True)
@@ -44,26 +44,30 @@ class ChaosCluster(Cluster):
         )
         self.procs[name] = proc
         self.by_role[role] = name
-        self.wait_ready()
+        if wait:
+            self.wait_ready()
         return name
 
     def worker(self, stage: str, *, concurrency: int | None = 2,
-               env: Mapping[str, str] | None = None) -> str:
+               env: Mapping[str, str] | None = None, wait: bool = True) -> str:
+        """A ``ragrelay worker STAGE`` process (``concurrency=None``: the CLI's default pool)."""
         extra = ("--concurrency", str(concurrency)) if concurrency else ()
-        return self.spawn(stage, "worker", stage, *extra, env=env)
+        return self.spawn(stage, "worker", stage, *extra, env=env, wait=wait)
 
     def orchestrator(self, *, env: Mapping[str, str] | None = None,
-                     dispatch: str | None = None) -> str:
+                     dispatch: str | None = None, wait: bool = True) -> str:
         if dispatch is None:
-            return self.spawn("orchestrator", "orchestrator", env=env)
+            return self.spawn("orchestrator", "orchestrator", env=env, wait=wait)
         return self.spawn("orchestrator", dispatch, module="tests.chaos.orchestrator_proc",
-                          env=env)
+                          env=env, wait=wait)
 
     def up(self, stages: tuple[str, ...] = WORKER_STAGES, *, concurrency: int | None = 2,
            dispatch: str | None = None) -> ChaosCluster:
-        self.orchestrator(dispatch=dispatch)
+        """The orchestrator and one worker per stage, started together."""
+        self.orchestrator(dispatch=dispatch, wait=False)
         for stage in stages:
-            self.worker(stage, concurrency=concurrency)
+            self.worker(stage, concurrency=concurrency, wait=False)
+        self.wait_ready(timeout=60)
         return self
 
     def signal_role(self, role: str, sig: int = signal.SIGKILL, *, group: bool = True,

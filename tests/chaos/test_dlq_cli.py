@@ -102,6 +102,7 @@ def test_replay_publishes_the_same_payload_to_the_queue_by_name(
     assert rclient.xlen("ragrelay:dlq") == 1
 
 
+@pytest.mark.chaos
 def test_replay_after_a_fix_runs_the_task_on_a_real_worker(
     chaos_env: dict[str, str], redis_url: str, rclient: redis.Redis, make_cluster: object,
 ) -> None:

@@ -44,8 +44,9 @@ def test_every_task_delivered_twice_counts_each_step_once(
 
 
 @pytest.mark.chaos
+@pytest.mark.timeout(300)
 def test_every_task_delivered_twice_at_volume(
     chaos_env: dict[str, str], make_cluster: object, rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
-    _run(200, chaos_env, make_cluster, rclient, scenario, timeout_s=110)
+    _run(200, chaos_env, make_cluster, rclient, scenario, timeout_s=240)

@@ -51,6 +51,7 @@ def test_orchestrator_killed_before_dispatch_recovers(
 
 
 @pytest.mark.chaos
+@pytest.mark.timeout(300)
 def test_orchestrator_killed_before_dispatch_with_many_jobs_in_flight(
     chaos_env: dict[str, str], make_cluster: object, rclient: redis.Redis,
     scenario: ScenarioRecord,

@@ -49,6 +49,7 @@ def test_sigkilled_worker_task_is_redelivered_and_the_job_completes(
 
 
 @pytest.mark.chaos
+@pytest.mark.timeout(300)
 def test_sigkill_a_worker_of_every_kind_mid_step_loses_nothing(
     chaos_env: dict[str, str], make_cluster: object, rclient: redis.Redis,
     scenario: ScenarioRecord,
