@@ -27,6 +27,9 @@ LAZY_COMMANDS: dict[str, str] = {
     "up": "orchestrator.cli_run:up",
     "healthcheck": "orchestrator.cli_health:healthcheck",
     "ingest": "orchestrator.cli_ingest:ingest",
+    "serve": "orchestrator.cli_gateway:serve",
+    "keys": "orchestrator.cli_gateway:keys",
+    "feedback": "orchestrator.cli_gateway:feedback",
 }
 
 

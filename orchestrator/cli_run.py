@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -156,6 +157,12 @@ def _start_metrics(settings: Settings, pool: str) -> None:
 
 
 def _start_heartbeat(settings: Settings, name: str) -> None:
-    if settings.heartbeat_dir is not None:
-        Heartbeat(settings.heartbeat_dir / f"{name}.heartbeat",
-                  settings.heartbeat_interval_s).start()
+    """The heartbeat file (probes) and, with Redis, a key per process (the gateway's /readyz)."""
+    from bus.keys import Keys
+    from bus.redis import connect
+
+    path = settings.heartbeat_dir / f"{name}.heartbeat" if settings.heartbeat_dir else None
+    key = Keys(settings.key_prefix).heartbeat(f"{name}:{socket.gethostname()}-{os.getpid()}")
+    Heartbeat(path, settings.heartbeat_interval_s,
+              redis_client=None if settings.embedded else connect(settings),
+              redis_key=key).start()

@@ -17,3 +17,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
+# the celery-node interop test's client, from the committed lock file
+if [ ! -d tests/interop/node/node_modules ]; then
+  (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -39,16 +39,30 @@ def start(env: dict[str, str], tmp_path: Path, **extra: str) -> Cluster:
     return Cluster(dict(env, **extra), tmp_path / "logs").start_all()
 
 
-@pytest.fixture
-def cluster(cluster_env: dict[str, str], tmp_path: Path) -> Iterator[Cluster]:
-    c = start(cluster_env, tmp_path)
-    yield c
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Cluster, dict[str, str]]]:
+    """One cluster on its own redis-server for the tests that inject no faults."""
+    import os
+
+    from tests.support.redis_server import RedisServer
+
+    root = tmp_path_factory.mktemp("shared-cluster")
+    server = RedisServer(root / "redis").start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
+    env.update(RAGRELAY_DATA_DIR=str(root / "data"), PYTHONPATH=str(CORPUS.parents[2]))
+    out = ragrelay(env, "ingest", str(CORPUS), "--tenant", "demo")
+    assert out.returncode == 0, out.stderr
+    env["RAGRELAY_REDIS_URL"] = server.url
+    c = Cluster(env, root / "logs").start_all()
+    yield c, env
     c.stop()
+    server.stop()
 
 
 def test_ask_json_succeeds_with_four_stages_in_four_processes(
-    cluster: Cluster, cluster_env: dict[str, str]
+    shared: tuple[Cluster, dict[str, str]],
 ) -> None:
+    _, cluster_env = shared
     out = ragrelay(cluster_env, "ask", "How are transient errors retried?", "--tenant", "demo",
                    "--json")
     assert out.returncode == 0, out.stderr
@@ -150,8 +164,9 @@ def test_invalid_message_on_a_stage_queue_is_dead_lettered_and_fails_its_job(
 
 
 def test_celery_send_task_ingress_validates_and_answers_in_the_result_key(
-    cluster: Cluster, redis_url: str
+    shared: tuple[Cluster, dict[str, str]],
 ) -> None:
+    redis_url = shared[1]["RAGRELAY_REDIS_URL"]
     app = Celery(broker=redis_url, backend=redis_url)
     ok = app.send_task("ragrelay.submit", args=[{"query": "What is a trace?", "tenant": "demo"}],
                        queue="orchestrator")
@@ -165,8 +180,9 @@ def test_celery_send_task_ingress_validates_and_answers_in_the_result_key(
 
 
 def test_same_idempotency_key_submitted_twice_returns_the_same_job(
-    cluster: Cluster, cluster_env: dict[str, str]
+    shared: tuple[Cluster, dict[str, str]],
 ) -> None:
+    _, cluster_env = shared
     args = ("ask", "What is ragrelay?", "--tenant", "demo", "--json", "--idempotency-key", "abc")
     first = json.loads(ragrelay(cluster_env, *args).stdout)
     second = json.loads(ragrelay(cluster_env, *args).stdout)
