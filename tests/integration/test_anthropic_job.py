@@ -16,6 +16,9 @@ from tests.fakes.anthropic_job_cost import REVISE
 from tests.fakes.anthropic_server import FakeAnthropicServer, Reply
 from workers.prompts import load_prompt
 
+# Each test runs `ragrelay ask --json` in its own process, as a user would.
+pytestmark = pytest.mark.e2e
+
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "orchestrator" / "sample" / "corpus.jsonl"
 PRICES = {
