@@ -605,3 +605,34 @@ def test_requests_are_recorded_as_json(
     (req,) = server.message_requests("submit_analysis")
     assert req.status == 200
     assert json.loads(json.dumps(req.body))["tools"][0]["name"] == "submit_analysis"
+
+
+def test_contextualizing_a_document_caches_it_and_resumes_without_resending(
+    server: FakeAnthropicServer, provider: AnthropicProvider
+) -> None:
+    from schemas import Document
+    from workers.providers.contextual import PROMPT_KEY, contextualize_document
+    from workers.store import chunk_document
+
+    text = " ".join(c.text for c in CONTEXT[:2]) * 40
+    doc = Document(doc_id="rivers", title="Rivers", text=text)
+    chunks = chunk_document(doc, max_words=120, overlap=0)
+    assert len(chunks) >= 3
+    done = contextualize_document(provider, doc, chunks)
+    assert [c.chunk_id for c in done.chunks] == [c.chunk_id for c in chunks]  # ids unchanged
+    first = done.chunks[0]
+    assert first.text.startswith("This chunk is from a document")
+    assert first.text.endswith(chunks[0].text) and first.metadata["original_text"] == chunks[0].text
+    assert first.metadata[PROMPT_KEY] == load_prompt("contextualize").ref
+    assert done.usage.llm_calls == len(chunks) and done.usage.cost_usd > 0
+    served = [r.response["usage"] for r in server.message_requests()]
+    assert served[0]["cache_creation_input_tokens"] > 0
+    assert all(
+        u["cache_read_input_tokens"] == served[0]["cache_creation_input_tokens"] for u in served[1:]
+    )
+
+    # A re-run (say after an interruption) sends only what is not done yet.
+    partial = [*done.chunks[:-1], chunks[-1]]
+    again = contextualize_document(provider, doc, partial)
+    assert again.skipped == len(chunks) - 1 and again.usage.llm_calls == 1
+    assert again.chunks == done.chunks
