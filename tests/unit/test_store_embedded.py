@@ -146,7 +146,7 @@ def test_title_only_match_is_found_with_contextual_chunks(tmp_path: Path) -> Non
 @pytest.mark.parametrize("fusion", ["rrf", "score"])
 def test_every_mode_ranks_the_obvious_document_first(tmp_path: Path, mode: str, fusion: str) -> None:
     s = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(),
-                      config=SearchConfig(mode=mode, fusion=fusion, prf=True))
+                      config=SearchConfig(mode=mode, fusion=fusion, prf=True, feedback=True))
     s.upsert("a", _chunks())
     assert s.search("a", "loyal dogs bark", k=2)[0].chunk.doc_id == "dogs"
 

@@ -82,6 +82,11 @@ class SearchConfig:
     prf_terms: int = 10
     prf_original_weight: float = 0.5
     contextual: bool = True  # index title + section path with each chunk
+    # second pass: the fused first-pass top ``feedback_docs`` feed RM3 (keyword side) and
+    # Rocchio (dense side: q + beta * mean of their vectors), then both are fused again
+    feedback: bool = False
+    feedback_docs: int = 5
+    rocchio_beta: float = 0.5
     k1: float = 0.9
     b: float = 0.4
 
@@ -266,33 +271,25 @@ class EmbeddedStore:
         allowed = _filter_mask(index, filters) if filters else None
         cfg = self.config
         depth = max(k, cfg.depth)
-        lists: list[dict[int, float]] = []
-        names: list[str] = []
-        if cfg.mode in ("hybrid", "bm25"):
-            keyword = self._keyword_scores(index, query)
-            if keyword is not None:
-                lists.append(_top(keyword, depth, allowed, positive=True))
-                names.append("bm25")
-        if cfg.mode in ("hybrid", "dense"):
-            dense = self._dense_scores(index, query)
-            lists.append(_top(dense, depth, allowed, positive=False))
-            names.append("dense")
-        lists = [lst for lst in lists if lst]
-        if not lists:
+        terms = stems(query)
+        weights = query_weights(terms) if terms else {}
+        qvec = self._query_vector(index, query) if cfg.mode in ("hybrid", "dense") else None
+        fused, retriever = self._ranked(index, weights, qvec, depth, allowed)
+        if cfg.feedback and fused:
+            top = sorted(fused, key=lambda i: -fused[i])[: cfg.feedback_docs]
+            if weights:
+                weights = rm3_expand(
+                    weights, _one_hot(len(index.rows), top, fused), index.doc_terms, index.bm25,
+                    fb_docs=cfg.feedback_docs, fb_terms=cfg.prf_terms,
+                    original_weight=cfg.prf_original_weight,
+                )
+            if qvec is not None:
+                centroid = index.vectors[top].mean(axis=0)
+                moved = qvec + cfg.rocchio_beta * centroid
+                qvec = (moved / max(float(np.linalg.norm(moved)), 1e-9)).astype(np.float32)
+            fused, retriever = self._ranked(index, weights, qvec, depth, allowed)
+        if not fused:
             return []
-        if len(lists) == 1:
-            fused = lists[0]
-            retriever = names[0]
-        elif cfg.fusion == "score":
-            fused = normalized_fusion(lists, weights=[cfg.keyword_weight, cfg.dense_weight])
-            retriever = "hybrid"
-        else:
-            fused = rrf(
-                [sorted(lst, key=lambda i, s=lst: -s[i]) for lst in lists],  # type: ignore[misc]
-                k=cfg.rrf_k,
-                weights=[cfg.keyword_weight, cfg.dense_weight],
-            )
-            retriever = "hybrid"
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
         return [
             ScoredChunk(chunk=_chunk(index.rows[i]), score=float(fused[i]), rank=rank,
@@ -300,31 +297,53 @@ class EmbeddedStore:
             for rank, i in enumerate(best, start=1)
         ]
 
-    def _keyword_scores(self, index: _Index, query: str) -> npt.NDArray[np.float32] | None:
-        terms = stems(query)
-        if not terms:
-            return None
-        weights = query_weights(terms)
-        scores = index.bm25.score(weights)
-        if self.config.prf:
-            weights = rm3_expand(
-                weights, scores, index.doc_terms, index.bm25,
-                fb_docs=self.config.prf_docs, fb_terms=self.config.prf_terms,
-                original_weight=self.config.prf_original_weight,
-            )
-            scores = index.bm25.score(weights)
-        return scores
+    def _ranked(
+        self,
+        index: _Index,
+        weights: dict[str, float],
+        qvec: npt.NDArray[np.float32] | None,
+        depth: int,
+        allowed: npt.NDArray[np.bool_] | None,
+    ) -> tuple[dict[int, float], str]:
+        cfg = self.config
+        lists: list[dict[int, float]] = []
+        names: list[str] = []
+        if cfg.mode in ("hybrid", "bm25") and weights:
+            keyword = index.bm25.score(weights)
+            if cfg.prf:
+                weights = rm3_expand(
+                    weights, keyword, index.doc_terms, index.bm25,
+                    fb_docs=cfg.prf_docs, fb_terms=cfg.prf_terms,
+                    original_weight=cfg.prf_original_weight,
+                )
+                keyword = index.bm25.score(weights)
+            lists.append(_top(keyword, depth, allowed, positive=True))
+            names.append("bm25")
+        if qvec is not None:
+            dense: npt.NDArray[np.float32] = index.vectors @ qvec
+            lists.append(_top(dense, depth, allowed, positive=False))
+            names.append("dense")
+        kept = [(lst, name) for lst, name in zip(lists, names, strict=True) if lst]
+        if not kept:
+            return {}, ""
+        if len(kept) == 1:
+            return kept[0]
+        lists = [lst for lst, _ in kept]
+        fusion_weights = [cfg.keyword_weight, cfg.dense_weight]
+        if cfg.fusion == "score":
+            return normalized_fusion(lists, weights=fusion_weights), "hybrid"
+        rankings = [sorted(lst, key=lambda i, s=lst: -s[i]) for lst in lists]  # type: ignore[misc]
+        return rrf(rankings, k=cfg.rrf_k, weights=fusion_weights), "hybrid"
 
-    def _dense_scores(self, index: _Index, query: str) -> npt.NDArray[np.float32]:
+    def _query_vector(self, index: _Index, query: str) -> npt.NDArray[np.float32]:
         embedder = self.embedder
         if index.embedders - {embedder.name}:
             raise ConfigError(
                 f"this store's vectors were made by {sorted(index.embedders)}, not "
                 f"{embedder.name}: re-ingest, or open the store with the same embedder"
             )
-        qvec = np.asarray(embedder.embed([query]), dtype=np.float32)[0]
-        scores: npt.NDArray[np.float32] = index.vectors @ qvec
-        return scores
+        qvec: npt.NDArray[np.float32] = np.asarray(embedder.embed([query]), dtype=np.float32)[0]
+        return qvec
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)
@@ -348,6 +367,14 @@ def _top(
     n = min(depth, len(values))
     part = np.argpartition(-values, n - 1)[:n] if n < len(values) else np.arange(len(values))
     return {int(i): float(values[i]) for i in part if np.isfinite(values[i])}
+
+
+def _one_hot(n: int, top: list[int], scores: Mapping[int, float]) -> npt.NDArray[np.float32]:
+    """A score vector holding only the feedback documents' (fused) scores."""
+    out = np.zeros(n, dtype=np.float32)
+    for i in top:
+        out[i] = max(float(scores[i]), 1e-6)
+    return out
 
 
 def _chunk(row: tuple[str, str, str, str, str, int, str]) -> Chunk:
