@@ -107,7 +107,8 @@ def _svg(tl: Timeline) -> str:
     height = lane_top + max(len(tl.lanes), 1) * LANE_H + 8
     width = LABEL_W + PLOT_W + 20
     out = [f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-           f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+           f'height="{height}" viewBox="0 0 {width} {height}" style="width:100%;height:auto" '
+           'role="img" '
            f'aria-label="timeline of job {_e(tl.job_id)}">']
     # iteration bands behind everything
     for i, it in enumerate(tl.iterations):
@@ -119,6 +120,9 @@ def _svg(tl: Timeline) -> str:
         label = f"iteration {it.number}" + (f" · {it.verdict}" if it.verdict else "")
         if it.mean_score is not None:
             label += f" · {it.mean_score:.2f}"
+        room = LABEL_W + PLOT_W + 16 - x0
+        if len(label) * 6.2 > max(x1 - x0, room):
+            label = f"#{it.number}"
         out.append(f'<text x="{x0 + 4:.1f}" y="{AXIS_H + 15}">{_e(label)}</text>')
     # axis
     span_ms = (tl.t1 - tl.t0) * 1000.0

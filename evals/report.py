@@ -1,0 +1,323 @@
+"""Eval reports: a Markdown file plus PNG plots from per-question rows.
+
+``write_report(rows, summary, out_dir)`` writes ``out_dir/report.md`` and four plots:
+``scores.png`` (distribution of every score), ``latency_cdf.png``, ``iterations.png`` and
+``iteration_gain.png`` (mean evaluation score at each iteration of the evaluate→rewrite
+loop, and the gain over the previous one). ``row_from_result`` builds a row from a JobResult
+and its trace, so any harness (``ragrelay eval qa``) can produce rows the same way.
+
+A row is a plain dict (JSON-friendly), every key but ``id`` optional:
+
+    {"id": "q1", "question": "...", "status": "succeeded", "stop_reason": "accepted",
+     "iterations": 2, "latency_s": 0.41, "tokens": 0, "cost_usd": 0.0,
+     "scores": {"faithfulness": 1.0, "relevance": 0.5},      # the job's evaluation scores
+     "metrics": {"f1": 0.67, "exact_match": 0.0, "hit": 1.0}, # the harness's own checks
+     "iteration_scores": [0.55, 0.75]}                         # mean eval score per iteration
+
+Plots use matplotlib's object API on the Agg canvas (no pyplot state, no display).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from schemas import JobResult, TraceEvent
+
+Row = Mapping[str, Any]
+
+
+# -- rows ------------------------------------------------------------------------------------
+
+
+def iteration_scores(trace: Iterable[TraceEvent]) -> list[float]:
+    """Mean evaluation score of each iteration, in order, from the job's trace."""
+    by_iteration: dict[int, float] = {}
+    for e in trace:
+        scores = e.detail.get("scores") if e.type == "step.completed" else None
+        if e.stage == "evaluation" and isinstance(scores, dict) and scores:
+            by_iteration[e.iteration or len(by_iteration) + 1] = (
+                sum(float(v) for v in scores.values()) / len(scores))
+    return [by_iteration[k] for k in sorted(by_iteration)]
+
+
+def row_from_result(case_id: str, question: str, result: JobResult, *, latency_s: float,
+                    metrics: Mapping[str, float] | None = None,
+                    trace: Sequence[TraceEvent] | None = None) -> dict[str, Any]:
+    """One report row for a finished job (``trace`` defaults to ``result.trace``)."""
+    return {
+        "id": case_id,
+        "question": question,
+        "job_id": result.job_id,
+        "status": result.status,
+        "stop_reason": result.stop_reason,
+        "iterations": result.iterations,
+        "latency_s": latency_s,
+        "tokens": result.usage.tokens,
+        "cost_usd": result.usage.cost_usd,
+        "scores": dict(result.scores),
+        "metrics": dict(metrics or {}),
+        "iteration_scores": iteration_scores(trace if trace is not None else result.trace),
+        "answer": result.answer,
+    }
+
+
+# -- pure statistics -----------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile (numpy's default), ``q`` in [0, 100]."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def ecdf(values: Sequence[float]) -> tuple[list[float], list[float]]:
+    """The empirical CDF as (sorted values, fraction ≤ value)."""
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered, [(i + 1) / n for i in range(n)]
+
+
+def score_columns(rows: Sequence[Row]) -> dict[str, list[float]]:
+    """Every score and metric over the rows, by name (metrics win a name clash)."""
+    out: dict[str, list[float]] = {}
+    for row in rows:
+        merged = {**(row.get("scores") or {}), **(row.get("metrics") or {})}
+        for name, value in merged.items():
+            if value is not None:
+                out.setdefault(str(name), []).append(float(value))
+    return dict(sorted(out.items()))
+
+
+def iteration_gain(rows: Sequence[Row]) -> list[dict[str, float]]:
+    """Per iteration k: jobs that reached it, their mean score at k, and the mean gain
+    score(k) - score(k-1) over the jobs that have both (what looping again bought)."""
+    table: list[dict[str, float]] = []
+    depth = max((len(r.get("iteration_scores") or []) for r in rows), default=0)
+    for k in range(depth):
+        at_k = [list(r["iteration_scores"]) for r in rows
+                if len(r.get("iteration_scores") or []) > k]
+        scores = [s[k] for s in at_k]
+        gains = [s[k] - s[k - 1] for s in at_k] if k else []
+        table.append({
+            "iteration": float(k + 1),
+            "jobs": float(len(at_k)),
+            "mean_score": sum(scores) / len(scores),
+            "mean_gain": sum(gains) / len(gains) if gains else math.nan,
+            "improved": float(sum(1 for g in gains if g > 1e-9)),
+        })
+    return table
+
+
+# -- plots -----------------------------------------------------------------------------------
+
+
+def _figure(width: float = 7.0, height: float = 4.0) -> Any:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=100)
+    fig.subplots_adjust(wspace=0.35, hspace=0.6)
+    return fig
+
+
+def _save(fig: Any, path: Path) -> None:
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.15)
+
+
+def plot_scores(columns: Mapping[str, Sequence[float]], path: Path) -> None:
+    names = list(columns)
+    cols = min(3, max(1, len(names)))
+    nrows = max(1, math.ceil(len(names) / cols))
+    fig = _figure(3.2 * cols, 2.6 * nrows)
+    axes = fig.subplots(nrows, cols, squeeze=False)
+    bins = [i / 10 for i in range(11)]
+    for i, ax in enumerate(axes.flat):
+        if i >= len(names):
+            ax.set_visible(False)
+            continue
+        vals = [min(max(v, 0.0), 1.0) for v in columns[names[i]]]
+        ax.hist(vals, bins=bins, color="#2f76b5", edgecolor="white")
+        ax.axvline(sum(vals) / len(vals), color="#c62828", linestyle="--", linewidth=1)
+        ax.set_title(f"{names[i]} (mean {sum(vals) / len(vals):.2f})", fontsize=10)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("score")
+        ax.set_ylabel("questions")
+    fig.suptitle("Score distributions", fontsize=11)
+    _save(fig, path)
+
+
+def plot_latency_cdf(latencies: Sequence[float], path: Path) -> None:
+    fig = _figure()
+    ax = fig.subplots()
+    xs, ys = ecdf(latencies)
+    ax.step(xs, ys, where="post", color="#2f76b5")
+    for q, colour in ((50, "#2e9c5a"), (95, "#e0892b"), (99, "#c62828")):
+        v = percentile(latencies, q)
+        ax.axvline(v, color=colour, linestyle="--", linewidth=1, label=f"p{q} {v:.3f} s")
+    ax.set_xlabel("job latency (s)")
+    ax.set_ylabel("fraction of questions")
+    ax.set_ylim(0, 1.02)
+    ax.set_title(f"Latency CDF ({len(latencies)} jobs)")
+    ax.legend(loc="lower right")
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def plot_iterations(iterations: Sequence[int], path: Path) -> None:
+    fig = _figure(6.0, 3.6)
+    ax = fig.subplots()
+    counts = Counter(iterations)
+    ks = list(range(1, max(counts) + 1))
+    bars = ax.bar(ks, [counts.get(k, 0) for k in ks], color="#7b5ea7")
+    ax.bar_label(bars)
+    ax.set_xticks(ks)
+    ax.set_xlabel("iterations of the evaluate→rewrite loop")
+    ax.set_ylabel("jobs")
+    ax.set_title("Iterations per job")
+    _save(fig, path)
+
+
+def plot_iteration_gain(gain: Sequence[Mapping[str, float]], path: Path) -> None:
+    fig = _figure(9.0, 3.6)
+    left, right = fig.subplots(1, 2)
+    ks = [int(g["iteration"]) for g in gain]
+    left.plot(ks, [g["mean_score"] for g in gain], marker="o", color="#2f76b5")
+    for g in gain:
+        left.annotate(f"n={int(g['jobs'])}", (g["iteration"], g["mean_score"]),
+                      textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+    left.margins(y=0.15)
+    left.set_xticks(ks)
+    left.set_xlabel("iteration")
+    left.set_ylabel("mean evaluation score")
+    left.set_title("Score at each iteration (jobs that reached it)", fontsize=10)
+    later = [g for g in gain if not math.isnan(g["mean_gain"])]
+    colours = ["#2e9c5a" if g["mean_gain"] >= 0 else "#c62828" for g in later]
+    bars = right.bar([int(g["iteration"]) for g in later], [g["mean_gain"] for g in later],
+                     color=colours, width=0.5)
+    right.bar_label(bars, labels=[f"{g['mean_gain']:+.3f}\n{int(g['improved'])}/"
+                                  f"{int(g['jobs'])} up" for g in later], fontsize=8)
+    right.axhline(0, color="#888", linewidth=0.8)
+    right.set_xticks(ks)
+    right.set_xlim(0.5, max(ks) + 0.5)
+    right.margins(y=0.3)
+    right.set_xlabel("iteration")
+    right.set_ylabel("mean gain over the previous iteration")
+    right.set_title("What looping again bought", fontsize=10)
+    _save(fig, path)
+
+
+# -- the report ------------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "—" if math.isnan(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _md_escape(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(rows: Sequence[Row], summary: Mapping[str, Any], plots: Sequence[str],
+                    *, title: str = "Eval report", worst: int = 10) -> str:
+    lines = [f"# {title}", "", f"{len(rows)} questions.", "", "## Summary", "",
+             "| metric | value |", "|---|---|"]
+    lines += [f"| {_md_escape(str(k))} | {_fmt(v)} |" for k, v in summary.items()]
+    columns = score_columns(rows)
+    if columns:
+        lines += ["", "## Scores", "", "| score | mean | p10 | median | p90 | n |",
+                  "|---|---|---|---|---|---|"]
+        for name, vals in columns.items():
+            lines.append(f"| {name} | {sum(vals) / len(vals):.3f} | {percentile(vals, 10):.3f} "
+                         f"| {percentile(vals, 50):.3f} | {percentile(vals, 90):.3f} "
+                         f"| {len(vals)} |")
+    lat = [float(r["latency_s"]) for r in rows if r.get("latency_s") is not None]
+    if lat:
+        lines += ["", "## Latency", "", "| p50 | p95 | p99 | max |", "|---|---|---|---|",
+                  f"| {percentile(lat, 50):.3f} s | {percentile(lat, 95):.3f} s | "
+                  f"{percentile(lat, 99):.3f} s | {max(lat):.3f} s |"]
+    stops = Counter(str(r.get("stop_reason")) for r in rows if r.get("stop_reason"))
+    iters = Counter(int(r["iterations"]) for r in rows if r.get("iterations"))
+    if stops or iters:
+        lines += ["", "## Loop", ""]
+        if iters:
+            lines.append("Iterations: " + ", ".join(
+                f"{k}: {v} job(s)" for k, v in sorted(iters.items())) + ".")
+        if stops:
+            lines.append("Stop reasons: " + ", ".join(
+                f"{k}: {v}" for k, v in stops.most_common()) + ".")
+    gain = iteration_gain(rows)
+    if gain:
+        lines += ["", "| iteration | jobs | mean score | mean gain | improved |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {int(g['iteration'])} | {int(g['jobs'])} | {g['mean_score']:.3f} | "
+                  f"{_fmt(g['mean_gain'])} | {int(g['improved'])} |" for g in gain]
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
+    key = _worst_key(rows)
+    if key:
+        ranked = sorted((r for r in rows if _value(r, key) is not None),
+                        key=lambda r: float(_value(r, key) or 0.0))[:worst]
+        lines += ["", f"## Lowest {key}", "", f"| id | {key} | stop reason | question |",
+                  "|---|---|---|---|"]
+        lines += [f"| {_md_escape(str(r.get('id')))} | {_fmt(float(_value(r, key) or 0.0))} | "
+                  f"{_md_escape(str(r.get('stop_reason', '')))} | "
+                  f"{_md_escape(str(r.get('question', ''))[:120])} |" for r in ranked]
+    return "\n".join(lines) + "\n"
+
+
+def _value(row: Row, key: str) -> float | None:
+    for part in ("metrics", "scores"):
+        found = (row.get(part) or {}).get(key)
+        if found is not None:
+            return float(found)
+    return None
+
+
+def _worst_key(rows: Sequence[Row]) -> str | None:
+    names = score_columns(rows)
+    for preferred in ("f1", "token_f1", "faithfulness"):
+        if preferred in names:
+            return preferred
+    return next(iter(names), None)
+
+
+def write_report(rows: Sequence[Row], summary: Mapping[str, Any], out_dir: Path | str,
+                 *, title: str = "Eval report") -> Path:
+    """Write ``report.md`` and its PNG plots into ``out_dir``; returns the report's path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    plots: list[str] = []
+    columns = score_columns(rows)
+    if columns:
+        plot_scores(columns, out / "scores.png")
+        plots.append("scores.png")
+    lat = [float(r["latency_s"]) for r in rows if r.get("latency_s") is not None]
+    if lat:
+        plot_latency_cdf(lat, out / "latency_cdf.png")
+        plots.append("latency_cdf.png")
+    iters = [int(r["iterations"]) for r in rows if r.get("iterations")]
+    if iters:
+        plot_iterations(iters, out / "iterations.png")
+        plots.append("iterations.png")
+    gain = iteration_gain(rows)
+    if gain:
+        plot_iteration_gain(gain, out / "iteration_gain.png")
+        plots.append("iteration_gain.png")
+    path = out / "report.md"
+    path.write_text(render_markdown(rows, summary, plots, title=title), encoding="utf-8")
+    return path
+
+
+__all__ = [
+    "ecdf", "iteration_gain", "iteration_scores", "percentile", "render_markdown",
+    "row_from_result", "score_columns", "write_report",
+]

@@ -1,0 +1,161 @@
+"""The timeline page in a real headless Chromium: a real cluster runs a two-iteration job
+(orchestrator + four worker processes on a private Redis), the real gateway with the UI
+router serves the page on uvicorn, Chromium loads it, we count the bars and screenshot it.
+
+Needs Debian's ``chromium`` and ``chromium-driver`` (``make system-deps``); never downloads a
+browser. Set ``RAGRELAY_SCREENSHOT_DIR`` to keep the screenshot (docs/img/timeline.png).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+
+from bus.keys import Keys
+from bus.settings import Settings
+from orchestrator.gateway import GatewayConfig, create_app
+from orchestrator.jobs import JobStore
+from orchestrator.keys_store import ApiKeyStore
+from orchestrator.observe.ui import gateway_ui_router
+from tests.conftest import REPO
+from tests.interop.support import PIPELINE, serve_in_thread
+from tests.support.cluster import Cluster
+from tests.support.redis_server import RedisServer
+
+pytestmark = pytest.mark.e2e
+
+CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+QUESTION = "How does ragrelay make sure no job loops forever?"
+
+
+@pytest.fixture(scope="module")
+def env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    client = redis_server.client()
+    client.flushall()
+    client.close()
+    data = tmp_path_factory.mktemp("ui-data")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
+    env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(data))
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(CORPUS),
+                          "--tenant", "acme"], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    env.update(RAGRELAY_REDIS_URL=redis_server.url, RAGRELAY_LOG_LEVEL="INFO")
+    return env
+
+
+@pytest.fixture(scope="module")
+def cluster(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    # Every verdict is `revise` (so the job loops), the first attempt of each analysis step
+    # fails transiently (a retry), generation takes a visible 0.2 s.
+    faults = "evaluation=revise,analysis=transient:1,generation=sleep:0.2"
+    c = Cluster(dict(env, RAGRELAY_FAULTS=faults, RAGRELAY_BACKOFF_BASE_S="0.05"),
+                tmp_path_factory.mktemp("ui-logs"))
+    try:
+        for stage in PIPELINE:
+            c.start(stage, "worker", stage, "--concurrency", "1")
+        c.start("orchestrator", "orchestrator")
+        c.wait_ready(timeout=60)
+        yield c
+    finally:
+        c.stop()
+
+
+@pytest.fixture(scope="module")
+def gateway(cluster: Cluster, env: dict[str, str]) -> Iterator[str]:
+    app = create_app(Settings(redis_url=env["RAGRELAY_REDIS_URL"]), GatewayConfig())
+    app.include_router(gateway_ui_router(app.state.services))
+    with serve_in_thread(app) as url:
+        yield url
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
+    for exe in (CHROMIUM, CHROMEDRIVER):
+        if not shutil.which(exe):
+            pytest.fail(f"{exe} is missing: run `make system-deps` "
+                        "(Debian packages chromium and chromium-driver)")
+    opts = Options()
+    opts.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1100,900",
+                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def run_job(base: str, key: str) -> str:
+    headers = {"Authorization": f"Bearer {key}"}
+    resp = httpx.post(f"{base}/v1/jobs", headers=headers, timeout=10,
+                      json={"query": QUESTION, "budget": {"max_iterations": 2}})
+    assert resp.status_code == 202, resp.text
+    job_id: str = resp.json()["job_id"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        view = httpx.get(f"{base}/v1/jobs/{job_id}", headers=headers, timeout=10).json()
+        if view["result"] is not None:
+            assert view["result"]["status"] == "budget_exhausted", view
+            return job_id
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish in 60 s")
+
+
+def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
+    gateway: str, env: dict[str, str], browser: webdriver.Chrome, tmp_path: Path,
+) -> None:
+    client = redis.Redis.from_url(env["RAGRELAY_REDIS_URL"])
+    key = ApiKeyStore(client).create("acme")[1]
+    job_id = run_job(gateway, key)
+    trace = [e for _, e in JobStore(client, Keys()).trace(job_id)]
+    result = JobStore(client, Keys()).result(job_id)
+    assert result is not None
+    completed = [e for e in trace if e.type == "step.completed"]
+    lanes = {f"{e.worker_host}:{e.worker_pid}" for e in completed}
+    assert len(lanes) == 4  # one worker process per stage
+
+    assert httpx.get(f"{gateway}/ui/jobs/{job_id}", timeout=10).status_code == 401
+
+    browser.get(f"{gateway}/ui/jobs/{job_id}?key={key}")
+    assert job_id in browser.title
+    bars = browser.find_elements(By.CSS_SELECTOR, "svg#timeline rect.step-bar")
+    assert len(bars) == len(completed) >= 8  # two iterations of 4+ steps
+    assert all(b.is_displayed() and b.size["width"] >= 1 for b in bars)
+    assert {b.get_attribute("data-lane") for b in bars} == lanes
+    assert {b.get_attribute("data-iteration") for b in bars} == {"1", "2"}
+    assert len(browser.find_elements(By.CSS_SELECTOR, "rect.iteration-band")) == 2
+    assert browser.find_element(By.ID, "answer").text == result.answer
+    cites = browser.find_elements(By.CSS_SELECTOR, "#citations li")
+    assert len(cites) == len(result.citations) >= 1
+
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1100, min(int(height) + 140, 2400))
+    shot = tmp_path / "timeline.png"
+    assert browser.save_screenshot(str(shot))
+    assert shot.stat().st_size > 20_000  # a drawn page, not a blank one
+
+    bars[0].click()  # the inline script highlights the step's row
+    assert "sel" in (browser.find_element(By.ID, "row-0").get_attribute("class") or "")
+    keep = os.environ.get("RAGRELAY_SCREENSHOT_DIR")
+    if keep:
+        Path(keep).mkdir(parents=True, exist_ok=True)
+        shutil.copy(shot, Path(keep) / "timeline.png")
