@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bus.errors import UsageError
+from orchestrator.observe.flags import parse_prompt_versions
 
 
 @dataclass(frozen=True)
@@ -139,20 +140,6 @@ def render_comparisons(comparisons: Sequence[Comparison], *, label_a: str = "A",
             f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}] ({c.confidence:.0%}) | {c.p_value:.3g} | "
             f"{c.wins}/{c.losses}/{c.ties} | {c.verdict} |")
     return "\n".join(lines) + "\n"
-
-
-def parse_prompt_versions(values: Iterable[str]) -> dict[str, int]:
-    """``["generation=2", "evaluation=v1"]`` -> ``{"generation": 2, "evaluation": 1}``."""
-    out: dict[str, int] = {}
-    for raw in values:
-        name, sep, version = raw.partition("=")
-        name, version = name.strip(), version.strip().lower().removeprefix("v")
-        if not sep or not name or not version.isdigit():
-            raise UsageError(f"--prompt-version {raw!r}: expected NAME=VERSION, e.g. generation=2")
-        if name in out:
-            raise UsageError(f"--prompt-version: {name} given twice")
-        out[name] = int(version)
-    return out
 
 
 __all__ = [

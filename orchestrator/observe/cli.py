@@ -1,0 +1,161 @@
+"""CLI: ``ragrelay feedback export``, ``ragrelay replay``, ``ragrelay timeline``.
+
+Registered by the lead in ``orchestrator/cli.py`` (``LAZY_COMMANDS``):
+``feedback`` -> ``orchestrator.observe.cli:feedback``,
+``replay`` -> ``orchestrator.observe.cli:replay``,
+``timeline`` -> ``orchestrator.observe.cli:timeline``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bus.errors import ConfigError, UsageError
+from bus.logging import configure_logging
+from bus.settings import Settings, load_settings
+
+NEEDS_REDIS = (
+    "{what} needs Redis: set RAGRELAY_REDIS_URL (e.g. redis://127.0.0.1:6379/0). Feedback "
+    "is left through the HTTP gateway and kept in Redis."
+)
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.find_root().obj
+    if isinstance(obj, Settings):
+        return obj
+    settings = load_settings()  # run outside the `ragrelay` group (tests, scripts)
+    configure_logging(settings.log_level, json=settings.log_json)
+    ctx.find_root().obj = settings
+    return settings
+
+
+def _client(settings: Settings) -> Any:
+    from orchestrator.client import RagrelayClient
+
+    settings.ensure_data_dir()
+    return RagrelayClient.from_settings(settings)
+
+
+# -- feedback export -------------------------------------------------------------------------
+
+
+@click.group("feedback")
+def feedback() -> None:
+    """Feedback left on jobs (through the HTTP gateway), and the eval cases it becomes."""
+
+
+@feedback.command("export")
+@click.option("--since", default=None,
+              help="Only feedback from then on: 2026-11-01, 2026-11-01T12:00:00Z, 24h, 7d.")
+@click.option("--tenant", default=None, help="Only this tenant's feedback.")
+@click.option("--all", "include_all", is_flag=True,
+              help="Also cases without a reference answer (low rating, no correction).")
+@click.pass_context
+def feedback_export(ctx: click.Context, since: str | None, tenant: str | None,
+                    include_all: bool) -> None:
+    """Print feedback as eval cases, one JSON object per line, in the format `ragrelay eval qa`
+    reads: {"_id", "question", "answers": [reference], ...}. The reference is the corrected
+    answer, else the job's answer when rated 4-5. Redirect to a file: `> cases.jsonl`."""
+    from bus.redis import connect, ping
+    from orchestrator.feedback import FeedbackStore
+    from orchestrator.observe.flywheel import export_cases, parse_since
+
+    settings = _settings(ctx)
+    if settings.embedded:
+        raise ConfigError(NEEDS_REDIS.format(what="ragrelay feedback export"))
+    cutoff = parse_since(since, now=time.time()) if since else None
+    client = connect(settings)
+    ping(client, settings.redis_url)
+    skipped: list[str] = []
+    written = 0
+    for case in export_cases(FeedbackStore(client, prefix=settings.key_prefix).all(tenant),
+                             since=cutoff, include_unreferenced=include_all, skipped=skipped):
+        click.echo(json.dumps(case, ensure_ascii=False))
+        written += 1
+    note = f"exported {written} case(s)"
+    if skipped:
+        note += f"; skipped {len(skipped)} record(s) without a recorded question"
+    click.echo(note, err=True)
+
+
+# -- replay ----------------------------------------------------------------------------------
+
+
+@click.command("replay")
+@click.argument("job_id")
+@click.option("--prompt-version", "prompt_version", multiple=True, metavar="NAME=VERSION",
+              help="Run with this prompt version (repeatable), e.g. generation=2.")
+@click.option("--query", default=None, help="Use this query (when the trace lacks it).")
+@click.option("--json", "as_json", is_flag=True, help="Print the diff as one JSON object.")
+@click.option("--timeout", "timeout_s", type=float, default=None,
+              help="Seconds to wait (default: the job's deadline + 10).")
+@click.pass_context
+def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...],
+           query: str | None, as_json: bool, timeout_s: float | None) -> None:
+    """Re-run the recorded job JOB_ID through the embedded pipeline and print what changed:
+    status, stop reason, iterations, answer, citations, scores, usage, prompt versions."""
+    from orchestrator.observe.replay import diff_results, recover_request, render_diff
+
+    settings = _settings(ctx)
+    update: dict[str, Any] = {"redis_url": None}
+    if prompt_version:
+        from orchestrator.observe.flags import parse_prompt_versions
+
+        if "prompt_versions" not in Settings.model_fields:
+            raise UsageError("this build cannot pin prompt versions yet "
+                             "(Settings.prompt_versions is missing)")
+        update["prompt_versions"] = parse_prompt_versions(prompt_version)
+    # Embedded: one in-process client reads the recorded job (data_dir/jobs) and runs the
+    # replay. With Redis: the recorded job is read there, the replay still runs embedded.
+    runner = _client(settings.model_copy(update=update))
+    recorded = runner if settings.embedded else _client(settings)
+    before = recorded.result(job_id)
+    if before is None:
+        raise click.ClickException(
+            f"no finished job {job_id} (unknown id, still running, or expired)")
+    trace = recorded.trace(job_id)
+    loaded = None if settings.embedded else recorded.jobs.load(job_id)
+    request = recover_request(job_id, trace, loaded[0] if loaded else None, query=query)
+    after = runner.with_trace(runner.ask(
+        request, timeout_s=timeout_s or request.budget.deadline_s + 10))
+    d = diff_results(before.model_copy(update={"trace": trace}), after)
+    if as_json:
+        click.echo(json.dumps(d.to_dict(), ensure_ascii=False))
+    else:
+        click.echo(render_diff(d))
+    sys.exit(0 if after.status != "failed" else 1)
+
+
+# -- timeline --------------------------------------------------------------------------------
+
+
+@click.command("timeline")
+@click.argument("job_id")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write the page here (default: stdout).")
+@click.pass_context
+def timeline(ctx: click.Context, job_id: str, out: Path | None) -> None:
+    """Write the timeline page of JOB_ID (one self-contained HTML file)."""
+    from orchestrator.observe.page import render_timeline
+
+    client = _client(_settings(ctx))
+    trace = client.trace(job_id)
+    result = client.result(job_id)
+    if not trace and result is None:
+        raise click.ClickException(f"no job {job_id} (unknown id, or expired)")
+    html = render_timeline(result, trace)
+    if out is None:
+        click.echo(html)
+    else:
+        out.write_text(html, encoding="utf-8")
+        click.echo(f"wrote {out}", err=True)
+
+
+__all__ = ["feedback", "replay", "timeline"]
