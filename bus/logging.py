@@ -8,10 +8,12 @@ from typing import Any
 
 import structlog
 
+from bus.redaction import redact_pii_processor
+
 CONTEXT_KEYS = ("job_id", "step", "tenant", "task_id", "trace_id")
 
 
-def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
+def configure_logging(level: str = "INFO", *, json: bool = True, redact: bool = True) -> None:
     """Configure structlog and the stdlib root logger (Celery logs through it) once."""
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -19,6 +21,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
     ]
+    if redact:
+        processors.append(redact_pii_processor)
     renderer: Any = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     )

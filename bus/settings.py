@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bus.errors import ConfigError
@@ -57,12 +57,20 @@ class Settings(BaseSettings):
     redact_pii: bool = True
 
     # --- Anthropic (set a key to use Claude; unset = the offline provider) -----------------
-    anthropic_api_key: SecretStr | None = None
+    anthropic_api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices(
+            "RAGRELAY_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY", "anthropic_api_key"
+        ),
+    )
     anthropic_base_url: str | None = None
     anthropic_model_analysis: str = "claude-haiku-4-5"
-    anthropic_model_generation: str = "claude-sonnet-4-5"
+    anthropic_model_generation: str = "claude-sonnet-4-6"
     anthropic_model_evaluation: str = "claude-haiku-4-5"
     anthropic_timeout_s: float = Field(60.0, gt=0)
+    anthropic_cache_context: bool = Field(
+        True, description="cache the retrieved context re-sent across loop iterations"
+    )
     anthropic_max_retries: int = Field(0, ge=0, le=10, description="SDK retries; policy is ours")
     # USD per million tokens: {model: {input, output, cache_read, cache_write}}
     anthropic_prices: dict[str, dict[str, float]] = Field(
@@ -70,11 +78,11 @@ class Settings(BaseSettings):
             "claude-haiku-4-5": {
                 "input": 1.0, "output": 5.0, "cache_read": 0.10, "cache_write": 1.25,
             },
-            "claude-sonnet-4-5": {
+            "claude-sonnet-4-6": {
                 "input": 3.0, "output": 15.0, "cache_read": 0.30, "cache_write": 3.75,
             },
-            "claude-opus-4-1": {
-                "input": 15.0, "output": 75.0, "cache_read": 1.50, "cache_write": 18.75,
+            "claude-sonnet-4-5": {
+                "input": 3.0, "output": 15.0, "cache_read": 0.30, "cache_write": 3.75,
             },
         }
     )

@@ -30,6 +30,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "serve": "orchestrator.cli_gateway:serve",
     "keys": "orchestrator.cli_gateway:keys",
     "feedback": "orchestrator.cli_gateway:feedback",
+    "prompts": "workers.prompts.cli:prompts_group",
 }
 
 
@@ -61,7 +62,7 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
     settings = load_settings(**overrides)
     if not log_level and ctx.invoked_subcommand in ("ask", "demo", "trace", "ingest"):
         settings.log_level = "WARNING"
-    configure_logging(settings.log_level, json=settings.log_json)
+    configure_logging(settings.log_level, json=settings.log_json, redact=settings.redact_pii)
     ctx.obj = settings
 
 

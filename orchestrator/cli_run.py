@@ -58,6 +58,8 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     pool = pool or DEFAULT_POOLS[stage]
     concurrency = concurrency or (16 if pool == "threads" else 2)
     _start_metrics(settings, pool)
+    if stage in ("analysis", "generation", "evaluation"):
+        importlib.import_module("workers.deps").preflight(settings)
     app = create_app(settings)
     importlib.import_module(WORKER_TASKS).register(app, settings)
     _start_heartbeat(settings, stage)

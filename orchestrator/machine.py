@@ -306,6 +306,7 @@ def _after_generation(t: Transition, r: GenerationResult, now: float, cfg: Machi
         context=s.context,
         kind=s.request.kind,
         is_last_iteration=s.iteration >= s.request.budget.max_iterations,
+        no_answer=r.no_answer,
     )
     s.phase = "evaluation"
     _dispatch(t, "evaluation", task.step_id, task.to_dict(), now)
@@ -416,6 +417,8 @@ def _completed(s: JobState, pending: PendingStep, r: StageResultBase) -> TraceEv
             detail["notes"] = r.notes
     elif isinstance(r, GenerationResult):
         detail["citations"] = [c.chunk_id for c in r.citations]
+        if r.notes:
+            detail["notes"] = r.notes
     return TraceEvent(
         job_id=s.job_id, type="step.completed", at=r.ended_at or 0.0, stage=pending.stage,
         step_id=pending.step_id, iteration=s.iteration, worker_host=r.worker_host,

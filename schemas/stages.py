@@ -106,6 +106,7 @@ class GenerationResult(StageResultBase):
     short_answer: str | None = None
     citations: list[Citation] = Field(default_factory=list)
     no_answer: bool = False
+    notes: str = ""  # guardrail flags (dropped citations, injection-looking text)
 
 
 # --- evaluation -----------------------------------------------------------------------
@@ -118,6 +119,7 @@ class EvaluationTask(TaskEnvelope):
     context: list[Chunk] = Field(default_factory=list)
     kind: JobKind = "question"
     is_last_iteration: bool = False
+    no_answer: bool = False  # the generator said the context does not answer the question
 
 
 class EvaluationResult(StageResultBase):

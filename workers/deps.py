@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import redis
 
+from bus.errors import ConfigError
+
 from bus.keys import Keys
 from bus.settings import Settings
 from workers.context import RedisUserContext
@@ -19,7 +21,24 @@ def build_web(settings: Settings) -> WebSource:
 
 
 def build_provider(settings: Settings, web: WebSource) -> LLMProvider:
+    """Claude when an Anthropic key is configured, else the offline provider."""
+    if settings.anthropic_api_key is not None:
+        try:
+            from workers.providers.anthropic import AnthropicProvider
+        except ImportError as exc:
+            raise ConfigError(
+                "an Anthropic key is set but the SDK is missing: pip install 'ragrelay[anthropic]'"
+            ) from exc
+        return AnthropicProvider.from_settings(settings, web_enabled=web.enabled)
     return OfflineProvider(web_enabled=web.enabled)
+
+
+def preflight(settings: Settings) -> None:
+    """Fail at worker start, not in the first task: build the provider and check it."""
+    provider = build_provider(settings, build_web(settings))
+    check = getattr(provider, "check", None)
+    if callable(check):
+        check()
 
 
 def build_deps(settings: Settings, client: redis.Redis) -> Deps:
