@@ -1,0 +1,158 @@
+"""The timeline page mounted on the real gateway app over a real redis-server: keys in a
+header or the address, tenancy, rate limit, headers; and `feedback export` on the same Redis."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from html.parser import HTMLParser
+
+import pytest
+import redis
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from bus.keys import Keys
+from bus.settings import Settings
+from orchestrator.gateway import GatewayConfig, create_app
+from orchestrator.jobs import JobStore
+from orchestrator.keys_store import ApiKeyStore
+from orchestrator.observe.cli import feedback
+from orchestrator.observe.ui import gateway_ui_router
+from schemas import JobRequest
+from tests.unit.test_observe_timeline import result as final_result
+from tests.unit.test_observe_timeline import two_iteration_trace
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def settings(redis_url: str) -> Settings:
+    return Settings(redis_url=redis_url)
+
+
+def gateway(settings: Settings, **config: object) -> TestClient:
+    cfg = GatewayConfig(**{"rate_per_s": 1000.0, "burst": 1000, **config})  # type: ignore[arg-type]
+    app = create_app(settings, cfg)
+    app.include_router(gateway_ui_router(app.state.services))
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with gateway(settings) as c:
+        yield c
+
+
+def recorded_job(rclient: redis.Redis, tenant: str = "acme") -> str:
+    """A job as the orchestrator leaves it: submitted, traced step by step, finished."""
+    jobs = JobStore(rclient, Keys())
+    job_id, _ = jobs.submit(JobRequest(query="Capital of France?", tenant=tenant))
+    for event in two_iteration_trace()[1:]:
+        event = event.model_copy(update={"job_id": job_id, "step_id": (
+            event.step_id.replace(event.job_id, job_id) if event.step_id else None)})
+        rclient.xadd(Keys().trace(job_id), {"event": event.to_json()})
+    result = final_result().model_copy(update={"job_id": job_id, "tenant": tenant})
+    rclient.set(Keys().result(job_id), result.to_json())
+    return job_id
+
+
+def step_bars(html: str) -> list[dict[str, str | None]]:
+    found: list[dict[str, str | None]] = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            a = dict(attrs)
+            if tag == "rect" and "step-bar" in (a.get("class") or ""):
+                found.append(a)
+
+    P().feed(html)
+    return found
+
+
+def test_page_with_the_key_in_the_address_or_a_header(client: TestClient,
+                                                      rclient: redis.Redis) -> None:
+    key = ApiKeyStore(rclient).create("acme")[1]
+    job_id = recorded_job(rclient)
+    by_query = client.get(f"/ui/jobs/{job_id}", params={"key": key})
+    by_header = client.get(f"/ui/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"})
+    for resp in (by_query, by_header):
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["content-type"].startswith("text/html")
+        assert "default-src 'none'" in resp.headers["content-security-policy"]
+        assert resp.headers["referrer-policy"] == "no-referrer"
+        assert resp.headers["cache-control"] == "no-store"
+    completed = [e for _, e in JobStore(rclient, Keys()).trace(job_id)
+                 if e.type == "step.completed"]
+    bars = step_bars(by_query.text)
+    assert len(bars) == len(completed) == 8
+    assert {b["data-step-id"] for b in bars} == {e.step_id for e in completed}
+    assert "Paris is the capital &lt;of&gt; France." in by_query.text
+
+
+def test_no_key_a_bad_key_another_tenant_and_an_unknown_job(client: TestClient,
+                                                            rclient: redis.Redis) -> None:
+    store = ApiKeyStore(rclient)
+    acme = store.create("acme")[1]
+    globex = store.create("globex")[1]
+    job_id = recorded_job(rclient)
+    resp = client.get(f"/ui/jobs/{job_id}")
+    assert resp.status_code == 401 and resp.headers["www-authenticate"].startswith("Bearer")
+    assert client.get(f"/ui/jobs/{job_id}", params={"key": "rr_nope"}).status_code == 401
+    assert client.get(f"/ui/jobs/{job_id}", params={"key": globex}).status_code == 403
+    assert client.get("/ui/jobs/0000", params={"key": acme}).status_code == 404
+    assert client.get("/ui/jobs/bad id!", params={"key": acme}).status_code in (404, 422)
+    record = store.list("acme")[0]
+    store.revoke(record.key_id)
+    assert client.get(f"/ui/jobs/{job_id}", params={"key": acme}).status_code == 401
+
+
+def test_a_running_job_shows_its_trace_so_far(client: TestClient, rclient: redis.Redis) -> None:
+    key = ApiKeyStore(rclient).create("acme")[1]
+    job_id, _ = JobStore(rclient, Keys()).submit(JobRequest(query="q", tenant="acme"))
+    resp = client.get(f"/ui/jobs/{job_id}", params={"key": key})
+    assert resp.status_code == 200
+    assert 'http-equiv="refresh"' in resp.text and "still running" in resp.text
+
+
+def test_the_page_counts_against_the_tenant_rate_limit(settings: Settings,
+                                                       rclient: redis.Redis) -> None:
+    key = ApiKeyStore(rclient).create("acme")[1]
+    job_id = recorded_job(rclient)
+    with gateway(settings, rate_per_s=0.01, burst=2) as c:
+        codes = [c.get(f"/ui/jobs/{job_id}", params={"key": key}).status_code
+                 for _ in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_feedback_left_through_the_gateway_exports_as_eval_cases(
+    client: TestClient, rclient: redis.Redis, settings: Settings,
+) -> None:
+    key = {"Authorization": f"Bearer {ApiKeyStore(rclient).create('acme')[1]}"}
+    job_id = recorded_job(rclient)
+    other = recorded_job(rclient)
+    assert client.post(f"/v1/jobs/{job_id}/feedback", headers=key,
+                       json={"rating": 2, "corrected_answer": "Paris."}).status_code == 201
+    assert client.post(f"/v1/jobs/{other}/feedback", headers=key,
+                       json={"rating": 1, "comment": "wrong"}).status_code == 201
+    runner = CliRunner()
+    out = runner.invoke(feedback, ["export", "--since", "1h"], obj=settings)
+    assert out.exit_code == 0, out.output
+    cases = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(cases) == 1
+    case = cases[0]
+    assert case["question"] == "Capital of France?" and case["answers"] == ["Paris."]
+    assert (case["job_id"], case["tenant"], case["rating"]) == (job_id, "acme", 2)
+    assert case["_id"].startswith("feedback-")
+    everything = runner.invoke(feedback, ["export", "--all"], obj=settings)
+    assert len(everything.stdout.splitlines()) == 2
+    tomorrow = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 86_400))
+    later = runner.invoke(feedback, ["export", "--since", tomorrow], obj=settings)
+    assert later.exit_code == 0 and later.stdout == ""
+
+
+def test_feedback_export_without_redis_says_what_to_set(tmp_path: object) -> None:
+    out = CliRunner().invoke(feedback, ["export"], obj=Settings(redis_url=None))
+    assert out.exit_code != 0
+    assert "RAGRELAY_REDIS_URL" in str(out.exception)
