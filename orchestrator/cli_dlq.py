@@ -99,7 +99,7 @@ def list_command(ctx: click.Context, as_json: bool, limit: int, kind: str | None
     with _client(settings) as client:
         letters = _letters(settings, client)
         rows = letters.list(count=limit if kind is None else 1_000_000)
-        total = int(client.xlen(letters.keys.dlq))  # type: ignore[arg-type]
+        total = int(client.xlen(letters.keys.dlq))
     if kind is not None:
         rows = [r for r in rows if r.get("kind") == kind][:limit]
     if as_json:
@@ -207,7 +207,7 @@ def purge(ctx: click.Context, yes: bool) -> None:
     settings = _settings(ctx)
     with _client(settings) as client:
         letters = _letters(settings, client)
-        n = int(client.xlen(letters.keys.dlq))  # type: ignore[arg-type]
+        n = int(client.xlen(letters.keys.dlq))
         if n and not yes:
             click.confirm(f"Delete {n} dead letters?", abort=True)
         removed = letters.purge() if n else 0

@@ -11,13 +11,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from tests.chaos.procs import ChaosCluster
+from tests.chaos.procs import ChaosCluster, MakeCluster
 from tests.chaos.record import FAST_ENV, LEDGER_ENV, ScenarioRecord
 
 REPO = Path(__file__).resolve().parents[2]
@@ -26,7 +25,7 @@ CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
-    rep = outcome.get_result()
+    rep = outcome.get_result()  # type: ignore[attr-defined]
     setattr(item, f"rep_{rep.when}", rep)
 
 
@@ -66,10 +65,10 @@ def chaos_env(base_env: dict[str, str], corpus_dir: Path, redis_url: str) -> dic
 
 
 @pytest.fixture
-def make_cluster(tmp_path: Path) -> Iterator[Any]:
+def make_cluster(tmp_path: Path) -> Iterator[MakeCluster]:
     made: list[ChaosCluster] = []
 
-    def make(env: dict[str, str]) -> ChaosCluster:
+    def make(env: Mapping[str, str]) -> ChaosCluster:
         c = ChaosCluster(env, tmp_path / "logs")
         made.append(c)
         return c

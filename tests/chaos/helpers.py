@@ -63,7 +63,7 @@ def unacked_for(client: redis.Redis, queue: str) -> int:
     import json
 
     n = 0
-    for raw in client.hvals("unacked"):  # type: ignore[union-attr]
+    for raw in client.hvals("unacked"):
         _message, _exchange, routing_key = json.loads(raw)
         n += routing_key == queue
     return n

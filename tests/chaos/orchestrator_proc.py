@@ -18,7 +18,7 @@ from typing import Any
 from celery import Celery
 
 import orchestrator.loop as loop
-from bus.dispatch import CeleryDispatcher
+from bus.dispatch import CeleryDispatcher, Dispatcher
 
 
 class DuplicatingDispatcher:
@@ -47,13 +47,18 @@ class DyingDispatcher:
 
 def main(argv: list[str]) -> None:
     mode = argv[0] if argv else ""
+    factory: Any
     if mode == "duplicate":
-        loop.CeleryDispatcher = DuplicatingDispatcher  # type: ignore[misc,assignment]
+        factory = DuplicatingDispatcher
     elif mode.startswith("die-before:"):
         stage = mode.partition(":")[2]
-        loop.CeleryDispatcher = lambda app: DyingDispatcher(app, stage)  # type: ignore[misc,assignment]
+
+        def factory(app: Celery) -> Dispatcher:
+            return DyingDispatcher(app, stage)
     else:
         raise SystemExit(f"usage: orchestrator_proc duplicate|die-before:STAGE (got {mode!r})")
+    # run_loop builds its dispatcher from this module global: swap in the test wrapper.
+    setattr(loop, "CeleryDispatcher", factory)  # noqa: B010 - not re-exported by loop
     from orchestrator.cli import main as cli_main
 
     sys.argv = ["ragrelay", "orchestrator"]

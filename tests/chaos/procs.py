@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -171,3 +171,6 @@ class RssSampler:
             with contextlib.suppress(redis.exceptions.ConnectionError, psutil.Error):
                 self.sample()
             self._stop.wait(self.interval_s)
+
+
+MakeCluster = Callable[[Mapping[str, str]], ChaosCluster]

@@ -15,7 +15,7 @@ from bus.settings import Settings
 from orchestrator.cli_dlq import dlq
 from orchestrator.jobs import JobStore
 from tests.chaos.helpers import submit, wait_for
-from tests.chaos.procs import ChaosCluster
+from tests.chaos.procs import ChaosCluster, MakeCluster
 
 pytestmark = pytest.mark.integration
 
@@ -104,11 +104,11 @@ def test_replay_publishes_the_same_payload_to_the_queue_by_name(
 
 @pytest.mark.chaos
 def test_replay_after_a_fix_runs_the_task_on_a_real_worker(
-    chaos_env: dict[str, str], redis_url: str, rclient: redis.Redis, make_cluster: object,
+    chaos_env: dict[str, str], redis_url: str, rclient: redis.Redis, make_cluster: MakeCluster,
 ) -> None:
     # The generation handler crashes on the first attempt of each step (a bug), then is
     # "fixed": the replayed task runs to completion on the real worker.
-    c: ChaosCluster = make_cluster(  # type: ignore[operator]
+    c: ChaosCluster = make_cluster(
         dict(chaos_env, RAGRELAY_FAULTS="generation=crash:1")).up()
     [job_id] = submit(rclient, 1, tag="replay")
     wait_for(lambda: rclient.exists(f"ragrelay:result:{job_id}"), 60, "the job to fail")

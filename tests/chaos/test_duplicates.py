@@ -10,17 +10,17 @@ import pytest
 import redis
 
 from tests.chaos.helpers import close, submit
-from tests.chaos.procs import ChaosCluster
+from tests.chaos.procs import ChaosCluster, MakeCluster
 from tests.chaos.record import ScenarioRecord
 
 pytestmark = pytest.mark.integration
 
 
-def _run(n: int, chaos_env: dict[str, str], make_cluster: object, rclient: redis.Redis,
+def _run(n: int, chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
          scenario: ScenarioRecord, timeout_s: float) -> None:
-    c: ChaosCluster = make_cluster(chaos_env).up(dispatch="duplicate")  # type: ignore[operator]
-    ids = submit(rclient, n, tag="dup")
-    again = submit(rclient, n, tag="dup")  # the same idempotency keys: the same jobs
+    c: ChaosCluster = make_cluster(chaos_env).up(dispatch="duplicate")
+    ids = submit(rclient, n, tag="dup", deadline_s=900.0)
+    again = submit(rclient, n, tag="dup", deadline_s=900.0)  # the same idempotency keys: the same jobs
     assert again == ids
     report = close(rclient, scenario, ids, timeout_s=timeout_s)
     logs = "".join(c.log(s) for s in ("analysis", "retrieval", "generation", "evaluation"))
@@ -37,7 +37,7 @@ def _run(n: int, chaos_env: dict[str, str], make_cluster: object, rclient: redis
 
 
 def test_every_task_delivered_twice_counts_each_step_once(
-    chaos_env: dict[str, str], make_cluster: object, rclient: redis.Redis,
+    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     _run(10, chaos_env, make_cluster, rclient, scenario, timeout_s=60)
@@ -46,7 +46,7 @@ def test_every_task_delivered_twice_counts_each_step_once(
 @pytest.mark.chaos
 @pytest.mark.timeout(300)
 def test_every_task_delivered_twice_at_volume(
-    chaos_env: dict[str, str], make_cluster: object, rclient: redis.Redis,
+    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     _run(200, chaos_env, make_cluster, rclient, scenario, timeout_s=240)

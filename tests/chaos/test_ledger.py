@@ -13,7 +13,7 @@ def ev(job: str, type_: str, step: str | None = None) -> TraceEvent:
 
 
 def result(job: str, status: str = "succeeded") -> JobResult:
-    return JobResult(job_id=job, tenant="t", status=status, stop_reason="accepted")  # type: ignore[arg-type]
+    return JobResult(job_id=job, tenant="t", status=status, stop_reason="accepted")
 
 
 def test_a_clean_ledger_is_ok() -> None:

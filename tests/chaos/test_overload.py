@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from tests.chaos.helpers import close, submit
-from tests.chaos.procs import ChaosCluster, RssSampler
+from tests.chaos.procs import ChaosCluster, MakeCluster, RssSampler
 from tests.chaos.record import ScenarioRecord
 
 pytestmark = pytest.mark.integration
@@ -20,10 +20,10 @@ pytestmark = pytest.mark.integration
 RSS_LIMIT_MB = 1024.0  # per process tree; a leak over 2,000 jobs would show well past this
 
 
-def _run(n: int, chaos_env: dict[str, str], make_cluster: object, rclient: redis.Redis,
+def _run(n: int, chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
          scenario: ScenarioRecord, timeout_s: float) -> None:
     env = dict(chaos_env, RAGRELAY_STEP_TIMEOUT_S="600")
-    c: ChaosCluster = make_cluster(env).up(concurrency=None)  # type: ignore[operator]
+    c: ChaosCluster = make_cluster(env).up(concurrency=None)
     sampler = RssSampler(c, rclient).start()
     started = time.monotonic()
     try:
@@ -45,7 +45,7 @@ def _run(n: int, chaos_env: dict[str, str], make_cluster: object, rclient: redis
 
 
 def test_a_burst_of_jobs_all_finish_and_queues_drain(
-    chaos_env: dict[str, str], make_cluster: object, rclient: redis.Redis,
+    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     _run(100, chaos_env, make_cluster, rclient, scenario, timeout_s=90)
@@ -54,7 +54,7 @@ def test_a_burst_of_jobs_all_finish_and_queues_drain(
 @pytest.mark.chaos
 @pytest.mark.timeout(900)
 def test_two_thousand_jobs_at_once_all_finish_with_bounded_memory(
-    chaos_env: dict[str, str], make_cluster: object, rclient: redis.Redis,
+    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     _run(2000, chaos_env, make_cluster, rclient, scenario, timeout_s=600)

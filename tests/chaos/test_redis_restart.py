@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.helpers import close, submit
-from tests.chaos.procs import ChaosCluster
+from tests.chaos.procs import ChaosCluster, MakeCluster
 from tests.chaos.record import ScenarioRecord
 from tests.support.redis_server import RedisServer
 
@@ -32,7 +32,7 @@ def _restart(server: RedisServer, down_s: float) -> RedisServer:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("restarts", [2])
 def test_redis_restarted_mid_run_jobs_in_flight_complete(
-    chaos_env: dict[str, str], make_cluster: object, tmp_path: Path,
+    chaos_env: dict[str, str], make_cluster: MakeCluster, tmp_path: Path,
     scenario: ScenarioRecord, restarts: int,
 ) -> None:
     server = RedisServer(tmp_path / "aof", appendonly=True).start()
@@ -40,7 +40,7 @@ def test_redis_restarted_mid_run_jobs_in_flight_complete(
     try:
         env = dict(chaos_env, RAGRELAY_REDIS_URL=server.url,
                    RAGRELAY_FAULTS="analysis=sleep:0.2,generation=sleep:0.2")
-        c = make_cluster(env).up()  # type: ignore[operator]
+        c = make_cluster(env).up()
         client = server.client()
         ids = submit(client, 40, tag="restart")
         client.close()

@@ -158,9 +158,9 @@ def collect(client: redis.Redis, job_ids: Iterable[str], *, keys: Keys | None = 
         for name in chunk:
             pipe.ttl(name)
         ttls.update(zip(chunk, (int(t) for t in pipe.execute()), strict=True))
-    running = [_s(j) for j in client.zrange(keys.running, 0, -1)]  # type: ignore[union-attr]
+    running = [_s(j) for j in client.zrange(keys.running, 0, -1)]
     return audit(ids, results, traces, key_ttls=ttls, running=running, keys=keys,
-                 max_ttl_s=max_ttl_s, dead_lettered=int(client.xlen(keys.dlq)))  # type: ignore[arg-type]
+                 max_ttl_s=max_ttl_s, dead_lettered=int(client.xlen(keys.dlq)))
 
 
 def wait_all_final(client: redis.Redis, job_ids: Iterable[str], *, timeout_s: float,
