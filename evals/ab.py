@@ -37,6 +37,7 @@ class Comparison:
     wins: int  # questions where b > a
     losses: int  # questions where b < a
     ties: int
+    higher_is_better: bool = True  # False for latency, cost, tokens
 
     @property
     def significant(self) -> bool:
@@ -47,7 +48,7 @@ class Comparison:
     def verdict(self) -> str:
         if not self.significant:
             return "no significant difference"
-        return "B better" if self.diff > 0 else "A better"
+        return "B better" if (self.diff > 0) == self.higher_is_better else "A better"
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "significant": self.significant, "verdict": self.verdict}
@@ -60,8 +61,8 @@ def _quantile(sorted_values: Sequence[float], q: float) -> float:
 
 
 def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, metric: str = "metric",
-                     resamples: int = 10_000, confidence: float = 0.95,
-                     seed: int = 0) -> Comparison:
+                     resamples: int = 10_000, confidence: float = 0.95, seed: int = 0,
+                     higher_is_better: bool = True) -> Comparison:
     """Confidence interval of ``mean(b) - mean(a)`` over paired observations."""
     if len(a) != len(b):
         raise UsageError(f"{metric}: paired runs need the same questions ({len(a)} vs {len(b)})")
@@ -77,15 +78,16 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, metric: str = "m
     rng = random.Random(seed)
     means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(resamples))
     alpha = (1 - confidence) / 2
-    # two-sided p: how often the bootstrap distribution, centred on 0, is as far out as observed
-    beyond = sum(1 for m in means if abs(m - observed) >= abs(observed) - 1e-12)
-    p_value = 1.0 if observed == 0 else min(1.0, (beyond + 1) / (resamples + 1))
+    # two-sided p from the same distribution as the interval: twice the smaller tail beyond 0
+    below = sum(1 for m in means if m <= 0)
+    above = sum(1 for m in means if m >= 0)
+    p_value = min(1.0, 2 * (min(below, above) + 1) / (resamples + 1))
     return Comparison(
         metric=metric, n=n, mean_a=sum(map(float, a)) / n, mean_b=sum(map(float, b)) / n,
         diff=observed, ci_low=_quantile(means, alpha), ci_high=_quantile(means, 1 - alpha),
         confidence=confidence, p_value=p_value,
         wins=sum(1 for d in diffs if d > 0), losses=sum(1 for d in diffs if d < 0),
-        ties=sum(1 for d in diffs if d == 0),
+        ties=sum(1 for d in diffs if d == 0), higher_is_better=higher_is_better,
     )
 
 
@@ -115,16 +117,22 @@ def _lookup(row: Mapping[str, Any], metric: str) -> float | None:
     return float(top) if isinstance(top, int | float) and not isinstance(top, bool) else None
 
 
+LOWER_IS_BETTER = frozenset({"latency_s", "cost_usd", "tokens", "iterations"})
+
+
 def compare_runs(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],
-                 metrics: Sequence[str], **kwargs: Any) -> list[Comparison]:
+                 metrics: Sequence[str], *, resamples: int = 10_000, confidence: float = 0.95,
+                 seed: int = 0, lower_is_better: Iterable[str] = LOWER_IS_BETTER,
+                 ) -> list[Comparison]:
     """One Comparison per metric both runs report (seeded per metric for reproducibility)."""
+    lower = set(lower_is_better)
     out = []
     for i, metric in enumerate(metrics):
         a, b = pair_rows(rows_a, rows_b, metric)
         if a:
-            out.append(paired_bootstrap(a, b, metric=metric,
-                                        **{"seed": kwargs.get("seed", 0) + i,
-                                           **{k: v for k, v in kwargs.items() if k != "seed"}}))
+            out.append(paired_bootstrap(a, b, metric=metric, resamples=resamples,
+                                        confidence=confidence, seed=seed + i,
+                                        higher_is_better=metric not in lower))
     return out
 
 
@@ -143,6 +151,6 @@ def render_comparisons(comparisons: Sequence[Comparison], *, label_a: str = "A",
 
 
 __all__ = [
-    "Comparison", "compare_runs", "pair_rows", "paired_bootstrap", "parse_prompt_versions",
-    "render_comparisons",
+    "LOWER_IS_BETTER", "Comparison", "compare_runs", "pair_rows", "paired_bootstrap",
+    "parse_prompt_versions", "render_comparisons",
 ]

@@ -213,6 +213,42 @@ def plot_iteration_gain(gain: Sequence[Mapping[str, float]], path: Path) -> None
     _save(fig, path)
 
 
+def plot_ab(comparisons: Sequence[Any], path: Path, *, label_a: str = "A",
+            label_b: str = "B") -> None:
+    """A forest plot: B - A per metric with its confidence interval (score-like metrics)."""
+    comps = [c for c in comparisons if c.higher_is_better]
+    fig = _figure(7.0, 0.5 * len(comps) + 1.4)
+    ax = fig.subplots()
+    ys = list(range(len(comps)))[::-1]
+    for y, c in zip(ys, comps, strict=True):
+        colour = "#2e9c5a" if c.significant and c.diff > 0 else (
+            "#c62828" if c.significant else "#666666")
+        ax.plot([c.ci_low, c.ci_high], [y, y], color=colour, linewidth=2)
+        ax.plot([c.diff], [y], "o", color=colour)
+    ax.axvline(0, color="#999", linewidth=0.8)
+    ax.set_yticks(ys, [f"{c.metric} (n={c.n})" for c in comps])
+    ax.set_xlabel(f"{label_b}  minus  {label_a}  (mean, {comps[0].confidence:.0%} CI)"
+                  if comps else "difference")
+    ax.set_title("A/B: paired bootstrap", fontsize=10)
+    _save(fig, path)
+
+
+def write_ab_report(comparisons: Sequence[Any], out_dir: Path | str, *, label_a: str = "A",
+                    label_b: str = "B") -> Path:
+    """``ab.md`` (the table of ``evals.ab.render_comparisons``) and ``ab.png`` (forest plot)."""
+    from evals.ab import render_comparisons
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    text = f"# A/B\n\n{render_comparisons(comparisons, label_a=label_a, label_b=label_b)}"
+    if any(c.higher_is_better for c in comparisons):
+        plot_ab(comparisons, out / "ab.png", label_a=label_a, label_b=label_b)
+        text += "\n![ab.png](ab.png)\n"
+    path = out / "ab.md"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 # -- the report ------------------------------------------------------------------------------
 
 
@@ -259,7 +295,8 @@ def render_markdown(rows: Sequence[Row], summary: Mapping[str, Any], plots: Sequ
         lines += ["", "| iteration | jobs | mean score | mean gain | improved |",
                   "|---|---|---|---|---|"]
         lines += [f"| {int(g['iteration'])} | {int(g['jobs'])} | {g['mean_score']:.3f} | "
-                  f"{_fmt(g['mean_gain'])} | {int(g['improved'])} |" for g in gain]
+                  f"{'—' if math.isnan(g['mean_gain']) else format(g['mean_gain'], '+.3f')} | "
+                  f"{int(g['improved'])} |" for g in gain]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     key = _worst_key(rows)
@@ -318,6 +355,14 @@ def write_report(rows: Sequence[Row], summary: Mapping[str, Any], out_dir: Path 
 
 
 __all__ = [
-    "ecdf", "iteration_gain", "iteration_scores", "percentile", "render_markdown",
-    "row_from_result", "score_columns", "write_report",
+    "ecdf",
+    "iteration_gain",
+    "iteration_scores",
+    "percentile",
+    "plot_ab",
+    "render_markdown",
+    "row_from_result",
+    "score_columns",
+    "write_ab_report",
+    "write_report",
 ]

@@ -82,3 +82,19 @@ def test_prompt_version_flags() -> None:
     for bad in (["generation"], ["=2"], ["generation=two"], ["g=1", "g=2"]):
         with pytest.raises(UsageError):
             parse_prompt_versions(bad)
+
+
+def test_lower_is_better_metrics_flip_the_verdict() -> None:
+    rows_a = [{"id": f"q{i}", "latency_s": 0.1 * (i % 5 + 1)} for i in range(50)]
+    rows_b = [{"id": f"q{i}", "latency_s": 0.1 * (i % 5 + 1) + 0.2} for i in range(50)]
+    (c,) = compare_runs(rows_a, rows_b, ["latency_s"], resamples=500)
+    assert c.diff > 0 and c.significant and c.verdict == "A better"
+
+
+def test_p_value_agrees_with_the_interval() -> None:
+    rng = random.Random(11)
+    for shift in (0.0, 0.01, 0.03, 0.1):
+        a = [rng.random() for _ in range(80)]
+        b = [x + shift + rng.gauss(0, 0.05) for x in a]
+        c = paired_bootstrap(a, b, resamples=2000, seed=5)
+        assert c.significant == (c.p_value < 0.05) or abs(c.p_value - 0.05) < 0.01

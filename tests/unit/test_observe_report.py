@@ -82,3 +82,18 @@ def test_a_report_without_scores_still_writes(tmp_path: Path) -> None:
     path = write_report([{"id": "q1", "latency_s": 0.1}], {}, tmp_path)
     assert "latency_cdf.png" in path.read_text()
     assert not (tmp_path / "scores.png").exists()
+
+
+def test_ab_report_has_the_table_and_a_forest_plot(tmp_path: Path) -> None:
+    from evals.ab import compare_runs
+    from evals.report import write_ab_report
+
+    a = [{"id": f"q{i}", "metrics": {"f1": i % 2 * 0.5}, "latency_s": 0.1} for i in range(20)]
+    b = [{"id": f"q{i}", "metrics": {"f1": i % 2 * 0.5 + 0.25}, "latency_s": 0.2}
+         for i in range(20)]
+    comps = compare_runs(a, b, ["f1", "latency_s"], resamples=300)
+    path = write_ab_report(comps, tmp_path, label_a="generation@v1", label_b="generation@v2")
+    text = path.read_text()
+    assert "generation@v2" in text and "| f1 | 20 |" in text and "| latency_s | 20 |" in text
+    assert "B better" in text and "A better" in text
+    assert (tmp_path / "ab.png").read_bytes().startswith(PNG)
