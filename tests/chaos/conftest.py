@@ -76,3 +76,17 @@ def make_cluster(tmp_path: Path) -> Iterator[MakeCluster]:
     yield make
     for c in made:
         c.stop()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The full scenarios run only when asked for (``-m chaos``, i.e. ``make chaos``).
+
+    Without a marker expression naming ``chaos``, they are deselected (not skipped), so
+    ``make test`` runs the fast subset only.
+    """
+    if "chaos" in (config.getoption("markexpr", "") or ""):
+        return
+    chaos = [item for item in items if item.get_closest_marker("chaos") is not None]
+    if chaos:
+        config.hook.pytest_deselected(items=chaos)
+        items[:] = [item for item in items if item.get_closest_marker("chaos") is None]
