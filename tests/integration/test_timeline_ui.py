@@ -1,9 +1,12 @@
 """The timeline page mounted on the real gateway app over a real redis-server: keys in a
-header or the address, tenancy, rate limit, headers; and `feedback export` on the same Redis."""
+header or the address, tenancy, rate limit, headers; `feedback export` on the same Redis;
+`replay` of embedded and Redis-recorded jobs."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
@@ -21,6 +24,7 @@ from orchestrator.keys_store import ApiKeyStore
 from orchestrator.observe.cli import feedback
 from orchestrator.observe.ui import gateway_ui_router
 from schemas import JobRequest
+from tests.conftest import REPO
 from tests.unit.test_observe_timeline import result as final_result
 from tests.unit.test_observe_timeline import two_iteration_trace
 
@@ -156,3 +160,55 @@ def test_feedback_export_without_redis_says_what_to_set(tmp_path: object) -> Non
     out = CliRunner().invoke(feedback, ["export"], obj=Settings(redis_url=None))
     assert out.exit_code != 0
     assert "RAGRELAY_REDIS_URL" in str(out.exception)
+
+
+# -- replay (subprocesses: each embedded pipeline lives in its own process) -----------------
+
+CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
+REPLAY = "from orchestrator.observe.cli import replay; replay()"
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
+                          timeout=110, cwd=REPO)
+
+
+@pytest.fixture
+def embedded_env(base_env: dict[str, str]) -> dict[str, str]:
+    env = dict(base_env, RAGRELAY_EMBEDDER="hashing", RAGRELAY_LOG_LEVEL="WARNING")
+    out = run(env, "-m", "orchestrator", "ingest", str(CORPUS), "--tenant", "acme")
+    assert out.returncode == 0, out.stderr
+    return env
+
+
+def test_replay_of_an_embedded_job_reruns_it_and_prints_the_diff(
+    embedded_env: dict[str, str],
+) -> None:
+    asked = run(embedded_env, "-m", "orchestrator", "ask", "--json", "--tenant", "acme",
+                "How does ragrelay make sure no job loops forever?")
+    assert asked.returncode == 0, asked.stderr
+    job_id = json.loads(asked.stdout)["job_id"]
+    # the trace records no query yet: replay says so, and how to go on
+    missing = run(embedded_env, "-c", REPLAY, job_id)
+    assert missing.returncode != 0 and "--query" in missing.stderr
+    same = run(embedded_env, "-c", REPLAY, job_id, "--json", "--query",
+               "How does ragrelay make sure no job loops forever?")
+    assert same.returncode == 0, same.stderr
+    diff = json.loads(same.stdout)
+    assert diff["before_job_id"] == job_id and diff["after_job_id"] != job_id
+    assert diff["same"] is True, diff
+    other = run(embedded_env, "-c", REPLAY, job_id, "--query", "What is a dead letter?")
+    assert other.returncode == 0, other.stderr
+    assert "outcome changed" in other.stdout and "+++ after" in other.stdout
+
+
+def test_replay_of_a_redis_job_takes_the_query_from_its_state(
+    embedded_env: dict[str, str], rclient: redis.Redis, redis_url: str,
+) -> None:
+    job_id = recorded_job(rclient)  # "Capital of France?", answered "Paris is ..."
+    out = run(dict(embedded_env, RAGRELAY_REDIS_URL=redis_url), "-c", REPLAY, job_id,
+              "--json")
+    assert out.returncode == 0, out.stderr
+    diff = json.loads(out.stdout)
+    assert diff["before_job_id"] == job_id and not diff["same"]
+    assert any(line.startswith("-Paris is the capital") for line in diff["answer_diff"])
