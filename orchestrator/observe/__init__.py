@@ -1,16 +1,11 @@
-"""Seeing every job: W3C trace ids, the timeline page, feedback export and replay."""
+"""Seeing every job: W3C trace ids, the timeline page, feedback export and replay.
+
+Kept light (no FastAPI import) because the engine imports ``orchestrator.observe.otel``;
+the router is in ``orchestrator.observe.ui``, the CLI in ``orchestrator.observe.cli``.
+"""
 
 from orchestrator.observe.otel import parse_traceparent, traceparent_for
 from orchestrator.observe.page import render_timeline
 from orchestrator.observe.timeline import build_timeline
-from orchestrator.observe.ui import JobPage, build_ui_router, gateway_ui_router
 
-__all__ = [
-    "JobPage",
-    "build_timeline",
-    "build_ui_router",
-    "gateway_ui_router",
-    "parse_traceparent",
-    "render_timeline",
-    "traceparent_for",
-]
+__all__ = ["build_timeline", "parse_traceparent", "render_timeline", "traceparent_for"]
