@@ -166,15 +166,16 @@ def latency(ctx: click.Context, llm_delay_ms: float, inflight: int, jobs: int, l
                                     concurrency=concurrency)
             line["redis"] = run.redis_kind
             line["machine"] = machine()
-            emit(line, as_json)
+            emit(_first(line, "measurement"), as_json)
             if scale_stage is not None:
                 for n in (1, 2, 4):
                     counts = {**plan.counts, scale_stage: n}
                     sm = _scaled(lat, run, plan, mode, url, counts, scale_stage,
                                  scale_concurrency, scale_jobs, n)
-                    emit(lat.latency_line(sm, plan, mode, measurement_of="scale_out",
-                                          stage=scale_stage, processes=n,
-                                          stage_concurrency=scale_concurrency), as_json)
+                    emit(_first(lat.latency_line(sm, plan, mode, measurement="scale_out",
+                                                 stage=scale_stage, processes=n,
+                                                 stage_concurrency=scale_concurrency),
+                                "measurement"), as_json)
     except (BenchError, RuntimeError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
 

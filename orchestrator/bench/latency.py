@@ -118,10 +118,11 @@ def measure(run: BenchRun, plan: LatencyPlan, llm: str, *, url: str | None = Non
     )
 
 
-def latency_line(m: Measured, plan: LatencyPlan, llm: str, **extra: Any) -> dict[str, Any]:
+def latency_line(m: Measured, plan: LatencyPlan, llm: str, *, measurement: str = "latency",
+                 **extra: Any) -> dict[str, Any]:
     calls = _typical_calls(m, llm)
     ideal_s = calls * plan.delay_ms / 1000.0
-    line = m.line(measurement="latency", llm=llm, llm_delay_ms=plan.delay_ms,
+    line = m.line(measurement=measurement, llm=llm, llm_delay_ms=plan.delay_ms,
                   inflight=plan.inflight, llm_calls_per_job=calls, **extra)
     bound = littles_bound(plan.inflight, ideal_s)
     line["per_job_latency_s"] = round(ideal_s, 3)

@@ -57,3 +57,19 @@ def test_latency_reports_efficiency_against_littles_bound(base_env: dict[str, st
     assert 0 < line["efficiency"] <= 1.0
     assert line["efficiency"] == pytest.approx(
         line["jobs_per_s"] / line["littles_bound_jobs_per_s"], abs=0.01)
+
+
+@pytest.mark.slow
+def test_scale_out_adds_processes_of_the_bottleneck_stage(base_env: dict[str, str]) -> None:
+    lines = bench(base_env, "latency", "--llm", "sleep-fault", "--llm-delay-ms", "200",
+                  "--inflight", "16", "--jobs", "16", "--scale-out", "generation",
+                  "--scale-concurrency", "2", "--scale-jobs", "16", timeout=110)
+    main, *scaled = lines
+    assert main["measurement"] == "latency"
+    assert [(s["measurement"], s["stage"], s["processes"]) for s in scaled] == [
+        ("scale_out", "generation", 1), ("scale_out", "generation", 2),
+        ("scale_out", "generation", 4)]
+    assert all(s["statuses"] == {"succeeded": 16} for s in scaled)
+    # 2 threads per generation process, 200 ms each: at most 10 jobs/s per process
+    assert scaled[0]["jobs_per_s"] <= 10.0
+    assert scaled[2]["jobs_per_s"] > scaled[0]["jobs_per_s"]
