@@ -19,12 +19,16 @@ Plots use matplotlib's object API on the Agg canvas (no pyplot state, no display
 
 from __future__ import annotations
 
+import json
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import click
+
+from bus.errors import UsageError
 from schemas import JobResult, TraceEvent
 
 Row = Mapping[str, Any]
@@ -63,6 +67,41 @@ def row_from_result(case_id: str, question: str, result: JobResult, *, latency_s
         "iteration_scores": iteration_scores(trace if trace is not None else result.trace),
         "answer": result.answer,
     }
+
+
+def summarize(rows: Sequence[Row]) -> dict[str, Any]:
+    """A default summary: questions, the mean of every score and metric, latency p50/p95,
+    mean iterations, total tokens and cost."""
+    out: dict[str, Any] = {"questions": len(rows)}
+    for name, vals in score_columns(rows).items():
+        out[f"mean {name}"] = sum(vals) / len(vals)
+    lat = [float(r["latency_s"]) for r in rows if r.get("latency_s") is not None]
+    if lat:
+        out["latency p50 (s)"] = percentile(lat, 50)
+        out["latency p95 (s)"] = percentile(lat, 95)
+    iters = [int(r["iterations"]) for r in rows if r.get("iterations")]
+    if iters:
+        out["mean iterations"] = sum(iters) / len(iters)
+    out["tokens"] = sum(int(r.get("tokens") or 0) for r in rows)
+    out["cost (USD)"] = sum(float(r.get("cost_usd") or 0.0) for r in rows)
+    return out
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows from a JSON-lines file (one row per line, as ``eval qa --rows`` writes them)."""
+    rows: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{path}:{lineno}: not JSON ({exc.msg})") from exc
+            if not isinstance(row, dict) or "id" not in row:
+                raise UsageError(f"{path}:{lineno}: a row is a JSON object with an \"id\"")
+            rows.append(row)
+    return rows
 
 
 # -- pure statistics -----------------------------------------------------------------------
@@ -354,15 +393,71 @@ def write_report(rows: Sequence[Row], summary: Mapping[str, Any], out_dir: Path 
     return path
 
 
+# -- commands --------------------------------------------------------------------------------
+
+
+@click.command("report")
+@click.argument("rows_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              required=True, help="Directory for report.md and the PNG plots.")
+@click.option("--title", default="Eval report", show_default=True)
+def report_command(rows_file: Path, out_dir: Path, title: str) -> None:
+    """Write a Markdown report with plots from per-question rows (JSON lines)."""
+    rows = read_rows(rows_file)
+    if not rows:
+        raise UsageError(f"{rows_file}: no rows")
+    path = write_report(rows, summarize(rows), out_dir, title=title)
+    click.echo(f"wrote {path}")
+
+
+@click.command("ab")
+@click.argument("rows_a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("rows_b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--metric", "metrics", multiple=True,
+              help="Metric to compare (repeatable; default: every one both runs have).")
+@click.option("--label-a", default="A", show_default=True)
+@click.option("--label-b", default="B", show_default=True)
+@click.option("--resamples", type=click.IntRange(100, 1_000_000), default=10_000,
+              show_default=True)
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95,
+              show_default=True)
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Also write ab.md and ab.png here.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per metric.")
+def ab_command(rows_a: Path, rows_b: Path, metrics: tuple[str, ...], label_a: str,
+               label_b: str, resamples: int, confidence: float, out_dir: Path | None,
+               as_json: bool) -> None:
+    """Compare two runs on the same questions: B - A per metric, paired bootstrap CI."""
+    from evals.ab import compare_runs, render_comparisons
+
+    a, b = read_rows(rows_a), read_rows(rows_b)
+    names = list(metrics) or sorted(
+        (set(score_columns(a)) & set(score_columns(b))) | {"latency_s"})
+    comps = compare_runs(a, b, names, resamples=resamples, confidence=confidence)
+    if not comps:
+        raise UsageError("the two runs share no question with these metrics")
+    if as_json:
+        for c in comps:
+            click.echo(json.dumps(c.to_dict()))
+    else:
+        click.echo(render_comparisons(comps, label_a=label_a, label_b=label_b), nl=False)
+    if out_dir is not None:
+        write_ab_report(comps, out_dir, label_a=label_a, label_b=label_b)
+
+
 __all__ = [
+    "ab_command",
     "ecdf",
     "iteration_gain",
     "iteration_scores",
     "percentile",
     "plot_ab",
+    "read_rows",
     "render_markdown",
+    "report_command",
     "row_from_result",
     "score_columns",
+    "summarize",
     "write_ab_report",
     "write_report",
 ]

@@ -97,3 +97,33 @@ def test_ab_report_has_the_table_and_a_forest_plot(tmp_path: Path) -> None:
     assert "generation@v2" in text and "| f1 | 20 |" in text and "| latency_s | 20 |" in text
     assert "B better" in text and "A better" in text
     assert (tmp_path / "ab.png").read_bytes().startswith(PNG)
+
+
+def test_report_and_ab_commands_read_rows_files(tmp_path: Path) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from evals.report import ab_command, report_command
+
+    a = [{"id": f"q{i}", "metrics": {"f1": 0.2}, "latency_s": 0.1, "iterations": 1}
+         for i in range(30)]
+    b = [{"id": f"q{i}", "metrics": {"f1": 0.2 + (i % 3) * 0.1}, "latency_s": 0.1,
+          "iterations": 1} for i in range(30)]
+    fa, fb = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    fa.write_text("".join(json.dumps(r) + "\n" for r in a))
+    fb.write_text("".join(json.dumps(r) + "\n" for r in b))
+    runner = CliRunner()
+    out = runner.invoke(report_command, [str(fb), "--out", str(tmp_path / "rep")])
+    assert out.exit_code == 0, out.output
+    assert "| mean f1 | 0.3 |" in (tmp_path / "rep" / "report.md").read_text()
+    out = runner.invoke(ab_command, [str(fa), str(fb), "--json", "--resamples", "500"])
+    assert out.exit_code == 0, out.output
+    by_metric = {c["metric"]: c for c in map(json.loads, out.stdout.splitlines())}
+    assert set(by_metric) == {"f1", "latency_s"}
+    assert by_metric["f1"]["verdict"] == "B better"
+    assert by_metric["latency_s"]["verdict"] == "no significant difference"
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{not json\n")
+    out = runner.invoke(report_command, [str(bad), "--out", str(tmp_path / "x")])
+    assert out.exit_code != 0 and "bad.jsonl:1" in str(out.exception)
