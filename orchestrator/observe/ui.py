@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Header, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse
 
+from orchestrator.gateway.models import ErrorBody, ValidationErrorBody
 from orchestrator.observe.page import render_timeline
 from schemas import JobResult, TraceEvent
 
@@ -65,11 +66,15 @@ def build_ui_router(get_job: JobLookup, authenticate: Authenticate | None = None
     (only for a local viewer on loopback); the gateway passes its API-key check."""
     router = APIRouter(tags=["ui"])
 
-    @router.get("/ui/jobs/{job_id}", response_class=HTMLResponse, responses={
-        401: {"description": "missing or invalid API key"},
-        403: {"description": "the job belongs to another tenant"},
-        404: {"description": "no such job"},
-        429: {"description": "rate limit exceeded; see Retry-After"},
+    # Errors are the gateway's JSON bodies; only the 200 is HTML (so no response_class).
+    @router.get("/ui/jobs/{job_id}", response_model=None, responses={
+        200: {"content": {"text/html": {"schema": {"type": "string"}}},
+              "description": "the job's timeline page"},
+        401: {"model": ErrorBody, "description": "missing or invalid API key"},
+        403: {"model": ErrorBody, "description": "the job belongs to another tenant"},
+        404: {"model": ErrorBody, "description": "no such job"},
+        422: {"model": ValidationErrorBody, "description": "invalid job id or key parameter"},
+        429: {"model": ErrorBody, "description": "rate limit exceeded; see Retry-After"},
     })
     def job_page(
         job_id: JobIdPath,
