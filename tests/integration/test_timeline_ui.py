@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 import redis
@@ -21,7 +22,7 @@ from bus.settings import Settings
 from orchestrator.gateway import GatewayConfig, create_app
 from orchestrator.jobs import JobStore
 from orchestrator.keys_store import ApiKeyStore
-from orchestrator.observe.cli import feedback
+from orchestrator.observe.cli import feedback, timeline
 from orchestrator.observe.ui import gateway_ui_router
 from schemas import JobRequest
 from tests.conftest import REPO
@@ -212,3 +213,16 @@ def test_replay_of_a_redis_job_takes_the_query_from_its_state(
     diff = json.loads(out.stdout)
     assert diff["before_job_id"] == job_id and not diff["same"]
     assert any(line.startswith("-Paris is the capital") for line in diff["answer_diff"])
+
+
+def test_timeline_command_writes_the_page_of_a_redis_job(
+    rclient: redis.Redis, settings: Settings, tmp_path: Path,
+) -> None:
+    job_id = recorded_job(rclient)
+    page = tmp_path / "job.html"
+    out = CliRunner().invoke(timeline, [job_id, "-o", str(page)],
+                             obj=settings.model_copy(update={"data_dir": tmp_path}))
+    assert out.exit_code == 0, out.output
+    assert len(step_bars(page.read_text())) == 8
+    missing = CliRunner().invoke(timeline, ["0" * 32], obj=settings)
+    assert missing.exit_code != 0 and "no job" in missing.output
