@@ -19,6 +19,7 @@ import random
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -34,6 +35,7 @@ from orchestrator.inbox.mailbox import RawMessage
 from orchestrator.inbox.mbox import iter_mbox_documents
 from orchestrator.inbox.parse import ParsedEmail, content_hash, parse_message
 from orchestrator.inbox.process import InboxProcessor, Outcome
+from schemas import Budget, Document
 from workers.email.train import cross_validate, fit, metrics, normalise_label
 from workers.email.triage import LABELS, TriageModel, classify_detailed, default_model_path
 
@@ -235,18 +237,25 @@ def plan_models(
     return plans, overlap
 
 
-def _ingest_archive(client: Any, archive: Path, tenant: str, exclude_ids: set[str]) -> int:
-    """Index the archive into ``tenant`` with the ingest task (as `ragrelay ingest` does)."""
+def _archive_documents(archive: Path, exclude_ids: set[str]) -> tuple[list[Document], str]:
+    """The archive's documents minus any evaluated message, and a signature of that set."""
+    all_docs = list(iter_mbox_documents(archive))
+    docs = [d for d in all_docs if d.metadata.get("message_id") not in exclude_ids]
+    removed = sorted(d.doc_id for d in all_docs if d.metadata.get("message_id") in exclude_ids)
+    stat = archive.stat()
+    text = f"{archive.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{removed}"
+    return docs, content_hash(text.encode())
+
+
+def _ingest(client: Any, docs: Sequence[Document], tenant: str, run_id: str) -> None:
+    """Index documents into ``tenant`` with the ingest task (as `ragrelay ingest` does)."""
     from bus.keys import INGEST_TASK
     from schemas import IngestTask
 
-    docs = [d for d in iter_mbox_documents(archive) if d.metadata.get("message_id") not in exclude_ids]
     for start in range(0, len(docs), 64):
-        payload = IngestTask(run_id=f"eval-{content_hash(str(archive).encode())[:12]}",
-                             batch=start // 64, tenant=tenant,
-                             documents=docs[start:start + 64]).to_dict()
+        payload = IngestTask(run_id=run_id, batch=start // 64, tenant=tenant,
+                             documents=list(docs[start:start + 64])).to_dict()
         client.run_task(INGEST_TASK, payload)
-    return len(docs)
 
 
 @click.command("inbox")
@@ -266,18 +275,24 @@ def _ingest_archive(client: Any, archive: Path, tenant: str, exclude_ids: set[st
 @click.option("--folds", type=int, default=5, show_default=True,
               help="Cross-fitting folds when training data overlaps the evaluated inbox.")
 @click.option("--tenant", default="eval-inbox", show_default=True)
-@click.option("--window", type=int, default=4, show_default=True, help="Jobs in flight at once.")
+@click.option("--window", type=int, default=1, show_default=True,
+              help="Jobs in flight at once (embedded mode runs them in one thread: >1 only "
+              "adds queueing to the latency figures).")
 @click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Embedded state for the run (default: a fresh temp dir).")
+              help="Embedded state for the run (default: a fresh temp dir; reusing one skips "
+              "re-ingesting the same archive).")
+@click.option("--max-iterations", type=int, default=None,
+              help="Evaluate→rewrite loops per email job (default: the Budget default).")
 def eval_inbox_command(inbox_dir: Path, labels_path: Path, archive: Path, limit: int | None,
                        as_json: bool, train_labels: Path | None, model_path: Path | None,
-                       folds: int, tenant: str, window: int, data_dir: Path | None) -> None:
+                       folds: int, tenant: str, window: int, data_dir: Path | None,
+                       max_iterations: int | None) -> None:
     """Triage + drafts over a labelled inbox through the whole pipeline (embedded)."""
     with tempfile.TemporaryDirectory(prefix="ragrelay-eval-inbox-") as tmp:
         result = run_eval(
             inbox_dir=inbox_dir, labels_path=labels_path, archive=archive, limit=limit,
             train_labels=train_labels, model_path=model_path, folds=folds, tenant=tenant,
-            window=window, data_dir=data_dir or Path(tmp),
+            window=window, data_dir=data_dir or Path(tmp), max_iterations=max_iterations,
         )
     if as_json:
         click.echo(json.dumps(result))
@@ -288,7 +303,8 @@ def eval_inbox_command(inbox_dir: Path, labels_path: Path, archive: Path, limit:
 
 def run_eval(*, inbox_dir: Path, labels_path: Path, archive: Path, limit: int | None,
              train_labels: Path | None, model_path: Path | None, folds: int, tenant: str,
-             window: int, data_dir: Path) -> dict[str, Any]:
+             window: int, data_dir: Path, max_iterations: int | None = None
+             ) -> dict[str, Any]:
     from orchestrator.client import RagrelayClient
 
     evaluated, problems = read_labelled(labels_path, inbox_dir)
@@ -310,7 +326,7 @@ def run_eval(*, inbox_dir: Path, labels_path: Path, archive: Path, limit: int | 
             raise UsageError("no training labels: pass --train-labels or --model")
         training, _ = read_labelled(source)
         model_plans, overlap = plan_models(evaluated, training, max(2, folds))
-        plans = [(idx, fit(examples_of(train))) for idx, train in model_plans]
+        plans = [(idx, fit(examples_of(train), folds=3)) for idx, train in model_plans]
         training_source = str(source)
     train_seconds = time.perf_counter() - started
 
@@ -318,18 +334,28 @@ def run_eval(*, inbox_dir: Path, labels_path: Path, archive: Path, limit: int | 
     settings.ensure_data_dir()
     model_file = default_model_path(settings.data_dir)
     client = RagrelayClient.from_settings(settings)
-    ledger = SqliteLedger(data_dir / "inbox" / "eval-ledger.sqlite3")
+    run_id = uuid.uuid4().hex[:12]
+    ledger = SqliteLedger(data_dir / "inbox" / f"eval-ledger-{run_id}.sqlite3")
     mailbox = CollectingMailbox()
     outcomes: dict[int, Outcome] = {}
     direct: dict[int, str] = {}
     try:
         started = time.perf_counter()
         exclude = {i.parsed.message_id for i in evaluated if i.parsed and i.parsed.message_id}
-        documents = _ingest_archive(client, archive, tenant, exclude)
+        docs, signature = _archive_documents(archive, exclude)
+        documents = len(docs)
+        marker = data_dir / "eval-inbox-ingested.json"
+        previous = json.loads(marker.read_text()) if marker.exists() else {}
+        ingest_reused = previous.get("signature") == signature and previous.get("tenant") == tenant
+        if not ingest_reused:
+            _ingest(client, docs, tenant, f"eval-{signature[:12]}")
+            marker.write_text(json.dumps({"signature": signature, "tenant": tenant,
+                                          "documents": documents}))
         ingest_seconds = time.perf_counter() - started
 
+        budget = Budget(max_iterations=max_iterations) if max_iterations else Budget()
         processor = InboxProcessor(mailbox, ledger, client, tenant=tenant, window=window,
-                                   job_timeout_s=300.0)
+                                   job_timeout_s=300.0, budget=budget)
         run_seconds = 0.0
         for indices, model in plans:
             if isinstance(model, TriageModel):
@@ -379,11 +405,13 @@ def run_eval(*, inbox_dir: Path, labels_path: Path, archive: Path, limit: int | 
         "run_seconds": round(run_seconds, 2),
         "ingest_seconds": round(ingest_seconds, 2),
         "archive_documents": documents,
+        "ingest_reused": ingest_reused,
         "train_seconds": round(train_seconds, 2),
         "models": len(plans),
         "training": training_source,
         "training_overlap_removed": overlap,
         "window": window,
+        "max_iterations": budget.max_iterations,
         "label_problems": len(problems),
     }
 

@@ -20,6 +20,7 @@ from bus.settings import Settings, load_settings
 from orchestrator.inbox.ledger import DEFAULT_LEASE_S, open_ledger
 from orchestrator.inbox.mailbox import EmlDirMailbox, Mailbox, MaildirMailbox, MboxMailbox
 from orchestrator.inbox.process import InboxProcessor, Outcome
+from schemas import Budget
 
 
 def _settings(ctx: click.Context) -> Settings:
@@ -96,6 +97,8 @@ def _printer(as_json: bool) -> Any:
               help="Seconds a claimed message stays ours before another poller may take it.")
 @click.option("--job-timeout", "job_timeout_s", type=float, default=120.0, show_default=True)
 @click.option("--window", type=int, default=8, show_default=True, help="Jobs in flight at once.")
+@click.option("--max-iterations", type=int, default=None,
+              help="Evaluate→rewrite loops per email job (default: the Budget default).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per message.")
 @click.pass_context
 def inbox_command(
@@ -116,6 +119,7 @@ def inbox_command(
     lease_s: float,
     job_timeout_s: float,
     window: int,
+    max_iterations: int | None,
     as_json: bool,
 ) -> None:
     """Triage new mail and save grounded reply drafts. Never sends mail.
@@ -150,6 +154,7 @@ def inbox_command(
                         mailbox, ledger, client, tenant=tenant, mailbox_address=from_addr,
                         lease_s=lease_s, job_timeout_s=job_timeout_s, window=window,
                         on_outcome=_printer(as_json),
+                        budget=Budget(max_iterations=max_iterations) if max_iterations else None,
                     )
                     outcomes = processor.run_once()
                 finally:

@@ -23,7 +23,7 @@ from orchestrator.inbox.draft import build_draft, key_digest
 from orchestrator.inbox.ledger import DEFAULT_LEASE_S, Claim, Ledger
 from orchestrator.inbox.mailbox import Mailbox, RawMessage
 from orchestrator.inbox.parse import ParsedEmail, content_hash, parse_message
-from schemas import JobRequest, JobResult
+from schemas import Budget, JobRequest, JobResult
 
 DRAFTABLE_STATUSES = frozenset({"succeeded", "budget_exhausted"})
 
@@ -61,11 +61,12 @@ def idempotency_key(tenant: str, key: str) -> str:
     return f"{tenant}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
-def job_request(parsed: ParsedEmail, tenant: str) -> JobRequest:
+def job_request(parsed: ParsedEmail, tenant: str, budget: Budget | None = None) -> JobRequest:
     return JobRequest(
         query=parsed.question(),
         tenant=tenant,
         kind="email_reply",
+        budget=budget or Budget(),
         idempotency_key=idempotency_key(tenant, parsed.key),
         metadata=dict(parsed.to_metadata()),
     )
@@ -93,6 +94,7 @@ class InboxProcessor:
         job_timeout_s: float = 120.0,
         window: int = 8,
         on_outcome: Callable[[Outcome], None] | None = None,
+        budget: Budget | None = None,
     ) -> None:
         self.mailbox = mailbox
         self.ledger = ledger
@@ -103,6 +105,7 @@ class InboxProcessor:
         self.job_timeout_s = job_timeout_s
         self.window = max(1, window)
         self.on_outcome = on_outcome
+        self.budget = budget
 
     def _emit(self, outcome: Outcome, out: list[Outcome]) -> None:
         out.append(outcome)
@@ -126,7 +129,7 @@ class InboxProcessor:
                                    reason="already processed or claimed by another poller"), out)
                 continue
             try:
-                job_id, _created = self.client.submit(job_request(parsed, self.tenant))
+                job_id, _created = self.client.submit(job_request(parsed, self.tenant, self.budget))
             except (RagrelayError, ValueError) as exc:
                 self.ledger.release(claim)
                 self._emit(Outcome(message.ref, parsed.key, "failed", reason=f"submit: {exc}",

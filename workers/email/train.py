@@ -105,13 +105,14 @@ def choose_spam_threshold(
     labels: Sequence[str],
     target: float = SPAM_PRECISION_TARGET,
 ) -> float:
-    """The lowest threshold ≥ 0.5 whose out-of-fold spam precision meets ``target``."""
-    for threshold in np.arange(0.5, 0.96, 0.025):
+    """The lowest threshold ≥ 0.35 whose out-of-fold spam precision meets ``target``."""
+    for step in range(25):  # 0.35, 0.375, ... 0.95 (exact decimals, no float drift)
+        threshold = round(0.35 + 0.025 * step, 3)
         predicted = [p.get("spam", 0.0) >= threshold for p in probabilities]
         hits = sum(1 for flag, y in zip(predicted, labels, strict=True) if flag and y == "spam")
         flagged = sum(predicted)
         if flagged == 0 or hits / flagged >= target:
-            return float(round(threshold, 3))
+            return threshold
     return 0.95
 
 
