@@ -1,5 +1,6 @@
 """The timeline page in a real headless Chromium: a real cluster runs a two-iteration job
-(orchestrator + four worker processes on a private Redis), the real gateway with the UI
+(orchestrator + four worker processes on a private Redis, Claude-shaped calls to a loopback
+Messages API), the real gateway with the UI
 router serves the page on uvicorn, Chromium loads it, we count the bars and screenshot it.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make system-deps``); never downloads a
@@ -31,6 +32,7 @@ from orchestrator.jobs import JobStore
 from orchestrator.keys_store import ApiKeyStore
 from orchestrator.observe.ui import gateway_ui_router
 from tests.conftest import REPO
+from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.interop.support import PIPELINE, serve_in_thread
 from tests.support.cluster import Cluster
 from tests.support.redis_server import RedisServer
@@ -63,8 +65,13 @@ def env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
 def cluster(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     # Every verdict is `revise` (so the job loops), the first attempt of each analysis step
     # fails transiently (a retry), generation takes a visible 0.2 s.
-    faults = "evaluation=revise,analysis=transient:1,generation=sleep:0.2"
-    c = Cluster(dict(env, RAGRELAY_FAULTS=faults, RAGRELAY_BACKOFF_BASE_S="0.05"),
+    # The stages call Claude's Messages API on a loopback double (0.15 s per call), so the
+    # page shows real token counts, cost, models and prompt versions.
+    faults = "evaluation=revise,analysis=transient:1"
+    llm = FakeAnthropicServer(api_key="fake-key", delay_s=0.15).start()
+    c = Cluster(dict(env, RAGRELAY_FAULTS=faults, RAGRELAY_BACKOFF_BASE_S="0.05",
+                     RAGRELAY_ANTHROPIC_API_KEY="fake-key",
+                     RAGRELAY_ANTHROPIC_BASE_URL=llm.base_url),
                 tmp_path_factory.mktemp("ui-logs"))
     try:
         for stage in PIPELINE:
@@ -74,6 +81,7 @@ def cluster(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
         yield c
     finally:
         c.stop()
+        llm.stop()
 
 
 @pytest.fixture(scope="module")
@@ -144,6 +152,10 @@ def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
     assert {b.get_attribute("data-iteration") for b in bars} == {"1", "2"}
     assert len(browser.find_elements(By.CSS_SELECTOR, "rect.iteration-band")) == 2
     assert browser.find_element(By.ID, "answer").text == result.answer
+    assert result.usage.llm_calls >= 6 and result.usage.cost_usd > 0
+    assert f"${result.usage.cost_usd:.4f}" in browser.find_element(By.CLASS_NAME, "cards").text
+    assert {b.get_attribute("data-stage") for b in bars} == {
+        "analysis", "retrieval", "generation", "evaluation"}
     cites = browser.find_elements(By.CSS_SELECTOR, "#citations li")
     assert len(cites) == len(result.citations) >= 1
 
