@@ -30,6 +30,14 @@ class EventLog:
         )
         return entry.decode() if isinstance(entry, bytes) else str(entry)
 
+    def emit_result(self, event: JobEvent, step_id: str, ttl_s: int) -> None:
+        """Append a step's result event and mark the step done, in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.xadd(self.keys.events, {"event": event.to_json()}, maxlen=self.maxlen,
+                  approximate=True)
+        pipe.set(self.keys.step_done(step_id), b"1", nx=True, ex=ttl_s)
+        pipe.execute()
+
     def mark_done(self, step_id: str, ttl_s: int) -> bool:
         """True the first time a step's result is reported (worker-side dedupe)."""
         return bool(self.client.set(self.keys.step_done(step_id), b"1", nx=True, ex=ttl_s))

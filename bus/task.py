@@ -219,7 +219,13 @@ class StageTaskBase(RagrelayTask):
     message_model: ClassVar[type[Message]] = TaskEnvelope
 
     def already_done(self, msg: Message) -> bool:
-        return isinstance(msg, TaskEnvelope) and self.runtime.events.is_done(msg.step_id)
+        """Only a step that may have run before needs the round trip to check."""
+        if not isinstance(msg, TaskEnvelope):
+            return False
+        info = getattr(self.request, "delivery_info", None) or {}
+        maybe_repeat = (msg.attempt > 1 or bool(self.request.retries)
+                        or bool(info.get("redelivered")))
+        return maybe_repeat and self.runtime.events.is_done(msg.step_id)
 
     def on_result(self, msg: Message, result: Any, started: float) -> None:
         if not isinstance(msg, TaskEnvelope) or not isinstance(result, StageResultBase):
@@ -231,7 +237,7 @@ class StageTaskBase(RagrelayTask):
         result.started_at = started
         result.ended_at = time.time()
         events = self.runtime.events
-        events.emit(
+        events.emit_result(
             JobEvent(
                 type="step.result",
                 job_id=msg.job_id,
@@ -241,9 +247,10 @@ class StageTaskBase(RagrelayTask):
                 payload=result.to_dict(),
                 worker_host=result.worker_host,
                 worker_pid=result.worker_pid,
-            )
+            ),
+            msg.step_id,
+            self.runtime.settings.result_ttl_s,
         )
-        events.mark_done(msg.step_id, self.runtime.settings.result_ttl_s)
 
 
 def _headers(request: Any) -> dict[str, Any]:

@@ -31,6 +31,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "keys": "orchestrator.cli_gateway:keys",
     "feedback": "orchestrator.cli_gateway:feedback",
     "prompts": "workers.prompts.cli:prompts_group",
+    "bench": "orchestrator.bench:bench",
 }
 
 

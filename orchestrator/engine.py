@@ -7,6 +7,7 @@ crashed replica left pending are reclaimed with ``XAUTOCLAIM``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import time
@@ -20,7 +21,7 @@ from bus import metrics
 from bus.dispatch import Dispatcher
 from bus.keys import ORCHESTRATOR_GROUP, Keys
 from orchestrator.jobs import JobStore
-from orchestrator.machine import Dispatch, Finish, MachineConfig, advance
+from orchestrator.machine import Dispatch, Finish, MachineConfig, Transition, advance
 from orchestrator.state import JobState
 from schemas import JobEvent, JobResult, TraceEvent
 
@@ -85,20 +86,57 @@ class Engine:
 
     def _handle_rows(self, entries: list[Any]) -> int:
         ids = []
+        events: list[JobEvent] = []
         for entry_id, fields in entries:
             ids.append(entry_id)
             if not fields:  # deleted entry
                 continue
             raw = fields.get(b"event") or fields.get("event")
             try:
-                event = JobEvent.model_validate_json(raw)
+                events.append(JobEvent.model_validate_json(raw))
             except (ValidationError, TypeError) as exc:
                 log.error("event.invalid", entry=str(entry_id), error=str(exc)[:300])
-                continue
-            self.handle(event)
+        if events:
+            self.handle_batch(events)
         if ids:
             self.client.xack(self.keys.events, ORCHESTRATOR_GROUP, *ids)
         return len(ids)
+
+    def handle_batch(self, events: list[JobEvent]) -> None:
+        """Apply a batch in three round trips: load all jobs, commit all, dispatch all.
+
+        A second event for a job already in this batch, and any commit that loses its
+        compare-and-set, goes through :meth:`handle` one at a time afterwards.
+        """
+        loaded = self.jobs.load_many([e.job_id for e in events])
+        todo: list[tuple[JobEvent, JobState, str, Transition]] = []
+        later: list[JobEvent] = []
+        busy: set[str] = set()
+        for event, got in zip(events, loaded, strict=True):
+            if event.job_id in busy:
+                later.append(event)
+                continue
+            if got is None:
+                log.warning("event.unknown_job", job_id=event.job_id, type=event.type)
+                continue
+            state, version = got
+            t = advance(state, event, self.config)
+            if t.changed:
+                busy.add(event.job_id)
+                todo.append((event, state, version, t))
+        oks = self.jobs.commit_many([(s, v, t) for _, s, v, t in todo])
+        with self.dispatcher_batch():
+            for (event, _state, _version, t), ok in zip(todo, oks, strict=True):
+                if ok:
+                    self._applied(event, t)
+                else:
+                    later.append(event)
+        for event in later:
+            self.handle(event)
+
+    def dispatcher_batch(self) -> Any:
+        batch = getattr(self.dispatcher, "batch", None)
+        return batch() if batch is not None else contextlib.nullcontext()
 
     # -- one event ---------------------------------------------------------------------------
     def handle(self, event: JobEvent) -> bool:
@@ -113,13 +151,16 @@ class Engine:
             if not t.changed:
                 return False
             if self.jobs.commit(state, version, t):
-                self.applied += 1
-                metrics.EVENTS_APPLIED.labels(event.type).inc()
-                record_metrics(t.state, t.trace)
-                self._carry_out(t.state.job_id, t.commands, event)
+                self._applied(event, t)
                 return True
         log.error("event.cas_exhausted", job_id=event.job_id, type=event.type)
         return False
+
+    def _applied(self, event: JobEvent, t: Transition) -> None:
+        self.applied += 1
+        metrics.EVENTS_APPLIED.labels(event.type).inc()
+        record_metrics(t.state, t.trace)
+        self._carry_out(t.state.job_id, t.commands, event)
 
     def _carry_out(self, job_id: str, commands: list[Any], event: JobEvent) -> None:
         headers = {"job_id": job_id, "trace_id": job_id}

@@ -31,6 +31,7 @@ class JobStore:
         self.ttl_s = ttl_s
         self._submit = client.register_script(_script("submit.lua"))
         self._commit = client.register_script(_script("commit.lua"))
+        self._commit_sha: str = self._commit.sha
 
     # -- creation --------------------------------------------------------------------------
     def submit(
@@ -94,6 +95,17 @@ class JobStore:
             return None
         return JobState.model_validate_json(raw), _s(version)
 
+    def load_many(self, job_ids: list[str]) -> list[tuple[JobState, str] | None]:
+        """Several jobs in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hmget(self.keys.job(job_id), ["state", "version"])
+        out: list[tuple[JobState, str] | None] = []
+        for raw, version in pipe.execute():
+            out.append(None if raw is None or version is None
+                       else (JobState.model_validate_json(raw), _s(version)))
+        return out
+
     def result(self, job_id: str) -> JobResult | None:
         raw = self.client.get(self.keys.result(job_id))
         return JobResult.model_validate_json(raw) if raw else None
@@ -109,6 +121,26 @@ class JobStore:
 
     # -- transitions -----------------------------------------------------------------------
     def commit(self, state: JobState, version: str, t: Transition) -> bool:
+        return self.commit_many([(state, version, t)])[0]
+
+    def commit_many(self, items: list[tuple[JobState, str, Transition]]) -> list[bool]:
+        """Compare-and-set several jobs in one round trip (each atomically on its own)."""
+        if not items:
+            return []
+        for _ in range(2):
+            pipe = self.client.pipeline(transaction=False)
+            for state, version, t in items:
+                self._commit_one(state, version, t, pipe)
+            got = pipe.execute(raise_on_error=False)
+            if not any(isinstance(r, redis.exceptions.NoScriptError) for r in got):
+                break
+            self._commit_sha = self.client.script_load(self._commit.script)  # Redis restarted
+        for r in got:
+            if isinstance(r, Exception):
+                raise r
+        return [bool(int(ok)) for ok in got]
+
+    def _commit_one(self, state: JobState, version: str, t: Transition, pipe: Any) -> None:
         from orchestrator.machine import Finish
 
         final = next((c for c in t.commands if isinstance(c, Finish)), None)
@@ -118,13 +150,13 @@ class JobStore:
         if final and state.reply_task_id:
             meta_key = self.keys.celery_meta(state.reply_task_id)
             meta_json = celery_meta(state.reply_task_id, final.result)
-        ok = self._commit(
-            keys=[self.keys.job(state.job_id), self.keys.trace(state.job_id),
-                  self.keys.result(state.job_id), self.keys.running, meta_key or "unused"],
-            args=[version, t.state.model_dump_json(), result_json, self.ttl_s, state.job_id,
-                  meta_json, *(e.to_json() for e in t.trace)],
-        )
-        return bool(int(ok))
+        keys = [self.keys.job(state.job_id), self.keys.trace(state.job_id),
+                self.keys.result(state.job_id), self.keys.running, meta_key or "unused"]
+        # EVALSHA straight on the pipeline: a Script object would add a SCRIPT EXISTS
+        # round trip to every batch
+        pipe.evalsha(self._commit_sha, len(keys), *keys, version, t.state.model_dump_json(),
+                     result_json, self.ttl_s, state.job_id, meta_json,
+                     *(e.to_json() for e in t.trace))
 
 
 def celery_meta(task_id: str, result: JobResult) -> str:
