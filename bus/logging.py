@@ -10,7 +10,7 @@ import structlog
 
 from bus.redaction import redact_pii_processor
 
-CONTEXT_KEYS = ("job_id", "step", "tenant", "task_id", "trace_id")
+CONTEXT_KEYS = ("job_id", "step", "tenant", "task_id", "trace_id", "traceparent")
 
 
 def configure_logging(level: str = "INFO", *, json: bool = True, redact: bool = True) -> None:

@@ -84,7 +84,8 @@ class RagrelayTask(Task):  # type: ignore[misc]
         request = self.request
         headers = _headers(request)
         blog.clear()
-        blog.bind(task_id=request.id, trace_id=headers.get("trace_id"), stage=self.stage or None)
+        blog.bind(task_id=request.id, trace_id=headers.get("trace_id"),
+                  traceparent=headers.get("traceparent"), stage=self.stage or None)
         started = time.time()
         try:
             try:
@@ -256,7 +257,7 @@ class StageTaskBase(RagrelayTask):
 def _headers(request: Any) -> dict[str, Any]:
     headers = getattr(request, "headers", None) or {}
     out = dict(headers) if isinstance(headers, dict) else {}
-    for key in ("trace_id", "job_id"):
+    for key in ("trace_id", "job_id", "traceparent"):
         value = getattr(request, key, None)
         if value is not None:
             out.setdefault(key, value)

@@ -29,7 +29,12 @@ LAZY_COMMANDS: dict[str, str] = {
     "ingest": "orchestrator.cli_ingest:ingest",
     "serve": "orchestrator.cli_gateway:serve",
     "keys": "orchestrator.cli_gateway:keys",
-    "feedback": "orchestrator.cli_gateway:feedback",
+    "feedback": "orchestrator.observe.cli:feedback",
+    "replay": "orchestrator.observe.cli:replay",
+    "timeline": "orchestrator.observe.cli:timeline",
+    "eval": "evals.cli:eval_group",
+    "inbox": "orchestrator.inbox.cli:inbox_command",
+    "train-triage": "evals.inbox:train_triage_command",
     "prompts": "workers.prompts.cli:prompts_group",
     "bench": "orchestrator.bench:bench",
 }
@@ -61,7 +66,9 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
         return
     overrides: dict[str, Any] = {"log_level": log_level} if log_level else {}
     settings = load_settings(**overrides)
-    if not log_level and ctx.invoked_subcommand in ("ask", "demo", "trace", "ingest"):
+    if not log_level and ctx.invoked_subcommand in (
+        "ask", "demo", "trace", "ingest", "replay", "timeline", "eval", "inbox", "train-triage",
+    ):
         settings.log_level = "WARNING"
     configure_logging(settings.log_level, json=settings.log_json, redact=settings.redact_pii)
     ctx.obj = settings

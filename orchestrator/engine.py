@@ -21,6 +21,7 @@ from bus import metrics
 from bus.dispatch import Dispatcher
 from bus.keys import ORCHESTRATOR_GROUP, Keys
 from orchestrator.jobs import JobStore
+from orchestrator.observe.otel import traceparent_for
 from orchestrator.machine import Dispatch, Finish, MachineConfig, Transition, advance
 from orchestrator.state import JobState
 from schemas import JobEvent, JobResult, TraceEvent
@@ -167,7 +168,9 @@ class Engine:
         for cmd in commands:
             if isinstance(cmd, Dispatch):
                 self.dispatcher.send(cmd.stage, cmd.payload,
-                                     task_id=f"{cmd.step_id}@{cmd.attempt}", headers=headers)
+                                     task_id=f"{cmd.step_id}@{cmd.attempt}",
+                                     headers={**headers,
+                                              "traceparent": traceparent_for(job_id, cmd.step_id)})
             elif isinstance(cmd, Finish):
                 log.info("job.finished", job_id=job_id, status=cmd.result.status,
                          stop_reason=cmd.result.stop_reason)

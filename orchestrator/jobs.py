@@ -56,7 +56,8 @@ class JobStore:
         event = JobEvent(type="job.submitted", job_id=job_id, at=now)
         trace = TraceEvent(
             job_id=job_id, type="job.submitted", at=now, outcome="accepted",
-            detail={"tenant": request.tenant, "kind": request.kind,
+            detail={"tenant": request.tenant, "kind": request.kind, "query": request.query,
+                    "user_id": request.user_id, "metadata": request.metadata,
                     "budget": request.budget.to_dict(),
                     "idempotency_key": request.idempotency_key},
         )

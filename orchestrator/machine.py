@@ -239,6 +239,13 @@ def _after_retrieval(t: Transition, now: float, cfg: MachineConfig) -> None:
     s = t.state
     fused = rrf(s.shard_hits[k] for k in sorted(s.shard_hits))
     s.context = [hit.chunk for hit in fused[: cfg.context_k]]
+    t.trace.append(
+        TraceEvent(job_id=s.job_id, type="retrieval.fused", at=now, stage="retrieval",
+                   iteration=s.iteration, outcome="ok",
+                   detail={"chunk_ids": [h.chunk.chunk_id for h in fused[: cfg.retrieval_k]],
+                           "doc_ids": [h.chunk.doc_id for h in fused[: cfg.retrieval_k]],
+                           "degraded": len(s.degraded)})
+    )
     s.retrieved_ids = list(dict.fromkeys([*s.retrieved_ids, *(h.chunk.chunk_id for h in fused)]))
     s.shard_hits = {}
     if not s.context:

@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from bus.errors import ConfigError
 from bus.redis import connect
 from bus.settings import Settings
+from orchestrator.observe.ui import gateway_ui_router
 from orchestrator.gateway import errors
 from orchestrator.gateway.bodylimit import BodySizeLimit
 from orchestrator.gateway.config import GatewayConfig
@@ -67,4 +68,5 @@ def create_app(
     app.include_router(ops_router)
     app.include_router(jobs_router)
     app.include_router(users_router)
+    app.include_router(gateway_ui_router(svc))  # /ui/jobs/{id}: the trace timeline page
     return app

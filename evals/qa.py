@@ -1,0 +1,167 @@
+"""`ragrelay eval qa`: questions through the whole pipeline (every stage), scored SQuAD-style.
+
+Ingests the corpus into a fresh embedded store, asks each question as a job, and measures
+retrieval (is the gold paragraph among the top 5 cited/retrieved documents), the answer
+(does a gold answer, SQuAD-normalised, appear in the answer's first sentence; token F1 of
+the short answer), length, loop iterations and latency. ``--no-loop`` caps every job at one
+iteration, so the loop's gain is the difference of two runs.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bus.errors import UsageError
+from bus.settings import Settings
+from evals.metrics import answer_hit, mean, token_f1
+from evals.report import percentile, row_from_result, summarize, write_report
+from orchestrator.client import RagrelayClient
+from orchestrator.corpus import ReadReport, read_documents
+from schemas import Budget, IngestTask, JobRequest, JobResult
+from workers.text.tokenize import sentences
+
+TENANT = "eval"
+
+
+def read_questions(path: Path, limit: int | None) -> Iterator[dict[str, Any]]:
+    """SQuAD-style rows ``{"_id", "question", "answers", "paragraph_id"?}`` (or ``query``)."""
+    with path.open(encoding="utf-8") as fh:
+        n = 0
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise UsageError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from exc
+            question = row.get("question") or row.get("query")
+            if not isinstance(row, dict) or not question:
+                raise UsageError(f"{path}:{lineno}: expected an object with a 'question'")
+            yield {"_id": str(row.get("_id", lineno)), "question": question,
+                   "answers": list(row.get("answers") or []),
+                   "paragraph_id": row.get("paragraph_id")}
+            n += 1
+            if limit is not None and n >= limit:
+                return
+
+
+def ranked_documents(result: JobResult) -> list[str]:
+    """Cited documents first, then the fused retrieval of the answer's iteration."""
+    fused = [e for e in result.trace if e.type == "retrieval.fused"]
+    docs = [c.doc_id for c in result.citations]
+    if fused:
+        docs += list(fused[-1].detail.get("doc_ids", []))
+    return list(dict.fromkeys(docs))
+
+
+def score(case: dict[str, Any], result: JobResult) -> dict[str, float]:
+    first = (sentences(result.answer) or [""])[0]
+    gold = case["answers"]
+    out: dict[str, float] = {"answer_words": float(len(result.answer.split()))}
+    if gold:
+        out["answer_hit"] = float(answer_hit(first, gold))
+        out["f1"] = token_f1(result.short_answer or first, gold)
+    if case.get("paragraph_id"):
+        out["retrieval_hit@5"] = float(case["paragraph_id"] in ranked_documents(result)[:5])
+    return out
+
+
+def ingest_corpus(client: RagrelayClient, corpus: Path, batch: int = 64) -> tuple[int, int]:
+    report = ReadReport()
+    docs = list(read_documents(corpus, report))
+    if not docs:
+        raise UsageError(f"{corpus}: no documents ({len(report.problems)} problems)")
+    for i in range(0, len(docs), batch):
+        task = IngestTask(run_id="eval", batch=i // batch, tenant=TENANT,
+                          documents=docs[i:i + batch])
+        client.run_task("ragrelay.ingest", task.to_dict())
+    return len(docs), len(report.problems)
+
+
+@click.command("qa")
+@click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--questions", required=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--limit", type=int, default=None, help="Only the first N questions.")
+@click.option("--loop/--no-loop", default=True, show_default=True,
+              help="Allow the evaluate→rewrite loop (--no-loop: one iteration per job).")
+@click.option("--max-iterations", type=int, default=3, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Write a Markdown report with plots to this directory.")
+@click.option("--rows", "rows_out", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="Write one JSON row per question (for `eval ab`).")
+@click.pass_context
+def qa_command(ctx: click.Context, corpus: Path, questions: Path, limit: int | None, loop: bool,
+               max_iterations: int, as_json: bool, report_dir: Path | None,
+               rows_out: Path | None) -> None:
+    """Ask SQuAD-style QUESTIONS over CORPUS through every stage; print the scores."""
+    root: Settings = ctx.find_root().obj
+    cases = list(read_questions(questions, limit))
+    with tempfile.TemporaryDirectory(prefix="ragrelay-eval-qa-") as tmp:
+        settings = root.model_copy(update={"redis_url": None, "data_dir": Path(tmp),
+                                           "weaviate_url": None})
+        client = RagrelayClient.from_settings(settings)
+        t0 = time.perf_counter()
+        n_docs, skipped = ingest_corpus(client, corpus)
+        ingest_s = time.perf_counter() - t0
+        budget = Budget(max_iterations=max_iterations if loop else 1)
+        rows: list[dict[str, Any]] = []
+        latencies: list[float] = []
+        with Progress(TextColumn("eval qa"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TimeElapsedColumn(), disable=not sys.stderr.isatty()) as bar:
+            task = bar.add_task("qa", total=len(cases))
+            for case in cases:
+                started = time.perf_counter()
+                result = client.with_trace(client.ask(
+                    JobRequest(query=case["question"], tenant=TENANT, budget=budget)))
+                latency = time.perf_counter() - started
+                latencies.append(latency)
+                rows.append(row_from_result(case["_id"], case["question"], result,
+                                            latency_s=latency, metrics=score(case, result)))
+                bar.advance(task)
+        client.close()
+    summary = _summary(rows, latencies, n_docs, skipped, ingest_s, loop)
+    if rows_out is not None:
+        rows_out.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if report_dir is not None:
+        write_report(rows, {**summarize(rows), **summary}, report_dir)
+    if as_json:
+        click.echo(json.dumps(summary))
+    else:
+        for key, value in summary.items():
+            click.echo(f"{key:>20}: {value}")
+
+
+def _summary(rows: list[dict[str, Any]], latencies: list[float], n_docs: int, skipped: int,
+             ingest_s: float, loop: bool) -> dict[str, Any]:
+    def metric(name: str) -> float | None:
+        vals = [r["metrics"][name] for r in rows if name in r["metrics"]]
+        return round(mean(vals), 4) if vals else None
+
+    ms = [x * 1000 for x in latencies]
+    return {
+        "questions": len(rows),
+        "documents": n_docs,
+        "skipped_lines": skipped,
+        "loop": loop,
+        "retrieval_hit@5": metric("retrieval_hit@5"),
+        "answer_hit": metric("answer_hit"),
+        "f1": metric("f1"),
+        "answer_words_mean": metric("answer_words"),
+        "iterations_mean": round(mean(r["iterations"] for r in rows), 3) if rows else None,
+        "accepted": round(mean(float(r["stop_reason"] == "accepted") for r in rows), 4)
+        if rows else None,
+        "p50_ms": round(percentile(ms, 50), 1) if ms else None,
+        "p95_ms": round(percentile(ms, 95), 1) if ms else None,
+        "ingest_seconds": round(ingest_s, 2),
+    }
