@@ -96,6 +96,7 @@ def evaluate_retrieval(
     config: SearchConfig | None = None,
     model_cache: Path | None = None,
     batch: int = 64,
+    store_path: Path | None = None,
 ) -> dict[str, Any]:
     """Run the evaluation; returns the JSON-ready result."""
     judged = read_qrels(qrels)
@@ -107,16 +108,19 @@ def evaluate_retrieval(
     embedder = load_embedder(embedder_name, cache_dir=model_cache)
     docs = list(read_corpus(corpus))
     with tempfile.TemporaryDirectory(prefix="ragrelay-eval-") as tmp:
-        store = EmbeddedStore(Path(tmp) / "eval.sqlite3", embedder, config=config)
+        path = store_path or Path(tmp) / "eval.sqlite3"
+        store = EmbeddedStore(path, embedder, config=config)
         try:
             with _progress() as progress:
-                task = progress.add_task("ingest", total=len(docs))
-                t0 = time.perf_counter()
-                for i in range(0, len(docs), batch):
-                    part = docs[i : i + batch]
-                    store.upsert(TENANT, [c for d in part for c in chunk_document(d)])
-                    progress.advance(task, len(part))
-                ingest_s = time.perf_counter() - t0
+                ingest_s = 0.0
+                if store.count(TENANT) == 0:  # a kept --store is ingested once
+                    task = progress.add_task("ingest", total=len(docs))
+                    t0 = time.perf_counter()
+                    for i in range(0, len(docs), batch):
+                        part = docs[i : i + batch]
+                        store.upsert(TENANT, [c for d in part for c in chunk_document(d)])
+                        progress.advance(task, len(part))
+                    ingest_s = time.perf_counter() - t0
                 ndcgs: list[float] = []
                 recalls: list[float] = []
                 latencies: list[float] = []
@@ -156,11 +160,14 @@ def evaluate_retrieval(
 @click.option("--fusion", type=click.Choice(["rrf", "score"]), default=None)
 @click.option("--prf/--no-prf", default=None, help="RM3 feedback on the keyword side")
 @click.option("--contextual/--no-contextual", default=None, help="index title with each chunk")
+@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="keep the ingested store in this file and reuse it next time "
+              "(default: a fresh temporary store)")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def retrieval_command(
     corpus: Path, queries: Path, qrels: Path, limit: int | None, embedder_name: str,
     mode: str | None, fusion: str | None, prf: bool | None, contextual: bool | None,
-    as_json: bool,
+    store_path: Path | None, as_json: bool,
 ) -> None:
     """nDCG@10 and Recall@100 of the embedded store on a BEIR-style dataset."""
     config = SearchConfig()
@@ -174,7 +181,8 @@ def retrieval_command(
         config = replace(config, contextual=contextual)
     try:
         result = evaluate_retrieval(corpus, queries, qrels, limit=limit,
-                                    embedder_name=embedder_name, config=config)
+                                    embedder_name=embedder_name, config=config,
+                                    store_path=store_path)
     except UsageError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

@@ -72,7 +72,7 @@ class SearchConfig:
     """Knobs of hybrid search. Defaults are the measured best on SciFact train."""
 
     mode: str = "hybrid"  # "hybrid" | "bm25" | "dense"
-    fusion: str = "rrf"  # "rrf" | "score"
+    fusion: str = "score"  # "score" (min-max normalised, summed) | "rrf"
     rrf_k: float = 60.0
     keyword_weight: float = 1.0
     dense_weight: float = 1.0
