@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery
+from celery.signals import worker_process_init, worker_ready
 
 from bus.keys import INGEST_TASK, task_name
 from bus.runtime import Runtime, attach
@@ -46,6 +47,17 @@ def register(app: Celery, settings: Settings) -> Runtime:
         return indexing.handle(msg, self.runtime.deps())
 
     app.task(name=INGEST_TASK, base=IngestTaskBase, bind=True)(run_ingest)
+
+    def warm(sender: Any = None, **_: Any) -> None:
+        """Build the deps (and load the embedding model) before the first task, not in it."""
+        pool = getattr(sender, "pool", None)
+        if pool is not None and type(pool).__module__.endswith("prefork"):
+            return  # the prefork parent runs no task; its children warm themselves
+        deps = runtime.deps()
+        getattr(deps.store, "embedder", None)
+
+    worker_process_init.connect(warm, weak=False)  # each prefork child
+    worker_ready.connect(warm, weak=False)  # threads/solo pools: the one process
     return runtime
 
 
