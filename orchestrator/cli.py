@@ -37,6 +37,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "train-triage": "evals.inbox:train_triage_command",
     "prompts": "workers.prompts.cli:prompts_group",
     "bench": "orchestrator.bench:bench",
+    "dlq": "orchestrator.cli_dlq:dlq",
 }
 
 
