@@ -29,7 +29,7 @@ from bus.errors import ConfigError
 from schemas import Chunk, ScoredChunk
 from workers.ports import Embedder
 from workers.store.bm25 import BM25Index, query_weights
-from workers.store.fusion import normalized_fusion, rrf
+from workers.store.fusion import normalized_fusion, rrf, zscore_fusion
 from workers.store.prf import rm3_expand
 from workers.text.tokenize import stems
 
@@ -332,6 +332,8 @@ class EmbeddedStore:
         fusion_weights = [cfg.keyword_weight, cfg.dense_weight]
         if cfg.fusion == "score":
             return normalized_fusion(lists, weights=fusion_weights), "hybrid"
+        if cfg.fusion == "zscore":
+            return zscore_fusion(lists, weights=fusion_weights), "hybrid"
         rankings = [sorted(lst, key=lambda i, s=lst: -s[i]) for lst in lists]  # type: ignore[misc]
         return rrf(rankings, k=cfg.rrf_k, weights=fusion_weights), "hybrid"
 

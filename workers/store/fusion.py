@@ -38,3 +38,23 @@ def normalized_fusion(
 
 def ranked(scores: Mapping[K, float]) -> list[K]:
     return sorted(scores, key=lambda key: -scores[key])
+
+
+def zscore_fusion(
+    scored: Sequence[Mapping[K, float]], *, weights: Sequence[float] | None = None
+) -> dict[K, float]:
+    """Sum of standardised scores (each list's mean 0, deviation 1; missing keys get the
+    list's minimum), which keeps how far a top hit stands out from the rest."""
+    out: dict[K, float] = {}
+    keys = {key for scores in scored for key in scores}
+    for i, scores in enumerate(scored):
+        if not scores:
+            continue
+        w = weights[i] if weights else 1.0
+        values = list(scores.values())
+        mu = sum(values) / len(values)
+        sd = (sum((v - mu) ** 2 for v in values) / len(values)) ** 0.5 or 1.0
+        floor = min(values)
+        for key in keys:
+            out[key] = out.get(key, 0.0) + w * (scores.get(key, floor) - mu) / sd
+    return out

@@ -1,0 +1,36 @@
+"""Store-side fusion functions and BM25 scoring against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from workers.store.bm25 import BM25Index
+from workers.store.fusion import normalized_fusion, ranked, rrf, zscore_fusion
+
+
+def test_rrf_sums_reciprocal_ranks() -> None:
+    fused = rrf([["a", "b"], ["b", "c"]], k=60)
+    assert fused["b"] == pytest.approx(1 / 62 + 1 / 61)
+    assert ranked(fused) == ["b", "a", "c"]
+
+
+def test_normalized_fusion_min_max_per_list() -> None:
+    fused = normalized_fusion([{"a": 10.0, "b": 5.0, "c": 0.0}, {"b": 0.9, "c": 0.1}])
+    assert fused == pytest.approx({"a": 1.0, "b": 0.5 + 1.0, "c": 0.0})
+
+
+def test_zscore_fusion_rewards_standing_out() -> None:
+    fused = zscore_fusion([{"a": 3.0, "b": 1.0, "c": 1.0}, {"b": 2.0, "c": 1.0}])
+    assert ranked(fused)[0] in {"a", "b"}
+    assert fused["c"] < fused["b"]
+
+
+def test_bm25_prefers_rarer_terms_and_shorter_docs() -> None:
+    index = BM25Index([["cat", "dog"], ["cat"], ["dog", "dog", "bird", "fish"]], k1=1.2, b=0.75)
+    scores = index.score({"cat": 1.0})
+    assert scores[1] > scores[0] > 0 and scores[2] == 0
+    n, df = 3, 2
+    assert index.idf_of("cat") == pytest.approx(math.log(1 + (n - df + 0.5) / (df + 0.5)), rel=1e-6)
+    assert index.score({"unknown": 1.0}).sum() == 0
