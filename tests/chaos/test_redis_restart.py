@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.chaos.helpers import close, submit
+from tests.chaos.helpers import close, steps, submit
 from tests.chaos.procs import ChaosCluster, MakeCluster
 from tests.chaos.record import ScenarioRecord
 from tests.support.redis_server import RedisServer
@@ -53,6 +53,10 @@ def test_redis_restarted_mid_run_jobs_in_flight_complete(
             recoveries.append(back_at)
         client = server.client()
         close(client, scenario, ids, timeout_s=110)
+        # How many steps the sweeper had to re-send (messages lost at the broker in the
+        # outage: a task that failed on Redis and was acknowledged once Redis was back).
+        scenario.figures["steps_resent_by_sweeper"] = sum(
+            steps(client, j, "step.timeout") for j in ids)
         scenario.figures["recover_s_after_last_restart"] = round(
             time.monotonic() - recoveries[-1], 1)
         logs = "".join(c.log(s) for s in ("orchestrator", "analysis", "retrieval",
