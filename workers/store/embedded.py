@@ -28,6 +28,7 @@ import numpy.typing as npt
 from bus.errors import ConfigError
 from schemas import Chunk, ScoredChunk
 from workers.ports import Embedder
+from workers.store.batch import ChunkFailure, PartialBatchError, canonical_json, chunk_problem
 from workers.store.bm25 import BM25Index, query_weights
 from workers.store.fusion import normalized_fusion, rrf, zscore_fusion
 from workers.store.prf import rm3_expand
@@ -167,6 +168,20 @@ class EmbeddedStore:
         return self._write(tenant, chunks, replace_docs=True)
 
     def _write(self, tenant: str, chunks: Sequence[Chunk], *, replace_docs: bool) -> int:
+        """Write the good chunks in one transaction; list the bad ones (PartialBatchError)."""
+        failures = [
+            ChunkFailure(index=i, chunk_id=c.chunk_id, reason=problem)
+            for i, c in enumerate(chunks)
+            if (problem := chunk_problem(c)) is not None
+        ]
+        bad = {f.index for f in failures}
+        chunks = [c for i, c in enumerate(chunks) if i not in bad]
+        written = self._write_good(tenant, chunks, replace_docs=replace_docs)
+        if failures:
+            raise PartialBatchError(written, failures)
+        return written
+
+    def _write_good(self, tenant: str, chunks: Sequence[Chunk], *, replace_docs: bool) -> int:
         if not chunks:
             return 0
         embedder = self.embedder
@@ -177,7 +192,7 @@ class EmbeddedStore:
         rows = [
             (
                 tenant, c.chunk_id, c.doc_id, c.title, c.text, c.source, c.chunk_index,
-                json.dumps(c.metadata, sort_keys=True), self._terms(c), embedder.name,
+                canonical_json(c.metadata), self._terms(c), embedder.name,
                 vectors[i].tobytes(),
             )
             for i, c in enumerate(chunks)
@@ -265,8 +280,10 @@ class EmbeddedStore:
         k: int = 10,
         filters: Mapping[str, Any] | None = None,
     ) -> list[ScoredChunk]:
+        if not query.strip() or k <= 0:
+            return []
         index = self._index(tenant)
-        if index is None or not index.rows or k <= 0:
+        if index is None or not index.rows:
             return []
         allowed = _filter_mask(index, filters) if filters else None
         cfg = self.config
