@@ -157,7 +157,7 @@ def evaluate_retrieval(
               show_default=True)
 @click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default=None,
               help="retriever(s) to use (default: the store's default, hybrid)")
-@click.option("--fusion", type=click.Choice(["rrf", "score"]), default=None)
+@click.option("--fusion", type=click.Choice(["score", "rrf", "zscore"]), default=None)
 @click.option("--prf/--no-prf", default=None, help="RM3 feedback on the keyword side")
 @click.option("--contextual/--no-contextual", default=None, help="index title with each chunk")
 @click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
