@@ -131,10 +131,31 @@ class MaildirMailbox:
         if not (directory / "cur").is_dir() or not (directory / "new").is_dir():
             raise UsageError(f"{directory}: not a Maildir (needs cur/ and new/)")
         self.directory = directory
-        dotted = directory / ".Drafts"
-        self.drafts = dotted if dotted.is_dir() else directory / "Drafts"
+        self.drafts = self._drafts_folder(directory)
         self.name = f"maildir:{directory}"
+        stat = directory.stat()
+        self._owner = (stat.st_uid, stat.st_gid)
         self._letter: str | None = None
+
+    def _own(self, path: Path) -> None:
+        """Run as root on someone's Maildir: what we create belongs to the Maildir's owner
+        (else the IMAP server, running as that user, cannot lock or index it)."""
+        if os.geteuid() == 0 and self._owner != (0, 0):
+            os.chown(path, *self._owner)
+
+    @staticmethod
+    def _drafts_folder(directory: Path) -> Path:
+        """``.Drafts`` for Maildir++ (Dovecot, Courier: dot-folders, ``dovecot-*`` files),
+        ``Drafts`` for a plain Maildir; an existing folder wins."""
+        dotted, plain = directory / ".Drafts", directory / "Drafts"
+        if dotted.is_dir() or plain.is_dir():
+            return dotted if dotted.is_dir() else plain
+        maildirplusplus = any(
+            p.name.startswith("dovecot") or p.name == "courierimapkeywords"
+            or (p.name.startswith(".") and (p / "cur").is_dir())
+            for p in directory.iterdir()
+        )
+        return dotted if maildirplusplus else plain
 
     # -- keywords --------------------------------------------------------------------------
     def _keyword_letter(self) -> str:
@@ -158,6 +179,7 @@ class MaildirMailbox:
         text = "".join(f"{n} {keyword}\n" for n, keyword in sorted(entries.items()))
         tmp = path.with_name(f".dovecot-keywords.{os.getpid()}.tmp")
         tmp.write_text(text, encoding="utf-8")
+        self._own(tmp)
         tmp.replace(path)
         self._letter = chr(ord("a") + free)
         return self._letter
@@ -191,8 +213,16 @@ class MaildirMailbox:
                     continue
 
     def store_draft(self, digest: str, draft: EmailMessage) -> bool:
+        created = not self.drafts.exists()
         for sub in ("tmp", "new", "cur"):
             (self.drafts / sub).mkdir(parents=True, exist_ok=True)
+        if self.drafts.name.startswith("."):
+            (self.drafts / "maildirfolder").touch()  # Maildir++ marks its subfolders
+        if created:
+            for path in (self.drafts, *(self.drafts / s for s in ("tmp", "new", "cur"))):
+                self._own(path)
+            if (self.drafts / "maildirfolder").exists():
+                self._own(self.drafts / "maildirfolder")
         marker = f".R{digest}."
         for sub in ("new", "cur"):
             if any(marker in p.name for p in (self.drafts / sub).iterdir()):
@@ -201,6 +231,7 @@ class MaildirMailbox:
         unique = f"{int(time.time())}.P{os.getpid()}{marker}{host}"
         tmp = self.drafts / "tmp" / unique
         tmp.write_bytes(draft_bytes(draft))
+        self._own(tmp)
         target = self.drafts / "cur" / f"{unique}:2,DS"
         os.replace(tmp, target)
         return True

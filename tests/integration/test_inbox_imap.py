@@ -274,3 +274,24 @@ def test_cli_end_to_end_with_the_embedded_pipeline(
     assert again.returncode == 0, again.stderr
     assert not [line for line in again.stdout.splitlines() if line.startswith("{")]
     assert len(_drafts(dovecot, mailbox_user)) == len(drafted)
+
+
+def test_maildir_connector_is_dovecot_compatible(
+    dovecot: DovecotServer, mailbox_user: str, tmp_path: Path
+) -> None:
+    """Work on Dovecot's own Maildir on disk, then look through IMAP: the draft is in
+    Drafts with \\Draft, the originals carry $RagrelayProcessed (dovecot-keywords)."""
+    from orchestrator.inbox.mailbox import MaildirMailbox
+
+    _deliver(dovecot, mailbox_user)
+    assert dovecot.dir is not None
+    maildir = dovecot.dir / "mail" / mailbox_user / "Maildir"
+    box = MaildirMailbox(maildir)
+    assert box.drafts == maildir / ".Drafts"  # Maildir++ layout, as Dovecot created it
+    processor = InboxProcessor(box, SqliteLedger(tmp_path / "l.sqlite3"), ScriptedClient(),
+                               tenant="acme")
+    assert sorted(o.status for o in processor.run_once()).count("drafted") == 3
+    drafts = _drafts(dovecot, mailbox_user)
+    assert len(drafts) == 3 and all(b"\\Draft" in flags for flags, _ in drafts)
+    assert all(b"$RagrelayProcessed" in flags for flags, _ in dovecot.messages(mailbox_user))
+    assert list(MaildirMailbox(maildir).fetch()) == []

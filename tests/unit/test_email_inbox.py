@@ -172,14 +172,25 @@ def test_maildir_delivery_draft_flag_and_processed_keyword(tmp_path: Path) -> No
     assert refs == ["new/1000.M1.host", "cur/1001.M2.host:2,S"]
     assert box.store_draft("abc", _draft_for(_message(1)))
     assert not box.store_draft("abc", _draft_for(_message(1)))
-    drafts = list((tmp_path / "Drafts" / "cur").iterdir())
+    # a dovecot-keywords file means Maildir++: the Drafts folder is ".Drafts"
+    assert box.drafts == tmp_path / ".Drafts" and (box.drafts / "maildirfolder").exists()
+    drafts = list((tmp_path / ".Drafts" / "cur").iterdir())
     assert len(drafts) == 1 and drafts[0].name.endswith(":2,DS")
-    assert not list((tmp_path / "Drafts" / "tmp").iterdir())
+    assert not list((tmp_path / ".Drafts" / "tmp").iterdir())
     box.mark_processed(refs[0])
     box.mark_processed(refs[1])
     assert (tmp_path / "dovecot-keywords").read_text() == "0 $Junk\n1 $RagrelayProcessed\n"
     assert sorted(p.name for p in (tmp_path / "cur").iterdir()) == ["1000.M1.host:2,b", "1001.M2.host:2,Sb"]
     assert list(MaildirMailbox(tmp_path).fetch()) == []
+
+
+def test_plain_maildir_gets_a_plain_drafts_folder(tmp_path: Path) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (tmp_path / sub).mkdir()
+    box = MaildirMailbox(tmp_path)
+    assert box.drafts == tmp_path / "Drafts"
+    assert box.store_draft("d", _draft_for(_message(1)))
+    assert len(list((tmp_path / "Drafts" / "cur").iterdir())) == 1
 
 
 def test_mbox_reader_and_documents(tmp_path: Path) -> None:
