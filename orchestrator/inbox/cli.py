@@ -132,6 +132,10 @@ def inbox_command(
 
     settings = _settings(ctx)
     settings.ensure_data_dir()
+    model = settings.data_dir / "models" / "triage.json"  # workers.email.triage's default
+    if settings.embedded and not model.exists():
+        click.echo(f"warning: no triage model at {model}; triage falls back to keyword rules. "
+                   "Train one: ragrelay train-triage --labels LABELS.jsonl", err=True)
     stop = {"now": False}
 
     def _stop(signum: int, frame: FrameType | None) -> None:
