@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import redis
 
 from bus.errors import ConfigError
-
 from bus.keys import Keys
 from bus.settings import Settings
 from workers.context import RedisUserContext
+from workers.email.triage import classify, default_model_path
 from workers.faults import FaultInjector, parse_faults
 from workers.ports import Deps, LLMProvider, WebSource
 from workers.providers.offline import OfflineProvider
@@ -30,7 +32,10 @@ def build_provider(settings: Settings, web: WebSource) -> LLMProvider:
                 "an Anthropic key is set but the SDK is missing: pip install 'ragrelay[anthropic]'"
             ) from exc
         return AnthropicProvider.from_settings(settings, web_enabled=web.enabled)
-    return OfflineProvider(web_enabled=web.enabled)
+    return OfflineProvider(
+        web_enabled=web.enabled,
+        triage=partial(classify, model_path=default_model_path(settings.data_dir)),
+    )
 
 
 def preflight(settings: Settings) -> None:

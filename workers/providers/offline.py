@@ -22,7 +22,8 @@ from schemas import (
     Source,
     Usage,
 )
-from workers.text.extractive import extract_answer
+from workers.email.reply import compose_reply
+from workers.text.extractive import Extract, extract_answer
 from workers.text.rewrite import rewrite_query
 from workers.text.tokenize import stems
 
@@ -93,21 +94,14 @@ class OfflineProvider:
                 model=MODEL, prompt_version="offline-generation@v1",
             )
         extract = extract_answer(task.query, task.context)
+        if task.kind == "email_reply":
+            return self._draft(task, extract)
         if not extract.answer:
             return GenerationResult(
                 job_id=task.job_id, step_id=task.step_id, answer=NO_DOCUMENTS, no_answer=True,
                 model=MODEL, prompt_version="offline-generation@v1",
             )
-        by_id = {c.chunk_id: c for c in task.context}
-        citations: list[Citation] = []
-        for chunk_id, quote in extract.quotes:
-            chunk = by_id[chunk_id]
-            if any(c.chunk_id == chunk_id for c in citations):
-                continue
-            citations.append(Citation(
-                chunk_id=chunk_id, doc_id=chunk.doc_id, title=chunk.title, source=chunk.source,
-                quote=quote, url=str(chunk.metadata["url"]) if "url" in chunk.metadata else None,
-            ))
+        citations = self._citations(task, extract)
         return GenerationResult(
             job_id=task.job_id,
             step_id=task.step_id,
@@ -118,9 +112,39 @@ class OfflineProvider:
             prompt_version="offline-generation@v1",
         )
 
+    @staticmethod
+    def _citations(task: GenerationTask, extract: Extract) -> list[Citation]:
+        by_id = {c.chunk_id: c for c in task.context}
+        citations: list[Citation] = []
+        for chunk_id, quote in extract.quotes:
+            chunk = by_id[chunk_id]
+            if any(c.chunk_id == chunk_id for c in citations):
+                continue
+            citations.append(Citation(
+                chunk_id=chunk_id, doc_id=chunk.doc_id, title=chunk.title, source=chunk.source,
+                quote=quote, url=str(chunk.metadata["url"]) if "url" in chunk.metadata else None,
+            ))
+        return citations
+
+    def _draft(self, task: GenerationTask, extract: Extract) -> GenerationResult:
+        """An email reply: greeting, the grounded sentences, sign-off (nothing invented)."""
+        body = compose_reply(task.query, extract.answer,
+                             (task.email or {}).get("from_name") or None)
+        return GenerationResult(
+            job_id=task.job_id,
+            step_id=task.step_id,
+            answer=body,
+            short_answer=extract.answer or None,
+            citations=self._citations(task, extract),
+            no_answer=not extract.answer,
+            model=MODEL,
+            prompt_version="offline-email-draft@v1",
+        )
+
     # -- evaluation --------------------------------------------------------------------------
     def evaluate(self, task: EvaluationTask) -> EvaluationResult:
-        answer_terms = set(stems(task.answer))
+        text = email_body(task.answer) if task.kind == "email_reply" else task.answer
+        answer_terms = set(stems(text))
         query_terms = set(stems(task.query))
         cited = {c.chunk_id for c in task.citations}
         cited_text = " ".join(c.text for c in task.context if c.chunk_id in cited)
@@ -135,10 +159,12 @@ class OfflineProvider:
             "relevance": round(relevance, 4),
             "completeness": round(completeness, 4),
         }
+        # An email's question is a whole message: a reply answers part of it.
+        min_relevance = self.accept_relevance * (0.5 if task.kind == "email_reply" else 1.0)
         ok = (
             bool(task.citations)
             and faithfulness >= self.accept_faithfulness
-            and relevance >= self.accept_relevance
+            and relevance >= min_relevance
         )
         missing = sorted(query_terms - answer_terms)
         feedback = ""
@@ -163,3 +189,16 @@ class OfflineProvider:
             model=MODEL,
             prompt_version="offline-evaluation@v1",
         )
+
+
+def email_body(draft: str) -> str:
+    """The part of a draft that must be grounded: without greeting and sign-off lines."""
+    lines = draft.strip().splitlines()
+    if lines and lines[0].rstrip().endswith(","):
+        lines = lines[1:]
+    out = []
+    for line in lines:
+        if line.strip().lower().startswith(("best regards", "kind regards", "regards,")):
+            break
+        out.append(line)
+    return "\n".join(out)
