@@ -1,0 +1,128 @@
+"""The ONNX graph built from safetensors computes BERT + mean pooling + L2 norm exactly.
+
+A tiny random BERT (2 layers, hidden 8) is written as safetensors, turned into ONNX by
+``build_bert_encoder`` and compared with a plain numpy implementation of the same maths.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
+import pytest
+
+from workers.embeddings.bert_onnx import build_bert_encoder, read_safetensors
+
+H, HEADS, LAYERS, FF, VOCAB = 8, 2, 2, 16, 30
+F32 = npt.NDArray[np.float32]
+
+
+def _weights(rng: np.random.Generator) -> dict[str, F32]:
+    def r(*shape: int) -> F32:
+        return rng.normal(0, 0.3, shape).astype(np.float32)
+
+    w = {
+        "embeddings.word_embeddings.weight": r(VOCAB, H),
+        "embeddings.position_embeddings.weight": r(16, H),
+        "embeddings.token_type_embeddings.weight": r(2, H),
+        "embeddings.LayerNorm.weight": 1 + r(H), "embeddings.LayerNorm.bias": r(H),
+    }
+    for i in range(LAYERS):
+        p = f"encoder.layer.{i}."
+        for name in ("query", "key", "value"):
+            w[f"{p}attention.self.{name}.weight"] = r(H, H)
+            w[f"{p}attention.self.{name}.bias"] = r(H)
+        w[f"{p}attention.output.dense.weight"] = r(H, H)
+        w[f"{p}attention.output.dense.bias"] = r(H)
+        w[f"{p}attention.output.LayerNorm.weight"] = 1 + r(H)
+        w[f"{p}attention.output.LayerNorm.bias"] = r(H)
+        w[f"{p}intermediate.dense.weight"] = r(FF, H)
+        w[f"{p}intermediate.dense.bias"] = r(FF)
+        w[f"{p}output.dense.weight"] = r(H, FF)
+        w[f"{p}output.dense.bias"] = r(H)
+        w[f"{p}output.LayerNorm.weight"] = 1 + r(H)
+        w[f"{p}output.LayerNorm.bias"] = r(H)
+    return w
+
+
+def _write_safetensors(path: Path, tensors: dict[str, F32]) -> None:
+    header: dict[str, object] = {}
+    blobs: list[bytes] = []
+    offset = 0
+    for name, arr in tensors.items():
+        data = np.ascontiguousarray(arr).tobytes()
+        header[name] = {"dtype": "F32", "shape": list(arr.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + b"".join(blobs))
+
+
+def _ln(x: F32, g: F32, b: F32) -> F32:
+    mu = x.mean(-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(-1, keepdims=True)
+    out: F32 = (x - mu) / np.sqrt(var + 1e-12) * g + b
+    return out
+
+
+def _reference(w: dict[str, F32], ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> F32:
+    from scipy.special import erf  # type: ignore[import-untyped,unused-ignore]
+
+    x = (w["embeddings.word_embeddings.weight"][ids]
+         + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
+         + w["embeddings.token_type_embeddings.weight"][0])
+    x = _ln(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+    bias = (1.0 - mask[:, None, None, :]) * -1e4
+    d = H // HEADS
+    for i in range(LAYERS):
+        p = f"encoder.layer.{i}."
+
+        def lin(v: F32, n: str, p: str = p) -> F32:
+            out: F32 = v @ w[f"{p}{n}.weight"].T + w[f"{p}{n}.bias"]
+            return out
+
+        def split(v: F32) -> F32:
+            out: F32 = v.reshape(*v.shape[:2], HEADS, d).transpose(0, 2, 1, 3)
+            return out
+
+        q, k, v = (split(lin(x, f"attention.self.{n}")) for n in ("query", "key", "value"))
+        s = q @ k.transpose(0, 1, 3, 2) / math.sqrt(d) + bias
+        s = np.exp(s - s.max(-1, keepdims=True))
+        s /= s.sum(-1, keepdims=True)
+        ctx = (s @ v).transpose(0, 2, 1, 3).reshape(*x.shape)
+        x = _ln(x + lin(ctx, "attention.output.dense"),
+                w[f"{p}attention.output.LayerNorm.weight"], w[f"{p}attention.output.LayerNorm.bias"])
+        h = lin(x, "intermediate.dense")
+        h = 0.5 * h * (1 + erf(h / math.sqrt(2)))
+        x = _ln(x + lin(h, "output.dense"),
+                w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"])
+    m = mask[:, :, None].astype(np.float32)
+    pooled = (x * m).sum(1) / m.sum(1)
+    out: F32 = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    return out
+
+
+def test_built_graph_matches_numpy_bert(tmp_path: Path) -> None:
+    w = _weights(np.random.default_rng(7))
+    _write_safetensors(tmp_path / "model.safetensors", w)
+    (tmp_path / "config.json").write_text(json.dumps({
+        "hidden_size": H, "num_attention_heads": HEADS, "num_hidden_layers": LAYERS,
+        "layer_norm_eps": 1e-12}))
+    assert read_safetensors(tmp_path / "model.safetensors").keys() == w.keys()
+    build_bert_encoder(tmp_path, tmp_path / "m.onnx")
+    ids = np.array([[1, 5, 9, 2, 0, 0], [1, 7, 3, 8, 4, 2]], dtype=np.int64)
+    mask = (ids != 0).astype(np.int64)
+    mask[1] = 1
+    session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+    np.testing.assert_allclose(got, _reference(w, ids, mask), atol=1e-4)
+    assert np.linalg.norm(got, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+    # padding must not change a text's vector
+    (alone,) = session.run(["embedding"], {"input_ids": ids[:1, :4], "attention_mask": mask[:1, :4]})
+    np.testing.assert_allclose(alone[0], got[0], atol=1e-5)
