@@ -157,3 +157,12 @@ def test_hashing_embedder_is_deterministic_and_unit_length() -> None:
     assert np.array_equal(a, b)
     assert abs(float(np.linalg.norm(a[0])) - 1.0) < 1e-5
     assert e.embed([]).shape == (0, e.dim)
+
+
+def test_load_embedder_names() -> None:
+    from bus.errors import ConfigError
+    from workers.embeddings import load_embedder
+
+    assert load_embedder("hashing").name == "hashing-256"
+    with pytest.raises(ConfigError, match="unknown embedder"):
+        load_embedder("bert-huge")
