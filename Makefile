@@ -44,7 +44,7 @@ typecheck: dev
 	$(VENV)/bin/mypy
 
 chaos: dev system-deps
-	$(PY) -m pytest -q -m chaos -p no:randomly
+	$(PY) -m tests.chaos.run
 
 bench: dev system-deps
 	$(VENV)/bin/ragrelay bench overhead --jobs 2000 --json

@@ -35,7 +35,14 @@ def create_app(settings: Settings) -> Celery:
         broker_transport_options={
             "visibility_timeout": settings.visibility_timeout_s,
             "unacked_restore_interval": settings.unacked_restore_interval_s,
+            # kombu scans only every Nth interval (default 10): make the interval the period.
+            "unacked_restore_throttle": 1,
         },
+        worker_consumer="bus.consumer:DeadLetteringConsumer",
+        # On a broker connection loss, running acks_late tasks cannot be acknowledged on the
+        # dead channel (acking them later crashed workers after a Redis restart): cancel
+        # them; they are redelivered.
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         task_queues=[Queue(q, routing_key=q) for q in QUEUES],  # type: ignore[no-untyped-call]
         task_default_queue="orchestrator",
         task_routes=routes(),

@@ -3,6 +3,7 @@ and, with Redis, a key with a TTL that the gateway's /readyz reads."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from pathlib import Path
@@ -25,11 +26,10 @@ class Heartbeat:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.touch()
         if self.redis_client is not None and self.redis_key:
-            try:
+            # Redis down: the file still says the process is alive
+            with contextlib.suppress(redis.exceptions.RedisError):
                 self.redis_client.set(self.redis_key, repr(time.time()),
                                       ex=max(2, int(3 * self.interval_s)))
-            except redis.exceptions.RedisError:
-                pass  # Redis down: the file still says the process is alive
 
     def start(self) -> None:
         self.beat()

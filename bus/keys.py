@@ -49,6 +49,9 @@ class Keys:
     def step_done(self, step_id: str) -> str:
         return f"{self.prefix}:done:{step_id}"
 
+    def deliveries(self, task_id: str) -> str:
+        return f"{self.prefix}:deliveries:{task_id}"
+
     def user_context(self, tenant: str, user_id: str) -> str:
         return f"{self.prefix}:userctx:{tenant}:{user_id}"
 

@@ -49,7 +49,7 @@ TOKENS = Counter(
 )
 COST_USD = Counter("ragrelay_cost_usd_total", "LLM cost in USD.", ["model", "tenant"])
 EVAL_SCORE = Histogram(
-    "ragrelay_eval_score", "Evaluation scores (0–1), by metric.", ["metric"],
+    "ragrelay_eval_score", "Evaluation scores (0 to 1), by metric.", ["metric"],
     buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
 )
 QUEUE_DEPTH = Gauge(
@@ -61,7 +61,7 @@ EVENTS_APPLIED = Counter(
 )
 
 
-def serve_metrics(port: int, addr: str = "0.0.0.0") -> None:  # noqa: S104 - a pod's metrics port
+def serve_metrics(port: int, addr: str = "0.0.0.0") -> None:
     """Expose /metrics on ``port``; aggregates prefork children in multiprocess mode."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()

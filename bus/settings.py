@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     step_timeout_s: float = Field(120.0, gt=0, description="a step overdue after this is re-sent")
     step_max_attempts: int = Field(3, ge=1, description="dispatches of one step at most")
     sweep_interval_s: float = Field(5.0, gt=0)
+    max_deliveries: int = Field(
+        3, ge=1, description="runs of one task attempt before it is dead-lettered as poison"
+    )
 
     # --- orchestrator ----------------------------------------------------------------------
     events_batch: int = Field(200, ge=1)

@@ -102,6 +102,9 @@ class RagrelayTask(Task):  # type: ignore[misc]
                 log.info("step.duplicate_skipped")
                 self._count("duplicate", started)
                 return None
+            if self.poisoned(msg, payload):
+                self._count("dead_letter", started)
+                return None
             try:
                 result = self.run(msg)
             except Retry:
@@ -141,6 +144,25 @@ class RagrelayTask(Task):  # type: ignore[misc]
 
     def on_result(self, msg: Message, result: Any, started: float) -> None:
         """Called with what ``run`` returned."""
+
+    def poisoned(self, msg: Message, payload: Any) -> bool:
+        """Dead-letter a task attempt that was already started ``max_deliveries`` times.
+
+        A task that kills its worker (segfault, OOM kill, ``os._exit``) is redelivered by
+        ``reject_on_worker_lost`` or the visibility timeout and would kill the next worker,
+        for ever. Runs are counted per task id and retry number, so retries don't count.
+        """
+        rt = self.runtime
+        key = rt.keys.deliveries(f"{self.request.id}:{self.request.retries}")
+        pipe = rt.redis.pipeline(transaction=False)
+        pipe.incr(key)
+        pipe.expire(key, rt.settings.result_ttl_s)
+        runs = int(pipe.execute()[0])
+        if runs <= rt.settings.max_deliveries:
+            return False
+        self.give_up(msg, payload, f"started {runs - 1} times without finishing (the worker "
+                     "died each time): poison message", "poison")
+        return True
 
     def on_transient(self, msg: Message, payload: Any, exc: BaseException) -> Any:
         settings = self.runtime.settings

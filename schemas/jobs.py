@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from schemas.base import SCHEMA_VERSION, Message
+from schemas.base import Message
 from schemas.documents import Citation
 from schemas.trace import TraceEvent
 
@@ -74,15 +74,6 @@ class JobRequest(Message):
     def _query_not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("query must not be blank")
-        return value
-
-    @field_validator("schema_version")
-    @classmethod
-    def _known_version(cls, value: int) -> int:
-        if value > SCHEMA_VERSION:
-            raise ValueError(
-                f"schema_version {value} is newer than this server understands ({SCHEMA_VERSION})"
-            )
         return value
 
 

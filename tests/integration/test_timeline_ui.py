@@ -189,11 +189,8 @@ def test_replay_of_an_embedded_job_reruns_it_and_prints_the_diff(
                 "How does ragrelay make sure no job loops forever?")
     assert asked.returncode == 0, asked.stderr
     job_id = json.loads(asked.stdout)["job_id"]
-    # the trace records no query yet: replay says so, and how to go on
-    missing = run(embedded_env, "-c", REPLAY, job_id)
-    assert missing.returncode != 0 and "--query" in missing.stderr
-    same = run(embedded_env, "-c", REPLAY, job_id, "--json", "--query",
-               "How does ragrelay make sure no job loops forever?")
+    # the query is recorded in the job.submitted trace event: no --query needed
+    same = run(embedded_env, "-c", REPLAY, job_id, "--json")
     assert same.returncode == 0, same.stderr
     diff = json.loads(same.stdout)
     assert diff["before_job_id"] == job_id and diff["after_job_id"] != job_id
