@@ -148,6 +148,27 @@ def evaluate_retrieval(
     }
 
 
+def apply_settings(config: SearchConfig, settings: tuple[str, ...]) -> SearchConfig:
+    """``KEY=VALUE`` overrides of SearchConfig fields, parsed by the field's type."""
+    for item in settings:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in vars(config):
+            raise click.BadParameter(f"{item!r}: use KEY=VALUE with KEY one of "
+                                     f"{', '.join(vars(config))}", param_hint="--set")
+        current = getattr(config, key)
+        value: Any
+        if isinstance(current, bool):
+            value = raw.lower() in ("1", "true", "yes", "on")
+        elif isinstance(current, int):
+            value = int(raw)
+        elif isinstance(current, float):
+            value = float(raw)
+        else:
+            value = raw
+        config = replace(config, **{key: value})
+    return config
+
+
 @click.command("retrieval")
 @click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
@@ -163,11 +184,13 @@ def evaluate_retrieval(
 @click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
               default=None, help="keep the ingested store in this file and reuse it next time "
               "(default: a fresh temporary store)")
+@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
+              help="override a SearchConfig field, e.g. --set k1=1.2 --set feedback=true")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def retrieval_command(
     corpus: Path, queries: Path, qrels: Path, limit: int | None, embedder_name: str,
     mode: str | None, fusion: str | None, prf: bool | None, contextual: bool | None,
-    store_path: Path | None, as_json: bool,
+    store_path: Path | None, settings: tuple[str, ...], as_json: bool,
 ) -> None:
     """nDCG@10 and Recall@100 of the embedded store on a BEIR-style dataset."""
     config = SearchConfig()
@@ -179,6 +202,7 @@ def retrieval_command(
         config = replace(config, prf=prf)
     if contextual is not None:
         config = replace(config, contextual=contextual)
+    config = apply_settings(config, settings)
     try:
         result = evaluate_retrieval(corpus, queries, qrels, limit=limit,
                                     embedder_name=embedder_name, config=config,
