@@ -28,7 +28,9 @@ def open_store(settings: Settings, embedder: Embedder | None = None) -> Document
         return WeaviateStore(settings, embedder or open_embedder(settings))
     if embedder is None and settings.embedder != "auto":
         embedder = open_embedder(settings)
-    return EmbeddedStore(settings.store_dir / "chunks.sqlite3", embedder,
+    # The file name carries the schema version: a store written by an older layout is
+    # never misread (re-ingest into the new file instead).
+    return EmbeddedStore(settings.store_dir / "chunks-v2.sqlite3", embedder,
                          model_cache=settings.model_cache_dir)
 
 
