@@ -17,7 +17,7 @@ from typing import Any
 import click
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-from bus.errors import UsageError
+from bus.errors import ConfigError, UsageError
 from bus.keys import INGEST_TASK
 from bus.settings import Settings
 from orchestrator.corpus import ReadReport, expand, read_documents
@@ -39,13 +39,21 @@ def run_id_for(files: list[Path], tenant: str, batch_size: int) -> str:
 @click.option("--strict", is_flag=True, help="Reject a file with any bad line (default: skip).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True)
+@click.option("--store", type=click.Choice(["auto", "embedded", "weaviate"]), default="auto",
+              show_default=True,
+              help="auto: Weaviate when RAGRELAY_WEAVIATE_URL is set, else the embedded store. "
+                   "With Redis, the ingest workers' settings decide.")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: int,
-           strict: bool, as_json: bool, timeout_s: float) -> None:
+           strict: bool, as_json: bool, timeout_s: float, store: str) -> None:
     """Ingest PATHS (.jsonl/.jsonl.gz with _id,title,text; .md; .txt; .mbox) into TENANT."""
     from orchestrator.client import RagrelayClient
 
     settings: Settings = ctx.find_root().obj
+    if store == "weaviate" and not settings.weaviate_url:
+        raise ConfigError("--store weaviate needs RAGRELAY_WEAVIATE_URL (e.g. http://weaviate:8080)")
+    if store == "embedded" and settings.weaviate_url:
+        settings = settings.model_copy(update={"weaviate_url": None})
     settings.ensure_data_dir()
     files = expand(list(paths))
     report = ReadReport()
@@ -66,9 +74,13 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: 
     done = _run(client, settings, run_id, tenant, batches, timeout_s)
     seconds = time.perf_counter() - started
     chunks = sum(r.chunks for r in done.values())
+    failed = [f for r in done.values() for f in r.failed_chunks]
+    for failure in failed[:50]:
+        click.echo(f"not written: {failure}", err=True)
     summary: dict[str, Any] = {
         "run_id": run_id, "tenant": tenant, "files": len(files), "documents": len(docs),
         "chunks": chunks, "batches": len(batches), "skipped_lines": len(report.problems),
+        "failed_chunks": len(failed),
         "seconds": round(seconds, 3), "docs_per_s": round(len(docs) / seconds, 1) if seconds else None,
     }
     if as_json:

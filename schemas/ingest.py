@@ -20,3 +20,4 @@ class IngestResult(Message):
     batch: int
     documents: int
     chunks: int
+    failed_chunks: list[str] = Field(default_factory=list)  # "chunk_id: reason", not written
