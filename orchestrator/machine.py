@@ -175,7 +175,6 @@ def _start_iteration(t: Transition, now: float, cfg: MachineConfig) -> None:
     if _stop_for_budget(t, now):
         return
     req = s.request
-    email = req.metadata.get("email") if req.kind == "email_reply" else None
     task = AnalysisTask(
         job_id=s.job_id,
         step_id=step_id(s.job_id, s.iteration, "analysis"),
@@ -188,7 +187,7 @@ def _start_iteration(t: Transition, now: float, cfg: MachineConfig) -> None:
         feedback=s.feedback,
         previous_rewrites=list(s.tried_rewrites),
         previous_answer=s.answer.text if s.answer else None,
-        email={str(k): str(v) for k, v in email.items()} if isinstance(email, dict) else None,
+        email=_email_fields(s),
     )
     s.phase = "analysis"
     s.shard_hits = {}
@@ -264,7 +263,6 @@ def _dispatch_generation(t: Transition, now: float) -> None:
     if _stop_for_budget(t, now):
         return
     req = s.request
-    email = req.metadata.get("email") if req.kind == "email_reply" else None
     task = GenerationTask(
         job_id=s.job_id,
         step_id=step_id(s.job_id, s.iteration, "generation"),
@@ -275,7 +273,7 @@ def _dispatch_generation(t: Transition, now: float) -> None:
         kind=req.kind,
         context=s.context,
         feedback=s.feedback,
-        email={str(k): str(v) for k, v in email.items()} if isinstance(email, dict) else None,
+        email=_email_fields(s),
     )
     s.phase = "generation"
     _dispatch(t, "generation", task.step_id, task.to_dict(), now)
@@ -343,6 +341,12 @@ def _after_evaluation(t: Transition, r: EvaluationResult, now: float, cfg: Machi
 
 
 # -- helpers -------------------------------------------------------------------------------
+
+
+def _email_fields(s: JobState) -> dict[str, str] | None:
+    """An email job's parsed message (``metadata["email"]``) as the workers receive it."""
+    email = s.request.metadata.get("email") if s.request.kind == "email_reply" else None
+    return {str(k): str(v) for k, v in email.items()} if isinstance(email, dict) else None
 
 
 def _pending_stage(s: JobState, stage: str) -> bool:
