@@ -21,8 +21,8 @@ from bus import metrics
 from bus.dispatch import Dispatcher
 from bus.keys import ORCHESTRATOR_GROUP, Keys
 from orchestrator.jobs import JobStore
-from orchestrator.observe.otel import traceparent_for
 from orchestrator.machine import Dispatch, Finish, MachineConfig, Transition, advance
+from orchestrator.observe.otel import traceparent_for
 from orchestrator.state import JobState
 from schemas import JobEvent, JobResult, TraceEvent
 

@@ -10,10 +10,9 @@ from celery import Celery
 
 from bus import logging as blog
 from bus import metrics
-from bus.keys import QUEUES
 from bus.dispatch import CeleryDispatcher
 from bus.events import EventLog
-from bus.keys import Keys
+from bus.keys import QUEUES, Keys
 from bus.redis import connect
 from bus.settings import Settings
 from orchestrator.client import machine_config

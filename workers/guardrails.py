@@ -15,11 +15,16 @@ Both providers can use these; nothing here does I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, MutableMapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from html import escape
-from typing import Any
 
+from bus.redaction import (  # re-exported: redaction lives in bus for every process's logs
+    luhn_ok,
+    redact_pii,
+    redact_pii_processor,
+    redact_value,
+)
 from schemas import Chunk
 
 # --- input limits ---------------------------------------------------------------------------
@@ -171,19 +176,6 @@ def citation_problems(
     if answer.strip() and not no_answer and retrieved and not check.valid:
         problems.append("the answer cites none of the retrieved documents")
     return problems
-
-
-# --- PII redaction lives in bus/redaction.py (logs of every process use it) -----------------
-from bus.redaction import (  # noqa: E402 - re-exported for callers of the guardrails
-    CARD_PLACEHOLDER,
-    EMAIL_PLACEHOLDER,
-    PHONE_PLACEHOLDER,
-    SAFE_KEYS,
-    luhn_ok,
-    redact_pii,
-    redact_pii_processor,
-    redact_value,
-)
 
 
 __all__ = [

@@ -12,7 +12,6 @@ from fastapi import FastAPI
 from bus.errors import ConfigError
 from bus.redis import connect
 from bus.settings import Settings
-from orchestrator.observe.ui import gateway_ui_router
 from orchestrator.gateway import errors
 from orchestrator.gateway.bodylimit import BodySizeLimit
 from orchestrator.gateway.config import GatewayConfig
@@ -21,6 +20,7 @@ from orchestrator.gateway.routes_jobs import router as jobs_router
 from orchestrator.gateway.routes_ops import router as ops_router
 from orchestrator.gateway.routes_users import router as users_router
 from orchestrator.gateway.services import Services
+from orchestrator.observe.ui import gateway_ui_router
 
 DESCRIPTION = """\
 Submit ragrelay jobs, watch their trace as Server-Sent Events, read results, leave feedback
