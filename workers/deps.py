@@ -15,10 +15,13 @@ from workers.faults import FaultInjector, parse_faults
 from workers.ports import Deps, LLMProvider, WebSource
 from workers.providers.offline import OfflineProvider
 from workers.store import open_store
-from workers.web import DisabledWeb
+from workers.web import DisabledWeb, SearxngWeb
 
 
 def build_web(settings: Settings) -> WebSource:
+    """SearXNG when ``RAGRELAY_WEB_SEARCH_URL`` is set; otherwise no web."""
+    if settings.web_search_url:
+        return SearxngWeb(settings.web_search_url, timeout_s=settings.web_timeout_s)
     return DisabledWeb()
 
 
