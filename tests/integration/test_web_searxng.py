@@ -34,7 +34,7 @@ class SearxngStub(BaseHTTPRequestHandler):
     mode = "ok"
     queries: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+    def do_GET(self) -> None:
         url = urlsplit(self.path)
         params = parse_qs(url.query)
         if url.path != "/search" or params.get("format") != ["json"]:
