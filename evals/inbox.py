@@ -29,7 +29,8 @@ from typing import Any
 import click
 
 from bus.errors import InvalidMessage, UsageError
-from bus.settings import Settings, load_settings
+from bus.settings import Settings
+from orchestrator.cli_settings import settings_of as _settings
 from orchestrator.inbox.ledger import SqliteLedger
 from orchestrator.inbox.mailbox import RawMessage
 from orchestrator.inbox.mbox import iter_mbox_documents
@@ -126,9 +127,6 @@ def examples_of(items: Sequence[Labelled]) -> list[tuple[dict[str, str], str]]:
 # --- train-triage ---------------------------------------------------------------------------
 
 
-def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else load_settings()
 
 
 @click.command("train-triage")

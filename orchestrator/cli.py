@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from bus.errors import RagrelayError
 from bus.logging import configure_logging
 from bus.settings import Settings, load_settings
+from orchestrator.cli_settings import settings_of as _settings
 from schemas import Budget, JobRequest, JobResult
 
 # name -> "module:attribute" of a click command; loaded only when that command runs.
@@ -75,9 +76,6 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
     ctx.obj = settings
 
 
-def _settings(ctx: click.Context) -> Settings:
-    settings: Settings = ctx.find_root().obj
-    return settings
 
 
 def _client(settings: Settings) -> Any:

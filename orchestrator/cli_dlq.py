@@ -22,18 +22,11 @@ from bus.errors import ConfigError
 from bus.events import DeadLetters
 from bus.keys import Keys
 from bus.settings import Settings
+from orchestrator.cli_settings import settings_of as _settings
 
 REASON_WIDTH = 70
 
 
-def _settings(ctx: click.Context) -> Settings:
-    settings = ctx.find_root().obj
-    if not isinstance(settings, Settings):  # invoked on its own (tests): read the environment
-        from bus.settings import load_settings
-
-        settings = load_settings()
-        ctx.find_root().obj = settings
-    return settings
 
 
 @contextmanager

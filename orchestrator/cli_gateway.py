@@ -9,9 +9,9 @@ import time
 import click
 
 from bus.errors import ConfigError
-from bus.logging import configure_logging
 from bus.redis import connect, ping
-from bus.settings import Settings, load_settings
+from bus.settings import Settings
+from orchestrator.cli_settings import settings_of as _settings
 from orchestrator.feedback import FeedbackStore, as_eval_case
 from orchestrator.keys_store import ApiKeyStore
 
@@ -21,14 +21,6 @@ NEEDS_REDIS = (
 )
 
 
-def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.find_root().obj
-    if isinstance(obj, Settings):
-        return obj
-    settings = load_settings()  # run outside the `ragrelay` group (tests, scripts)
-    configure_logging(settings.log_level, json=settings.log_json)
-    ctx.find_root().obj = settings
-    return settings
 
 
 def _redis_settings(ctx: click.Context, what: str) -> Settings:

@@ -18,6 +18,7 @@ from bus.errors import ConfigError
 from bus.heartbeat import Heartbeat
 from bus.keys import STAGE_QUEUES
 from bus.settings import Settings
+from orchestrator.cli_settings import settings_of as _settings
 
 WORKER_TASKS = "workers.tasks"
 STAGES = (*STAGE_QUEUES, "ingest")
@@ -27,9 +28,6 @@ DEFAULT_POOLS = {
 }
 
 
-def _settings(ctx: click.Context) -> Settings:
-    settings: Settings = ctx.find_root().obj
-    return settings
 
 
 def _require_redis(settings: Settings, what: str) -> None:

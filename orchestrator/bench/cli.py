@@ -12,7 +12,6 @@ import click
 
 from bus.errors import ConfigError
 from bus.keys import STAGE_QUEUES
-from bus.settings import Settings, load_settings
 from orchestrator.bench.measure import (
     BenchError,
     StageSpec,
@@ -24,13 +23,11 @@ from orchestrator.bench.measure import (
 )
 from orchestrator.bench.run import bench_run, machine
 from orchestrator.bench.stats import parse_counts, ratio
+from orchestrator.cli_settings import settings_of as _settings
 
 POOLS = click.Choice(["threads", "prefork", "solo"])
 
 
-def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else load_settings()
 
 
 def _counts(spec: str) -> dict[str, int]:

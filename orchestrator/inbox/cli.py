@@ -16,16 +16,11 @@ from typing import Any
 import click
 
 from bus.errors import TransientError, UsageError
-from bus.settings import Settings, load_settings
+from orchestrator.cli_settings import settings_of as _settings
 from orchestrator.inbox.ledger import DEFAULT_LEASE_S, open_ledger
 from orchestrator.inbox.mailbox import EmlDirMailbox, Mailbox, MaildirMailbox, MboxMailbox
 from orchestrator.inbox.process import InboxProcessor, Outcome
 from schemas import Budget
-
-
-def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.find_root().obj
-    return obj if isinstance(obj, Settings) else load_settings()
 
 
 def open_mailbox(

@@ -17,8 +17,8 @@ from typing import Any
 import click
 
 from bus.errors import ConfigError, UsageError
-from bus.logging import configure_logging
-from bus.settings import Settings, load_settings
+from bus.settings import Settings
+from orchestrator.cli_settings import settings_of as _settings
 
 NEEDS_REDIS = (
     "{what} needs Redis: set RAGRELAY_REDIS_URL (e.g. redis://127.0.0.1:6379/0). Feedback "
@@ -26,14 +26,6 @@ NEEDS_REDIS = (
 )
 
 
-def _settings(ctx: click.Context) -> Settings:
-    obj = ctx.find_root().obj
-    if isinstance(obj, Settings):
-        return obj
-    settings = load_settings()  # run outside the `ragrelay` group (tests, scripts)
-    configure_logging(settings.log_level, json=settings.log_json)
-    ctx.find_root().obj = settings
-    return settings
 
 
 def _client(settings: Settings) -> Any:
