@@ -5,11 +5,14 @@ Nothing deeper in the code reads ``os.environ``.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from bus.errors import ConfigError
 
@@ -17,6 +20,20 @@ from bus.errors import ConfigError
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "ragrelay"
+
+
+def parse_version_pins(items: Iterable[str], *, what: str = "prompt version") -> dict[str, int]:
+    """``["generation=2", "evaluation=v1"]`` -> ``{"generation": 2, "evaluation": 1}``."""
+    out: dict[str, int] = {}
+    for raw in items:
+        name, sep, version = raw.partition("=")
+        name, version = name.strip(), version.strip().lower().removeprefix("v")
+        if not sep or not name or not version.isdigit():
+            raise ValueError(f"{what} {raw.strip()!r}: expected NAME=VERSION, e.g. generation=2")
+        if name in out:
+            raise ValueError(f"{what}: {name} given twice")
+        out[name] = int(version)
+    return out
 
 
 class Settings(BaseSettings):
@@ -90,6 +107,12 @@ class Settings(BaseSettings):
         }
     )
 
+    prompt_versions: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=dict,
+        description="pin prompt versions, e.g. 'generation=1,evaluation=2' (unset: the "
+        "highest version of each prompt file; the offline provider's v1)",
+    )
+
     # --- Weaviate (set a URL to use it; unset = the embedded store) ------------------------
     weaviate_url: str | None = None
     weaviate_grpc_port: int = 50051
@@ -122,6 +145,17 @@ class Settings(BaseSettings):
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
         return value
+
+    @field_validator("prompt_versions", mode="before")
+    @classmethod
+    def _prompt_versions(cls, value: Any) -> Any:
+        """``'generation=2,evaluation=v1'`` or a JSON object; names checked by the provider."""
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("{"):
+            return json.loads(text)
+        return parse_version_pins(part for part in text.split(",") if part.strip())
 
     @property
     def embedded(self) -> bool:

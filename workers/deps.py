@@ -38,6 +38,7 @@ def build_provider(settings: Settings, web: WebSource) -> LLMProvider:
     return OfflineProvider(
         web_enabled=web.enabled,
         triage=partial(classify, model_path=default_model_path(settings.data_dir)),
+        versions=settings.prompt_versions,
     )
 
 

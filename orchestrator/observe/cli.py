@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from bus.errors import ConfigError, UsageError
+from bus.errors import ConfigError
 from bus.settings import Settings
 from orchestrator.cli_settings import settings_of as _settings
 
@@ -100,9 +100,6 @@ def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...],
     if prompt_version:
         from orchestrator.observe.flags import parse_prompt_versions
 
-        if "prompt_versions" not in Settings.model_fields:
-            raise UsageError("this build cannot pin prompt versions yet "
-                             "(Settings.prompt_versions is missing)")
         update["prompt_versions"] = parse_prompt_versions(prompt_version)
     # Embedded: one in-process client reads the recorded job (data_dir/jobs) and runs the
     # replay. With Redis: the recorded job is read there, the replay still runs embedded.

@@ -331,13 +331,32 @@ def test_results_carry_prompt_version_and_stage_model(
     assert a.prompt_version == load_prompt("analysis").ref
     assert g.prompt_version == load_prompt("generation").ref
     assert e.prompt_version == load_prompt("evaluation").ref
-    assert g.prompt_version.startswith("generation@v1:") and len(g.prompt_version) == 26
+    assert g.prompt_version.startswith("generation@v2:") and len(g.prompt_version) == 26
     assert (a.model, g.model, e.model) == (
         "claude-haiku-4-5",
         "claude-sonnet-4-6",
         "claude-haiku-4-5",
     )
     assert [r.model for r in server.message_requests()] == [a.model, g.model, e.model]
+
+
+def test_pinned_prompt_version_is_the_one_sent_and_recorded(server: FakeAnthropicServer) -> None:
+    p = AnthropicProvider.from_settings(
+        settings_for(server, prompt_versions="generation=1"))  # as RAGRELAY_PROMPT_VERSIONS
+    try:
+        g = p.generate(gen_task())
+    finally:
+        p.close()
+    v1 = load_prompt("generation", 1)
+    assert g.prompt_version == v1.ref == p.prompt_ref("generation")
+    assert v1.ref != load_prompt("generation").ref  # the default is the highest version
+    body = server.message_requests("submit_answer")[-1].body
+    assert body["system"][-1]["text"] == v1.text
+
+
+def test_pin_of_an_unknown_prompt_version_is_a_config_error(server: FakeAnthropicServer) -> None:
+    with pytest.raises(ConfigError, match="has no version v9"):
+        AnthropicProvider.from_settings(settings_for(server, prompt_versions={"generation": 9}))
 
 
 def test_stable_prefix_is_marked_for_caching_and_read_back_next_iteration(

@@ -221,6 +221,8 @@ class AnthropicProvider:
                 evaluation=settings.anthropic_model_evaluation,
             ),
             prices=PriceTable.from_mapping(settings.anthropic_prices),
+            prompts={name: load_prompt(name, version)
+                     for name, version in settings.prompt_versions.items()},
             web_enabled=web_enabled,
             # RAGRELAY_ANTHROPIC_CACHE_CONTEXT, once Settings carries it (default: on).
             cache_context=bool(getattr(settings, "anthropic_cache_context", True)),
@@ -228,6 +230,10 @@ class AnthropicProvider:
 
     def close(self) -> None:
         self._client.close()
+
+    def prompt_ref(self, stage: str) -> str:
+        """What a result of ``stage`` records as its ``prompt_version`` (``name@vN:hash``)."""
+        return self.prompts[stage].ref
 
     # --- start-up check -------------------------------------------------------------------------
 

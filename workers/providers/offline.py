@@ -7,10 +7,12 @@ measured by ``ragrelay eval`` (see docs/benchmarks.md).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from bus.errors import ConfigError
 from schemas import (
     AnalysisResult,
     AnalysisTask,
@@ -35,6 +37,42 @@ _RECENT = re.compile(r"\b(today|latest|current|news|now|this week|yesterday|rece
 
 Triager = Callable[[Mapping[str, str]], tuple[str, float]]
 
+#: The offline counterparts of prompt versions: configurations of the rules, pinned like the
+#: Claude prompts (``RAGRELAY_PROMPT_VERSIONS``, ``--prompt-version generation=2``) and
+#: recorded on every result as ``offline-<stage>@v<N>``. The default is v1 of each.
+OFFLINE_VERSIONS: dict[str, dict[int, str]] = {
+    "analysis": {1: "keyword rewrites, decomposition, RM3 expansion on feedback"},
+    "generation": {
+        1: "the best-supported sentence, and a second one when nearly as good",
+        2: "the best-supported sentence only",
+    },
+    "evaluation": {
+        1: "accept when cited, faithfulness >= 0.6 and relevance >= 0.5",
+        2: "stricter: accept when cited, faithfulness >= 0.75 and relevance >= 0.67",
+    },
+}
+_STRICT_EVALUATION = (0.75, 0.67)
+#: Prompts only the Claude provider has; pinning them does not concern the offline one.
+_CLAUDE_ONLY = frozenset({"contextualize"})
+
+
+def offline_versions(pins: Mapping[str, int] | None) -> dict[str, int]:
+    """Every stage's configuration version: v1 unless pinned; unknown pins are errors."""
+    versions = dict.fromkeys(OFFLINE_VERSIONS, 1)
+    for name, version in (pins or {}).items():
+        if name in _CLAUDE_ONLY:
+            continue
+        if name not in OFFLINE_VERSIONS:
+            known = ", ".join(sorted(OFFLINE_VERSIONS))
+            raise ConfigError(f"prompt version pin {name}={version}: the offline provider has "
+                              f"no {name!r} (known: {known})")
+        if version not in OFFLINE_VERSIONS[name]:
+            have = ", ".join(f"v{v}" for v in sorted(OFFLINE_VERSIONS[name]))
+            raise ConfigError(f"prompt version pin {name}={version}: the offline {name} has "
+                              f"no v{version} (have: {have})")
+        versions[name] = version
+    return versions
+
 
 class OfflineProvider:
     """A :class:`workers.ports.LLMProvider` that needs no network and no model weights."""
@@ -49,12 +87,20 @@ class OfflineProvider:
         accept_faithfulness: float = 0.6,
         accept_relevance: float = 0.5,
         triage_model: Path | None = None,
+        versions: Mapping[str, int] | None = None,
     ) -> None:
         self.web_enabled = web_enabled
         self.triage = triage
+        self.versions = offline_versions(versions)
+        if self.versions["evaluation"] == 2:
+            accept_faithfulness, accept_relevance = _STRICT_EVALUATION
         self.accept_faithfulness = accept_faithfulness
         self.accept_relevance = accept_relevance
         self.triage_model = triage_model
+
+    def prompt_ref(self, stage: str) -> str:
+        """What a result of ``stage`` records as its ``prompt_version``."""
+        return f"offline-{stage}@v{self.versions.get(stage, 1)}"
 
     # -- analysis ----------------------------------------------------------------------------
     def analyze(self, task: AnalysisTask) -> AnalysisResult:
@@ -82,7 +128,7 @@ class OfflineProvider:
             triage=triage,  # type: ignore[arg-type,unused-ignore]
             triage_score=score,
             model=MODEL,
-            prompt_version="offline-analysis@v1",
+            prompt_version=self.prompt_ref("analysis"),
             usage=Usage(),
         )
 
@@ -91,15 +137,18 @@ class OfflineProvider:
         if not task.context:
             return GenerationResult(
                 job_id=task.job_id, step_id=task.step_id, answer=NO_DOCUMENTS, no_answer=True,
-                model=MODEL, prompt_version="offline-generation@v1",
+                model=MODEL, prompt_version=self.prompt_ref("generation"),
             )
         extract = extract_answer(task.query, task.context)
+        if self.versions["generation"] == 2 and len(extract.quotes) > 1:
+            first = extract.quotes[0]
+            extract = dataclasses.replace(extract, answer=first[1], quotes=[first])
         if task.kind == "email_reply":
             return self._draft(task, extract)
         if not extract.answer:
             return GenerationResult(
                 job_id=task.job_id, step_id=task.step_id, answer=NO_DOCUMENTS, no_answer=True,
-                model=MODEL, prompt_version="offline-generation@v1",
+                model=MODEL, prompt_version=self.prompt_ref("generation"),
             )
         citations = self._citations(task, extract)
         return GenerationResult(
@@ -109,7 +158,7 @@ class OfflineProvider:
             short_answer=extract.short_answer,
             citations=citations,
             model=MODEL,
-            prompt_version="offline-generation@v1",
+            prompt_version=self.prompt_ref("generation"),
         )
 
     @staticmethod
@@ -187,7 +236,7 @@ class OfflineProvider:
             feedback=feedback,
             suggested_rewrite=suggestion,
             model=MODEL,
-            prompt_version="offline-evaluation@v1",
+            prompt_version=self.prompt_ref("evaluation"),
         )
 
 
