@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +23,24 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bus.errors import UsageError
 from bus.settings import Settings
+from evals.ab import LOWER_IS_BETTER, Comparison, compare_runs, render_comparisons
 from evals.metrics import answer_hit, mean, token_f1
-from evals.report import percentile, row_from_result, summarize, write_report
+from evals.report import (
+    percentile,
+    row_from_result,
+    score_columns,
+    summarize,
+    write_ab_report,
+    write_report,
+)
 from orchestrator.client import RagrelayClient
 from orchestrator.corpus import ReadReport, read_documents
+from orchestrator.observe.flags import parse_prompt_versions
+from orchestrator.observe.replay import prompt_versions
 from schemas import Budget, IngestTask, JobRequest, JobResult
+from workers.deps import build_provider, close_provider
 from workers.text.tokenize import sentences
+from workers.web import DisabledWeb
 
 TENANT = "eval"
 
@@ -95,18 +108,35 @@ def ingest_corpus(client: RagrelayClient, corpus: Path, batch: int = 64) -> tupl
 @click.option("--loop/--no-loop", default=True, show_default=True,
               help="Allow the evaluate→rewrite loop (--no-loop: one iteration per job).")
 @click.option("--max-iterations", type=int, default=3, show_default=True)
+@click.option("--prompt-version", "prompt_version", multiple=True, metavar="NAME=VERSION",
+              help="A/B: run the questions twice, A with the configured prompt versions "
+              "(RAGRELAY_PROMPT_VERSIONS or the defaults) and B with these pinned on top "
+              "(repeatable, e.g. generation=2), and report B - A per metric with "
+              "paired-bootstrap confidence intervals.")
+@click.option("--resamples", type=click.IntRange(100, 1_000_000), default=10_000,
+              show_default=True, help="Bootstrap resamples for the A/B intervals.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Write a Markdown report with plots to this directory.")
+              default=None, help="Write a Markdown report with plots to this directory "
+              "(A/B: A/ and B/ reports plus ab.md and ab.png).")
 @click.option("--rows", "rows_out", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write one JSON row per question (for `eval ab`).")
+              default=None, help="Write one JSON row per question (for `eval ab`; "
+              "A/B: FILE with .A and .B before its suffix).")
 @click.pass_context
 def qa_command(ctx: click.Context, corpus: Path, questions: Path, limit: int | None, loop: bool,
-               max_iterations: int, as_json: bool, report_dir: Path | None,
-               rows_out: Path | None) -> None:
-    """Ask SQuAD-style QUESTIONS over CORPUS through every stage; print the scores."""
+               max_iterations: int, prompt_version: tuple[str, ...], resamples: int,
+               as_json: bool, report_dir: Path | None, rows_out: Path | None) -> None:
+    """Ask SQuAD-style QUESTIONS over CORPUS through every stage; print the scores.
+
+    With --prompt-version, compare two prompt versions (or offline configurations) on the
+    same questions and the same store."""
     root: Settings = ctx.find_root().obj
+    pins = parse_prompt_versions(prompt_version) if prompt_version else None
+    if pins is not None:  # an unknown name or version fails now, not in every job
+        close_provider(build_provider(root.model_copy(update={
+            "prompt_versions": {**root.prompt_versions, **pins}}), DisabledWeb()))
     cases = list(read_questions(questions, limit))
+    budget = Budget(max_iterations=max_iterations if loop else 1)
     with tempfile.TemporaryDirectory(prefix="ragrelay-eval-qa-") as tmp:
         settings = root.model_copy(update={"redis_url": None, "data_dir": Path(tmp),
                                            "weaviate_url": None})
@@ -114,27 +144,101 @@ def qa_command(ctx: click.Context, corpus: Path, questions: Path, limit: int | N
         t0 = time.perf_counter()
         n_docs, skipped = ingest_corpus(client, corpus)
         ingest_s = time.perf_counter() - t0
-        budget = Budget(max_iterations=max_iterations if loop else 1)
-        rows: list[dict[str, Any]] = []
-        latencies: list[float] = []
-        with Progress(TextColumn("eval qa"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TimeElapsedColumn(), disable=not sys.stderr.isatty()) as bar:
-            task = bar.add_task("qa", total=len(cases))
-            for case in cases:
-                started = time.perf_counter()
-                result = client.with_trace(client.ask(
-                    JobRequest(query=case["question"], tenant=TENANT, budget=budget)))
-                latency = time.perf_counter() - started
-                latencies.append(latency)
-                rows.append(row_from_result(case["_id"], case["question"], result,
-                                            latency_s=latency, metrics=score(case, result)))
-                bar.advance(task)
+        arm_a = _run_arm(client, cases, budget, label="eval qa" if pins is None else "A")
         client.close()
-    summary = _summary(rows, latencies, n_docs, skipped, ingest_s, loop)
+        arm_b: Arm | None = None
+        if pins is not None:
+            b_settings = settings.model_copy(
+                update={"prompt_versions": {**settings.prompt_versions, **pins}})
+            client = RagrelayClient.from_settings(b_settings)  # same store, other prompts
+            arm_b = _run_arm(client, cases, budget, label="B")
+            client.close()
+    summary = _summary(arm_a.rows, arm_a.latencies, n_docs, skipped, ingest_s, loop)
+    if arm_b is None:
+        _write_outputs(arm_a.rows, summary, rows_out, report_dir)
+        _print(summary, as_json)
+        return
+    summary_b = _summary(arm_b.rows, arm_b.latencies, n_docs, skipped, ingest_s, loop)
+    label_a, label_b = arm_labels(arm_a.versions, arm_b.versions)
+    comps = compare_arms(arm_a.rows, arm_b.rows, resamples=resamples)
+    _write_outputs(arm_a.rows, summary, _arm_path(rows_out, "A"), _arm_dir(report_dir, "A"))
+    _write_outputs(arm_b.rows, summary_b, _arm_path(rows_out, "B"), _arm_dir(report_dir, "B"))
+    if report_dir is not None:
+        write_ab_report(comps, report_dir, label_a=label_a, label_b=label_b)
+    out = {
+        "questions": len(cases), "documents": n_docs, "loop": loop,
+        "A": {**summary, "prompt_versions": arm_a.versions},
+        "B": {**summary_b, "prompt_versions": arm_b.versions},
+        "comparison": [c.to_dict() for c in comps],
+    }
+    if as_json:
+        click.echo(json.dumps(out))
+    else:
+        click.echo(render_comparisons(comps, label_a=label_a, label_b=label_b), nl=False)
+
+
+@dataclass
+class Arm:
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)  # stage -> recorded prompt version
+
+
+def _run_arm(client: RagrelayClient, cases: list[dict[str, Any]], budget: Budget,
+             *, label: str) -> Arm:
+    arm = Arm()
+    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), disable=not sys.stderr.isatty()) as bar:
+        task = bar.add_task("qa", total=len(cases))
+        for case in cases:
+            started = time.perf_counter()
+            result = client.with_trace(client.ask(
+                JobRequest(query=case["question"], tenant=TENANT, budget=budget)))
+            latency = time.perf_counter() - started
+            arm.latencies.append(latency)
+            arm.versions.update(prompt_versions(result.trace))
+            arm.rows.append(row_from_result(case["_id"], case["question"], result,
+                                            latency_s=latency, metrics=score(case, result)))
+            bar.advance(task)
+    return arm
+
+
+#: Compared in an A/B, besides every evaluation score both arms report.
+AB_METRICS = ("answer_hit", "f1", "retrieval_hit@5", "answer_words", "iterations", "latency_s")
+
+
+def compare_arms(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]], *,
+                 resamples: int = 10_000) -> list[Comparison]:
+    scores = sorted(set(score_columns(rows_a)) & set(score_columns(rows_b)) - set(AB_METRICS))
+    lower = LOWER_IS_BETTER | {"answer_words"}
+    return compare_runs(rows_a, rows_b, [*AB_METRICS, *scores], resamples=resamples,
+                        lower_is_better=lower)
+
+
+def arm_labels(a: dict[str, str], b: dict[str, str]) -> tuple[str, str]:
+    """Name each arm by the prompt versions that differ (all of them when none does)."""
+    stages = [s for s in sorted(a.keys() | b.keys()) if a.get(s) != b.get(s)] or sorted(a)
+    return (", ".join(a.get(s, "?") for s in stages) or "A",
+            ", ".join(b.get(s, "?") for s in stages) or "B")
+
+
+def _arm_path(path: Path | None, arm: str) -> Path | None:
+    return None if path is None else path.with_name(f"{path.stem}.{arm}{path.suffix}")
+
+
+def _arm_dir(path: Path | None, arm: str) -> Path | None:
+    return None if path is None else path / arm
+
+
+def _write_outputs(rows: list[dict[str, Any]], summary: dict[str, Any], rows_out: Path | None,
+                   report_dir: Path | None) -> None:
     if rows_out is not None:
         rows_out.write_text("".join(json.dumps(r) + "\n" for r in rows))
     if report_dir is not None:
         write_report(rows, {**summarize(rows), **summary}, report_dir)
+
+
+def _print(summary: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(summary))
     else:

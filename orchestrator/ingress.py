@@ -53,4 +53,4 @@ def register(app: Celery, settings: Settings) -> None:
         )
         return job_id
 
-    app.task(name=SUBMIT_TASK, base=SubmitTask, bind=True)(submit)
+    app.task(name=SUBMIT_TASK, base=SubmitTask, bind=True, shared=False)(submit)

@@ -42,6 +42,12 @@ def build_provider(settings: Settings, web: WebSource) -> LLMProvider:
     )
 
 
+def close_provider(provider: LLMProvider) -> None:
+    close = getattr(provider, "close", None)
+    if callable(close):
+        close()
+
+
 def preflight(settings: Settings) -> None:
     """Fail at worker start, not in the first task: build the provider and check it."""
     provider = build_provider(settings, build_web(settings))

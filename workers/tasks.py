@@ -46,7 +46,7 @@ def register(app: Celery, settings: Settings) -> Runtime:
     def run_ingest(self: RagrelayTask, msg: IngestTask) -> IngestResult:
         return indexing.handle(msg, self.runtime.deps())
 
-    app.task(name=INGEST_TASK, base=IngestTaskBase, bind=True)(run_ingest)
+    app.task(name=INGEST_TASK, base=IngestTaskBase, bind=True, shared=False)(run_ingest)
 
     def warm(sender: Any = None, **_: Any) -> None:
         """Build the deps (and load the embedding model) before the first task, not in it."""
@@ -77,4 +77,4 @@ def _register_stage(app: Celery, stage: str, handler: Callable[[Any, Any], Any])
         return faults.after(stage, handler(msg, deps))
 
     run.__name__ = f"run_{stage}"
-    app.task(name=task_name(stage), base=base, bind=True)(run)
+    app.task(name=task_name(stage), base=base, bind=True, shared=False)(run)
