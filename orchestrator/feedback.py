@@ -68,10 +68,14 @@ class FeedbackStore:
             status=result.status if result is not None else None,
             cited_doc_ids=sorted({c.doc_id for c in result.citations}) if result else [],
         )
+        return self.store(record)
+
+    def store(self, record: FeedbackRecord) -> FeedbackRecord:
+        """Keep a record built elsewhere (e.g. the inbox, from a draft a person edited)."""
         raw = record.model_dump_json()
         pipe = self.client.pipeline(transaction=True)
-        pipe.rpush(self._job_key(job_id), raw)
-        pipe.rpush(self._tenant_key(tenant), raw)
+        pipe.rpush(self._job_key(record.job_id), raw)
+        pipe.rpush(self._tenant_key(record.tenant), raw)
         pipe.execute()
         return record
 

@@ -5,21 +5,25 @@ Registered by the lead as ``"inbox": "orchestrator.inbox.cli:inbox_command"``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import click
 
-from bus.errors import TransientError, UsageError
+from bus.errors import RagrelayError, TransientError, UsageError
 from orchestrator.cli_settings import settings_of as _settings
+from orchestrator.inbox.idle import MAX_IDLE_S, IdleUnsupported
 from orchestrator.inbox.ledger import DEFAULT_LEASE_S, open_ledger
 from orchestrator.inbox.mailbox import EmlDirMailbox, Mailbox, MaildirMailbox, MboxMailbox
 from orchestrator.inbox.process import InboxProcessor, Outcome
+from orchestrator.inbox.sent import SentFolder, SentOutcome, SentScanner
 from schemas import Budget
 
 
@@ -34,6 +38,7 @@ def open_mailbox(
     unseen_only: bool = False,
     tls_insecure: bool = False,
     drafts_dir: Path | None = None,
+    sent_folder: str = "Sent",
 ) -> Mailbox:
     chosen = [x for x in (imap, maildir, eml_dir, mbox) if x is not None]
     if len(chosen) != 1:
@@ -47,7 +52,8 @@ def open_mailbox(
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        return ImapMailbox(target, unseen_only=unseen_only, tls_context=context)
+        return ImapMailbox(target, unseen_only=unseen_only, tls_context=context,
+                           sent_folder=sent_folder)
     if maildir is not None:
         return MaildirMailbox(maildir)
     if eml_dir is not None:
@@ -57,16 +63,50 @@ def open_mailbox(
     return MboxMailbox(mbox, drafts_dir)
 
 
+def sent_folder_of(mailbox: Mailbox, name: str) -> SentFolder | None:
+    """The mailbox's Sent folder (IMAP, Maildir), or None (.eml dir, mbox, no such folder)."""
+    from orchestrator.inbox.imap import ImapMailbox
+
+    if isinstance(mailbox, ImapMailbox):
+        return mailbox.sent_box()
+    if isinstance(mailbox, MaildirMailbox):
+        return mailbox.sent_box(name)
+    return None
+
+
+@runtime_checkable
+class IdleCapable(Protocol):
+    def idle(self, max_s: float, should_stop: Callable[[], bool]) -> bool: ...
+
+
+def _close(mailbox: Mailbox | None) -> None:
+    if mailbox is not None:
+        with contextlib.suppress(RagrelayError, OSError):
+            mailbox.close()
+
+
 def _printer(as_json: bool) -> Any:
-    def emit(outcome: Outcome) -> None:
+    def emit(outcome: Outcome | SentOutcome) -> None:
         if as_json:
             click.echo(json.dumps(outcome.to_dict()))
+            return
+        if isinstance(outcome, SentOutcome):
+            if outcome.status not in ("unrelated", "skipped"):
+                extra = f" similarity={outcome.similarity}" if outcome.similarity is not None else ""
+                click.echo(f"sent/{outcome.status:<6} {outcome.ref} job={outcome.job_id}{extra}"
+                           + (f" ({outcome.reason})" if outcome.reason else ""))
             return
         extra = f" triage={outcome.triage}" if outcome.triage else ""
         reason = f" ({outcome.reason})" if outcome.reason and outcome.status != "no_draft" else ""
         click.echo(f"{outcome.status:<11} {outcome.ref}{extra} {outcome.elapsed_ms:.0f} ms{reason}")
 
     return emit
+
+
+def _wait(seconds: float, stop: dict[str, bool]) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not stop["now"]:
+        time.sleep(min(0.5, seconds))
 
 
 @click.command("inbox")
@@ -79,7 +119,15 @@ def _printer(as_json: bool) -> Any:
 @click.option("--once", is_flag=True, help="One pass, then exit (default: poll forever).")
 @click.option("--tenant", default="default", show_default=True)
 @click.option("--poll", "poll_s", type=float, default=30.0, show_default=True,
-              help="Seconds between polls.")
+              help="Seconds between polls (without IDLE), and before a retry after an error.")
+@click.option("--idle/--no-idle", "use_idle", default=True, show_default=True,
+              help="IMAP: wait for new mail in IDLE when the server has it (else poll).")
+@click.option("--idle-max", "idle_max_s", type=float, default=MAX_IDLE_S, show_default=True,
+              help="IMAP: re-issue IDLE (and re-scan) at least this often, in seconds.")
+@click.option("--sent-folder", default="Sent", show_default=True,
+              help="IMAP/Maildir: where sent mail is (IMAP: the \\Sent special-use wins).")
+@click.option("--sent-feedback/--no-sent-feedback", default=True, show_default=True,
+              help="Drafts edited before sending become feedback (needs Redis).")
 @click.option("--imap-user", default=None, help="IMAP login (if not in the URL).")
 @click.option("--imap-password", default=None, envvar="RAGRELAY_IMAP_PASSWORD",
               help="IMAP password (if not in the URL); env RAGRELAY_IMAP_PASSWORD.")
@@ -105,6 +153,10 @@ def inbox_command(
     once: bool,
     tenant: str,
     poll_s: float,
+    use_idle: bool,
+    idle_max_s: float,
+    sent_folder: str,
+    sent_feedback: bool,
     imap_user: str | None,
     imap_password: str | None,
     unseen_only: bool,
@@ -121,7 +173,9 @@ def inbox_command(
 
     Each message is processed once per tenant (by Message-ID, or a content hash), across
     restarts and concurrent pollers; the original gets the $RagrelayProcessed keyword only
-    after its draft is stored.
+    after its draft is stored. Over IMAP, new mail is awaited in IDLE when the server has
+    it (else polled). With Redis, replies found in the Sent folder that a person edited
+    from one of our drafts become feedback (`ragrelay feedback export`).
     """
     from orchestrator.client import RagrelayClient
 
@@ -138,27 +192,51 @@ def inbox_command(
 
     if not once:
         signal.signal(signal.SIGTERM, _stop)
+    feedback = None
+    if sent_feedback and (imap is not None or maildir is not None):
+        if settings.embedded:
+            click.echo("note: edited drafts become feedback only with Redis "
+                       "(RAGRELAY_REDIS_URL); the Sent folder is not read", err=True)
+        else:
+            from bus.redis import connect
+            from orchestrator.feedback import FeedbackStore
+
+            feedback = FeedbackStore(connect(settings), prefix=settings.key_prefix)
+    idle = use_idle and imap is not None and not once
+    emit = _printer(as_json)
     ledger = open_ledger(redis_url=settings.redis_url, data_dir=settings.data_dir,
                          prefix=settings.key_prefix)
     client = RagrelayClient.from_settings(settings)
+    mailbox: Mailbox | None = None
+    told: set[str] = set()
+
+    def tell(what: str, text: str) -> None:
+        if what not in told:
+            told.add(what)
+            click.echo(text, err=True)
+
     try:
         while True:
             try:
-                mailbox = open_mailbox(imap=imap, maildir=maildir, eml_dir=eml_dir, mbox=mbox,
-                                       imap_user=imap_user, imap_password=imap_password,
-                                       unseen_only=unseen_only, tls_insecure=tls_insecure,
-                                       drafts_dir=drafts_dir)
-                try:
-                    processor = InboxProcessor(
-                        mailbox, ledger, client, tenant=tenant, mailbox_address=from_addr,
-                        lease_s=lease_s, job_timeout_s=job_timeout_s, window=window,
-                        on_outcome=_printer(as_json),
-                        budget=Budget(max_iterations=max_iterations) if max_iterations else None,
-                    )
-                    outcomes = processor.run_once()
-                finally:
-                    mailbox.close()
+                if mailbox is None:
+                    mailbox = open_mailbox(imap=imap, maildir=maildir, eml_dir=eml_dir, mbox=mbox,
+                                           imap_user=imap_user, imap_password=imap_password,
+                                           unseen_only=unseen_only, tls_insecure=tls_insecure,
+                                           drafts_dir=drafts_dir, sent_folder=sent_folder)
+                processor = InboxProcessor(
+                    mailbox, ledger, client, tenant=tenant, mailbox_address=from_addr,
+                    lease_s=lease_s, job_timeout_s=job_timeout_s, window=window,
+                    on_outcome=emit,
+                    budget=Budget(max_iterations=max_iterations) if max_iterations else None,
+                )
+                outcomes = processor.run_once()
+                sent = sent_folder_of(mailbox, sent_folder) if feedback is not None else None
+                if sent is not None and feedback is not None:
+                    SentScanner(sent, ledger, feedback, tenant=tenant, lease_s=lease_s,
+                                on_outcome=emit).run_once()
             except TransientError as exc:
+                _close(mailbox)
+                mailbox = None
                 if once:
                     raise
                 click.echo(f"warning: {exc}; retrying in {poll_s:g} s", err=True)
@@ -171,14 +249,31 @@ def inbox_command(
                     summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing new"
                     click.echo(f"inbox: {summary}")
                 return
-            deadline = time.monotonic() + poll_s
-            while time.monotonic() < deadline and not stop["now"]:
-                time.sleep(min(0.5, poll_s))
+            retry_soon = mailbox is None or any(o.status == "failed" for o in outcomes)
+            if idle and not retry_soon and isinstance(mailbox, IdleCapable):
+                try:
+                    tell("idle", "inbox: waiting for new mail in IMAP IDLE")
+                    mailbox.idle(idle_max_s, lambda: stop["now"])
+                    if stop["now"]:
+                        return
+                    continue
+                except IdleUnsupported as exc:
+                    idle = False
+                    tell("no-idle", f"inbox: no IMAP IDLE ({exc}); polling every {poll_s:g} s")
+                except TransientError as exc:
+                    _close(mailbox)
+                    mailbox = None
+                    click.echo(f"warning: {exc}; retrying in {poll_s:g} s", err=True)
+            tell("poll", f"inbox: polling every {poll_s:g} s")
+            _wait(poll_s, stop)
             if stop["now"]:
                 return
     finally:
+        _close(mailbox)
         client.close()
         ledger.close()
+        if feedback is not None:
+            feedback.client.close()
 
 
 __all__ = ["inbox_command", "open_mailbox"]

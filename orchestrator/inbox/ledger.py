@@ -5,6 +5,10 @@ the lease runs. ``complete`` marks it done for good (after the draft is stored);
 gives it back on failure. A crashed poller's lease expires and another one takes over —
 the draft store is idempotent per key, so the takeover cannot produce a second draft.
 
+The ledger also remembers each stored draft (``record_draft``: the question, the draft's
+text, the job) under the original's key and the draft's aliases (its Message-ID, its reply
+key), so a reply found later in Sent can be matched to it (``find_draft``).
+
 Two implementations with one contract: Redis (``SET NX PX`` + compare-and-set Lua) when a
 Redis URL is configured, else SQLite under the data dir (``BEGIN IMMEDIATE`` transactions,
 WAL), safe across processes on one machine and across restarts.
@@ -48,6 +52,12 @@ class Ledger(Protocol):
 
     def is_done(self, tenant: str, key: str) -> bool: ...
 
+    def record_draft(self, tenant: str, refs: list[str], info: dict[str, Any]) -> None:
+        """Remember a stored draft under every one of ``refs`` (replaces older entries)."""
+        ...
+
+    def find_draft(self, tenant: str, ref: str) -> dict[str, Any] | None: ...
+
     def close(self) -> None: ...
 
 
@@ -71,19 +81,25 @@ class SqliteLedger:
                 " token TEXT, lease_until REAL, outcome TEXT, updated_at REAL NOT NULL,"
                 " PRIMARY KEY (tenant, key))"
             )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS inbox_drafts ("
+                " tenant TEXT NOT NULL, ref TEXT NOT NULL, info TEXT NOT NULL,"
+                " PRIMARY KEY (tenant, ref))"
+            )
         except sqlite3.Error as exc:
             raise ConfigError(f"cannot open inbox ledger {path}: {exc}") from exc
 
-    def _tx(self, sql: str, params: tuple[Any, ...]) -> int:
+    def _tx(self, sql: str, params: tuple[Any, ...], *more: tuple[Any, ...]) -> int:
+        """Run ``sql`` once per parameter tuple in one transaction; rows changed."""
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                cursor = self._db.execute(sql, params)
+                changed = sum(self._db.execute(sql, p).rowcount for p in (params, *more))
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            return cursor.rowcount
+            return changed
         except sqlite3.OperationalError as exc:
             raise TransientError(f"inbox ledger busy: {exc}") from exc
 
@@ -123,6 +139,20 @@ class SqliteLedger:
         ).fetchone()
         return bool(row and row[0] == "done")
 
+    def record_draft(self, tenant: str, refs: list[str], info: dict[str, Any]) -> None:
+        if not refs:
+            return
+        raw = json.dumps(info)
+        rows = [(tenant, ref, raw) for ref in dict.fromkeys(refs)]
+        self._tx("INSERT OR REPLACE INTO inbox_drafts (tenant, ref, info) VALUES (?, ?, ?)",
+                 *rows)
+
+    def find_draft(self, tenant: str, ref: str) -> dict[str, Any] | None:
+        row = self._db.execute(
+            "SELECT info FROM inbox_drafts WHERE tenant = ? AND ref = ?", (tenant, ref)
+        ).fetchone()
+        return _info(row[0]) if row else None
+
     def close(self) -> None:
         self._db.close()
 
@@ -152,9 +182,9 @@ class RedisLedger:
         self._complete = client.register_script(_COMPLETE)
         self._release = client.register_script(_RELEASE)
 
-    def _key(self, tenant: str, key: str) -> str:
+    def _key(self, tenant: str, key: str, kind: str = "inbox") -> str:
         digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        return f"{self.prefix}:inbox:{tenant}:{digest}"
+        return f"{self.prefix}:{kind}:{tenant}:{digest}"
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         import redis
@@ -193,8 +223,29 @@ class RedisLedger:
             value = value.decode()
         return isinstance(value, str) and value.startswith("done:")
 
+    def record_draft(self, tenant: str, refs: list[str], info: dict[str, Any]) -> None:
+        if not refs:
+            return
+        raw = json.dumps(info)
+        pipe = self.redis.pipeline(transaction=True)
+        for ref in dict.fromkeys(refs):
+            pipe.set(self._key(tenant, ref, "inbox-draft"), raw)
+        self._call(pipe.execute)
+
+    def find_draft(self, tenant: str, ref: str) -> dict[str, Any] | None:
+        value = self._call(self.redis.get, self._key(tenant, ref, "inbox-draft"))
+        return _info(value) if value is not None else None
+
     def close(self) -> None:
         self.redis.close()
+
+
+def _info(raw: str | bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def open_ledger(*, redis_url: str | None, data_dir: Path, prefix: str = "ragrelay") -> Ledger:

@@ -201,16 +201,18 @@ class MaildirMailbox:
     # -- Mailbox ---------------------------------------------------------------------------
     def fetch(self) -> Iterator[RawMessage]:
         letter = self._processed_letter()
-        for sub in ("new", "cur"):
-            for path in sorted((self.directory / sub).iterdir()):
-                if path.name.startswith(".") or not path.is_file():
-                    continue
-                if letter and letter in self._flags(path.name):
-                    continue
-                try:
-                    yield RawMessage(f"{sub}/{path.name}", path.read_bytes())
-                except OSError:
-                    continue
+        # listed up front: marking moves files from new/ to cur/ while we iterate
+        listed = [(sub, path) for sub in ("new", "cur")
+                  for path in sorted((self.directory / sub).iterdir())]
+        for sub, path in listed:
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            if letter and letter in self._flags(path.name):
+                continue
+            try:
+                yield RawMessage(f"{sub}/{path.name}", path.read_bytes())
+            except OSError:
+                continue
 
     def store_draft(self, digest: str, draft: EmailMessage) -> bool:
         created = not self.drafts.exists()
@@ -247,6 +249,13 @@ class MaildirMailbox:
             os.replace(path, target)
         except FileNotFoundError:
             return None  # moved by another client meanwhile; the ledger still holds it
+
+    def sent_box(self, name: str = "Sent") -> MaildirMailbox | None:
+        """The Sent folder (``DIR/.NAME`` Maildir++, else ``DIR/NAME``) if it exists."""
+        for path in (self.directory / f".{name}", self.directory / name):
+            if (path / "cur").is_dir() and (path / "new").is_dir():
+                return MaildirMailbox(path)
+        return None
 
     def close(self) -> None:
         return None

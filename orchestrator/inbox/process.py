@@ -16,6 +16,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
+from email.message import EmailMessage
 from typing import Protocol
 
 from bus.errors import InvalidMessage, RagrelayError
@@ -171,6 +172,7 @@ class InboxProcessor:
                                     mailbox_address=self.mailbox_address, job_id=job.job_id)
                 stored = self.mailbox.store_draft(digest, draft)
                 status = "drafted" if stored else "duplicate"
+                self._remember_draft(parsed, digest, draft, result)
             self.mailbox.mark_processed(job.message.ref)
         except RagrelayError as exc:
             self.ledger.release(claim)
@@ -187,6 +189,19 @@ class InboxProcessor:
                                             "triage": result.triage}):
             outcome.reason = (outcome.reason + "; lease expired before completion").strip("; ")
         self._emit(outcome, out)
+
+
+    def _remember_draft(self, parsed: ParsedEmail, digest: str, draft: EmailMessage,
+                        result: JobResult) -> None:
+        """For edited-draft feedback (``sent.py``): what we drafted, findable by the
+        original's key, the draft's Message-ID and its reply key."""
+        draft_id = str(draft["Message-ID"] or "").strip()
+        info = {"key": parsed.key, "question": parsed.question(), "draft": result.answer.strip(),
+                "job_id": result.job_id, "draft_message_id": draft_id, "digest": digest,
+                "cited_doc_ids": sorted({c.doc_id for c in result.citations}),
+                "at": time.time()}
+        refs = [parsed.key, digest] + ([draft_id] if draft_id else [])
+        self.ledger.record_draft(self.tenant, refs, info)
 
 
 def _ms(started: float) -> float:
