@@ -113,6 +113,12 @@ class Settings(BaseSettings):
         "highest version of each prompt file; the offline provider's v1)",
     )
 
+    replay_outputs: Path | None = Field(
+        None,
+        description="recorded stage outputs (written by `ragrelay replay`): a model-backed "
+        "stage whose input and prompt version match a recording reuses it instead of a call",
+    )
+
     # --- Weaviate (set a URL to use it; unset = the embedded store) ------------------------
     weaviate_url: str | None = None
     weaviate_grpc_port: int = 50051

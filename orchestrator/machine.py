@@ -32,6 +32,7 @@ from schemas import (
     Usage,
     step_id,
 )
+from schemas.fingerprint import LLM_STAGES, input_fingerprint, recorded_output
 
 NO_DOCUMENTS_ANSWER = "No relevant documents were found for this question."
 
@@ -411,6 +412,9 @@ def _completed(s: JobState, pending: PendingStep, r: StageResultBase) -> TraceEv
         detail["prompt_version"] = r.prompt_version
     if r.model:
         detail["model"] = r.model
+    if pending.stage in LLM_STAGES:  # what was asked and answered: `ragrelay replay` reuses it
+        detail["input_sha"] = input_fingerprint(pending.payload)
+        detail["result"] = recorded_output(r)
     outcome = "ok"
     if isinstance(r, EvaluationResult):
         detail["scores"] = r.scores

@@ -26,7 +26,19 @@ def build_web(settings: Settings) -> WebSource:
 
 
 def build_provider(settings: Settings, web: WebSource) -> LLMProvider:
-    """Claude when an Anthropic key is configured, else the offline provider."""
+    """Claude when an Anthropic key is configured, else the offline provider; answering from
+    a replay's recordings where they apply (``RAGRELAY_REPLAY_OUTPUTS``)."""
+    provider = _provider(settings, web)
+    if settings.replay_outputs is None or provider.name == "offline":
+        # The offline provider is deterministic and cheap: a replay re-runs it, so a change
+        # to its code shows in the diff instead of hiding behind a recording.
+        return provider
+    from workers.providers.replaying import ReplayingProvider, load_recordings
+
+    return ReplayingProvider(provider, load_recordings(settings.replay_outputs))
+
+
+def _provider(settings: Settings, web: WebSource) -> LLMProvider:
     if settings.anthropic_api_key is not None:
         try:
             from workers.providers.anthropic import AnthropicProvider

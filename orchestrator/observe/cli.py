@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -84,27 +85,40 @@ def feedback_export(ctx: click.Context, since: str | None, tenant: str | None,
 @click.argument("job_id")
 @click.option("--prompt-version", "prompt_version", multiple=True, metavar="NAME=VERSION",
               help="Run with this prompt version (repeatable), e.g. generation=2.")
+@click.option("--fresh", is_flag=True,
+              help="Call the model for every stage (default: reuse the recorded output of a "
+              "stage whose input and prompt version did not change).")
 @click.option("--query", default=None, help="Use this query (when the trace lacks it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as one JSON object.")
 @click.option("--timeout", "timeout_s", type=float, default=None,
               help="Seconds to wait (default: the job's deadline + 10).")
 @click.pass_context
-def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...],
+def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...], fresh: bool,
            query: str | None, as_json: bool, timeout_s: float | None) -> None:
     """Re-run the recorded job JOB_ID through the embedded pipeline and print what changed:
-    status, stop reason, iterations, answer, citations, scores, usage, prompt versions."""
-    from orchestrator.observe.replay import diff_results, recover_request, render_diff
+    status, stop reason, iterations, answer, citations, scores, usage, prompt versions.
+
+    With Claude, a stage whose input and prompt version are unchanged reuses the output the
+    trace recorded (no call, no cost), so pinning a new generation prompt re-runs only
+    generation and what depends on it. The offline provider is always re-run."""
+    from orchestrator.observe.replay import (
+        diff_results,
+        recordings,
+        recover_request,
+        render_diff,
+        reused_steps,
+    )
 
     settings = _settings(ctx)
     update: dict[str, Any] = {"redis_url": None}
     if prompt_version:
         from orchestrator.observe.flags import parse_prompt_versions
 
-        update["prompt_versions"] = parse_prompt_versions(prompt_version)
+        update["prompt_versions"] = {**settings.prompt_versions,
+                                     **parse_prompt_versions(prompt_version)}
     # Embedded: one in-process client reads the recorded job (data_dir/jobs) and runs the
     # replay. With Redis: the recorded job is read there, the replay still runs embedded.
-    runner = _client(settings.model_copy(update=update))
-    recorded = runner if settings.embedded else _client(settings)
+    recorded = _client(settings)
     before = recorded.result(job_id)
     if before is None:
         raise click.ClickException(
@@ -112,9 +126,17 @@ def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...],
     trace = recorded.trace(job_id)
     loaded = None if settings.embedded else recorded.jobs.load(job_id)
     request = recover_request(job_id, trace, loaded[0] if loaded else None, query=query)
-    after = runner.with_trace(runner.ask(
-        request, timeout_s=timeout_s or request.budget.deadline_s + 10))
+    recorded_outputs = [] if fresh else recordings(trace)
+    with tempfile.TemporaryDirectory(prefix="ragrelay-replay-") as tmp:
+        if recorded_outputs:
+            path = Path(tmp) / "recordings.json"
+            path.write_text(json.dumps(recorded_outputs), encoding="utf-8")
+            update["replay_outputs"] = path
+        runner = _client(settings.model_copy(update=update))
+        after = runner.with_trace(runner.ask(
+            request, timeout_s=timeout_s or request.budget.deadline_s + 10))
     d = diff_results(before.model_copy(update={"trace": trace}), after)
+    d.reused = reused_steps(after.trace, recorded_outputs)
     if as_json:
         click.echo(json.dumps(d.to_dict(), ensure_ascii=False))
     else:

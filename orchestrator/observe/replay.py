@@ -59,6 +59,35 @@ def prompt_versions(trace: list[TraceEvent]) -> dict[str, str]:
     return out
 
 
+def recordings(trace: list[TraceEvent]) -> list[dict[str, Any]]:
+    """What each language stage of the job was asked (fingerprint) and answered, as
+    ``RAGRELAY_REPLAY_OUTPUTS`` expects: ``[{"stage", "step_id", "input_sha", "result"}]``."""
+    return [
+        {"stage": e.stage, "step_id": e.step_id, "input_sha": e.detail["input_sha"],
+         "result": e.detail["result"]}
+        for e in trace
+        if e.type == "step.completed" and e.stage and "input_sha" in e.detail
+        and isinstance(e.detail.get("result"), dict)
+    ]
+
+
+def reused_steps(trace: list[TraceEvent], recorded: list[dict[str, Any]]) -> list[str]:
+    """Steps of a replay answered from a recording: same stage, input and prompt version,
+    and no model call (a reused result's usage is zero)."""
+    known = {(r["stage"], r["input_sha"], r["result"].get("prompt_version")) for r in recorded}
+    out = []
+    for e in trace:
+        if e.type != "step.completed" or "input_sha" not in e.detail:
+            continue
+        calls = int((e.detail.get("usage") or {}).get("llm_calls", 0) or 0)
+        if calls == 0 and (e.stage, e.detail["input_sha"], e.detail.get("prompt_version")) in known:
+            out.append(str(e.step_id))
+    return out
+
+
+USAGE_FIELDS = frozenset({"llm_calls", "tokens", "cost_usd"})
+
+
 @dataclass
 class Diff:
     before: JobResult
@@ -68,10 +97,13 @@ class Diff:
     citations_added: list[str] = field(default_factory=list)
     citations_removed: list[str] = field(default_factory=list)
     scores: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)  # replay steps answered from a recording
 
     @property
     def same(self) -> bool:
-        return not (self.fields or self.answer_diff or self.citations_added
+        """The same outcome; usage may differ (a replay that reuses recordings costs less)."""
+        outcome = {k for k in self.fields if k not in USAGE_FIELDS}
+        return not (outcome or self.answer_diff or self.citations_added
                     or self.citations_removed or any(a != b for a, b in self.scores.values()))
 
     def to_dict(self) -> dict[str, Any]:
@@ -83,6 +115,7 @@ class Diff:
             "citations_added": self.citations_added,
             "citations_removed": self.citations_removed,
             "scores": {k: {"before": a, "after": b} for k, (a, b) in self.scores.items()},
+            "reused": self.reused,
         }
 
 
@@ -130,6 +163,8 @@ def render_diff(d: Diff) -> str:
             lines.append(f"    {name}: {fa} -> {fb}{delta}")
     if d.citations_added or d.citations_removed:
         lines.append(f"  citations: +{d.citations_added} -{d.citations_removed}")
+    if d.reused:
+        lines.append(f"  reused recorded outputs (no model call): {', '.join(d.reused)}")
     if d.answer_diff:
         lines.append("  answer:")
         lines += [f"    {line}" for line in d.answer_diff]
@@ -138,4 +173,5 @@ def render_diff(d: Diff) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Diff", "diff_results", "prompt_versions", "recover_request", "render_diff"]
+__all__ = ["Diff", "diff_results", "prompt_versions", "recordings", "recover_request",
+           "render_diff", "reused_steps"]

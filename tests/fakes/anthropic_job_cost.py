@@ -20,7 +20,6 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bus.settings import Settings
 from tests.fakes.anthropic_server import DOCUMENTED_CACHE_MINIMUMS, FakeAnthropicServer, Reply
 from workers.providers.pricing import PriceTable
 
@@ -34,25 +33,6 @@ REVISE = Reply(
         "suggested_rewrite": None,
     }
 )
-
-
-def use_anthropic_provider(*, cache_context: bool = True) -> None:
-    """Make worker deps build the Anthropic provider when a key is set (what workers/deps.py
-    is to do itself; harmless once it does)."""
-    import workers.deps
-    from workers.ports import LLMProvider, WebSource
-    from workers.providers.anthropic import AnthropicProvider
-
-    original = workers.deps.build_provider
-
-    def build(settings: Settings, web: WebSource) -> LLMProvider:
-        if settings.anthropic_api_key is None:
-            return original(settings, web)
-        provider = AnthropicProvider.from_settings(settings, web_enabled=web.enabled)
-        provider.cache_context = cache_context
-        return provider
-
-    setattr(workers.deps, "build_provider", build)  # noqa: B010 - a deliberate patch
 
 
 def questions_from(path: Path, n: int) -> list[str]:
@@ -111,10 +91,10 @@ def main(argv: list[str] | None = None) -> int:
                 "RAGRELAY_ANTHROPIC_MODEL_GENERATION": args.generation_model,
                 "RAGRELAY_ANTHROPIC_PRICES": json.dumps(prices),
                 "RAGRELAY_LOG_LEVEL": "ERROR",
+                "RAGRELAY_ANTHROPIC_CACHE_CONTEXT": "false" if args.no_cache_context else "true",
             }
         )
         os.environ.pop("RAGRELAY_REDIS_URL", None)
-        use_anthropic_provider(cache_context=not args.no_cache_context)
         from click.testing import CliRunner
 
         from orchestrator.cli import cli

@@ -76,14 +76,9 @@ def ingest_sample(data_dir: str) -> None:
     store.close()
 
 
-# `ragrelay ...` in its own process (as a user runs it), with worker deps building the
-# Anthropic provider. One process per command: the embedded client registers its Celery
-# tasks once per process.
-CLI = (
-    "import sys; from tests.fakes.anthropic_job_cost import use_anthropic_provider; "
-    "use_anthropic_provider(); from orchestrator.cli import cli; "
-    "sys.argv[0] = 'ragrelay'; cli()"
-)
+# `ragrelay ...` in its own process, as a user runs it: worker deps build the Anthropic
+# provider because a key is set.
+CLI = "import sys; from orchestrator.cli import cli; sys.argv[0] = 'ragrelay'; cli()"
 
 
 def run(*args: str, exit_code: int = 0) -> dict[str, Any]:
@@ -173,3 +168,33 @@ def test_malformed_generation_twice_fails_the_job_cleanly(
     assert result["status"] == "failed"
     assert "failed validation twice" in (result["error"] or "")
     assert len(server.message_requests("submit_answer")) == 2
+
+
+def test_replay_reuses_recorded_outputs_of_unchanged_stages(
+    server: FakeAnthropicServer, cli_env: dict[str, str]
+) -> None:
+    ingest_sample(cli_env["RAGRELAY_DATA_DIR"])
+    job_id = run("ask", "--json", QUESTION)["job_id"]
+    assert len(server.message_requests()) == 3
+
+    # nothing changed: every stage answers from the recording, no call, same outcome
+    same = run("replay", job_id, "--json")
+    assert same["same"] is True and len(same["reused"]) == 3
+    assert len(server.message_requests()) == 3
+
+    # a pinned generation prompt: analysis reused; generation called with the v1 prompt
+    pinned = run("replay", job_id, "--prompt-version", "generation=1", "--json")
+    calls = server.message_requests()
+    assert [r.tool_name for r in calls[3:]][:1] == ["submit_answer"]
+    assert calls[3].body["system"][-1]["text"] == load_prompt("generation", 1).text
+    assert "submit_analysis" not in [r.tool_name for r in calls[3:]]
+    assert any(s.endswith("/analysis/0") for s in pinned["reused"])
+    assert not any("/generation/" in s for s in pinned["reused"])
+    before, after = (pinned["changed"]["prompt_versions"][k] for k in ("before", "after"))
+    assert before["generation"] == load_prompt("generation").ref
+    assert after["generation"] == load_prompt("generation", 1).ref
+
+    # --fresh calls the model for every stage again
+    n = len(server.message_requests())
+    fresh = run("replay", job_id, "--fresh", "--json")
+    assert fresh["reused"] == [] and len(server.message_requests()) == n + 3

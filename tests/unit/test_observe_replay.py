@@ -68,3 +68,81 @@ def test_changes_in_answer_citations_scores_and_stop_reason_are_reported() -> No
     assert "-Capital." in text and "+City." in text and "f: 0.500 -> 0.750 (+0.250)" in text
     assert d.to_dict()["changed"]["stop_reason"] == {"before": "accepted",
                                                      "after": "max_iterations"}
+
+
+# -- recorded outputs -----------------------------------------------------------------------
+
+def test_fingerprint_ignores_the_envelope_but_not_the_content() -> None:
+    from schemas import GenerationTask
+    from schemas.fingerprint import input_fingerprint
+
+    a = GenerationTask(job_id="j1", step_id="j1/1/generation/0", tenant="t", query="Who?")
+    b = GenerationTask(job_id="j2", step_id="j2/2/generation/0", tenant="t", query="Who?",
+                       iteration=2, attempt=3)
+    c = GenerationTask(job_id="j1", step_id="j1/1/generation/0", tenant="t", query="Who?",
+                       feedback="Say more.")
+    assert input_fingerprint(a.to_dict()) == input_fingerprint(b.to_dict())
+    assert input_fingerprint(a.to_dict()) != input_fingerprint(c.to_dict())
+
+
+class CountingProvider:
+    name = "counting"
+    web_enabled = False
+
+    def __init__(self, version: str) -> None:
+        self.version, self.calls = version, 0
+
+    def prompt_ref(self, stage: str) -> str:
+        return f"{stage}@{self.version}"
+
+    def generate(self, task: object) -> object:
+        from schemas import GenerationResult, GenerationTask
+
+        assert isinstance(task, GenerationTask)
+        self.calls += 1
+        return GenerationResult(job_id=task.job_id, step_id=task.step_id, answer="fresh",
+                                prompt_version=self.prompt_ref("generation"),
+                                usage=Usage(llm_calls=1, output_tokens=5))
+
+
+def test_replaying_provider_reuses_only_same_input_and_same_prompt() -> None:
+    from schemas import GenerationResult, GenerationTask
+    from schemas.fingerprint import input_fingerprint, recorded_output
+    from workers.providers.replaying import ReplayingProvider
+
+    old = GenerationTask(job_id="j1", step_id="j1/1/generation/0", tenant="t", query="Who?")
+    recorded = GenerationResult(job_id="j1", step_id=old.step_id, answer="recorded",
+                                prompt_version="generation@v1",
+                                usage=Usage(llm_calls=1, output_tokens=9))
+    recs = {("generation", input_fingerprint(old.to_dict())): recorded_output(recorded)}
+    new = old.model_copy(update={"job_id": "j2", "step_id": "j2/1/generation/0"})
+
+    inner = CountingProvider("v1")
+    replaying = ReplayingProvider(inner, recs)  # type: ignore[arg-type]
+    r = replaying.generate(new)
+    assert (r.answer, r.job_id, r.step_id, r.usage.llm_calls, inner.calls) == (
+        "recorded", "j2", "j2/1/generation/0", 0, 0)
+    assert replaying.reused == ["j2/1/generation/0"]
+    other = new.model_copy(update={"query": "Why?"})
+    assert replaying.generate(other).answer == "fresh" and inner.calls == 1
+    pinned = ReplayingProvider(CountingProvider("v2"), recs)  # type: ignore[arg-type]
+    assert pinned.generate(new).answer == "fresh"
+
+
+def test_recordings_and_reused_steps_come_from_traces() -> None:
+    from orchestrator.observe.replay import recordings, reused_steps
+
+    def completed(step: str, sha: str, calls: int, version: str = "g@v1") -> TraceEvent:
+        return TraceEvent(job_id="j", type="step.completed", at=1.0, stage="generation",
+                          step_id=step, detail={"input_sha": sha, "prompt_version": version,
+                                                "usage": {"llm_calls": calls},
+                                                "result": {"answer": "a",
+                                                           "prompt_version": version}})
+
+    recorded = recordings([completed("j/1/generation/0", "aa", 1)])
+    assert recorded == [{"stage": "generation", "step_id": "j/1/generation/0",
+                         "input_sha": "aa", "result": {"answer": "a", "prompt_version": "g@v1"}}]
+    replay = [completed("k/1/generation/0", "aa", 0), completed("k/2/generation/0", "bb", 0),
+              completed("k/3/generation/0", "aa", 1), completed("k/4/generation/0", "aa", 0,
+                                                                "g@v2")]
+    assert reused_steps(replay, recorded) == ["k/1/generation/0"]
