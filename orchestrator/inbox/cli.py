@@ -232,8 +232,13 @@ def inbox_command(
                 outcomes = processor.run_once()
                 sent = sent_folder_of(mailbox, sent_folder) if feedback is not None else None
                 if sent is not None and feedback is not None:
-                    SentScanner(sent, ledger, feedback, tenant=tenant, lease_s=lease_s,
-                                on_outcome=emit).run_once()
+                    try:
+                        SentScanner(sent, ledger, feedback, tenant=tenant, lease_s=lease_s,
+                                    on_outcome=emit).run_once()
+                    except TransientError:
+                        raise
+                    except RagrelayError as exc:  # the Sent folder must not stop the inbox
+                        tell("sent", f"warning: Sent folder not read: {exc}")
             except TransientError as exc:
                 _close(mailbox)
                 mailbox = None
@@ -261,10 +266,12 @@ def inbox_command(
                     idle = False
                     tell("no-idle", f"inbox: no IMAP IDLE ({exc}); polling every {poll_s:g} s")
                 except TransientError as exc:
-                    _close(mailbox)
-                    mailbox = None
                     click.echo(f"warning: {exc}; retrying in {poll_s:g} s", err=True)
-            tell("poll", f"inbox: polling every {poll_s:g} s")
+            # between polls the session is closed (servers log idle sessions out)
+            _close(mailbox)
+            mailbox = None
+            if not idle:
+                tell("poll", f"inbox: polling every {poll_s:g} s")
             _wait(poll_s, stop)
             if stop["now"]:
                 return

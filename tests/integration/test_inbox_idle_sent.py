@@ -139,9 +139,15 @@ def test_new_mail_while_waiting_gets_its_draft(
     try:
         agent.wait_for(ready)  # the first (empty) pass is over; the agent waits
         dovecot.append(user, QUESTION % uuid.uuid4().hex.encode())
-        drafts = _wait_for_drafts(dovecot, user, 1)
+        try:
+            drafts = _wait_for_drafts(dovecot, user, 1)
+        except AssertionError as exc:
+            agent.proc.send_signal(signal.SIGTERM)
+            out, _ = agent.proc.communicate(timeout=60)
+            raise AssertionError(f"{exc}\nstdout: {out}\nstderr: {''.join(agent.stderr)}"
+                                 f"{''.join(list(agent.lines.queue))}") from exc
     finally:
-        out = agent.stop()
+        out = agent.stop() if agent.proc.returncode is None else ""
     assert len(drafts) == 1 and drafts[0]["In-Reply-To"].startswith("<idle-")
     outcomes = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
     assert [o["status"] for o in outcomes] == ["drafted"]
