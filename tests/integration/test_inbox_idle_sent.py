@@ -145,7 +145,8 @@ def test_new_mail_while_waiting_gets_its_draft(
             agent.proc.send_signal(signal.SIGTERM)
             out, _ = agent.proc.communicate(timeout=60)
             raise AssertionError(f"{exc}\nstdout: {out}\nstderr: {''.join(agent.stderr)}"
-                                 f"{''.join(list(agent.lines.queue))}") from exc
+                                 f"{''.join(list(agent.lines.queue))}\n"
+                                 f"dovecot log: {dovecot.log()[-3000:]}") from exc
     finally:
         out = agent.stop() if agent.proc.returncode is None else ""
     assert len(drafts) == 1 and drafts[0]["In-Reply-To"].startswith("<idle-")
@@ -154,6 +155,29 @@ def test_new_mail_while_waiting_gets_its_draft(
     assert all(b"$RagrelayProcessed" in flags for flags, _ in dovecot.messages(user))
     if mode == "poll":
         assert "IMAP IDLE" not in "".join(agent.stderr)
+
+
+def test_server_without_idle_falls_back_to_polling(
+    base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Dovecot that does not advertise IDLE: the agent says so and polls."""
+    from tests.support import dovecot as dovecot_support
+
+    monkeypatch.setattr(dovecot_support, "CONFIG", dovecot_support.CONFIG
+                        + "protocol imap {{\n  imap_capability = IMAP4rev1 LITERAL+ SASL-IR\n}}\n")
+    with DovecotServer(users={"plain@example.com": "pw"}, tls=False) as server:
+        conn = server.connect("plain@example.com")
+        assert b"IDLE" not in b" ".join(conn.capability()[1])
+        conn.logout()
+        agent = Agent(base_env, "--imap", server.url("plain@example.com"), "--json",
+                      "--poll", "0.5")
+        try:
+            agent.wait_for("no IMAP IDLE")
+            agent.wait_for("polling every 0.5 s")
+            server.append("plain@example.com", QUESTION % uuid.uuid4().hex.encode())
+            assert len(_wait_for_drafts(server, "plain@example.com", 1)) == 1
+        finally:
+            agent.stop()
 
 
 # --- edited drafts → feedback ---------------------------------------------------------------
