@@ -116,14 +116,15 @@ def _wait(seconds: float, stop: dict[str, bool]) -> None:
               help="A directory of .eml files (drafts go to DIR/Drafts).")
 @click.option("--mbox", type=click.Path(path_type=Path, dir_okay=False),
               help="An mbox file, read-only (drafts go to its directory's Drafts/).")
-@click.option("--once", is_flag=True, help="One pass, then exit (default: poll forever).")
+@click.option("--once", is_flag=True, help="One pass, then exit (default: wait for new mail forever).")
 @click.option("--tenant", default="default", show_default=True)
 @click.option("--poll", "poll_s", type=float, default=30.0, show_default=True,
               help="Seconds between polls (without IDLE), and before a retry after an error.")
 @click.option("--idle/--no-idle", "use_idle", default=True, show_default=True,
               help="IMAP: wait for new mail in IDLE when the server has it (else poll).")
 @click.option("--idle-max", "idle_max_s", type=float, default=MAX_IDLE_S, show_default=True,
-              help="IMAP: re-issue IDLE (and re-scan) at least this often, in seconds.")
+              help="IMAP: re-issue IDLE (and re-scan) at least this often, in seconds "
+                   "(at most 29 min, RFC 2177).")
 @click.option("--sent-folder", default="Sent", show_default=True,
               help="IMAP/Maildir: where sent mail is (IMAP: the \\Sent special-use wins).")
 @click.option("--sent-feedback/--no-sent-feedback", default=True, show_default=True,
