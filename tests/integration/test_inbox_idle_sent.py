@@ -28,11 +28,13 @@ from pathlib import Path
 import pytest
 import redis
 
+from orchestrator.feedback import FeedbackStore
 from orchestrator.inbox.draft import DRAFT_KEY_HEADER
 from orchestrator.inbox.imap import ImapMailbox, parse_imap_url
 from orchestrator.inbox.ledger import RedisLedger
 from orchestrator.inbox.parse import parse_message
 from orchestrator.inbox.process import InboxProcessor
+from orchestrator.inbox.sent import SentScanner
 from tests.integration.test_inbox_imap import INBOX, SAMPLES, ScriptedClient
 from tests.support.dovecot import DovecotServer
 
@@ -122,45 +124,42 @@ QUESTION = (
 )
 
 
-@pytest.mark.parametrize("mode", ["idle", "poll"])
-def test_new_mail_while_waiting_gets_its_draft(
-    dovecot: DovecotServer, user: str, base_env: dict[str, str], mode: str
-) -> None:
-    """IDLE: the poll interval is an hour, so only IDLE can bring the message in time.
-    --no-idle: the same, by polling every half second."""
-    args = ["--imap", dovecot.url(user), "--json", "--tenant", "acme"]
-    if mode == "idle":
-        args += ["--poll", "3600"]
-        ready = "IMAP IDLE"
-    else:
-        args += ["--no-idle", "--poll", "0.5"]
-        ready = "polling every"
-    agent = Agent(base_env, *args)
+def _draft_while_waiting(server: DovecotServer, user: str, env: dict[str, str],
+                         ready: list[str], *args: str) -> list[dict[str, object]]:
+    """Start the agent, wait until it says it waits, append a question, wait for its draft
+    (or fail with everything the agent and Dovecot said), stop it; its JSON outcomes."""
+    agent = Agent(env, "--imap", server.url(user), "--json", "--tenant", "acme", *args)
     try:
-        agent.wait_for(ready)  # the first (empty) pass is over; the agent waits
-        dovecot.append(user, QUESTION % uuid.uuid4().hex.encode())
+        for text in ready:  # the first (empty) pass is over; the agent waits
+            agent.wait_for(text)
+        server.append(user, QUESTION % uuid.uuid4().hex.encode())
         try:
-            drafts = _wait_for_drafts(dovecot, user, 1)
+            drafts = _wait_for_drafts(server, user, 1)
         except AssertionError as exc:
             agent.proc.send_signal(signal.SIGTERM)
             out, _ = agent.proc.communicate(timeout=60)
             raise AssertionError(f"{exc}\nstdout: {out}\nstderr: {''.join(agent.stderr)}"
                                  f"{''.join(list(agent.lines.queue))}\n"
-                                 f"dovecot log: {dovecot.log()[-3000:]}") from exc
+                                 f"dovecot log: {server.log()[-3000:]}") from exc
     finally:
         out = agent.stop() if agent.proc.returncode is None else ""
     assert len(drafts) == 1 and drafts[0]["In-Reply-To"].startswith("<idle-")
-    outcomes = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert all(b"$RagrelayProcessed" in flags for flags, _ in server.messages(user))
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def test_new_mail_while_in_idle_gets_its_draft(
+    dovecot: DovecotServer, user: str, base_env: dict[str, str]
+) -> None:
+    """The poll interval is an hour, so only IDLE can bring the message in in time."""
+    outcomes = _draft_while_waiting(dovecot, user, base_env, ["IMAP IDLE"], "--poll", "3600")
     assert [o["status"] for o in outcomes] == ["drafted"]
-    assert all(b"$RagrelayProcessed" in flags for flags, _ in dovecot.messages(user))
-    if mode == "poll":
-        assert "IMAP IDLE" not in "".join(agent.stderr)
 
 
 def test_server_without_idle_falls_back_to_polling(
     base_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A Dovecot that does not advertise IDLE: the agent says so and polls."""
+    """A Dovecot that does not advertise IDLE: the agent says so, polls, and drafts."""
     from tests.support import dovecot as dovecot_support
 
     monkeypatch.setattr(dovecot_support, "CONFIG", dovecot_support.CONFIG
@@ -169,15 +168,9 @@ def test_server_without_idle_falls_back_to_polling(
         conn = server.connect("plain@example.com")
         assert b"IDLE" not in b" ".join(conn.capability()[1])
         conn.logout()
-        agent = Agent(base_env, "--imap", server.url("plain@example.com"), "--json",
-                      "--poll", "0.5")
-        try:
-            agent.wait_for("no IMAP IDLE")
-            agent.wait_for("polling every 0.5 s")
-            server.append("plain@example.com", QUESTION % uuid.uuid4().hex.encode())
-            assert len(_wait_for_drafts(server, "plain@example.com", 1)) == 1
-        finally:
-            agent.stop()
+        outcomes = _draft_while_waiting(server, "plain@example.com", base_env,
+                                        ["no IMAP IDLE", "polling every 0.5 s"], "--poll", "0.5")
+    assert [o["status"] for o in outcomes] == ["drafted"]
 
 
 # --- edited drafts → feedback ---------------------------------------------------------------
@@ -271,10 +264,11 @@ def test_edited_draft_in_sent_becomes_an_eval_case(
     conn.select("Sent")
     conn.uid("STORE", "1:*", "-FLAGS.SILENT", "($RagrelayProcessed)")
     conn.logout()
-    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0, again.stderr
-    statuses = [json.loads(x)["status"] for x in again.stdout.splitlines() if x.startswith("{")]
-    assert sorted(statuses) == ["skipped", "skipped", "unrelated"]
+    mailbox = ImapMailbox(parse_imap_url(dovecot.url(user)))
+    again = SentScanner(mailbox.sent_box(), RedisLedger(redis.Redis.from_url(redis_url), prefix),
+                        FeedbackStore(rclient, prefix=prefix), tenant="acme").run_once()
+    mailbox.close()
+    assert sorted(o.status for o in again) == ["skipped", "skipped", "unrelated"]
     assert len(rclient.lrange(f"{prefix}:feedback:tenant:acme", 0, -1)) == 2
 
     # 6. `ragrelay eval qa` accepts the exported file
@@ -294,9 +288,7 @@ def test_reply_key_header_alone_matches_the_draft(
     dovecot: DovecotServer, user: str, redis_url: str, tmp_path: Path
 ) -> None:
     """A client that keeps our X-Ragrelay-Reply-Key but neither threading nor Message-ID."""
-    from orchestrator.feedback import FeedbackStore
     from orchestrator.inbox.ledger import SqliteLedger
-    from orchestrator.inbox.sent import SentScanner
 
     dovecot.append(user, (INBOX / SAMPLES[1]).read_bytes())
     ledger = SqliteLedger(tmp_path / "l.sqlite3")
