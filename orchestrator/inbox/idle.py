@@ -8,7 +8,7 @@ its own buffer, and a timeout that leaves the connection usable. ``imaplib`` its
 otherwise untouched (every other command goes through it as before).
 
 ``idle(conn, ...)``: send ``TAG IDLE``, wait for the ``+`` continuation, then read untagged
-lines with a short socket timeout until ``* n EXISTS`` / ``* n RECENT`` arrives, the time
+lines with a short socket timeout until ``* n EXISTS`` / ``* n RECENT`` (n > 0) arrives, the time
 limit passes (the caller keeps it under 29 minutes, as RFC 2177 asks) or ``should_stop()``
 says so; then ``DONE`` and the tagged completion. A server that answers ``IDLE`` with NO
 or BAD raises ``IdleUnsupported`` (the caller falls back to polling).
@@ -27,7 +27,7 @@ from collections.abc import Callable
 MAX_IDLE_S = 29 * 60  # RFC 2177: re-issue IDLE at least every 29 minutes
 _MAXLINE = 1_000_000
 _LITERAL = re.compile(rb"\{(\d+)\+?\}\r\n$")
-_NEW_MAIL = re.compile(rb"^\* \d+ (?:EXISTS|RECENT)\b", re.IGNORECASE)
+_NEW_MAIL = re.compile(rb"^\* (?:\d+ EXISTS|[1-9]\d* RECENT)\b", re.IGNORECASE)
 _TAGS = itertools.count(1)
 
 

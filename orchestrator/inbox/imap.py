@@ -231,9 +231,9 @@ class ImapMailbox:
         Raises ``IdleUnsupported`` (poll instead) or ``TransientError``."""
         if not self.supports_idle():
             raise IdleUnsupported(f"{self.target.redacted()} does not advertise IDLE")
-        seen = [self._inbox.untagged_responses.pop(n, None) for n in _NEW_MAIL]
-        if any(seen):  # mail arrived during the last pass: imaplib took the news
-            return True
+        exists, recent = (self._inbox.untagged_responses.pop(n, None) for n in _NEW_MAIL)
+        if exists or any(r not in (b"0", "0") for r in recent or []):
+            return True  # mail arrived during the last pass: imaplib took the news
         self._close_helpers()  # idle for minutes: servers log silent sessions out
         return self._call(lambda: idle(self._inbox, max_s=max_s, should_stop=should_stop))
 

@@ -56,6 +56,8 @@ class ScriptedImap:
                         conn.sendall(tag.encode() + b" BAD Unknown command\r\n")
                         continue
                     conn.sendall(b"+ idling\r\n")
+                    if self.mode == "quiet":  # not new mail: no wake-up
+                        conn.sendall(b"* 0 RECENT\r\n* 2 FETCH (FLAGS (\\Seen))\r\n")
                     if self.mode == "wake":
                         time.sleep(0.6)  # several read timeouts pass first
                         conn.sendall(b"* OK Still here\r\n* 4 EXISTS\r\n* 1 RECENT\r\n")
