@@ -13,7 +13,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from bus.errors import UsageError
 from bus.settings import Settings
 from evals.ab import LOWER_IS_BETTER, Comparison, compare_runs, render_comparisons
-from evals.metrics import answer_hit, mean, token_f1
+from evals.metrics import answer_hit, mean, ndcg_at_k, token_f1
 from evals.report import (
     percentile,
     row_from_result,
@@ -33,6 +33,7 @@ from evals.report import (
     write_ab_report,
     write_report,
 )
+from evals.retrieval import open_text, read_qrels
 from orchestrator.client import RagrelayClient
 from orchestrator.corpus import ReadReport, read_documents
 from orchestrator.observe.flags import parse_prompt_versions
@@ -46,8 +47,9 @@ TENANT = "eval"
 
 
 def read_questions(path: Path, limit: int | None) -> Iterator[dict[str, Any]]:
-    """SQuAD-style rows ``{"_id", "question", "answers", "paragraph_id"?}`` (or ``query``)."""
-    with path.open(encoding="utf-8") as fh:
+    """SQuAD-style rows ``{"_id", "question", "answers", "paragraph_id"?}``; ``query`` or
+    BEIR's ``text`` stand in for ``question``. Gzipped or not."""
+    with open_text(path) as fh:
         n = 0
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
@@ -56,8 +58,9 @@ def read_questions(path: Path, limit: int | None) -> Iterator[dict[str, Any]]:
                 row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise UsageError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from exc
-            question = row.get("question") or row.get("query")
-            if not isinstance(row, dict) or not question:
+            question = (row.get("question") or row.get("query") or row.get("text")
+                        if isinstance(row, dict) else None)
+            if not question:
                 raise UsageError(f"{path}:{lineno}: expected an object with a 'question'")
             yield {"_id": str(row.get("_id", lineno)), "question": question,
                    "answers": list(row.get("answers") or []),
@@ -76,15 +79,20 @@ def ranked_documents(result: JobResult) -> list[str]:
     return list(dict.fromkeys(docs))
 
 
-def score(case: dict[str, Any], result: JobResult) -> dict[str, float]:
+def score(case: dict[str, Any], result: JobResult,
+          relevance: Mapping[str, int] | None = None) -> dict[str, float]:
     first = (sentences(result.answer) or [""])[0]
     gold = case["answers"]
     out: dict[str, float] = {"answer_words": float(len(result.answer.split()))}
     if gold:
         out["answer_hit"] = float(answer_hit(first, gold))
         out["f1"] = token_f1(result.short_answer or first, gold)
-    if case.get("paragraph_id"):
-        out["retrieval_hit@5"] = float(case["paragraph_id"] in ranked_documents(result)[:5])
+    ranked = ranked_documents(result)
+    if relevance:  # BEIR qrels: graded relevance of documents
+        out["retrieval_hit@5"] = float(any(relevance.get(d, 0) > 0 for d in ranked[:5]))
+        out["ndcg@10"] = ndcg_at_k(ranked, relevance, 10)
+    elif case.get("paragraph_id"):
+        out["retrieval_hit@5"] = float(case["paragraph_id"] in ranked[:5])
     return out
 
 
@@ -104,6 +112,9 @@ def ingest_corpus(client: RagrelayClient, corpus: Path, batch: int = 64) -> tupl
 @click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--questions", required=True,
               type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--qrels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="BEIR qrels (query-id, corpus-id, score): retrieval_hit@5 and "
+              "ndcg@10 of the job's cited-then-retrieved documents (e.g. SciFact claims).")
 @click.option("--limit", type=int, default=None, help="Only the first N questions.")
 @click.option("--loop/--no-loop", default=True, show_default=True,
               help="Allow the evaluate→rewrite loop (--no-loop: one iteration per job).")
@@ -123,7 +134,8 @@ def ingest_corpus(client: RagrelayClient, corpus: Path, batch: int = 64) -> tupl
               default=None, help="Write one JSON row per question (for `eval ab`; "
               "A/B: FILE with .A and .B before its suffix).")
 @click.pass_context
-def qa_command(ctx: click.Context, corpus: Path, questions: Path, limit: int | None, loop: bool,
+def qa_command(ctx: click.Context, corpus: Path, questions: Path, qrels: Path | None,
+               limit: int | None, loop: bool,
                max_iterations: int, prompt_version: tuple[str, ...], resamples: int,
                as_json: bool, report_dir: Path | None, rows_out: Path | None) -> None:
     """Ask SQuAD-style QUESTIONS over CORPUS through every stage; print the scores.
@@ -136,6 +148,11 @@ def qa_command(ctx: click.Context, corpus: Path, questions: Path, limit: int | N
         close_provider(build_provider(root.model_copy(update={
             "prompt_versions": {**root.prompt_versions, **pins}}), DisabledWeb()))
     cases = list(read_questions(questions, limit))
+    judged = read_qrels(qrels) if qrels is not None else {}
+    if qrels is not None:
+        cases = [c for c in cases if c["_id"] in judged]  # BEIR: only judged queries count
+        for case in cases:
+            case["relevance"] = judged[case["_id"]]
     budget = Budget(max_iterations=max_iterations if loop else 1)
     with tempfile.TemporaryDirectory(prefix="ragrelay-eval-qa-") as tmp:
         settings = root.model_copy(update={"redis_url": None, "data_dir": Path(tmp),
@@ -198,13 +215,14 @@ def _run_arm(client: RagrelayClient, cases: list[dict[str, Any]], budget: Budget
             arm.latencies.append(latency)
             arm.versions.update(prompt_versions(result.trace))
             arm.rows.append(row_from_result(case["_id"], case["question"], result,
-                                            latency_s=latency, metrics=score(case, result)))
+                                            latency_s=latency, metrics=score(case, result, case.get("relevance"))))
             bar.advance(task)
     return arm
 
 
 #: Compared in an A/B, besides every evaluation score both arms report.
-AB_METRICS = ("answer_hit", "f1", "retrieval_hit@5", "answer_words", "iterations", "latency_s")
+AB_METRICS = ("answer_hit", "f1", "retrieval_hit@5", "ndcg@10", "answer_words", "iterations",
+              "latency_s")
 
 
 def compare_arms(rows_a: list[dict[str, Any]], rows_b: list[dict[str, Any]], *,
@@ -259,6 +277,7 @@ def _summary(rows: list[dict[str, Any]], latencies: list[float], n_docs: int, sk
         "skipped_lines": skipped,
         "loop": loop,
         "retrieval_hit@5": metric("retrieval_hit@5"),
+        "ndcg@10": metric("ndcg@10"),
         "answer_hit": metric("answer_hit"),
         "f1": metric("f1"),
         "answer_words_mean": metric("answer_words"),

@@ -31,7 +31,7 @@ from workers.store.embedded import EmbeddedStore, SearchConfig
 TENANT = "eval"
 
 
-def _open_text(path: Path) -> IO[str]:
+def open_text(path: Path) -> IO[str]:
     if path.name.endswith(".gz"):
         return gzip.open(path, "rt", encoding="utf-8")
     return path.open(encoding="utf-8")
@@ -39,7 +39,7 @@ def _open_text(path: Path) -> IO[str]:
 
 def read_queries(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue
@@ -53,7 +53,7 @@ def read_queries(path: Path) -> dict[str, str]:
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
     out: dict[str, dict[str, int]] = {}
-    with _open_text(path) as fh:
+    with open_text(path) as fh:
         for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
             if not row or (lineno == 1 and not row[-1].strip().lstrip("-").isdigit()):
                 continue  # header

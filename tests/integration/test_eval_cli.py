@@ -115,15 +115,32 @@ def test_eval_qa_rejects_a_bad_prompt_version_before_any_work(
     assert run.returncode != 0 and "has no v9" in run.stderr and "Traceback" not in run.stderr
 
 
-def test_eval_retrieval_prints_the_documented_keys(tmp_path: Path, corpus: Path) -> None:
-    queries = write_jsonl(tmp_path / "queries.jsonl",
+def beir_files(tmp_path: Path) -> tuple[Path, Path]:
+    queries = write_jsonl(tmp_path / "queries.jsonl.gz",
                           [{"_id": i, "text": q} for i, q, _, _ in QUESTIONS])
     qrels = tmp_path / "qrels.tsv"
     qrels.write_text("query-id\tcorpus-id\tscore\n"
-                     + "".join(f"{i}\t{p}\t1\n" for i, _, _, p in QUESTIONS))
+                     + "".join(f"{i}\t{p}\t1\n" for i, _, _, p in QUESTIONS[:3]))
+    return queries, qrels
+
+
+def test_eval_qa_with_beir_qrels_scores_the_jobs_documents(tmp_path: Path,
+                                                           corpus: Path) -> None:
+    queries, qrels = beir_files(tmp_path)
+    run = ragrelay(tmp_path, "eval", "qa", "--corpus", str(corpus), "--questions",
+                   str(queries), "--qrels", str(qrels), "--no-loop", "--json")
+    assert run.returncode == 0, run.stderr
+    out = last_json(run.stdout)
+    assert out["questions"] == 3  # only judged queries count
+    assert out["retrieval_hit@5"] == 1.0 and 0.5 < out["ndcg@10"] <= 1.0
+    assert out["iterations_mean"] == 1.0 and out["answer_hit"] is None
+
+
+def test_eval_retrieval_prints_the_documented_keys(tmp_path: Path, corpus: Path) -> None:
+    queries, qrels = beir_files(tmp_path)
     run = ragrelay(tmp_path, "eval", "retrieval", "--corpus", str(corpus), "--queries",
                    str(queries), "--qrels", str(qrels), "--json")
     assert run.returncode == 0, run.stderr
     out = last_json(run.stdout)
     assert {"ndcg@10", "recall@100", "queries", "seconds"} <= out.keys()
-    assert out["queries"] == 4 and out["recall@100"] == 1.0 and out["ndcg@10"] > 0.9
+    assert out["queries"] == 3 and out["recall@100"] == 1.0 and out["ndcg@10"] > 0.9
