@@ -109,9 +109,13 @@ def ingest_corpus(client: RagrelayClient, corpus: Path, batch: int = 64) -> tupl
 
 
 @click.command("qa")
-@click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Documents (.jsonl or .jsonl.gz rows with _id, title, text), ingested into "
+              "a fresh temporary store.")
 @click.option("--questions", required=True,
-              type=click.Path(exists=True, dir_okay=False, path_type=Path))
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="SQuAD-style rows (_id, question, answers, paragraph_id), feedback cases "
+              "from `ragrelay feedback export`, or BEIR queries (_id, text) with --qrels.")
 @click.option("--qrels", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               default=None, help="BEIR qrels (query-id, corpus-id, score): retrieval_hit@5 and "
               "ndcg@10 of the job's cited-then-retrieved documents (e.g. SciFact claims).")
