@@ -11,7 +11,13 @@ import pytest
 from bus.errors import ConfigError, UsageError
 from workers.email.features import email_features
 from workers.email.reply import compose_reply, first_name, strip_citation_marks
-from workers.email.train import choose_spam_threshold, fit, metrics, normalise_label
+from workers.email.train import (
+    choose_no_reply_threshold,
+    choose_spam_threshold,
+    fit,
+    metrics,
+    normalise_label,
+)
 from workers.email.triage import (
     FALLBACK_MAX_SCORE,
     TriageModel,
@@ -54,7 +60,7 @@ def model() -> TriageModel:
 def test_model_separates_clear_cases_and_round_trips_as_json(model: TriageModel, tmp_path: Path) -> None:
     path = default_model_path(tmp_path)
     model.save(path)
-    assert json.loads(path.read_text())["format"] == "ragrelay-triage/1"
+    assert json.loads(path.read_text())["format"] == "ragrelay-triage/2"
     assert classify(_spam(99), path)[0] == "spam"
     assert classify(_question(99), path)[0] == "needs_reply"
     assert classify(_fyi(28), path)[0] == "no_reply"
@@ -66,22 +72,65 @@ def test_model_separates_clear_cases_and_round_trips_as_json(model: TriageModel,
 
 
 def test_numpy_prediction_matches_scikit_learn() -> None:
-    """The JSON model applied with numpy gives scikit-learn's own probabilities."""
-    from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
-    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
-
-    from workers.email.features import identity
-    from workers.email.train import _to_model
+    """The JSON model applied with numpy gives scikit-learn's own probabilities (both
+    blocks, each normalised on its own)."""
+    from workers.email.train import _fit_core, _predict_proba, _to_model
 
     feats = [email_features(e) for e, _ in EXAMPLES]
     labels = [normalise_label(y) for _, y in EXAMPLES]
-    vec = TfidfVectorizer(analyzer=identity, sublinear_tf=True)
-    clf = LogisticRegression(C=4.0, max_iter=2000).fit(vec.fit_transform(feats), labels)
-    ours = _to_model(vec, clf, 0.5, {})
-    probe = _question(42)
-    expected = clf.predict_proba(vec.transform([email_features(probe)]))[0]
-    got = ours.probabilities(probe)
-    assert np.allclose([got[c] for c in clf.classes_], expected, atol=1e-9)
+    vecs, clf = _fit_core(feats, labels, 4.0)
+    ours = TriageModel.from_json(_to_model(vecs, clf, 0.5, {}).to_json())
+    assert len(ours.blocks) == 2 and sum(ours.blocks) == len(ours.idf)
+    for probe in (_question(42), _spam(42), _fyi(3), {"subject": "", "body": ""}):
+        expected = _predict_proba(vecs, clf, [email_features(probe)])[0]
+        got = ours.probabilities(probe)
+        assert np.allclose([got[c] for c in clf.classes_], expected, atol=1e-5)
+
+
+def test_blocks_keep_header_evidence_loud_in_long_mail() -> None:
+    """Padding the body changes the text block only: the meta block's weights are the same
+    for a two-line and a two-thousand-word message."""
+    from workers.email.features import block_of
+
+    short = dict(_fyi(1))
+    long = dict(_fyi(1), body=_fyi(1)["body"] + " lorem ipsum dolor" * 700)
+    meta_short = [f for f in email_features(short) if block_of(f) == 1]
+    meta_long = [f for f in email_features(long) if block_of(f) == 1]
+    assert {f for f in meta_short if not f.startswith("x:body_len")} == {
+        f for f in meta_long if not f.startswith("x:body_len")
+    }
+    assert all(block_of(f) == 0 for f in email_features(long) if f.startswith(("b:", "s:")))
+
+
+def test_sender_recipient_and_thread_features() -> None:
+    email = {
+        "subject": "Re: [ILUG] raid", "from": "Ann <Ann.Lee@tcd.ie>", "from_email": "Ann.Lee@tcd.ie",
+        "to": "ilug@linux.ie, bob@example.org", "list_post": "<mailto:ilug@linux.ie>",
+        "reply_to": "ilug@linux.ie", "references": "<a@x> <b@x> <c@x>",
+        "body": "On Tue, Bob wrote:\n\nDoes anyone know why? Can you check it?",
+    }
+    feats = set(email_features(email))
+    assert {"fa:ann.lee@tcd.ie", "fl:ann.lee", "x:to_count_2", "x:to_list", "x:reply_to_list",
+            "x:refs_3", "x:attribution", "x:ends_question", "x:asks_anyone",
+            "x:second_person", "x:non_ascii_0"} <= feats
+    assert "x:non_ascii_4" in email_features({"body": "第十一届电子展组委会" * 5})
+
+
+def test_version_1_models_still_load(model: TriageModel, tmp_path: Path) -> None:
+    """A one-block model written before the blocks existed is read as one block."""
+    data = json.loads(model.to_json())
+    data["format"] = "ragrelay-triage/1"
+    del data["blocks"], data["no_reply_threshold"]
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps(data))
+    loaded = load_model(path)
+    assert loaded is not None and loaded.blocks == ()
+    assert loaded.no_reply_threshold == 0.5
+    assert abs(sum(loaded.probabilities(_question(1)).values()) - 1.0) < 1e-9
+    data["format"], data["blocks"] = "ragrelay-triage/2", [1, 2]
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="shapes"):
+        load_model(path)
 
 
 def test_missing_model_falls_back_to_rules_and_says_so(tmp_path: Path) -> None:
@@ -122,6 +171,21 @@ def test_spam_needs_the_threshold() -> None:
     assert decide_from_probabilities(probs, 0.7) == ("needs_reply", 0.3)
     oof = [{"spam": 0.55}, {"spam": 0.6}, {"spam": 0.9}, {"spam": 0.2}]
     assert choose_spam_threshold(oof, ["needs_reply", "spam", "spam", "spam"], 0.99) == 0.575
+
+
+def test_no_reply_threshold_moves_only_the_ham_boundary() -> None:
+    probs = {"spam": 0.1, "needs_reply": 0.36, "no_reply": 0.54}  # no_reply share 0.6
+    assert decide_from_probabilities(probs, 0.5)[0] == "no_reply"
+    assert decide_from_probabilities(probs, 0.5, 0.6)[0] == "no_reply"
+    assert decide_from_probabilities(probs, 0.5, 0.65) == ("needs_reply", 0.36)
+    assert decide_from_probabilities({"spam": 0.8, "no_reply": 0.2}, 0.5, 0.9)[0] == "spam"
+    # out-of-fold shares 0.2 / 0.58 / 0.62 / 0.9: only a cut in (0.58, 0.62] gets all four
+    oof = [{"needs_reply": 0.8, "no_reply": 0.2}, {"needs_reply": 0.42, "no_reply": 0.58},
+           {"needs_reply": 0.38, "no_reply": 0.62}, {"needs_reply": 0.1, "no_reply": 0.9}]
+    truth = ["needs_reply", "needs_reply", "no_reply", "no_reply"]
+    assert choose_no_reply_threshold(oof, truth, 0.5) == 0.6
+    # nothing to separate: every cut ties, the neutral 0.5 wins
+    assert choose_no_reply_threshold(oof[:1], truth[:1], 0.5) == 0.5
 
 
 def test_model_changes_are_picked_up(model: TriageModel, tmp_path: Path) -> None:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-# scikit-learn ships no type information (no py.typed); these four names are all we use.
+# scikit-learn and scipy ship no type information usable here; these names are all we use.
+from scipy.sparse import hstack  # type: ignore[import-untyped]
 from sklearn.feature_extraction.text import TfidfVectorizer  # type: ignore[import-untyped]
 from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
 from sklearn.metrics import (  # type: ignore[import-untyped]
@@ -22,8 +24,8 @@ from sklearn.metrics import (  # type: ignore[import-untyped]
 from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
 
 from bus.errors import UsageError
-from workers.email.features import email_features, identity
-from workers.email.triage import LABELS, TriageModel
+from workers.email.features import BLOCK_ANALYZERS, email_features
+from workers.email.triage import LABELS, TriageModel, decide_from_probabilities
 
 LABEL_ALIASES: Mapping[str, str] = {
     "spam": "spam",
@@ -47,33 +49,58 @@ def normalise_label(label: str) -> str:
         ) from exc
 
 
+Vectorizers = tuple[TfidfVectorizer, ...]
+
+
+def _vectorize(vectorizers: Vectorizers, features: Sequence[list[str]], *, fit: bool = False) -> Any:
+    """One TF-IDF block per ``BLOCKS`` entry, each L2-normalised on its own, side by side."""
+    parts = [v.fit_transform(features) if fit else v.transform(features) for v in vectorizers]
+    return hstack(parts).tocsr()
+
+
 def _fit_core(
     features: Sequence[list[str]], labels: Sequence[str], c: float
-) -> tuple[TfidfVectorizer, LogisticRegression]:
-    vectorizer = TfidfVectorizer(
-        analyzer=identity, sublinear_tf=True, min_df=2 if len(features) >= 50 else 1
+) -> tuple[Vectorizers, LogisticRegression]:
+    min_df = 2 if len(features) >= 50 else 1
+    vectorizers = tuple(
+        TfidfVectorizer(analyzer=analyzer, sublinear_tf=True, min_df=min_df)
+        for analyzer in BLOCK_ANALYZERS
     )
-    matrix = vectorizer.fit_transform(features)
-    classifier = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
+    matrix = _vectorize(vectorizers, features, fit=True)
+    classifier = LogisticRegression(C=c, max_iter=5000, class_weight="balanced")
     classifier.fit(matrix, list(labels))
-    return vectorizer, classifier
+    return vectorizers, classifier
+
+
+def _predict_proba(
+    vectorizers: Vectorizers, classifier: LogisticRegression, features: Sequence[list[str]]
+) -> Any:
+    return classifier.predict_proba(_vectorize(vectorizers, features))
 
 
 def _to_model(
-    vectorizer: TfidfVectorizer,
+    vectorizers: Vectorizers,
     classifier: LogisticRegression,
     spam_threshold: float,
     meta: Mapping[str, object],
+    no_reply_threshold: float = 0.5,
 ) -> TriageModel:
     classes = tuple(str(c) for c in classifier.classes_)
+    vocabulary: dict[str, int] = {}
+    offset = 0
+    for vectorizer in vectorizers:
+        vocabulary.update({str(k): offset + int(v) for k, v in vectorizer.vocabulary_.items()})
+        offset += len(vectorizer.idf_)
     return TriageModel(
         classes=classes,
-        vocabulary={str(k): int(v) for k, v in vectorizer.vocabulary_.items()},
-        idf=np.asarray(vectorizer.idf_, dtype=np.float64),
+        vocabulary=vocabulary,
+        idf=np.concatenate([np.asarray(v.idf_, dtype=np.float64) for v in vectorizers]),
         coef=np.asarray(classifier.coef_, dtype=np.float64),
         intercept=np.asarray(classifier.intercept_, dtype=np.float64),
         spam_threshold=spam_threshold,
         meta=dict(meta),
+        blocks=tuple(len(v.idf_) for v in vectorizers),
+        no_reply_threshold=no_reply_threshold,
     )
 
 
@@ -93,8 +120,8 @@ def _oof_probabilities(
     y = np.asarray(labels)
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for train_idx, test_idx in splitter.split(np.zeros(len(y)), y):
-        vec, clf = _fit_core([features[i] for i in train_idx], [labels[i] for i in train_idx], c)
-        probs = clf.predict_proba(vec.transform([features[i] for i in test_idx]))
+        vecs, clf = _fit_core([features[i] for i in train_idx], [labels[i] for i in train_idx], c)
+        probs = _predict_proba(vecs, clf, [features[i] for i in test_idx])
         for row, index in zip(probs, test_idx, strict=True):
             out[index] = {str(k): float(p) for k, p in zip(clf.classes_, row, strict=True)}
     return out
@@ -116,24 +143,44 @@ def choose_spam_threshold(
     return 0.95
 
 
+NO_REPLY_GRID = tuple(round(0.3 + 0.05 * step, 2) for step in range(9))  # 0.30 … 0.70
+
+
+def choose_no_reply_threshold(
+    probabilities: Sequence[Mapping[str, float]], labels: Sequence[str], spam_threshold: float
+) -> float:
+    """The no_reply/needs_reply cut with the best out-of-fold macro-F1 (ties: nearest 0.5).
+    Only shifts the boundary between the two ham classes; spam decisions are unchanged."""
+    best, best_key = 0.5, (-1.0, 0.0)
+    for threshold in NO_REPLY_GRID:
+        predicted = [decide_from_probabilities(p, spam_threshold, threshold)[0] for p in probabilities]
+        key = (round(metrics(labels, predicted)["triage_macro_f1"], 6), -abs(threshold - 0.5))
+        if key > best_key:
+            best, best_key = threshold, key
+    return best
+
+
 def fit(
     examples: Sequence[Example], *, c: float = DEFAULT_C, folds: int = 5, seed: int = 0
 ) -> TriageModel:
-    """Train on every example; the spam threshold comes from an inner k-fold."""
+    """Train on every example; both thresholds come from an inner k-fold's out-of-fold
+    probabilities (never from the examples' own fitted scores)."""
     features, labels = _check(examples)
     smallest = min(labels.count(label) for label in LABELS)
     inner = max(2, min(folds, smallest))
     oof = _oof_probabilities(features, labels, inner, c, seed)
     threshold = choose_spam_threshold(oof, labels)
-    vectorizer, classifier = _fit_core(features, labels, c)
+    no_reply_threshold = choose_no_reply_threshold(oof, labels, threshold)
+    vectorizers, classifier = _fit_core(features, labels, c)
     meta = {
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "examples": len(labels),
         "per_label": {label: labels.count(label) for label in LABELS},
         "C": c,
         "features": "workers.email.features.email_features",
+        "blocks": "text|meta, each TF-IDF + L2 on its own",
     }
-    return _to_model(vectorizer, classifier, threshold, meta)
+    return _to_model(vectorizers, classifier, threshold, meta, no_reply_threshold)
 
 
 def metrics(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
@@ -177,6 +224,7 @@ def cross_validate(
 
 __all__ = [
     "LABEL_ALIASES",
+    "choose_no_reply_threshold",
     "choose_spam_threshold",
     "cross_validate",
     "fit",

@@ -7,10 +7,12 @@ Two layers, in this order:
    Mailing-list headers (``List-Id``, ``Precedence: bulk|list``) are *features* of the
    classifier, not overrides: in the shared inbox 457 of the 524 messages a list member
    answered carry them, so a "list mail → no reply" rule would bury most real questions.
-2. **The classifier**: TF-IDF over subject/body/header features + multinomial logistic
-   regression, stored as JSON (vocabulary, idf, coefficients) and applied with numpy — no
-   pickle, no scikit-learn needed at prediction time. Spam is only returned when its
-   probability clears the model's ``spam_threshold`` (chosen for precision at training).
+2. **The classifier**: TF-IDF over subject/body/header features in two blocks (text and
+   meta, each L2-normalised on its own; see ``workers.email.features``) + multinomial
+   logistic regression, stored as JSON (vocabulary, idf, block sizes, coefficients) and
+   applied with numpy — no pickle, no scikit-learn needed at prediction time. Spam is only
+   returned when its probability clears the model's ``spam_threshold`` (chosen for
+   precision at training).
 
 Without a trained model, ``classify`` falls back to keyword rules and says so: the
 decision's ``source`` is ``"fallback-rules"`` and the score is capped at 0.5.
@@ -35,7 +37,8 @@ from bus.errors import ConfigError
 from workers.email.features import email_features
 
 LABELS: tuple[str, ...] = ("spam", "needs_reply", "no_reply")
-MODEL_FORMAT = "ragrelay-triage/1"
+MODEL_FORMAT = "ragrelay-triage/2"
+READABLE_FORMATS = ("ragrelay-triage/1", MODEL_FORMAT)  # /1: one block, no "blocks" key
 MODEL_FILENAME = "triage.json"
 FALLBACK_MAX_SCORE = 0.5
 
@@ -68,6 +71,10 @@ class TriageModel:
     intercept: npt.NDArray[np.float64]
     spam_threshold: float
     meta: Mapping[str, Any]
+    # sizes of the consecutive feature blocks, each L2-normalised on its own; () = one block
+    blocks: tuple[int, ...] = ()
+    # no_reply when P(no_reply) / (P(no_reply) + P(needs_reply)) reaches it (chosen at training)
+    no_reply_threshold: float = 0.5
 
     def probabilities(self, email: Mapping[str, str]) -> dict[str, float]:
         counts = Counter(f for f in email_features(email) if f in self.vocabulary)
@@ -75,9 +82,13 @@ class TriageModel:
         for feature, count in counts.items():
             index = self.vocabulary[feature]
             x[index] = (1.0 + math.log(count)) * self.idf[index]
-        norm = float(np.linalg.norm(x))
-        if norm > 0:
-            x /= norm
+        start = 0
+        for size in self.blocks or (len(x),):
+            segment = x[start:start + size]  # a view: normalised in place
+            norm = float(np.linalg.norm(segment))
+            if norm > 0:
+                segment /= norm
+            start += size
         logits = self.coef @ x + self.intercept
         logits -= logits.max()
         exp = np.exp(logits)
@@ -86,7 +97,8 @@ class TriageModel:
 
     def decide(self, email: Mapping[str, str]) -> TriageDecision:
         probs = self.probabilities(email)
-        return TriageDecision(*decide_from_probabilities(probs, self.spam_threshold), "model", probs)
+        label, score = decide_from_probabilities(probs, self.spam_threshold, self.no_reply_threshold)
+        return TriageDecision(label, score, "model", probs)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -98,6 +110,8 @@ class TriageModel:
                 "coef": [[round(float(v), 6) for v in row] for row in self.coef],
                 "intercept": [round(float(v), 6) for v in self.intercept],
                 "spam_threshold": self.spam_threshold,
+                "no_reply_threshold": self.no_reply_threshold,
+                "blocks": list(self.blocks) or [len(self.idf)],
                 "meta": dict(self.meta),
             }
         )
@@ -106,7 +120,7 @@ class TriageModel:
     def from_json(cls, raw: str) -> TriageModel:
         try:
             data = json.loads(raw)
-            if data.get("format") != MODEL_FORMAT:
+            if data.get("format") not in READABLE_FORMATS:
                 raise ValueError(f"unknown model format {data.get('format')!r}")
             model = cls(
                 classes=tuple(data["classes"]),
@@ -115,14 +129,16 @@ class TriageModel:
                 coef=np.asarray(data["coef"], dtype=np.float64),
                 intercept=np.asarray(data["intercept"], dtype=np.float64),
                 spam_threshold=float(data["spam_threshold"]),
+                no_reply_threshold=float(data.get("no_reply_threshold", 0.5)),
                 meta=dict(data.get("meta", {})),
+                blocks=tuple(int(b) for b in data.get("blocks", ())),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"invalid triage model: {exc}") from exc
         if set(model.classes) != set(LABELS) or model.coef.shape != (
             len(model.classes),
             len(model.idf),
-        ):
+        ) or (model.blocks and (sum(model.blocks) != len(model.idf) or min(model.blocks) < 0)):
             raise ConfigError("invalid triage model: classes or shapes do not match")
         return model
 
@@ -134,13 +150,16 @@ class TriageModel:
 
 
 def decide_from_probabilities(
-    probs: Mapping[str, float], spam_threshold: float
+    probs: Mapping[str, float], spam_threshold: float, no_reply_threshold: float = 0.5
 ) -> tuple[str, float]:
-    """Spam only above the threshold (never bury a customer); otherwise the likelier of
-    needs_reply / no_reply."""
+    """Spam only above the threshold (never bury a customer); otherwise ``no_reply`` when
+    its share of the non-spam probability reaches ``no_reply_threshold``, else
+    ``needs_reply``."""
     if probs.get("spam", 0.0) >= spam_threshold:
         return "spam", probs["spam"]
-    label = max(("needs_reply", "no_reply"), key=lambda k: probs.get(k, 0.0))
+    no_reply, needs_reply = probs.get("no_reply", 0.0), probs.get("needs_reply", 0.0)
+    share = no_reply / (no_reply + needs_reply) if no_reply + needs_reply > 0 else 0.0
+    label = "no_reply" if share >= no_reply_threshold else "needs_reply"
     return label, probs.get(label, 0.0)
 
 
