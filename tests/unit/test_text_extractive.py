@@ -52,3 +52,41 @@ def test_answer_types_and_candidates() -> None:
     assert answer_type("Who wrote Hamlet?") == "proper"
     assert answer_type("Why is the sky blue?") is None
     assert [c for _, c in candidates("It was 1999 and then 2001.", "date")] == ["1999", "2001"]
+
+
+def test_wh_word_inside_a_name_is_not_the_question() -> None:
+    assert answer_type("In what years did Doctor Who first run?") == "date"
+    assert answer_type("What did Doctor Who fight?") is None
+    assert answer_type("In which city was she born?") == "proper"
+    # a capitalised first word alone is not a name
+    assert candidates("Most are in Alsace.", "proper") == [(12, "Alsace")]
+
+
+def test_a_sentence_going_on_from_the_previous_one_brings_it_along() -> None:
+    chunk = Chunk(
+        chunk_id="l#0", doc_id="l", title="Luther",
+        text=("Archbishop Albrecht of Mainz did not reply to the letter about the Theses. "
+              "He had the theses checked for heresy and in December 1517 forwarded them to "
+              "Rome. Luther kept on writing."),
+    )
+    ex = extract_answer("Where were the theses forwarded in December 1517?", [chunk])
+    assert ex.answer.startswith("He had the theses checked")
+    # the sentence it refers back to follows it, so the answer still says who "he" is
+    assert "Archbishop Albrecht" in ex.answer
+    assert [q for _, q in ex.quotes][1].startswith("Archbishop Albrecht")
+
+
+def test_similar_words_count_when_word_vectors_are_installed() -> None:
+    from workers.text.word_vectors import packaged_word_vectors
+
+    vectors = packaged_word_vectors()
+    assert vectors is not None  # the MiniLM package is a dependency of the default install
+    tv, television, cat = (vectors.vector(w) for w in ("tv", "television", "cat"))
+    assert float(tv @ television) > 0.6 > float(tv @ cat)
+    show = Chunk(chunk_id="s#0", doc_id="s", title="Show",
+                 text=("The show has a large cast of actors. "
+                       "It was first broadcast on television in 1963."))
+    ex = extract_answer("When did the show first air on TV?", [show])
+    assert ex.answer.startswith("It was first broadcast on television in 1963")
+    exact = extract_answer("When did the show first air on TV?", [show], word_vectors=None)
+    assert exact.answer  # without vectors, exact stems still find an answer

@@ -19,13 +19,20 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
 
 def answer_type(question: str) -> str | None:
     """``date``, ``number``, ``proper`` (a name or place) or None when it cannot tell."""
-    q = question.lower().strip()
-    if re.search(r"\b(when|what year|which year|what century|what date|what decade)\b", q):
+    # a capitalised wh-word inside the question is a name ("Doctor Who"), not the question
+    q = re.sub(r"(?<=[\w,] )(Who|When|Where|What|Which)\b", "", question.strip()).lower()
+    if re.search(r"\b(when|(what|which) (years?|centur(y|ies)|dates?|decades?|months?|days?|"
+                 r"eras?))\b", q):
         return "date"
-    if re.search(r"\b(how many|how much|how long|how old|how far|how large|how big|"
-                 r"what percentage|what percent|what amount|what number|how tall|how high)\b", q):
+    if re.search(r"\b(how (many|much|long|old|far|large|big|tall|high|fast|often|deep|wide)|"
+                 r"(what|which) (percentage|percent|proportion|amount|number|population|age|"
+                 r"temperature|distance|size))\b", q):
         return "number"
-    if re.search(r"\b(who|whom|whose|where|which (city|country|company|team|person|state))\b", q):
+    if re.search(r"\b(who|whom|whose|where|(what|which) (city|country|state|province|region|"
+                 r"county|town|river|language|company|team|university|organization|nation|"
+                 r"party|empire|dynasty|king|president|person|tribe|island|continent|ocean|sea|"
+                 r"mountain|school|college|church|newspaper)|(what|which) (is|was) the name|^which)\b",
+                 q):
         return "proper"
     return None
 
@@ -35,4 +42,10 @@ def candidates(sentence: str, kind: str) -> list[tuple[int, str]]:
     pattern = _PATTERNS.get(kind)
     if pattern is None:
         return []
-    return [(m.start(), m.group(0).strip(" ,.")) for m in pattern.finditer(sentence)]
+    spans = [(m.start(), m.group(0).strip(" ,.")) for m in pattern.finditer(sentence)]
+    if kind == "proper":
+        # a sentence's first word is capitalised whatever it is: it is a name only when the
+        # span goes on with another capitalised word
+        spans = [(at, text) for at, text in spans
+                 if sentence[:at].strip(" \"'([") or " " in text]
+    return spans

@@ -1,31 +1,40 @@
 """Extractive answering: the sentence of the context that best answers, and a short span.
 
-Each sentence of the retrieved chunks is scored by
-- idf-weighted overlap with the question's stems (idf over the context's sentences), with a
-  length normalisation, and a bonus for question bigrams found in order;
-- whether it holds something of the kind the question asks for (a date for "when", a
-  number for "how many", a name for "who"/"where") that the question does not already say;
-- the rank of its chunk (retrieval already judged the chunks);
-- optionally, the cosine similarity of sentence and question embeddings (``embedder``).
+Each sentence of the retrieved chunks is scored by a weighted sum of lexical features
+(:mod:`workers.text.sentence_features`): idf-weighted and BM25 overlap with the question
+(exact stems, and similar words through static word vectors), whether it holds something
+of the kind the question asks for (a date for "when", a number for "how many", a name for
+"who"/"where") that the question does not already say, what the sentence before adds when
+this one goes on from it ("He ...", "This ..."), and the rank of its chunk; optionally the
+cosine similarity of question and sentence embeddings for the few best
+sentences (``embedder``).
 
-The answer is the best sentence, followed by a second one only when it is nearly as good
-and the answer stays short. ``short_answer`` is the span of the asked-for kind nearest to
+The answer is the best sentence, followed by one more only when the answer stays short:
+one nearly as good, else the sentence it refers back to when it opens with "He", "This",
+.... ``short_answer`` is the span of the asked-for kind nearest to
 the question's words in the best sentence, when there is one.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 
 from schemas import Chunk
 from workers.ports import Embedder
 from workers.text.answer_types import answer_type, candidates
+from workers.text.sentence_features import (
+    NAMES,
+    Candidate,
+    opens_with_anaphor,
+    sentence_features,
+)
 from workers.text.tokenize import sentences, stems, words
+from workers.text.word_vectors import WordVectors, packaged_word_vectors
 
 
 @dataclass(frozen=True)
@@ -37,18 +46,6 @@ class Extract:
     answer_type: str | None = None
 
 
-@dataclass(frozen=True)
-class _Sentence:
-    chunk_rank: int
-    chunk_id: str
-    text: str
-    stems: list[str]
-
-
-def _bigrams(terms: Sequence[str]) -> set[tuple[str, str]]:
-    return set(itertools.pairwise(terms))
-
-
 def score_sentence(query_stems: set[str], sentence: str, idf: dict[str, float]) -> float:
     """Lexical support of a sentence for a query (kept for callers of the first version)."""
     terms = set(stems(sentence))
@@ -57,25 +54,38 @@ def score_sentence(query_stems: set[str], sentence: str, idf: dict[str, float]) 
     return sum(idf.get(t, 1.0) for t in query_stems & terms) / math.sqrt(len(terms) + 4)
 
 
-def _lexical(q: set[str], q_bigrams: set[tuple[str, str]], sent: _Sentence,
-             idf: dict[str, float]) -> float:
-    terms = set(sent.stems)
-    if not terms:
-        return 0.0
-    overlap = sum(idf.get(t, 1.0) for t in q & terms)
-    total = sum(idf.get(t, 1.0) for t in q) or 1.0
-    bigram = len(q_bigrams & _bigrams(sent.stems))
-    return (overlap / total) * (1.0 + 0.15 * bigram) / (1.0 + 0.004 * max(0, len(terms) - 25))
-
-
-def _type_bonus(kind: str | None, question: str, sentence: str) -> float:
-    if kind is None:
-        return 0.0
-    q_words = set(words(question))
-    for _, span in candidates(sentence, kind):
-        if not set(words(span)) <= q_words:
-            return 1.0
-    return 0.0
+# Weights of the features (workers/text/sentence_features.NAMES, in order): a listwise
+# logistic fit (softmax over a question's sentences, the target being the sentences holding
+# a gold answer) on every second SQuAD question of the visible split, confirmed on the
+# other half (docs/benchmarks-retrieval.md, "Answer sentence selection, session 2").
+WEIGHTS = np.array([
+    2.193,  # coverage
+    1.835,  # bm25
+    0.326,  # bigrams
+    0.190,  # window
+    2.198,  # typed_date
+    1.182,  # typed_number
+    0.845,  # typed_proper
+    0.210,  # typed_near
+    0.068,  # novel
+    -0.146, # neighbours
+    -0.547, # rank
+    0.446,  # top_chunk
+    0.148,  # first
+    0.075,  # length
+    2.026,  # with_previous
+    0.995,  # anaphor_previous
+    0.949,  # anaphor_next
+    3.179,  # soft_coverage
+    2.879,  # soft_extra
+    2.013,  # with_title
+])
+assert len(WEIGHTS) == len(NAMES)
+# With an embedder, the EMBEDDED best sentences are re-scored with the cosine of question and
+# "title: sentence" embeddings (weight fitted on the same half, confirmed on the other).
+EMBEDDED = 5
+EMBEDDING_WEIGHT = 5.0
+COMPANION_MARGIN = 0.7  # a second sentence within this score of the best one may follow
 
 
 def extract_answer(
@@ -85,51 +95,70 @@ def extract_answer(
     max_sentences: int = 2,
     embedder: Embedder | None = None,
     max_words: int = 40,
+    word_vectors: WordVectors | Literal["packaged"] | None = "packaged",
 ) -> Extract:
-    """Pick the best-supported sentence(s), with their chunk ids, and a short answer."""
+    """Pick the best-supported sentence(s), with their chunk ids, and a short answer.
+
+    ``word_vectors`` lets a question word be matched by a similar word of a sentence
+    ("packaged": the MiniLM package's, when installed; None: exact stems only).
+    """
     q_terms = stems(query)
     q = set(q_terms)
     if not q or not chunks:
         return Extract(answer="", short_answer=None)
     pool = [
-        _Sentence(rank, chunk.chunk_id, sent, stems(sent))
+        Candidate(rank, index, sent, stems(sent), frozenset(stems(chunk.title)))
         for rank, chunk in enumerate(chunks)
-        for sent in sentences(chunk.text)
+        for index, sent in enumerate(sentences(chunk.text))
     ]
     if not pool:
         return Extract(answer="", short_answer=None)
-    df: dict[str, int] = {}
-    for s in pool:
-        for t in set(s.stems):
-            df[t] = df.get(t, 0) + 1
-    n = len(pool)
-    idf = {t: math.log(1 + n / c) for t, c in df.items()}
-    q_bigrams = _bigrams(q_terms)
+    chunk_ids = [chunks[s.chunk_rank].chunk_id for s in pool]
+    vectors = packaged_word_vectors() if word_vectors == "packaged" else word_vectors
     kind = answer_type(query)
-    lexical = np.array([_lexical(q, q_bigrams, s, idf) for s in pool])
-    scores = lexical.copy()
-    scores += 0.15 * np.array([_type_bonus(kind, query, s.text) for s in pool])
-    scores -= 0.1 * np.array([min(s.chunk_rank, 5) for s in pool])
+    features = sentence_features(query, q_terms, kind, pool, vectors=vectors)
+    scores = features @ WEIGHTS
     if embedder is not None:
-        vecs = embedder.embed([query, *(s.text for s in pool)])
-        scores += 0.8 * (vecs[1:] @ vecs[0])
-    scores[lexical <= 0] -= 10.0  # a sentence sharing no word with the question is a last resort
+        # only the few best so far: a sentence embedding costs milliseconds each
+        top = [int(i) for i in np.argsort(-scores, kind="stable")[:EMBEDDED]]
+        titles = [chunks[pool[i].chunk_rank].title for i in top]
+        vecs = embedder.embed([query, *(f"{t}: {pool[i].text}" if t else pool[i].text
+                                        for t, i in zip(titles, top, strict=True))])
+        scores[top] += EMBEDDING_WEIGHT * (vecs[1:] @ vecs[0])
+        rest = np.ones(len(pool), dtype=bool)
+        rest[top] = False
+        scores[rest] -= EMBEDDING_WEIGHT  # below every re-scored sentence
+    shares = np.array([len(q & set(s.stems)) for s in pool])
+    scores[shares == 0] -= 100.0  # a sentence sharing no word with the question is a last resort
     order = [int(i) for i in np.argsort(-scores, kind="stable")]
     best = order[0]
-    if lexical[best] <= 0 and embedder is None:
+    if shares[best] == 0 and embedder is None:
         return Extract(answer="", short_answer=None)
     chosen = [best]
-    for i in order[1:max_sentences]:
+    for i in _companions(pool, scores, best, order, max_sentences):
         total_words = sum(len(pool[j].text.split()) for j in chosen) + len(pool[i].text.split())
-        if scores[i] >= 0.9 * scores[best] and total_words <= max_words:
+        if total_words <= max_words:
             chosen.append(i)
     return Extract(
         answer=" ".join(pool[i].text for i in chosen),
         short_answer=_short_answer(query, kind, pool[best].text),
-        quotes=[(pool[i].chunk_id, pool[i].text) for i in chosen],
+        quotes=[(chunk_ids[i], pool[i].text) for i in chosen],
         score=float(scores[best]),
         answer_type=kind,
     )
+
+
+def _companions(pool: Sequence[Candidate], scores: np.ndarray, best: int, order: list[int],
+                max_sentences: int) -> list[int]:
+    """Sentences that may follow the best one: those nearly as good, then the one it refers
+    back to ("He ...", "This ...") when it opens with such a word."""
+    out = [i for i in order[1:max_sentences] if scores[best] - scores[i] <= COMPANION_MARGIN]
+    previous = best - 1
+    if (previous >= 0 and previous not in out
+            and pool[previous].chunk_rank == pool[best].chunk_rank
+            and opens_with_anaphor(pool[best].text)):
+        out.append(previous)
+    return out[: max_sentences - 1]
 
 
 def _short_answer(question: str, kind: str | None, sentence: str) -> str | None:
