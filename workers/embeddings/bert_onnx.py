@@ -10,6 +10,7 @@ attention mask → L2 normalisation. ``onnx`` is needed only here, at build time
 from __future__ import annotations
 
 import json
+import logging
 import math
 import struct
 from pathlib import Path
@@ -150,13 +151,39 @@ def build_bert_encoder(model_dir: Path, out_path: Path) -> None:
 
 
 def quantize_int8(src: Path, dst: Path) -> None:
-    """Dynamic int8 quantisation of the MatMul weights (embeddings stay float)."""
+    """Dynamic int8 quantisation of the weight MatMuls, per output channel.
+
+    The float graph is first optimised by onnxruntime (offline, saved beside ``dst``) so
+    the quantiser sees the fused graph onnxruntime will run; then every MatMul with a
+    constant weight gets int8 weights and uint8 activations quantised on the fly (u8s8,
+    which VNNI CPUs run fast). Embeddings, LayerNorm and attention scores stay float.
+    Measured in docs/benchmarks-retrieval.md ("session 2"): about twice the fp32 speed on
+    an AVX-512 VNNI CPU, vectors at cosine ≥ 0.99 to fp32 (mean 0.995), same nDCG.
+    """
+    import onnx
+    import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
     from onnxruntime.quantization import (  # type: ignore[import-untyped,unused-ignore]
         QuantType,
         quantize_dynamic,
     )
 
-    quantize_dynamic(
-        str(src), str(dst), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-        per_channel=True,
-    )
+    optimised = dst.with_name(dst.stem + ".opt.onnx")
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    opts.optimized_model_filepath = str(optimised)
+    opts.log_severity_level = 3
+    ort.InferenceSession(str(src), sess_options=opts, providers=["CPUExecutionProvider"])
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs advice for image models at WARNING
+    try:
+        quantize_dynamic(
+            str(optimised), str(dst), weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"], per_channel=True,
+            # the optimised graph holds contrib ops (FusedMatMul, BiasGelu) whose output
+            # types ONNX shape inference does not know: they are float
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True},
+        )
+    finally:
+        root.setLevel(level)
+        optimised.unlink(missing_ok=True)

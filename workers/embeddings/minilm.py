@@ -40,12 +40,19 @@ def _fingerprint(model_dir: Path) -> str:
     return hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
 
 
+def _int8_tag() -> str:
+    """The int8 file is optimised by onnxruntime before quantising: tie it to that version."""
+    import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
+
+    return "int8-" + str(ort.__version__).replace(".", "_")
+
+
 def ensure_onnx(cache_dir: Path, *, quantized: bool = False) -> Path:
     """The cached ONNX file for the packaged model, building it once if missing."""
     from workers.embeddings.bert_onnx import build_bert_encoder, quantize_int8
 
     model_dir = packaged_model_dir()
-    variant = "int8" if quantized else "fp32"
+    variant = _int8_tag() if quantized else "fp32"
     target = cache_dir / f"minilm-l6-v2-{_fingerprint(model_dir)}-{variant}.onnx"
     if target.exists():
         return target
