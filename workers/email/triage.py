@@ -78,18 +78,19 @@ class TriageModel:
 
     def probabilities(self, email: Mapping[str, str]) -> dict[str, float]:
         counts = Counter(f for f in email_features(email) if f in self.vocabulary)
-        x = np.zeros(len(self.idf))
-        for feature, count in counts.items():
-            index = self.vocabulary[feature]
-            x[index] = (1.0 + math.log(count)) * self.idf[index]
-        start = 0
-        for size in self.blocks or (len(x),):
-            segment = x[start:start + size]  # a view: normalised in place
-            norm = float(np.linalg.norm(segment))
+        # sparse on purpose: only the message's own features are touched (no dense vector
+        # the size of the vocabulary, no BLAS call that contends for cores under load)
+        index = np.fromiter((self.vocabulary[f] for f in counts), dtype=np.int64, count=len(counts))
+        values = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64,
+                             count=len(counts)) * self.idf[index]
+        ends = np.cumsum(self.blocks or (len(self.idf),))
+        block = np.searchsorted(ends, index, side="right")
+        for b in np.unique(block):
+            members = block == b
+            norm = math.sqrt(float((values[members] ** 2).sum()))
             if norm > 0:
-                segment /= norm
-            start += size
-        logits = self.coef @ x + self.intercept
+                values[members] /= norm
+        logits = (self.coef[:, index] * values).sum(axis=1) + self.intercept
         logits -= logits.max()
         exp = np.exp(logits)
         probs = exp / exp.sum()
