@@ -7,14 +7,17 @@ from collections.abc import Iterable, Sequence
 from schemas import Chunk, ScoredChunk
 
 
-def rrf(ranked_lists: Iterable[Sequence[ScoredChunk]], *, k: int = 60) -> list[ScoredChunk]:
-    """Reciprocal-rank fusion: score(c) = Σ 1/(k + rank). Ties keep first-seen order."""
+def rrf(ranked_lists: Iterable[Sequence[ScoredChunk]], *, k: int = 60,
+        weights: Sequence[float] | None = None) -> list[ScoredChunk]:
+    """Reciprocal-rank fusion: score(c) = Σ w/(k + rank), w = 1 unless ``weights`` gives one
+    per list. Ties keep first-seen order."""
     scores: dict[str, float] = {}
     first: dict[str, Chunk] = {}
-    for hits in ranked_lists:
+    for i, hits in enumerate(ranked_lists):
+        w = 1.0 if weights is None else weights[i]
         for rank, hit in enumerate(hits, start=1):
             cid = hit.chunk.chunk_id
-            scores[cid] = scores.get(cid, 0.0) + 1.0 / (k + rank)
+            scores[cid] = scores.get(cid, 0.0) + w / (k + rank)
             first.setdefault(cid, hit.chunk)
     order = sorted(scores, key=lambda cid: -scores[cid])
     return [

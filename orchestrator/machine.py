@@ -27,6 +27,7 @@ from schemas import (
     JobResult,
     RetrievalResult,
     RetrievalTask,
+    ScoredChunk,
     StageResultBase,
     TraceEvent,
     Usage,
@@ -237,7 +238,15 @@ def _after_analysis(t: Transition, r: AnalysisResult, now: float, cfg: MachineCo
 
 def _after_retrieval(t: Transition, now: float, cfg: MachineConfig) -> None:
     s = t.state
-    fused = rrf(s.shard_hits[k] for k in sorted(s.shard_hits))
+    lists = [s.shard_hits[k] for k in sorted(s.shard_hits)]
+    weights = [1.0] * len(lists)
+    if s.iteration > 1 and s.context:
+        # A revise iteration adds evidence; it does not throw away what the last one found:
+        # the previous context counts as much as all of this iteration's lists together.
+        lists.append([ScoredChunk(chunk=c, score=0.0, rank=i)
+                      for i, c in enumerate(s.context, start=1)])
+        weights.append(float(max(1, len(weights))))
+    fused = rrf(lists, weights=weights)
     s.context = [hit.chunk for hit in fused[: cfg.context_k]]
     t.trace.append(
         TraceEvent(job_id=s.job_id, type="retrieval.fused", at=now, stage="retrieval",

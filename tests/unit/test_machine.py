@@ -208,3 +208,24 @@ def test_no_hits_answers_no_relevant_documents_without_citations() -> None:
 def test_final_job_ignores_everything() -> None:
     state, _ = run_iteration(submitted(new_state()), "accept")
     assert not advance(state, JobEvent(type="job.deadline", job_id="j1", at=T0 + 1e6)).changed
+
+
+def test_a_revise_iteration_keeps_the_last_context_in_its_fusion() -> None:
+    state = submitted(new_state(max_iterations=2))
+    state, _ = run_iteration(state, "revise")
+    first_context = [c.chunk_id for c in state.context]
+    assert first_context[0] == "d9#0"  # in both shards of iteration 1
+    # iteration 2's shards find only new chunks; the old best must still be in the context
+    t = advance(state, result_event("j1/2/analysis/0", "analysis", AnalysisResult(
+        job_id="j1", step_id="j1/2/analysis/0", rewrites=["feline purring", "purr sound"])))
+    s = t.state
+    for n, d in enumerate(dispatched(t, "retrieval")):
+        t = advance(s, result_event(d.step_id, "retrieval", RetrievalResult(
+            job_id="j1", step_id=d.step_id,
+            hits=[ScoredChunk(chunk=chunk(20 + n), score=1.0)])))
+        s = t.state
+    context = [c.chunk_id for c in s.context]
+    assert context[0] == "d9#0"  # weighted like both new lists together: it stays first
+    assert {"d20#0", "d21#0"} <= set(context)
+    gen = dispatched(t, "generation")
+    assert [c["chunk_id"] for c in gen[0].payload["context"]] == context
