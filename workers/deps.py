@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import redis
@@ -12,7 +13,7 @@ from bus.settings import Settings
 from workers.context import RedisUserContext
 from workers.email.triage import classify, default_model_path
 from workers.faults import FaultInjector, parse_faults
-from workers.ports import Deps, LLMProvider, WebSource
+from workers.ports import Deps, DocumentStore, Embedder, LLMProvider, WebSource
 from workers.providers.offline import OfflineProvider
 from workers.store import open_store
 from workers.web import DisabledWeb, SearxngWeb
@@ -25,10 +26,12 @@ def build_web(settings: Settings) -> WebSource:
     return DisabledWeb()
 
 
-def build_provider(settings: Settings, web: WebSource) -> LLMProvider:
-    """Claude when an Anthropic key is configured, else the offline provider; answering from
-    a replay's recordings where they apply (``RAGRELAY_REPLAY_OUTPUTS``)."""
-    provider = _provider(settings, web)
+def build_provider(settings: Settings, web: WebSource,
+                   embedder: Callable[[], Embedder | None] | None = None) -> LLMProvider:
+    """Claude when an Anthropic key is configured, else the offline provider (re-ranking its
+    best sentences with ``embedder``, loaded on first use); answering from a replay's
+    recordings where they apply (``RAGRELAY_REPLAY_OUTPUTS``)."""
+    provider = _provider(settings, web, embedder)
     if settings.replay_outputs is None or provider.name == "offline":
         # The offline provider is deterministic and cheap: a replay re-runs it, so a change
         # to its code shows in the diff instead of hiding behind a recording.
@@ -38,7 +41,8 @@ def build_provider(settings: Settings, web: WebSource) -> LLMProvider:
     return ReplayingProvider(provider, load_recordings(settings.replay_outputs))
 
 
-def _provider(settings: Settings, web: WebSource) -> LLMProvider:
+def _provider(settings: Settings, web: WebSource,
+              embedder: Callable[[], Embedder | None] | None) -> LLMProvider:
     if settings.anthropic_api_key is not None:
         try:
             from workers.providers.anthropic import AnthropicProvider
@@ -51,7 +55,16 @@ def _provider(settings: Settings, web: WebSource) -> LLMProvider:
         web_enabled=web.enabled,
         triage=partial(classify, model_path=default_model_path(settings.data_dir)),
         versions=settings.prompt_versions,
+        embedder=embedder,
     )
+
+
+def semantic_embedder(store: DocumentStore) -> Embedder | None:
+    """The store's embedder when it is a language model (not the hashing test embedder)."""
+    embedder: Embedder | None = getattr(store, "embedder", None)
+    if embedder is None or embedder.name.startswith("hashing"):
+        return None
+    return embedder
 
 
 def close_provider(provider: LLMProvider) -> None:
@@ -74,9 +87,10 @@ def build_deps(settings: Settings, client: redis.Redis) -> Deps:
     extras: dict[str, object] = {}
     if settings.faults:
         extras["faults"] = FaultInjector(parse_faults(settings.faults), client, keys)
+    store = open_store(settings)
     return Deps(
-        provider=build_provider(settings, web),
-        store=open_store(settings),
+        provider=build_provider(settings, web, partial(semantic_embedder, store)),
+        store=store,
         user_context=RedisUserContext(client, keys),
         web=web,
         extras=extras,

@@ -25,6 +25,7 @@ from schemas import (
     Usage,
 )
 from workers.email.reply import compose_reply
+from workers.ports import Embedder
 from workers.text.extractive import Extract, extract_answer
 from workers.text.rewrite import rewrite_query
 from workers.text.tokenize import stems
@@ -88,6 +89,7 @@ class OfflineProvider:
         accept_relevance: float = 0.5,
         triage_model: Path | None = None,
         versions: Mapping[str, int] | None = None,
+        embedder: Callable[[], Embedder | None] | None = None,
     ) -> None:
         self.web_enabled = web_enabled
         self.triage = triage
@@ -97,6 +99,17 @@ class OfflineProvider:
         self.accept_faithfulness = accept_faithfulness
         self.accept_relevance = accept_relevance
         self.triage_model = triage_model
+        self._embedder = embedder
+        self._embedder_loaded = False
+        self._embedder_value: Embedder | None = None
+
+    @property
+    def embedder(self) -> Embedder | None:
+        """What re-ranks the best sentences (the store's MiniLM), loaded on first use."""
+        if not self._embedder_loaded:
+            self._embedder_value = self._embedder() if self._embedder is not None else None
+            self._embedder_loaded = True
+        return self._embedder_value
 
     def prompt_ref(self, stage: str) -> str:
         """What a result of ``stage`` records as its ``prompt_version``."""
@@ -139,7 +152,7 @@ class OfflineProvider:
                 job_id=task.job_id, step_id=task.step_id, answer=NO_DOCUMENTS, no_answer=True,
                 model=MODEL, prompt_version=self.prompt_ref("generation"),
             )
-        extract = extract_answer(task.query, task.context)
+        extract = extract_answer(task.query, task.context, embedder=self.embedder)
         if self.versions["generation"] == 2 and len(extract.quotes) > 1:
             first = extract.quotes[0]
             extract = dataclasses.replace(extract, answer=first[1], quotes=[first])
