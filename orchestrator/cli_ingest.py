@@ -21,11 +21,12 @@ from bus.errors import ConfigError, UsageError
 from bus.keys import INGEST_TASK
 from bus.settings import Settings
 from orchestrator.corpus import ReadReport, expand, read_documents
-from schemas import Document, IngestResult, IngestTask
+from schemas import Document, IngestResult, IngestTask, Usage
 
 
-def run_id_for(files: list[Path], tenant: str, batch_size: int) -> str:
-    h = hashlib.sha256(f"{tenant}|{batch_size}".encode())
+def run_id_for(files: list[Path], tenant: str, batch_size: int,
+               contextualize: bool = False) -> str:
+    h = hashlib.sha256(f"{tenant}|{batch_size}{'|contextual' if contextualize else ''}".encode())
     for f in files:
         st = f.stat()
         h.update(f"|{f.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode())
@@ -43,9 +44,14 @@ def run_id_for(files: list[Path], tenant: str, batch_size: int) -> str:
               show_default=True,
               help="auto: Weaviate when RAGRELAY_WEAVIATE_URL is set, else the embedded store. "
                    "With Redis, the ingest workers' settings decide.")
+@click.option("--contextualize", is_flag=True,
+              help="Contextual retrieval: Claude writes one or two sentences situating each "
+                   "chunk in its document, indexed with the chunk (one call per chunk, the "
+                   "document cached; needs RAGRELAY_ANTHROPIC_API_KEY).")
 @click.pass_context
 def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: int,
-           strict: bool, as_json: bool, timeout_s: float, store: str) -> None:
+           strict: bool, as_json: bool, timeout_s: float, store: str,
+           contextualize: bool) -> None:
     """Ingest PATHS (.jsonl/.jsonl.gz with _id,title,text; .md; .txt; .mbox) into TENANT."""
     from orchestrator.client import RagrelayClient
 
@@ -54,6 +60,9 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: 
         raise ConfigError("--store weaviate needs RAGRELAY_WEAVIATE_URL (e.g. http://weaviate:8080)")
     if store == "embedded" and settings.weaviate_url:
         settings = settings.model_copy(update={"weaviate_url": None})
+    if contextualize and settings.embedded and settings.anthropic_api_key is None:
+        raise ConfigError("--contextualize needs Claude: set RAGRELAY_ANTHROPIC_API_KEY "
+                          "(offline, every chunk is already indexed with its title and section)")
     settings.ensure_data_dir()
     files = expand(list(paths))
     report = ReadReport()
@@ -68,10 +77,10 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: 
         raise UsageError("no documents to ingest" + (
             f" ({len(report.problems)} problems; see above)" if report.problems else ""))
     batches = [docs[i:i + batch_size] for i in range(0, len(docs), batch_size)]
-    run_id = run_id_for(files, tenant, batch_size)
+    run_id = run_id_for(files, tenant, batch_size, contextualize)
     client = RagrelayClient.from_settings(settings)
     started = time.perf_counter()
-    done = _run(client, settings, run_id, tenant, batches, timeout_s)
+    done = _run(client, settings, run_id, tenant, batches, timeout_s, contextualize)
     seconds = time.perf_counter() - started
     chunks = sum(r.chunks for r in done.values())
     failed = [f for r in done.values() for f in r.failed_chunks]
@@ -81,6 +90,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: 
         "run_id": run_id, "tenant": tenant, "files": len(files), "documents": len(docs),
         "chunks": chunks, "batches": len(batches), "skipped_lines": len(report.problems),
         "failed_chunks": len(failed),
+        **(_contextual_summary(list(done.values())) if contextualize else {}),
         "seconds": round(seconds, 3), "docs_per_s": round(len(docs) / seconds, 1) if seconds else None,
     }
     if as_json:
@@ -90,8 +100,16 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: 
                    f"in {seconds:.1f} s; {len(report.problems)} lines skipped.")
 
 
+def _contextual_summary(results: list[IngestResult]) -> dict[str, Any]:
+    usage = sum((r.usage for r in results), Usage())
+    return {"contextualized_chunks": sum(r.contextualized for r in results),
+            "llm_calls": usage.llm_calls, "tokens": usage.tokens,
+            "cost_usd": round(usage.cost_usd, 6)}
+
+
 def _run(client: Any, settings: Settings, run_id: str, tenant: str,
-         batches: list[list[Document]], timeout_s: float) -> dict[int, IngestResult]:
+         batches: list[list[Document]], timeout_s: float,
+         contextualize: bool = False) -> dict[int, IngestResult]:
     key = client.keys.ingest_done(run_id)
 
     def finished() -> dict[int, IngestResult]:
@@ -106,8 +124,8 @@ def _run(client: Any, settings: Settings, run_id: str, tenant: str,
         task = bar.add_task("ingesting", total=sum(len(b) for b in batches),
                             completed=sum(len(batches[i]) for i in done))
         for i in todo:
-            payload = IngestTask(run_id=run_id, batch=i, tenant=tenant,
-                                 documents=batches[i]).to_dict()
+            payload = IngestTask(run_id=run_id, batch=i, tenant=tenant, documents=batches[i],
+                                 contextualize=contextualize).to_dict()
             client.run_task(INGEST_TASK, payload)
             if settings.embedded:
                 bar.update(task, advance=len(batches[i]))

@@ -6,6 +6,7 @@ from pydantic import Field
 
 from schemas.base import Message
 from schemas.documents import Document
+from schemas.jobs import Usage
 
 
 class IngestTask(Message):
@@ -13,6 +14,7 @@ class IngestTask(Message):
     batch: int = Field(ge=0)
     tenant: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
     documents: list[Document]
+    contextualize: bool = False  # prepend an LLM-written context to each chunk (Claude only)
 
 
 class IngestResult(Message):
@@ -21,3 +23,5 @@ class IngestResult(Message):
     documents: int
     chunks: int
     failed_chunks: list[str] = Field(default_factory=list)  # "chunk_id: reason", not written
+    contextualized: int = 0  # chunks given a context by the model in this batch
+    usage: Usage = Field(default_factory=Usage)  # what contextualizing cost

@@ -198,3 +198,39 @@ def test_replay_reuses_recorded_outputs_of_unchanged_stages(
     n = len(server.message_requests())
     fresh = run("replay", job_id, "--fresh", "--json")
     assert fresh["reused"] == [] and len(server.message_requests()) == n + 3
+
+
+def test_ingest_contextualize_writes_a_context_into_every_chunk(
+    server: FakeAnthropicServer, cli_env: dict[str, str]
+) -> None:
+    from bus.settings import Settings
+    from workers.providers.contextual import CONTEXT_KEY, PROMPT_KEY
+    from workers.store import open_store
+
+    summary = run("ingest", str(SAMPLE), "--contextualize", "--json")
+    calls = server.message_requests()
+    assert summary["contextualized_chunks"] == summary["chunks"] == len(calls) > 0
+    assert summary["llm_calls"] == len(calls) and summary["cost_usd"] > 0
+    assert summary["cost_usd"] == pytest.approx(served_cost(server), abs=1e-6)
+    store = open_store(Settings(data_dir=Path(cli_env["RAGRELAY_DATA_DIR"])))
+    try:
+        hits = store.search("default", "budget iterations deadline", k=3)
+    finally:
+        store.close()
+    assert hits
+    for hit in hits:
+        meta = hit.chunk.metadata
+        assert meta[PROMPT_KEY] == load_prompt("contextualize").ref and meta[CONTEXT_KEY]
+        assert hit.chunk.text.startswith(meta[CONTEXT_KEY])
+
+
+def test_ingest_contextualize_without_claude_says_what_to_set(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("RAGRELAY_", "ANTHROPIC_"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "ingest", str(SAMPLE), "--contextualize"],
+        cwd=ROOT, env={**env, "RAGRELAY_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
+        capture_output=True, text=True, timeout=90)
+    assert proc.returncode != 0
+    assert "RAGRELAY_ANTHROPIC_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
+    assert not list(tmp_path.glob("store/*"))  # nothing half-written
