@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +23,22 @@ import numpy.typing as npt
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "BF16": np.uint16}
 
 
-def read_safetensors(path: Path) -> dict[str, npt.NDArray[Any]]:
-    """Read a .safetensors file into numpy arrays (the format is a JSON header + raw bytes)."""
-    raw = path.read_bytes()
-    (header_len,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8 : 8 + header_len])
-    base = 8 + header_len
-    out: dict[str, npt.NDArray[Any]] = {}
-    for name, info in header.items():
-        if name == "__metadata__":
-            continue
-        start, end = info["data_offsets"]
-        arr = np.frombuffer(raw[base + start : base + end], dtype=_DTYPES[info["dtype"]])
-        out[name] = arr.reshape(info["shape"]).copy()
+def read_safetensors(path: Path, *, only: Callable[[str], bool] | None = None,
+                     ) -> dict[str, npt.NDArray[Any]]:
+    """Read a .safetensors file into numpy arrays (the format is a JSON header + raw bytes);
+    ``only`` picks tensors by name, and only their bytes are read."""
+    with path.open("rb") as fh:
+        (header_len,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(header_len))
+        base = 8 + header_len
+        out: dict[str, npt.NDArray[Any]] = {}
+        for name, info in header.items():
+            if name == "__metadata__" or (only is not None and not only(name)):
+                continue
+            start, end = info["data_offsets"]
+            fh.seek(base + start)
+            arr = np.frombuffer(fh.read(end - start), dtype=_DTYPES[info["dtype"]])
+            out[name] = arr.reshape(info["shape"]).copy()
     return out
 
 

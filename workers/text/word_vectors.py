@@ -19,6 +19,10 @@ import numpy.typing as npt
 
 Vector = npt.NDArray[np.float32]
 
+#: Words whose vectors are kept (≈ 1.6 KB each): bounded, so a long-running worker that sees
+#: an open vocabulary stays at a few tens of MB; when full, the cache starts over.
+MAX_CACHED_WORDS = 20_000
+
 
 class WordVectors:
     """Unit vectors of words from a word-piece tokenizer and its embedding table."""
@@ -45,8 +49,9 @@ class WordVectors:
             ids = self._tokenizer.encode(word, add_special_tokens=False).ids
         v = self._table[ids].mean(axis=0) if ids else np.zeros(self.dim, np.float32)
         v = (v / (float(np.linalg.norm(v)) or 1.0)).astype(np.float32)
-        if len(self._cache) < 500_000:
-            self._cache[word] = v
+        if len(self._cache) >= MAX_CACHED_WORDS:
+            self._cache.clear()
+        self._cache[word] = v
         return v
 
     def matrix(self, words: list[str]) -> Vector:
@@ -55,16 +60,27 @@ class WordVectors:
         return np.stack([self.vector(w) for w in words])
 
 
-@lru_cache(maxsize=1)
+_LOAD_LOCK = threading.Lock()
+
+
 def packaged_word_vectors() -> WordVectors | None:
-    """The MiniLM package's word-piece vectors, or None when the package is not installed."""
+    """The MiniLM package's word-piece vectors, or None when the package is not installed.
+    Loaded once per process: the threads of a worker that all start at once wait for the
+    first one instead of each reading the weights."""
+    with _LOAD_LOCK:
+        return _load_packaged()
+
+
+@lru_cache(maxsize=1)
+def _load_packaged() -> WordVectors | None:
     from bus.errors import ConfigError
     from workers.embeddings.bert_onnx import read_safetensors
     from workers.embeddings.minilm import packaged_model_dir
 
     try:
         model_dir = packaged_model_dir()
-        weights = read_safetensors(model_dir / "model.safetensors")
+        weights = read_safetensors(model_dir / "model.safetensors",
+                                   only=lambda name: name.endswith("word_embeddings.weight"))
     except (ConfigError, OSError, ValueError):  # not installed or unreadable: exact matching
         return None
     table = next((v for k, v in weights.items() if k.endswith("word_embeddings.weight")), None)
