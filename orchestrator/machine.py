@@ -7,6 +7,7 @@ second time: results for steps that are not pending are ignored, so redeliveries
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -238,14 +239,17 @@ def _after_analysis(t: Transition, r: AnalysisResult, now: float, cfg: MachineCo
 
 def _after_retrieval(t: Transition, now: float, cfg: MachineConfig) -> None:
     s = t.state
-    lists = [s.shard_hits[k] for k in sorted(s.shard_hits)]
-    weights = [1.0] * len(lists)
+    lists = [s.shard_hits[k] for k in sorted(s.shard_hits) if s.shard_hits[k]]
+    # Each source counts once, however many rewrites queried it: three rewrites of the
+    # internal store must not drown the one web search (weights 1/n within a source).
+    per_source = Counter(hits[0].chunk.source for hits in lists)
+    weights = [1.0 / per_source[hits[0].chunk.source] for hits in lists]
     if s.iteration > 1 and s.context:
         # A revise iteration adds evidence; it does not throw away what the last one found:
         # the previous context counts as much as all of this iteration's lists together.
         lists.append([ScoredChunk(chunk=c, score=0.0, rank=i)
                       for i, c in enumerate(s.context, start=1)])
-        weights.append(float(max(1, len(weights))))
+        weights.append(max(1.0, sum(weights)))
     fused = rrf(lists, weights=weights)
     s.context = [hit.chunk for hit in fused[: cfg.context_k]]
     t.trace.append(

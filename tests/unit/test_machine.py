@@ -229,3 +229,23 @@ def test_a_revise_iteration_keeps_the_last_context_in_its_fusion() -> None:
     assert {"d20#0", "d21#0"} <= set(context)
     gen = dispatched(t, "generation")
     assert [c["chunk_id"] for c in gen[0].payload["context"]] == context
+
+
+def test_each_source_counts_once_however_many_rewrites_queried_it() -> None:
+    state = submitted(new_state())
+    t = advance(state, result_event("j1/1/analysis/0", "analysis", AnalysisResult(
+        job_id="j1", step_id="j1/1/analysis/0", rewrites=["cats purr", "purring cats", "purr"],
+        sources=["internal", "web"])))
+    s = t.state
+    shards = dispatched(t, "retrieval")
+    assert [d.payload["source"] for d in shards] == ["internal"] * 3 + ["web"]
+    web = Chunk(chunk_id="web:1", doc_id="https://example.org", text="cats purr", source="web")
+    for d in shards:
+        hits = ([ScoredChunk(chunk=web, score=1.0)] if d.payload["source"] == "web"
+                else [ScoredChunk(chunk=chunk(n), score=1.0) for n in range(8)])
+        t = advance(s, result_event(d.step_id, "retrieval", RetrievalResult(
+            job_id="j1", step_id=d.step_id, source=d.payload["source"], hits=hits)))
+        s = t.state
+    # the three internal lists agree on d0..d7; fused as one source, the web's first hit ties
+    # the internal first and beats the rest (plain RRF would put it below all eight)
+    assert [c.chunk_id for c in s.context][:2] in (["d0#0", "web:1"], ["web:1", "d0#0"])
