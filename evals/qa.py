@@ -24,6 +24,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from bus.errors import UsageError
 from bus.settings import Settings
 from evals.ab import LOWER_IS_BETTER, Comparison, compare_runs, render_comparisons
+from evals.files import json_lines, read_qrels
 from evals.metrics import answer_hit, mean, ndcg_at_k, token_f1
 from evals.report import (
     percentile,
@@ -33,7 +34,6 @@ from evals.report import (
     write_ab_report,
     write_report,
 )
-from evals.retrieval import open_text, read_qrels
 from orchestrator.client import RagrelayClient
 from orchestrator.corpus import ReadReport, read_documents
 from orchestrator.observe.flags import parse_prompt_versions
@@ -49,25 +49,16 @@ TENANT = "eval"
 def read_questions(path: Path, limit: int | None) -> Iterator[dict[str, Any]]:
     """SQuAD-style rows ``{"_id", "question", "answers", "paragraph_id"?}``; ``query`` or
     BEIR's ``text`` stand in for ``question``. Gzipped or not."""
-    with open_text(path) as fh:
-        n = 0
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{lineno}: invalid JSON: {exc.msg}") from exc
-            question = (row.get("question") or row.get("query") or row.get("text")
-                        if isinstance(row, dict) else None)
-            if not question:
-                raise UsageError(f"{path}:{lineno}: expected an object with a 'question'")
-            yield {"_id": str(row.get("_id", lineno)), "question": question,
-                   "answers": list(row.get("answers") or []),
-                   "paragraph_id": row.get("paragraph_id")}
-            n += 1
-            if limit is not None and n >= limit:
-                return
+    for n, (lineno, row) in enumerate(json_lines(path), start=1):
+        question = (row.get("question") or row.get("query") or row.get("text")
+                    if isinstance(row, dict) else None)
+        if not question:
+            raise UsageError(f"{path}:{lineno}: expected an object with a 'question'")
+        yield {"_id": str(row.get("_id", lineno)), "question": question,
+               "answers": list(row.get("answers") or []),
+               "paragraph_id": row.get("paragraph_id")}
+        if limit is not None and n >= limit:
+            return
 
 
 def ranked_documents(result: JobResult) -> list[str]:

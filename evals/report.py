@@ -29,6 +29,7 @@ from typing import Any
 import click
 
 from bus.errors import UsageError
+from evals.files import json_lines
 from schemas import JobResult, TraceEvent
 
 Row = Mapping[str, Any]
@@ -90,17 +91,10 @@ def summarize(rows: Sequence[Row]) -> dict[str, Any]:
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows from a JSON-lines file (one row per line, as ``eval qa --rows`` writes them)."""
     rows: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise UsageError(f"{path}:{lineno}: not JSON ({exc.msg})") from exc
-            if not isinstance(row, dict) or "id" not in row:
-                raise UsageError(f"{path}:{lineno}: a row is a JSON object with an \"id\"")
-            rows.append(row)
+    for lineno, row in json_lines(path):
+        if not isinstance(row, dict) or "id" not in row:
+            raise UsageError(f"{path}:{lineno}: a row is a JSON object with an \"id\"")
+        rows.append(row)
     return rows
 
 

@@ -7,8 +7,6 @@ worker uses, collapses chunks to documents and prints nDCG@10 and Recall@100 as 
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
 import statistics
 import sys
@@ -17,11 +15,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import click
 
 from bus.errors import UsageError
+from evals.files import read_qrels, read_queries
 from evals.metrics import collapse_to_documents, mean, ndcg_at_k, recall_at_k
 from schemas import Document
 from workers.embeddings import EMBEDDERS, load_embedder
@@ -29,42 +28,6 @@ from workers.store.chunking import chunk_document
 from workers.store.embedded import EmbeddedStore, SearchConfig
 
 TENANT = "eval"
-
-
-def open_text(path: Path) -> IO[str]:
-    if path.name.endswith(".gz"):
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
-
-
-def read_queries(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    with open_text(path) as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                out[str(row["_id"])] = str(row["text"])
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise UsageError(f"{path}:{lineno}: not a query line ({exc})") from exc
-    return out
-
-
-def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    with open_text(path) as fh:
-        for lineno, row in enumerate(csv.reader(fh, delimiter="\t"), start=1):
-            if not row or (lineno == 1 and not row[-1].strip().lstrip("-").isdigit()):
-                continue  # header
-            if len(row) == 4:  # TREC format: qid 0 docid rel
-                row = [row[0], row[2], row[3]]
-            try:
-                qid, doc, score = row[0], row[1], int(row[2])
-            except (IndexError, ValueError) as exc:
-                raise UsageError(f"{path}:{lineno}: not a qrels line") from exc
-            out.setdefault(qid, {})[doc] = score
-    return out
 
 
 def read_corpus(path: Path) -> Iterator[Document]:
