@@ -166,3 +166,40 @@ def test_load_embedder_names() -> None:
     assert load_embedder("hashing").name == "hashing-256"
     with pytest.raises(ConfigError, match="unknown embedder"):
         load_embedder("bert-huge")
+
+
+def _plain_store(tmp_path: Path, docs: dict[str, str], config: SearchConfig) -> EmbeddedStore:
+    s = EmbeddedStore(tmp_path / f"s{abs(hash(config))}.sqlite3", HashingEmbedder(), config=config)
+    s.upsert("a", [Chunk(chunk_id=f"{d}#0", doc_id=d, title="", text=t) for d, t in docs.items()])
+    return s
+
+
+def test_adjacent_query_terms_outrank_the_same_terms_apart(tmp_path: Path) -> None:
+    # same terms, same lengths: unigram BM25 ties; only "a" has "heart attack" side by side
+    docs = {"a": "heart attack rates rose", "b": "attack rates heart rose"}
+    scores = {}
+    for weight in (0.0, 0.2):
+        s = _plain_store(tmp_path, docs, SearchConfig(mode="bm25", bigram_weight=weight))
+        scores[weight] = {h.chunk.doc_id: h.score for h in s.search("a", "heart attack", k=2)}
+    assert scores[0.0]["a"] == pytest.approx(scores[0.0]["b"])
+    assert scores[0.2]["a"] > scores[0.2]["b"] == pytest.approx(scores[0.0]["b"])
+
+
+def test_dense_feedback_pulls_up_neighbours_of_the_best_hit(tmp_path: Path) -> None:
+    # "c" shares no word with the query but two with the best hit "a"; "d" shares nothing
+    docs = {"a": "purring felines whiskers tails", "c": "whiskers tails claws fur",
+            "d": "tax forms deadline april"}
+    ranks = {}
+    for n in (0, 1):
+        config = SearchConfig(dense_feedback_docs=n, dense_feedback_beta=1.0)
+        s = _plain_store(tmp_path, docs, config)
+        ranks[n] = [h.chunk.doc_id for h in s.search("a", "purring felines", k=3)]
+    assert ranks[1] == ["a", "c", "d"]
+    assert ranks[0].index("c") > ranks[0].index("d")  # without it the hashing noise wins
+
+
+def test_dense_feedback_respects_filters(tmp_path: Path) -> None:
+    docs = {"a": "purring felines whiskers tails", "c": "whiskers tails claws fur"}
+    s = _plain_store(tmp_path, docs, SearchConfig(dense_feedback_docs=1, dense_feedback_beta=1.0))
+    hits = s.search("a", "purring felines", k=3, filters={"doc_id": "c"})
+    assert [h.chunk.doc_id for h in hits] == ["c"]

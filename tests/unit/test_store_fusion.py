@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from workers.store.bm25 import BM25Index
+from workers.store.bm25 import BM25Index, bigrams
 from workers.store.fusion import normalized_fusion, ranked, rrf, zscore_fusion
 
 
@@ -34,3 +34,9 @@ def test_bm25_prefers_rarer_terms_and_shorter_docs() -> None:
     n, df = 3, 2
     assert index.idf_of("cat") == pytest.approx(math.log(1 + (n - df + 0.5) / (df + 0.5)), rel=1e-6)
     assert index.score({"unknown": 1.0}).sum() == 0
+
+
+def test_bigrams_pair_neighbouring_terms_in_order() -> None:
+    assert bigrams(["heart", "attack", "risk"]) == ["heart_attack", "attack_risk"]
+    assert bigrams(["one"]) == []
+    assert bigrams([]) == []

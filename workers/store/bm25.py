@@ -2,11 +2,13 @@
 
 Documents are given as lists of terms (stemmed, stop words removed). Scores are Okapi
 BM25 with Lucene's idf ``log(1 + (N - df + 0.5) / (df + 0.5))``; query terms may carry
-weights (RM3-style expanded queries).
+weights (RM3-style expanded queries). The same index over :func:`bigrams` of the terms
+scores adjacent pairs (a phrase / proximity signal the store adds to the unigram score).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -68,3 +70,9 @@ class BM25Index:
 def query_weights(terms: Sequence[str]) -> dict[str, float]:
     """A bag of query terms (repeats add weight), as BM25 scores repeated terms."""
     return {t: float(c) for t, c in Counter(terms).items()}
+
+
+def bigrams(terms: Sequence[str]) -> list[str]:
+    """Adjacent pairs of analysed terms as single terms (``"heart attack"`` ->
+    ``"heart_attack"``). Stop words are already gone, so pairs span them."""
+    return [f"{a}_{b}" for a, b in itertools.pairwise(terms)]

@@ -7,9 +7,11 @@ in-memory search index per tenant (a BM25 matrix and a vector matrix), rebuilt w
 tenant's ``generation`` counter, bumped by every write, changes.
 
 Search is hybrid: BM25 over stemmed, stop-worded terms of the chunk *with its context*
-(document title and section path) and cosine similarity of embeddings of the same
-contextual text, fused (reciprocal-rank fusion by default; see
-docs/benchmarks-retrieval.md for the measurements behind the defaults).
+(document title and section path), plus a lighter BM25 over adjacent term pairs, and
+cosine similarity of embeddings of the same contextual text, fused by summing min-max
+normalised scores. The dense side then takes one pseudo-relevance step (Rocchio: the query
+vector moved towards the best fused chunk) and is fused again with the same keyword list.
+See docs/benchmarks-retrieval.md for the measurements behind the defaults.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from bus.errors import ConfigError
 from schemas import Chunk, ScoredChunk
 from workers.ports import Embedder
 from workers.store.batch import ChunkFailure, PartialBatchError, canonical_json, chunk_problem
-from workers.store.bm25 import BM25Index, query_weights
+from workers.store.bm25 import BM25Index, bigrams, query_weights
 from workers.store.fusion import normalized_fusion, rrf, zscore_fusion
 from workers.store.prf import rm3_expand
 from workers.text.tokenize import stems
@@ -90,6 +92,14 @@ class SearchConfig:
     rocchio_beta: float = 0.5
     k1: float = 0.9
     b: float = 0.4
+    # BM25 over adjacent stem pairs, added to the keyword score with this weight (0: off,
+    # and the pair index is not built)
+    bigram_weight: float = 0.2
+    # dense-side Rocchio in hybrid mode (ignored when ``feedback`` is on): the query vector
+    # + beta * mean vector of the fused top ``dense_feedback_docs`` chunks is searched
+    # again and replaces the dense list; the keyword list is kept as it was (0: off)
+    dense_feedback_docs: int = 1
+    dense_feedback_beta: float = 0.3
 
 
 @dataclass
@@ -97,6 +107,7 @@ class _Index:
     generation: int
     rows: list[tuple[str, str, str, str, str, int, str]]
     bm25: BM25Index
+    pairs: BM25Index | None  # over bigrams(terms); None when bigram_weight is 0
     doc_terms: list[list[str]]
     vectors: npt.NDArray[np.float32]
     embedders: set[str]
@@ -265,6 +276,11 @@ class EmbeddedStore:
             generation=generation,
             rows=[(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6]) for r in data],
             bm25=BM25Index(doc_terms, k1=self.config.k1, b=self.config.b),
+            pairs=(
+                BM25Index([bigrams(t) for t in doc_terms], k1=self.config.k1, b=self.config.b)
+                if self.config.bigram_weight > 0
+                else None
+            ),
             doc_terms=doc_terms,
             vectors=vectors,
             embedders={str(r[8]) for r in data},
@@ -290,8 +306,10 @@ class EmbeddedStore:
         depth = max(k, cfg.depth)
         terms = stems(query)
         weights = query_weights(terms) if terms else {}
+        pairs = query_weights(bigrams(terms))
         qvec = self._query_vector(index, query) if cfg.mode in ("hybrid", "dense") else None
-        fused, retriever = self._ranked(index, weights, qvec, depth, allowed)
+        lists = self._lists(index, weights, pairs, qvec, depth, allowed)
+        fused, retriever = self._fuse(lists)
         if cfg.feedback and fused:
             top = sorted(fused, key=lambda i: -fused[i])[: cfg.feedback_docs]
             if weights:
@@ -301,10 +319,14 @@ class EmbeddedStore:
                     original_weight=cfg.prf_original_weight,
                 )
             if qvec is not None:
-                centroid = index.vectors[top].mean(axis=0)
-                moved = qvec + cfg.rocchio_beta * centroid
-                qvec = (moved / max(float(np.linalg.norm(moved)), 1e-9)).astype(np.float32)
-            fused, retriever = self._ranked(index, weights, qvec, depth, allowed)
+                qvec = _rocchio(qvec, index.vectors[top], cfg.rocchio_beta)
+            fused, retriever = self._fuse(self._lists(index, weights, pairs, qvec, depth, allowed))
+        elif (cfg.dense_feedback_docs > 0 and qvec is not None and "bm25" in lists
+              and "dense" in lists):
+            top = sorted(fused, key=lambda i: (-fused[i], i))[: cfg.dense_feedback_docs]
+            moved = _rocchio(qvec, index.vectors[top], cfg.dense_feedback_beta)
+            lists["dense"] = _top(index.vectors @ moved, depth, allowed, positive=False)
+            fused, retriever = self._fuse(lists)
         if not fused:
             return []
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
@@ -314,17 +336,18 @@ class EmbeddedStore:
             for rank, i in enumerate(best, start=1)
         ]
 
-    def _ranked(
+    def _lists(
         self,
         index: _Index,
         weights: dict[str, float],
+        pairs: dict[str, float],
         qvec: npt.NDArray[np.float32] | None,
         depth: int,
         allowed: npt.NDArray[np.bool_] | None,
-    ) -> tuple[dict[int, float], str]:
+    ) -> dict[str, dict[int, float]]:
+        """Each retriever's top ``depth`` chunks (index -> raw score), empty lists left out."""
         cfg = self.config
-        lists: list[dict[int, float]] = []
-        names: list[str] = []
+        lists: dict[str, dict[int, float]] = {}
         if cfg.mode in ("hybrid", "bm25") and weights:
             keyword = index.bm25.score(weights)
             if cfg.prf:
@@ -334,18 +357,22 @@ class EmbeddedStore:
                     original_weight=cfg.prf_original_weight,
                 )
                 keyword = index.bm25.score(weights)
-            lists.append(_top(keyword, depth, allowed, positive=True))
-            names.append("bm25")
+            if index.pairs is not None and pairs:
+                keyword = keyword + np.float32(cfg.bigram_weight) * index.pairs.score(pairs)
+            lists["bm25"] = _top(keyword, depth, allowed, positive=True)
         if qvec is not None:
             dense: npt.NDArray[np.float32] = index.vectors @ qvec
-            lists.append(_top(dense, depth, allowed, positive=False))
-            names.append("dense")
-        kept = [(lst, name) for lst, name in zip(lists, names, strict=True) if lst]
-        if not kept:
+            lists["dense"] = _top(dense, depth, allowed, positive=False)
+        return {name: lst for name, lst in lists.items() if lst}
+
+    def _fuse(self, named: Mapping[str, dict[int, float]]) -> tuple[dict[int, float], str]:
+        cfg = self.config
+        if not named:
             return {}, ""
-        if len(kept) == 1:
-            return kept[0]
-        lists = [lst for lst, _ in kept]
+        if len(named) == 1:
+            name, only = next(iter(named.items()))
+            return only, name
+        lists = [named["bm25"], named["dense"]]
         fusion_weights = [cfg.keyword_weight, cfg.dense_weight]
         if cfg.fusion == "score":
             return normalized_fusion(lists, weights=fusion_weights), "hybrid"
@@ -386,6 +413,17 @@ def _top(
     n = min(depth, len(values))
     part = np.argpartition(-values, n - 1)[:n] if n < len(values) else np.arange(len(values))
     return {int(i): float(values[i]) for i in part if np.isfinite(values[i])}
+
+
+def _rocchio(
+    qvec: npt.NDArray[np.float32], feedback: npt.NDArray[np.float32], beta: float
+) -> npt.NDArray[np.float32]:
+    """The unit query vector moved by ``beta`` times the mean of the feedback vectors."""
+    moved = qvec + beta * feedback.mean(axis=0)
+    out: npt.NDArray[np.float32] = (moved / max(float(np.linalg.norm(moved)), 1e-9)).astype(
+        np.float32
+    )
+    return out
 
 
 def _one_hot(n: int, top: list[int], scores: Mapping[int, float]) -> npt.NDArray[np.float32]:
