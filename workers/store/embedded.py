@@ -325,7 +325,7 @@ class EmbeddedStore:
               and "dense" in lists):
             top = sorted(fused, key=lambda i: (-fused[i], i))[: cfg.dense_feedback_docs]
             moved = _rocchio(qvec, index.vectors[top], cfg.dense_feedback_beta)
-            lists["dense"] = _top(index.vectors @ moved, depth, allowed, positive=False)
+            lists["dense"] = _top(_cosines(index.vectors, moved), depth, allowed, positive=False)
             fused, retriever = self._fuse(lists)
         if not fused:
             return []
@@ -361,7 +361,7 @@ class EmbeddedStore:
                 keyword = keyword + np.float32(cfg.bigram_weight) * index.pairs.score(pairs)
             lists["bm25"] = _top(keyword, depth, allowed, positive=True)
         if qvec is not None:
-            dense: npt.NDArray[np.float32] = index.vectors @ qvec
+            dense = _cosines(index.vectors, qvec)
             lists["dense"] = _top(dense, depth, allowed, positive=False)
         return {name: lst for name, lst in lists.items() if lst}
 
@@ -413,6 +413,20 @@ def _top(
     n = min(depth, len(values))
     part = np.argpartition(-values, n - 1)[:n] if n < len(values) else np.arange(len(values))
     return {int(i): float(values[i]) for i in part if np.isfinite(values[i])}
+
+
+def _cosines(
+    vectors: npt.NDArray[np.float32], qvec: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Dot products of unit vectors with a unit query, on the calling thread.
+
+    Not ``vectors @ qvec``: NumPy hands that to the BLAS library's thread pool, which on a
+    busy 2-core machine spent 6.2 ms CPU per 7,145 x 384 product against 1.0 ms for this
+    single-threaded ``einsum`` (0.5 ms for BLAS pinned to one thread, a process-wide setting
+    the store does not own); see docs/benchmarks-retrieval.md, session 3.
+    """
+    out: npt.NDArray[np.float32] = np.einsum("ij,j->i", vectors, qvec)
+    return out
 
 
 def _rocchio(
