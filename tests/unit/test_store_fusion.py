@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 
-from workers.store.bm25 import BM25Index, bigrams
+from workers.store.bm25 import BM25Index, PairIndex, query_weights
 from workers.store.fusion import normalized_fusion, ranked, rrf, zscore_fusion
 
 
@@ -36,7 +37,18 @@ def test_bm25_prefers_rarer_terms_and_shorter_docs() -> None:
     assert index.score({"unknown": 1.0}).sum() == 0
 
 
-def test_bigrams_pair_neighbouring_terms_in_order() -> None:
-    assert bigrams(["heart", "attack", "risk"]) == ["heart_attack", "attack_risk"]
-    assert bigrams(["one"]) == []
-    assert bigrams([]) == []
+def _pairs(terms: list[str]) -> list[str]:
+    return [f"{a}_{b}" for a, b in itertools.pairwise(terms)]
+
+
+def test_pair_index_scores_as_bm25_over_pair_strings() -> None:
+    docs = [["heart", "attack", "risk", "heart", "attack"], ["attack", "heart"],
+            ["risk", "heart", "attack", "rate", "rise"], ["heart"], []]
+    index = PairIndex(docs, BM25Index(docs, k1=1.2, b=0.75), k1=1.2, b=0.75)
+    reference = BM25Index([_pairs(d) for d in docs], k1=1.2, b=0.75)
+    for query in (["heart", "attack"], ["heart", "attack", "risk"], ["attack", "heart", "attack"],
+                  ["heart", "unknown", "attack"], ["rate"]):
+        expected = reference.score(query_weights(_pairs(query)))
+        assert index.score(query) == pytest.approx(expected, abs=1e-6)
+    assert index.score(["heart", "attack"])[0] > index.score(["heart", "attack"])[2] > 0
+    assert not index.score(["heart", "attack"])[1]  # the reverse order is another pair

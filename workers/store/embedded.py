@@ -31,7 +31,7 @@ from bus.errors import ConfigError
 from schemas import Chunk, ScoredChunk
 from workers.ports import Embedder
 from workers.store.batch import ChunkFailure, PartialBatchError, canonical_json, chunk_problem
-from workers.store.bm25 import BM25Index, bigrams, query_weights
+from workers.store.bm25 import BM25Index, PairIndex, query_weights
 from workers.store.fusion import normalized_fusion, rrf, zscore_fusion
 from workers.store.prf import rm3_expand
 from workers.text.tokenize import stems
@@ -107,7 +107,7 @@ class _Index:
     generation: int
     rows: list[tuple[str, str, str, str, str, int, str]]
     bm25: BM25Index
-    pairs: BM25Index | None  # over bigrams(terms); None when bigram_weight is 0
+    pairs: PairIndex | None  # None when bigram_weight is 0
     doc_terms: list[list[str]]
     vectors: npt.NDArray[np.float32]
     embedders: set[str]
@@ -272,12 +272,13 @@ class EmbeddedStore:
             if data
             else np.zeros((0, dim), dtype=np.float32)
         )
+        bm25 = BM25Index(doc_terms, k1=self.config.k1, b=self.config.b)
         index = _Index(
             generation=generation,
             rows=[(r[0], r[1], r[2], r[3], r[4], int(r[5]), r[6]) for r in data],
-            bm25=BM25Index(doc_terms, k1=self.config.k1, b=self.config.b),
+            bm25=bm25,
             pairs=(
-                BM25Index([bigrams(t) for t in doc_terms], k1=self.config.k1, b=self.config.b)
+                PairIndex(doc_terms, bm25, k1=self.config.k1, b=self.config.b)
                 if self.config.bigram_weight > 0
                 else None
             ),
@@ -306,9 +307,8 @@ class EmbeddedStore:
         depth = max(k, cfg.depth)
         terms = stems(query)
         weights = query_weights(terms) if terms else {}
-        pairs = query_weights(bigrams(terms))
         qvec = self._query_vector(index, query) if cfg.mode in ("hybrid", "dense") else None
-        lists = self._lists(index, weights, pairs, qvec, depth, allowed)
+        lists = self._lists(index, weights, terms, qvec, depth, allowed)
         fused, retriever = self._fuse(lists)
         if cfg.feedback and fused:
             top = sorted(fused, key=lambda i: -fused[i])[: cfg.feedback_docs]
@@ -320,7 +320,7 @@ class EmbeddedStore:
                 )
             if qvec is not None:
                 qvec = _rocchio(qvec, index.vectors[top], cfg.rocchio_beta)
-            fused, retriever = self._fuse(self._lists(index, weights, pairs, qvec, depth, allowed))
+            fused, retriever = self._fuse(self._lists(index, weights, terms, qvec, depth, allowed))
         elif (cfg.dense_feedback_docs > 0 and qvec is not None and "bm25" in lists
               and "dense" in lists):
             top = sorted(fused, key=lambda i: (-fused[i], i))[: cfg.dense_feedback_docs]
@@ -340,7 +340,7 @@ class EmbeddedStore:
         self,
         index: _Index,
         weights: dict[str, float],
-        pairs: dict[str, float],
+        terms: list[str],
         qvec: npt.NDArray[np.float32] | None,
         depth: int,
         allowed: npt.NDArray[np.bool_] | None,
@@ -357,8 +357,8 @@ class EmbeddedStore:
                     original_weight=cfg.prf_original_weight,
                 )
                 keyword = index.bm25.score(weights)
-            if index.pairs is not None and pairs:
-                keyword = keyword + np.float32(cfg.bigram_weight) * index.pairs.score(pairs)
+            if index.pairs is not None and len(terms) > 1:
+                keyword = keyword + np.float32(cfg.bigram_weight) * index.pairs.score(terms)
             lists["bm25"] = _top(keyword, depth, allowed, positive=True)
         if qvec is not None:
             dense = _cosines(index.vectors, qvec)
