@@ -1,13 +1,19 @@
 """A sentence embedder run by onnxruntime: a packaged model, no network, no torch.
 
 Texts are tokenised with the model's own ``tokenizer.json`` (HF ``tokenizers``), sorted
-by length and batched so little time goes to padding, then run through the ONNX graph
-built by :mod:`workers.embeddings.bert_onnx`. Outputs are unit-length float32 vectors.
+by length and cut into small batches of at most ``token_budget`` padded tokens (little
+padding, and the [heads, S, S] attention tensors of a batch stay in the CPU cache), then
+run through the ONNX graph built by :mod:`workers.embeddings.bert_onnx`. With
+``parallel`` > 1 that many threads run batches at once through the one session (each run
+single-threaded; onnxruntime releases the GIL and its ``run`` is thread-safe), which uses
+the cores better than one run spread over them (docs/benchmarks-ingest.md). Outputs are
+unit-length float32 vectors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +34,8 @@ class OnnxEmbedder:
         dim: int,
         max_tokens: int = 256,
         batch_size: int = 32,
+        token_budget: int | None = None,
+        parallel: int = 1,
         threads: int | None = None,
     ) -> None:
         try:
@@ -42,13 +50,15 @@ class OnnxEmbedder:
         self.dim = dim
         self.max_tokens = max_tokens
         self.batch_size = batch_size
+        self.token_budget = token_budget
+        self.parallel = max(1, parallel)
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_tokens)
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if threads:
-            opts.intra_op_num_threads = threads
+        if threads or self.parallel > 1:
+            opts.intra_op_num_threads = threads or 1
         # no busy-waiting between ops: on a shared machine the spinning threads steal the
         # cores the other thread needs (measured: 1.35x the docs/s at load ~8 on 2 cores)
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -62,16 +72,44 @@ class OnnxEmbedder:
         if not texts:
             return out
         encodings = self._tokenizer.encode_batch([t if t.strip() else " " for t in texts])
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-        for start in range(0, len(order), self.batch_size):
-            idx = order[start : start + self.batch_size]
-            width = max(len(encodings[i].ids) for i in idx)
+        lengths = [len(e.ids) for e in encodings]
+
+        def run(idx: list[int]) -> None:
+            width = max(lengths[i] for i in idx)
             ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.zeros((len(idx), width), dtype=np.int64)
             for row, i in enumerate(idx):
-                toks = encodings[i].ids
-                ids[row, : len(toks)] = toks
-                mask[row, : len(toks)] = 1
+                ids[row, : lengths[i]] = encodings[i].ids
+                mask[row, : lengths[i]] = 1
             (vectors,) = self._session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
             out[idx] = vectors
+
+        batches = length_batches(lengths, max_rows=self.batch_size, token_budget=self.token_budget)
+        if self.parallel == 1 or len(batches) == 1:
+            for idx in batches:
+                run(idx)
+        else:
+            with ThreadPoolExecutor(min(self.parallel, len(batches))) as pool:
+                for _ in pool.map(run, batches):  # re-raises a failed run's error
+                    pass
         return out
+
+
+def length_batches(lengths: Sequence[int], *, max_rows: int,
+                   token_budget: int | None = None) -> list[list[int]]:
+    """Indices of texts by increasing length, cut into batches of at most ``max_rows`` rows
+    and, with ``token_budget``, at most that many padded tokens (rows x the longest row; a
+    text longer than the budget is a batch of its own)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        full = len(current) >= max_rows or (
+            token_budget is not None and (len(current) + 1) * lengths[i] > token_budget)
+        if current and full:
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
