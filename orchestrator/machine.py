@@ -333,6 +333,8 @@ def _after_generation(t: Transition, r: GenerationResult, now: float, cfg: Machi
 
 def _after_evaluation(t: Transition, r: EvaluationResult, now: float, cfg: MachineConfig) -> None:
     s = t.state
+    repeated = (s.answer is not None and s.best is not None
+                and s.best.iteration < s.answer.iteration and s.best.text == s.answer.text)
     if s.answer is not None:
         score = sum(r.scores.values()) / len(r.scores) if r.scores else 0.0
         s.answer.score = score
@@ -349,6 +351,12 @@ def _after_evaluation(t: Transition, r: EvaluationResult, now: float, cfg: Machi
         s.feedback = f"{s.feedback or ''} {r.suggested_rewrite}".strip()
     if s.iteration >= s.request.budget.max_iterations:
         _finish(t, now, "budget_exhausted", "max_iterations")
+        return
+    if s.iteration > 1 and repeated:
+        # The revision found nothing new: the same answer from the same evidence. Another
+        # iteration would start from the same feedback and context, so it stops here (with
+        # the best answer so far, as at max_iterations) instead of spending the budget.
+        _finish(t, now, "budget_exhausted", "unchanged_answer")
         return
     s.iteration += 1
     _start_iteration(t, now, cfg)

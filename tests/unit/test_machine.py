@@ -42,7 +42,8 @@ def chunk(i: int) -> Chunk:
 
 
 def run_iteration(state: JobState, verdict: str, *, score: float = 0.5,
-                  usage: Usage | None = None) -> tuple[JobState, Transition]:
+                  usage: Usage | None = None,
+                  answer: str | None = None) -> tuple[JobState, Transition]:
     """Feed analysis → retrieval (2 shards) → generation → evaluation results."""
     it = state.iteration
     t = advance(state, result_event(f"j1/{it}/analysis/0", "analysis", AnalysisResult(
@@ -59,7 +60,7 @@ def run_iteration(state: JobState, verdict: str, *, score: float = 0.5,
     gen = dispatched(t, "generation")
     assert len(gen) == 1
     t = advance(s, result_event(gen[0].step_id, "generation", GenerationResult(
-        job_id="j1", step_id=gen[0].step_id, answer=f"answer {it}",
+        job_id="j1", step_id=gen[0].step_id, answer=answer or f"answer {it}",
         citations=[Citation(chunk_id="d9#0", doc_id="d9")], usage=usage or Usage())))
     ev = dispatched(t, "evaluation")
     assert len(ev) == 1
@@ -98,6 +99,26 @@ def test_always_revise_stops_after_exactly_max_iterations_with_best_answer() -> 
     assert res.stop_reason == "max_iterations"
     assert res.iterations == 3
     assert res.answer == "answer 2"  # the best-scored answer so far, not the last
+
+
+def test_a_revision_repeating_the_best_answer_stops_the_loop() -> None:
+    state = submitted(new_state(max_iterations=3))
+    state, _ = run_iteration(state, "revise", score=0.4, answer="same answer")
+    state, t = run_iteration(state, "revise", score=0.5, answer="same answer")
+    finish = [c for c in t.commands if isinstance(c, Finish)]
+    assert not dispatched(t, "analysis") and len(finish) == 1
+    res = finish[0].result
+    assert (res.status, res.stop_reason, res.iterations) == ("budget_exhausted",
+                                                             "unchanged_answer", 2)
+    assert res.answer == "same answer"
+
+
+def test_a_revision_with_a_new_answer_goes_on_looping() -> None:
+    state = submitted(new_state(max_iterations=3))
+    state, _ = run_iteration(state, "revise", answer="first answer")
+    state, t = run_iteration(state, "revise", answer="second answer")
+    assert not [c for c in t.commands if isinstance(c, Finish)]
+    assert len(dispatched(t, "analysis")) == 1 and state.iteration == 3
 
 
 def test_feedback_reaches_the_next_analysis() -> None:

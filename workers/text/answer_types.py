@@ -1,4 +1,5 @@
-"""What kind of answer a question asks for, and candidate spans of that kind in a sentence."""
+"""Whether a text asks something, what kind of answer a question asks for, and candidate spans
+of that kind in a sentence."""
 
 from __future__ import annotations
 
@@ -15,6 +16,22 @@ _PATTERNS: dict[str, re.Pattern[str]] = {
     "number": re.compile(rf"(?<![\w]){_NUMBER}(?:\s+[a-z]+)?"),
     "proper": re.compile(r"\b(?:[A-Z][\w'\u2019-]+)(?:\s+(?:of|the|de|von|and|&)?\s*[A-Z][\w'\u2019-]+)*"),
 }
+
+
+_ASKING = re.compile(
+    r"^(who|whom|whose|what|when|where|which|why|how|is|are|was|were|do|does|did|can|could|"
+    r"will|would|should|shall|may|might|has|have|had|name|list|explain|describe)\b",
+    re.IGNORECASE,
+)
+
+
+_PREPOSED = re.compile(r"^\w+\s+(what|which|whom|whose)\b", re.IGNORECASE)  # "In what ..."
+
+
+def is_question(text: str) -> bool:
+    """A question or request ("Who ...", "In what ...", "... ?", "Name ..."), not a claim."""
+    text = text.strip()
+    return "?" in text or bool(_ASKING.match(text) or _PREPOSED.match(text))
 
 
 def answer_type(question: str) -> str | None:
