@@ -61,12 +61,28 @@ def read_questions(path: Path, limit: int | None) -> Iterator[dict[str, Any]]:
             return
 
 
+def answer_iteration(result: JobResult) -> int | None:
+    """The iteration whose generation wrote the job's final answer (the latest that did)."""
+    for event in reversed(result.trace):
+        if event.type == "step.completed" and event.stage == "generation":
+            recorded = event.detail.get("result") or {}
+            if recorded.get("answer") == result.answer:
+                return event.iteration
+    return None
+
+
 def ranked_documents(result: JobResult) -> list[str]:
-    """Cited documents first, then the fused retrieval of the answer's iteration."""
+    """Cited documents first, then the fused retrieval of the answer's iteration.
+
+    A looped job returns its best-judged answer, which need not be the last iteration's;
+    its documents are scored with the evidence that answer was written from.
+    """
     fused = [e for e in result.trace if e.type == "retrieval.fused"]
+    iteration = answer_iteration(result)
+    chosen = [e for e in fused if e.iteration == iteration] or fused
     docs = [c.doc_id for c in result.citations]
-    if fused:
-        docs += list(fused[-1].detail.get("doc_ids", []))
+    if chosen:
+        docs += list(chosen[-1].detail.get("doc_ids", []))
     return list(dict.fromkeys(docs))
 
 

@@ -16,7 +16,9 @@ from evals.metrics import (
     recall_at_k,
     token_f1,
 )
+from evals.qa import ranked_documents
 from evals.retrieval import read_qrels, read_queries
+from schemas import JobResult, TraceEvent
 
 
 def test_perfect_ranking_has_ndcg_one() -> None:
@@ -70,3 +72,26 @@ def test_qrels_and_queries_readers(tmp_path: Path) -> None:
     queries = tmp_path / "q.jsonl"
     queries.write_text('{"_id": "1", "text": "a claim"}\n\n{"_id": 2, "text": "b"}\n')
     assert read_queries(queries) == {"1": "a claim", "2": "b"}
+
+
+def _looped_result(final_answer: str) -> JobResult:
+    """Two iterations, each with its own generation and fused retrieval."""
+    trace = []
+    for iteration, (answer, docs) in enumerate(
+            [("first answer", ["d1", "d2"]), ("second answer", ["d3", "d4"])], start=1):
+        trace.append(TraceEvent(job_id="j", type="retrieval.fused", at=float(iteration),
+                                stage="retrieval", iteration=iteration,
+                                detail={"doc_ids": docs}))
+        trace.append(TraceEvent(job_id="j", type="step.completed", at=float(iteration),
+                                stage="generation", iteration=iteration,
+                                detail={"result": {"answer": answer}}))
+    return JobResult(job_id="j", tenant="t", status="budget_exhausted", answer=final_answer,
+                     iterations=2, stop_reason="max_iterations", trace=trace)
+
+
+def test_qa_scores_the_retrieval_of_the_iteration_that_wrote_the_answer() -> None:
+    # the best-judged answer came from iteration 1: its evidence is what gets scored
+    assert ranked_documents(_looped_result("first answer")) == ["d1", "d2"]
+    assert ranked_documents(_looped_result("second answer")) == ["d3", "d4"]
+    # an answer no generation wrote (e.g. "no relevant documents"): the last retrieval
+    assert ranked_documents(_looped_result("nothing")) == ["d3", "d4"]
