@@ -203,3 +203,19 @@ def test_dense_feedback_respects_filters(tmp_path: Path) -> None:
     s = _plain_store(tmp_path, docs, SearchConfig(dense_feedback_docs=1, dense_feedback_beta=1.0))
     hits = s.search("a", "purring felines", k=3, filters={"doc_id": "c"})
     assert [h.chunk.doc_id for h in hits] == ["c"]
+
+
+def test_keyword_feedback_adds_the_best_hits_own_terms(tmp_path: Path) -> None:
+    # "c" shares no word with the query but two with the best hit "a", "e" one; the dense
+    # side is weighted out so the keyword list alone decides
+    docs = {"a": "purring felines whiskers tails", "c": "whiskers tails claws fur",
+            "e": "tails of the city", "d": "tax forms deadline april"}
+    scores = {}
+    for n in (0, 5):
+        config = SearchConfig(dense_weight=0.0, dense_feedback_beta=0.0,
+                              keyword_feedback_terms=n, keyword_feedback_gain=1.0)
+        s = _plain_store(tmp_path, docs, config)
+        scores[n] = {h.chunk.doc_id: h.score for h in s.search("a", "purring felines", k=4)}
+    assert max(scores[0], key=lambda d: scores[0][d]) == "a"
+    assert scores[0].get("c", 0.0) == 0.0  # no query word: nothing without feedback
+    assert scores[5]["c"] > scores[5].get("e", 0.0) >= scores[5].get("d", 0.0)

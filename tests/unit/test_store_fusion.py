@@ -9,6 +9,7 @@ import pytest
 
 from workers.store.bm25 import BM25Index, PairIndex, query_weights
 from workers.store.fusion import normalized_fusion, ranked, rrf, zscore_fusion
+from workers.store.prf import chunk_feedback
 
 
 def test_rrf_sums_reciprocal_ranks() -> None:
@@ -52,3 +53,17 @@ def test_pair_index_scores_as_bm25_over_pair_strings() -> None:
         assert index.score(query) == pytest.approx(expected, abs=1e-6)
     assert index.score(["heart", "attack"])[0] > index.score(["heart", "attack"])[2] > 0
     assert not index.score(["heart", "attack"])[1]  # the reverse order is another pair
+
+
+def test_chunk_feedback_adds_the_heaviest_new_terms_within_the_gain() -> None:
+    index = BM25Index([["cell", "tumor", "tumor", "growth"], ["cell", "cycle"], ["cell"]])
+    query = {"cell": 1.0, "growth": 2.0}
+    out = chunk_feedback(query, ["cell", "tumor", "tumor", "growth"], index, n_terms=5, gain=0.1)
+    assert set(out) == {"cell", "growth", "tumor"}  # only the chunk's new term joins
+    assert out["cell"] == query["cell"] and out["growth"] == query["growth"]
+    assert out["tumor"] == pytest.approx(0.1 * 3.0)  # all of the gain: one new term
+    two = chunk_feedback({"growth": 1.0}, ["cell", "tumor", "tumor", "cycle"], index,
+                         n_terms=2, gain=0.5)
+    assert set(two) == {"growth", "tumor", "cycle"}  # tf x idf: "cell" (in every chunk) loses
+    assert two["tumor"] > two["cycle"] and two["tumor"] + two["cycle"] == pytest.approx(0.5)
+    assert chunk_feedback(query, ["cell"], index) == query  # nothing new: unchanged

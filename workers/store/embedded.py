@@ -33,7 +33,7 @@ from workers.ports import Embedder
 from workers.store.batch import ChunkFailure, PartialBatchError, canonical_json, chunk_problem
 from workers.store.bm25 import BM25Index, PairIndex, query_weights
 from workers.store.fusion import normalized_fusion, rrf, zscore_fusion
-from workers.store.prf import rm3_expand
+from workers.store.prf import chunk_feedback, rm3_expand
 from workers.text.tokenize import stems
 
 _SCHEMA = """
@@ -100,6 +100,11 @@ class SearchConfig:
     # again and replaces the dense list; the keyword list is kept as it was (0: off)
     dense_feedback_docs: int = 1
     dense_feedback_beta: float = 0.3
+    # with the dense step, the keyword side also takes feedback from the fused best chunk:
+    # its ``keyword_feedback_terms`` heaviest new terms (tf x idf) join the BM25 query with
+    # ``keyword_feedback_gain`` x the query's weight, and that list replaces the first (0: off)
+    keyword_feedback_terms: int = 5
+    keyword_feedback_gain: float = 0.1
 
 
 @dataclass
@@ -326,6 +331,13 @@ class EmbeddedStore:
             top = sorted(fused, key=lambda i: (-fused[i], i))[: cfg.dense_feedback_docs]
             moved = _rocchio(qvec, index.vectors[top], cfg.dense_feedback_beta)
             lists["dense"] = _top(_cosines(index.vectors, moved), depth, allowed, positive=False)
+            if cfg.keyword_feedback_terms > 0 and cfg.keyword_feedback_gain > 0 and weights:
+                expanded = chunk_feedback(weights, index.doc_terms[top[0]], index.bm25,
+                                          n_terms=cfg.keyword_feedback_terms,
+                                          gain=cfg.keyword_feedback_gain)
+                keyword = self._keyword_list(index, expanded, terms, depth, allowed)
+                if keyword:
+                    lists["bm25"] = keyword
             fused, retriever = self._fuse(lists)
         if not fused:
             return []
@@ -349,21 +361,31 @@ class EmbeddedStore:
         cfg = self.config
         lists: dict[str, dict[int, float]] = {}
         if cfg.mode in ("hybrid", "bm25") and weights:
-            keyword = index.bm25.score(weights)
             if cfg.prf:
                 weights = rm3_expand(
-                    weights, keyword, index.doc_terms, index.bm25,
+                    weights, index.bm25.score(weights), index.doc_terms, index.bm25,
                     fb_docs=cfg.prf_docs, fb_terms=cfg.prf_terms,
                     original_weight=cfg.prf_original_weight,
                 )
-                keyword = index.bm25.score(weights)
-            if index.pairs is not None and len(terms) > 1:
-                keyword = keyword + np.float32(cfg.bigram_weight) * index.pairs.score(terms)
-            lists["bm25"] = _top(keyword, depth, allowed, positive=True)
+            lists["bm25"] = self._keyword_list(index, weights, terms, depth, allowed)
         if qvec is not None:
             dense = _cosines(index.vectors, qvec)
             lists["dense"] = _top(dense, depth, allowed, positive=False)
         return {name: lst for name, lst in lists.items() if lst}
+
+    def _keyword_list(
+        self,
+        index: _Index,
+        weights: Mapping[str, float],
+        terms: list[str],
+        depth: int,
+        allowed: npt.NDArray[np.bool_] | None,
+    ) -> dict[int, float]:
+        """BM25 of ``weights`` plus the pair score of the query's own ``terms``: top ``depth``."""
+        keyword = index.bm25.score(weights)
+        if index.pairs is not None and len(terms) > 1:
+            keyword = keyword + np.float32(self.config.bigram_weight) * index.pairs.score(terms)
+        return _top(keyword, depth, allowed, positive=True)
 
     def _fuse(self, named: Mapping[str, dict[int, float]]) -> tuple[dict[int, float], str]:
         cfg = self.config

@@ -56,3 +56,28 @@ def rm3_expand(
         out[term] = out.get(term, 0.0) + (1 - original_weight) * w / total_fb
     # rescale so the expanded query's weights sum like the original's (BM25 scale kept)
     return {t: w * total_q for t, w in out.items()}
+
+
+def chunk_feedback(
+    query: Mapping[str, float],
+    terms: Sequence[str],
+    index: BM25Index,
+    *,
+    n_terms: int = 5,
+    gain: float = 0.1,
+) -> dict[str, float]:
+    """The query plus the ``n_terms`` heaviest new terms (tf x idf) of one chunk ``terms``
+    (the first pass's best hit), together weighing ``gain`` x the query's total weight
+    (shared by tf x idf). Single-chunk feedback: a gentle counterpart of RM3, which over
+    ten documents drifts on SciFact (docs/benchmarks-retrieval.md)."""
+    counts = Counter(t for t in terms if t not in query)
+    scored = sorted(((c * index.idf_of(t), t) for t, c in counts.items()), reverse=True)
+    picked = [(s, t) for s, t in scored[:n_terms] if s > 0]
+    out = dict(query)
+    total = sum(s for s, _ in picked)
+    if not picked or total <= 0:
+        return out
+    budget = gain * (sum(query.values()) or 1.0)
+    for s, t in picked:
+        out[t] = out.get(t, 0.0) + budget * s / total
+    return out
