@@ -8,6 +8,7 @@ measured by ``ragrelay eval`` (see docs/benchmarks.md).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -101,16 +102,11 @@ class OfflineProvider:
         self.accept_relevance = accept_relevance
         self.triage_model = triage_model
         self._embedder = embedder
-        self._embedder_loaded = False
-        self._embedder_value: Embedder | None = None
 
-    @property
+    @functools.cached_property
     def embedder(self) -> Embedder | None:
         """What re-ranks the best sentences (the store's MiniLM), loaded on first use."""
-        if not self._embedder_loaded:
-            self._embedder_value = self._embedder() if self._embedder is not None else None
-            self._embedder_loaded = True
-        return self._embedder_value
+        return self._embedder() if self._embedder is not None else None
 
     def prompt_ref(self, stage: str) -> str:
         """What a result of ``stage`` records as its ``prompt_version``."""

@@ -9,9 +9,10 @@ tenant's ``generation`` counter, bumped by every write, changes.
 Search is hybrid: BM25 over stemmed, stop-worded terms of the chunk *with its context*
 (document title and section path), plus a lighter BM25 over adjacent term pairs, and
 cosine similarity of embeddings of the same contextual text, fused by summing min-max
-normalised scores. The dense side then takes one pseudo-relevance step (Rocchio: the query
-vector moved towards the best fused chunk) and is fused again with the same keyword list.
-See docs/benchmarks-retrieval.md for the measurements behind the defaults.
+normalised scores. Then one pseudo-relevance step from the best fused chunk: the query
+vector moves towards its vector (Rocchio) and its heaviest new terms join the keyword query;
+both lists are searched again and fused. See docs/benchmarks-retrieval.md for the
+measurements behind the defaults.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class SearchConfig:
     bigram_weight: float = 0.2
     # dense-side Rocchio in hybrid mode (ignored when ``feedback`` is on): the query vector
     # + beta * mean vector of the fused top ``dense_feedback_docs`` chunks is searched
-    # again and replaces the dense list; the keyword list is kept as it was (0: off)
+    # again and replaces the dense list (0: off, and so is the keyword feedback below)
     dense_feedback_docs: int = 1
     dense_feedback_beta: float = 0.3
     # with the dense step, the keyword side also takes feedback from the fused best chunk:
@@ -313,7 +314,8 @@ class EmbeddedStore:
         terms = stems(query)
         weights = query_weights(terms) if terms else {}
         qvec = self._query_vector(index, query) if cfg.mode in ("hybrid", "dense") else None
-        lists = self._lists(index, weights, terms, qvec, depth, allowed)
+        pairs = self._pair_scores(index, terms)
+        lists = self._lists(index, weights, pairs, qvec, depth, allowed)
         fused, retriever = self._fuse(lists)
         if cfg.feedback and fused:
             top = sorted(fused, key=lambda i: -fused[i])[: cfg.feedback_docs]
@@ -325,7 +327,7 @@ class EmbeddedStore:
                 )
             if qvec is not None:
                 qvec = _rocchio(qvec, index.vectors[top], cfg.rocchio_beta)
-            fused, retriever = self._fuse(self._lists(index, weights, terms, qvec, depth, allowed))
+            fused, retriever = self._fuse(self._lists(index, weights, pairs, qvec, depth, allowed))
         elif (cfg.dense_feedback_docs > 0 and qvec is not None and "bm25" in lists
               and "dense" in lists):
             top = sorted(fused, key=lambda i: (-fused[i], i))[: cfg.dense_feedback_docs]
@@ -335,7 +337,7 @@ class EmbeddedStore:
                 expanded = chunk_feedback(weights, index.doc_terms[top[0]], index.bm25,
                                           n_terms=cfg.keyword_feedback_terms,
                                           gain=cfg.keyword_feedback_gain)
-                keyword = self._keyword_list(index, expanded, terms, depth, allowed)
+                keyword = self._keyword_list(index, expanded, pairs, depth, allowed)
                 if keyword:
                     lists["bm25"] = keyword
             fused, retriever = self._fuse(lists)
@@ -352,7 +354,7 @@ class EmbeddedStore:
         self,
         index: _Index,
         weights: dict[str, float],
-        terms: list[str],
+        pairs: npt.NDArray[np.float32] | None,
         qvec: npt.NDArray[np.float32] | None,
         depth: int,
         allowed: npt.NDArray[np.bool_] | None,
@@ -367,24 +369,32 @@ class EmbeddedStore:
                     fb_docs=cfg.prf_docs, fb_terms=cfg.prf_terms,
                     original_weight=cfg.prf_original_weight,
                 )
-            lists["bm25"] = self._keyword_list(index, weights, terms, depth, allowed)
+            lists["bm25"] = self._keyword_list(index, weights, pairs, depth, allowed)
         if qvec is not None:
             dense = _cosines(index.vectors, qvec)
             lists["dense"] = _top(dense, depth, allowed, positive=False)
         return {name: lst for name, lst in lists.items() if lst}
 
+    def _pair_scores(self, index: _Index, terms: list[str]) -> npt.NDArray[np.float32] | None:
+        """The weighted pair score of the query's own ``terms`` (once per search), if any."""
+        if index.pairs is None or len(terms) < 2:
+            return None
+        out: npt.NDArray[np.float32] = (
+            np.float32(self.config.bigram_weight) * index.pairs.score(terms))
+        return out
+
     def _keyword_list(
         self,
         index: _Index,
         weights: Mapping[str, float],
-        terms: list[str],
+        pairs: npt.NDArray[np.float32] | None,
         depth: int,
         allowed: npt.NDArray[np.bool_] | None,
     ) -> dict[int, float]:
-        """BM25 of ``weights`` plus the pair score of the query's own ``terms``: top ``depth``."""
+        """BM25 of ``weights`` plus the query's pair scores: the top ``depth`` chunks."""
         keyword = index.bm25.score(weights)
-        if index.pairs is not None and len(terms) > 1:
-            keyword = keyword + np.float32(self.config.bigram_weight) * index.pairs.score(terms)
+        if pairs is not None:
+            keyword = keyword + pairs
         return _top(keyword, depth, allowed, positive=True)
 
     def _fuse(self, named: Mapping[str, dict[int, float]]) -> tuple[dict[int, float], str]:
