@@ -64,7 +64,24 @@ def _write_new(path: Path, data: bytes) -> bool:
     return True
 
 
-class EmlDirMailbox:
+class _DraftsDirectory:
+    """Drafts as ``<drafts_dir>/<digest>.eml``; nothing to mark or close (the ledger
+    remembers what was processed)."""
+
+    drafts_dir: Path
+
+    def store_draft(self, digest: str, draft: EmailMessage) -> bool:
+        self.drafts_dir.mkdir(parents=True, exist_ok=True)
+        return _write_new(self.drafts_dir / f"{digest}.eml", draft_bytes(draft))
+
+    def mark_processed(self, ref: str) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class EmlDirMailbox(_DraftsDirectory):
     """``DIR/*.eml`` in; drafts to ``DIR/Drafts/<digest>.eml``. Marking is the ledger's job
     (files are left untouched)."""
 
@@ -82,18 +99,8 @@ class EmlDirMailbox:
             except OSError:
                 continue  # vanished or unreadable: the next poll sees it again
 
-    def store_draft(self, digest: str, draft: EmailMessage) -> bool:
-        self.drafts_dir.mkdir(parents=True, exist_ok=True)
-        return _write_new(self.drafts_dir / f"{digest}.eml", draft_bytes(draft))
 
-    def mark_processed(self, ref: str) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
-
-
-class MboxMailbox:
+class MboxMailbox(_DraftsDirectory):
     """Read-only mbox in; drafts to a directory of ``.eml`` files."""
 
     def __init__(self, path: Path, drafts_dir: Path | None = None) -> None:
@@ -106,16 +113,6 @@ class MboxMailbox:
     def fetch(self) -> Iterator[RawMessage]:
         for index, raw in enumerate(iter_mbox_messages(self.path)):
             yield RawMessage(f"{index}:{content_hash(raw)[:12]}", raw)
-
-    def store_draft(self, digest: str, draft: EmailMessage) -> bool:
-        self.drafts_dir.mkdir(parents=True, exist_ok=True)
-        return _write_new(self.drafts_dir / f"{digest}.eml", draft_bytes(draft))
-
-    def mark_processed(self, ref: str) -> None:
-        return None
-
-    def close(self) -> None:
-        return None
 
 
 _INFO = re.compile(r":2,([A-Za-z]*)$")
