@@ -12,7 +12,7 @@ from schemas import Chunk, Document
 from workers.embeddings import HashingEmbedder
 from workers.ports import DocumentStore, Vector
 from workers.store.chunking import chunk_document
-from workers.store.embedded import EmbeddedStore, SearchConfig, context_text
+from workers.store.embedded import EmbeddedStore, SearchConfig, context_text, sentence_units
 
 DOCS = [
     Document(doc_id="cats", title="Cats", text="Cats are small domesticated felines that purr.",
@@ -219,3 +219,103 @@ def test_keyword_feedback_adds_the_best_hits_own_terms(tmp_path: Path) -> None:
     assert max(scores[0], key=lambda d: scores[0][d]) == "a"
     assert scores[0].get("c", 0.0) == 0.0  # no query word: nothing without feedback
     assert scores[5]["c"] > scores[5].get("e", 0.0) >= scores[5].get("d", 0.0)
+
+
+def test_sentence_units_are_title_prefixed_runs_of_sentences() -> None:
+    chunk = Chunk(chunk_id="d#0", doc_id="d", title="Guide", text="One here. Two there. Three.")
+    assert sentence_units(chunk) == ["Guide\nOne here.", "Guide\nTwo there.", "Guide\nThree."]
+    assert sentence_units(chunk, window=2) == ["Guide\nOne here. Two there.",
+                                               "Guide\nTwo there. Three."]
+    assert sentence_units(chunk, contextual=False)[0] == "One here."
+    assert sentence_units(chunk.model_copy(update={"text": "Only one sentence."})) == []
+
+
+_SENTENCE_DOCS = {
+    # "long" holds the query's words in one sentence among many unrelated ones; "mixed"
+    # spreads half of them over a short text: its chunk vector is closer to the query,
+    # but "long" holds the sentences that match
+    "long": "Tax forms are due in April. Purring felines purr loudly. Rain fell over the "
+            "harbour. Engines need oil changes. Bridges span rivers. Markets closed early.",
+    "mixed": "Purring is common. Felines sleep.",
+}
+QUERY = "purring felines purr"
+
+
+def _sentence_store(path: Path, window: int = 2, mix: float = 0.25) -> EmbeddedStore:
+    config = SearchConfig(mode="dense", sentence_window=window, sentence_chunk_mix=mix)
+    return EmbeddedStore(path, HashingEmbedder(), config=config)
+
+
+def _sentence_chunks(docs: dict[str, str]) -> list[Chunk]:
+    return [Chunk(chunk_id=f"{d}#0", doc_id=d, title="", text=t) for d, t in docs.items()]
+
+
+@pytest.mark.parametrize("window", [1, 2])
+def test_sentence_windows_find_the_one_matching_sentence(tmp_path: Path, window: int) -> None:
+    chunks = _sentence_chunks(_SENTENCE_DOCS)
+    plain = _sentence_store(tmp_path / "plain.sqlite3", window=0)
+    plain.upsert("a", chunks)
+    assert plain.search("a", QUERY, k=2)[0].chunk.doc_id == "mixed"
+    s = _sentence_store(tmp_path / "s.sqlite3", window=window, mix=0.0)
+    s.upsert("a", chunks)
+    hits = s.search("a", QUERY, k=2)
+    assert [h.chunk.doc_id for h in hits] == ["long", "mixed"]
+    # with mix 0 the score is the best window's cosine: the query against that window
+    best = HashingEmbedder().embed([QUERY])[0] @ HashingEmbedder().embed(
+        sentence_units(chunks[0], window=window)).T
+    assert hits[0].score == pytest.approx(float(best.max()), abs=1e-5)
+    mixed = _sentence_store(tmp_path / "s.sqlite3", window=window, mix=1.0)
+    chunk_cos = float(HashingEmbedder().embed([QUERY])[0] @ HashingEmbedder().embed(
+        [context_text(chunks[0])])[0])
+    scores = {h.chunk.doc_id: h.score for h in mixed.search("a", QUERY, k=2)}
+    assert scores["long"] == pytest.approx(float(best.max()) + chunk_cos, abs=1e-5)
+
+
+def _sentence_rows(path: Path) -> list[tuple[str, str]]:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    try:
+        return sorted(conn.execute("SELECT tenant, chunk_id FROM sentence_vectors").fetchall())
+    finally:
+        conn.close()
+
+
+def test_sentence_vectors_follow_rewrites_deletes_and_tenants(tmp_path: Path) -> None:
+    path = tmp_path / "s.sqlite3"
+    s = _sentence_store(path, mix=0.0)
+    chunks = _sentence_chunks(_SENTENCE_DOCS)
+    s.upsert("a", chunks)
+    s.upsert("b", chunks[:1])
+    s.upsert("a", chunks)  # idempotent
+    assert _sentence_rows(path) == [("a", "long#0"), ("b", "long#0")]  # "mixed": 2 sentences
+    # a re-ingested chunk down to two sentences keeps no stale window vectors
+    s.replace_documents("a", [chunks[0].model_copy(update={"text": "Tax forms. Rain."})])
+    assert _sentence_rows(path) == [("b", "long#0")]
+    assert s.search("a", QUERY, k=1)[0].chunk.doc_id == "mixed"
+    s.upsert("a", chunks[:1])
+    s.delete_documents("a", ["long"])
+    assert _sentence_rows(path) == [("b", "long#0")]
+    assert [h.chunk.doc_id for h in s.search("b", QUERY, k=5)] == ["long"]
+    assert [h.chunk.doc_id for h in s.search("a", QUERY, k=5)] == ["mixed"]
+
+
+def test_a_store_without_sentence_vectors_scores_chunks_by_their_vector(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.sqlite3"
+    _sentence_store(path, window=0).upsert("a", _sentence_chunks(_SENTENCE_DOCS))
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE sentence_vectors")  # a store written before the table existed
+    conn.commit()
+    conn.close()
+    want = [(h.chunk.doc_id, h.score) for h in _sentence_store(path, window=0).search(
+        "a", QUERY, k=2)]
+    assert want[0][0] == "mixed"
+    old = _sentence_store(path, window=2, mix=0.25)
+    assert [(h.chunk.doc_id, h.score) for h in old.search("a", QUERY, k=2)] == want
+    # a chunk written with windows next to old ones: each old chunk vector is its one window
+    old.upsert("a", _sentence_chunks({"new": "Cats purr. Dogs bark. Birds sing."}))
+    assert _sentence_rows(path) == [("a", "new#0")]  # the table is back
+    scores = {h.chunk.doc_id: h.score for h in old.search("a", QUERY, k=3)}
+    assert [scores[d] for d, _ in want] == pytest.approx([1.25 * s for _, s in want])

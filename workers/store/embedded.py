@@ -7,11 +7,13 @@ in-memory search index per tenant (a BM25 matrix and a vector matrix), rebuilt w
 tenant's ``generation`` counter, bumped by every write, changes.
 
 Search is hybrid: BM25 over stemmed, stop-worded terms of the chunk *with its context*
-(document title and section path), plus a lighter BM25 over adjacent term pairs, and
-cosine similarity of embeddings of the same contextual text, fused by summing min-max
-normalised scores. Then one pseudo-relevance step from the best fused chunk: the query
-vector moves towards its vector (Rocchio) and its heaviest new terms join the keyword query;
-both lists are searched again and fused. See docs/benchmarks-retrieval.md for the
+(document title and section path), plus a lighter BM25 over adjacent term pairs, and a
+dense score: the best cosine among the chunk's windows of two sentences (each embedded
+with the title, kept in the ``sentence_vectors`` table) plus a quarter of the cosine of
+the whole contextual chunk; the two are fused by summing min-max normalised scores. Then
+one pseudo-relevance step from the best fused chunk: the query vector moves towards its
+vector (Rocchio) and its heaviest new terms join the keyword query; both lists are
+searched again and fused. See docs/benchmarks-retrieval.md for the
 measurements behind the defaults.
 """
 
@@ -35,7 +37,7 @@ from workers.store.batch import ChunkFailure, PartialBatchError, canonical_json,
 from workers.store.bm25 import BM25Index, PairIndex, query_weights
 from workers.store.fusion import normalized_fusion, rrf, zscore_fusion
 from workers.store.prf import chunk_feedback, rm3_expand
-from workers.text.tokenize import stems
+from workers.text.tokenize import sentences, stems
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chunks (
@@ -53,6 +55,14 @@ CREATE TABLE IF NOT EXISTS chunks (
     PRIMARY KEY (tenant, chunk_id)
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks (tenant, doc_id);
+CREATE TABLE IF NOT EXISTS sentence_vectors (
+    tenant TEXT NOT NULL,
+    chunk_id TEXT NOT NULL,
+    doc_id TEXT NOT NULL,
+    vectors BLOB NOT NULL,
+    PRIMARY KEY (tenant, chunk_id)
+);
+CREATE INDEX IF NOT EXISTS sentence_vectors_doc ON sentence_vectors (tenant, doc_id);
 CREATE TABLE IF NOT EXISTS generations (
     tenant TEXT PRIMARY KEY,
     generation INTEGER NOT NULL
@@ -60,15 +70,33 @@ CREATE TABLE IF NOT EXISTS generations (
 """
 
 
-def context_text(chunk: Chunk) -> str:
-    """What is indexed and embedded for a chunk: title, section path, then the text."""
+def _context_head(chunk: Chunk) -> list[str]:
+    """The chunk's title and section path (the lines before its text in the index)."""
     section = chunk.metadata.get("section")
     head = [chunk.title] if chunk.title else []
     if isinstance(section, str) and section:
         head.append(section)
     elif isinstance(section, list):
         head.append(" > ".join(str(s) for s in section))
-    return "\n".join([*head, chunk.text])
+    return head
+
+
+def context_text(chunk: Chunk) -> str:
+    """What is indexed and embedded for a chunk: title, section path, then the text."""
+    return "\n".join([*_context_head(chunk), chunk.text])
+
+
+def sentence_units(chunk: Chunk, *, window: int = 1, contextual: bool = True) -> list[str]:
+    """The texts embedded for sentence-level matching: each run of ``window`` consecutive
+    sentences of the chunk (stride 1), prefixed like :func:`context_text` with the title
+    and section path. A chunk of at most ``window`` sentences has none (its chunk vector
+    stands for it)."""
+    parts = sentences(chunk.text)
+    if len(parts) <= window:
+        return []
+    head = _context_head(chunk) if contextual else []
+    return ["\n".join([*head, " ".join(parts[i : i + window])])
+            for i in range(len(parts) - window + 1)]
 
 
 @dataclass(frozen=True)
@@ -106,6 +134,14 @@ class SearchConfig:
     # ``keyword_feedback_gain`` x the query's weight, and that list replaces the first (0: off)
     keyword_feedback_terms: int = 5
     keyword_feedback_gain: float = 0.1
+    # sentence-level dense matching: at ingest each chunk's runs of ``sentence_window``
+    # consecutive sentences (with its title) are embedded too, and the dense score of a
+    # chunk is its best window's cosine + ``sentence_chunk_mix`` x its chunk cosine (0: off,
+    # chunk vectors only). A chunk without window vectors (at most ``sentence_window``
+    # sentences, or written without them) counts its chunk vector as its one window; a
+    # tenant without any is searched by chunk vectors alone, as before.
+    sentence_window: int = 2
+    sentence_chunk_mix: float = 0.25
 
 
 @dataclass
@@ -117,6 +153,10 @@ class _Index:
     doc_terms: list[list[str]]
     vectors: npt.NDArray[np.float32]
     embedders: set[str]
+    # sentence-window vectors of all chunks in row order (empty when sentence_window is
+    # 0); chunk i owns the rows from part_starts[i] up to the next start
+    parts: npt.NDArray[np.float32]
+    part_starts: npt.NDArray[np.int64]
 
 
 class EmbeddedStore:
@@ -203,9 +243,16 @@ class EmbeddedStore:
             return 0
         embedder = self.embedder
         texts = [context_text(c) if self.config.contextual else c.text for c in chunks]
-        vectors = np.asarray(embedder.embed(texts), dtype=np.float32)  # before any write
-        if vectors.shape != (len(chunks), embedder.dim):
-            raise ConfigError(f"embedder {embedder.name} returned vectors of shape {vectors.shape}")
+        vectors = self._embed(texts)  # before any write
+        units = [sentence_units(c, window=self.config.sentence_window,
+                                contextual=self.config.contextual)
+                 if self.config.sentence_window > 0 else [] for c in chunks]
+        unit_vectors = self._embed([u for us in units for u in us])
+        ends = np.cumsum([len(us) for us in units])
+        parts = [
+            (tenant, c.chunk_id, c.doc_id, unit_vectors[ends[i] - len(units[i]) : ends[i]].tobytes())
+            for i, c in enumerate(chunks) if units[i]
+        ]
         rows = [
             (
                 tenant, c.chunk_id, c.doc_id, c.title, c.text, c.source, c.chunk_index,
@@ -217,15 +264,26 @@ class EmbeddedStore:
         conn = self._conn()
         with conn:
             if replace_docs:
-                conn.executemany(
-                    "DELETE FROM chunks WHERE tenant = ? AND doc_id = ?",
-                    [(tenant, d) for d in dict.fromkeys(c.doc_id for c in chunks)],
-                )
+                docs = [(tenant, d) for d in dict.fromkeys(c.doc_id for c in chunks)]
+                for table in ("chunks", "sentence_vectors"):
+                    conn.executemany(f"DELETE FROM {table} WHERE tenant = ? AND doc_id = ?", docs)
             conn.executemany(
                 "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
+            conn.executemany("DELETE FROM sentence_vectors WHERE tenant = ? AND chunk_id = ?",
+                             [(tenant, c.chunk_id) for c in chunks])
+            conn.executemany("INSERT INTO sentence_vectors VALUES (?, ?, ?, ?)", parts)
             self._bump(conn, tenant)
         return len(chunks)
+
+    def _embed(self, texts: Sequence[str]) -> npt.NDArray[np.float32]:
+        embedder = self.embedder
+        if not texts:
+            return np.zeros((0, embedder.dim), dtype=np.float32)
+        vectors = np.asarray(embedder.embed(texts), dtype=np.float32)
+        if vectors.shape != (len(texts), embedder.dim):
+            raise ConfigError(f"embedder {embedder.name} returned vectors of shape {vectors.shape}")
+        return vectors
 
     def delete_documents(self, tenant: str, doc_ids: Sequence[str]) -> int:
         conn = self._conn()
@@ -236,6 +294,8 @@ class EmbeddedStore:
                     "DELETE FROM chunks WHERE tenant = ? AND doc_id = ?", (tenant, doc_id)
                 )
                 total += cur.rowcount
+                conn.execute("DELETE FROM sentence_vectors WHERE tenant = ? AND doc_id = ?",
+                             (tenant, doc_id))
             if total:
                 self._bump(conn, tenant)
         return total
@@ -271,6 +331,9 @@ class EmbeddedStore:
                 "embedder, vector FROM chunks WHERE tenant = ? ORDER BY chunk_id",
                 (tenant,),
             ).fetchall()
+            stored = dict(conn.execute(
+                "SELECT chunk_id, vectors FROM sentence_vectors WHERE tenant = ?", (tenant,)
+            ).fetchall()) if self.config.sentence_window > 0 else {}
         doc_terms = [str(r[7]).split() for r in data]
         dim = len(data[0][9]) // 4 if data else 1
         vectors = (
@@ -278,6 +341,11 @@ class EmbeddedStore:
             if data
             else np.zeros((0, dim), dtype=np.float32)
         )
+        # a store (or tenant) written without windows keeps the plain chunk-vector search
+        blobs = [stored.get(r[0], r[9]) for r in data] if stored else []
+        parts = (np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, dim) if blobs
+                 else np.zeros((0, dim), dtype=np.float32))
+        part_starts = np.r_[0, np.cumsum([len(b) // (4 * dim) for b in blobs])][:-1]
         bm25 = BM25Index(doc_terms, k1=self.config.k1, b=self.config.b)
         index = _Index(
             generation=generation,
@@ -291,6 +359,8 @@ class EmbeddedStore:
             doc_terms=doc_terms,
             vectors=vectors,
             embedders={str(r[8]) for r in data},
+            parts=parts,
+            part_starts=part_starts.astype(np.int64),
         )
         with self._lock:
             self._indexes[tenant] = index
@@ -332,7 +402,7 @@ class EmbeddedStore:
               and "dense" in lists):
             top = sorted(fused, key=lambda i: (-fused[i], i))[: cfg.dense_feedback_docs]
             moved = _rocchio(qvec, index.vectors[top], cfg.dense_feedback_beta)
-            lists["dense"] = _top(_cosines(index.vectors, moved), depth, allowed, positive=False)
+            lists["dense"] = _top(self._dense(index, moved), depth, allowed, positive=False)
             if cfg.keyword_feedback_terms > 0 and cfg.keyword_feedback_gain > 0 and weights:
                 expanded = chunk_feedback(weights, index.doc_terms[top[0]], index.bm25,
                                           n_terms=cfg.keyword_feedback_terms,
@@ -371,9 +441,18 @@ class EmbeddedStore:
                 )
             lists["bm25"] = self._keyword_list(index, weights, pairs, depth, allowed)
         if qvec is not None:
-            dense = _cosines(index.vectors, qvec)
-            lists["dense"] = _top(dense, depth, allowed, positive=False)
+            lists["dense"] = _top(self._dense(index, qvec), depth, allowed, positive=False)
         return {name: lst for name, lst in lists.items() if lst}
+
+    def _dense(self, index: _Index, qvec: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Each chunk's dense score: its cosine, or with sentence windows its best window's
+        cosine + ``sentence_chunk_mix`` x its cosine."""
+        chunk = _cosines(index.vectors, qvec)
+        if not len(index.parts):
+            return chunk
+        best: npt.NDArray[np.float32] = np.maximum.reduceat(
+            _cosines(index.parts, qvec), index.part_starts)
+        return best + np.float32(self.config.sentence_chunk_mix) * chunk
 
     def _pair_scores(self, index: _Index, terms: list[str]) -> npt.NDArray[np.float32] | None:
         """The weighted pair score of the query's own ``terms`` (once per search), if any."""
