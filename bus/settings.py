@@ -132,6 +132,11 @@ class Settings(BaseSettings):
     web_search_url: str | None = None
     web_timeout_s: float = Field(3.0, gt=0)
     embedder: str = "auto"
+    sentence_window: int = Field(
+        2, ge=0, le=8,
+        description="sentences per extra window vector the embedded store embeds at ingest "
+        "(0: chunk vectors only, ~3x less ingest CPU, lower recall; docs/benchmarks-retrieval.md)",
+    )
     model_cache_dir: Path = Field(
         default_factory=lambda: Path.home() / ".cache" / "ragrelay" / "models",
         description="where embedding models built from packaged weights are cached",

@@ -6,7 +6,7 @@ from bus.errors import ConfigError
 from bus.settings import Settings
 from workers.ports import DocumentStore, Embedder
 from workers.store.chunking import chunk_document
-from workers.store.embedded import EmbeddedStore
+from workers.store.embedded import EmbeddedStore, SearchConfig
 
 
 def open_embedder(settings: Settings) -> Embedder:
@@ -31,6 +31,7 @@ def open_store(settings: Settings, embedder: Embedder | None = None) -> Document
     # The file name carries the schema version: a store written by an older layout is
     # never misread (re-ingest into the new file instead).
     return EmbeddedStore(settings.store_dir / "chunks-v2.sqlite3", embedder,
+                         config=SearchConfig(sentence_window=settings.sentence_window),
                          model_cache=settings.model_cache_dir)
 
 
