@@ -148,7 +148,8 @@ def apply_settings(config: SearchConfig, settings: tuple[str, ...]) -> SearchCon
               default=None, help="keep the ingested store in this file and reuse it next time "
               "(default: a fresh temporary store)")
 @click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="override a SearchConfig field, e.g. --set k1=1.2 --set feedback=true")
+              help="override a SearchConfig field, e.g. --set k1=1.2, or --set "
+              "sentence_window=0 to measure without sentence windows")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def retrieval_command(
     corpus: Path, queries: Path, qrels: Path, limit: int | None, embedder_name: str,
