@@ -7,10 +7,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from pydantic import ValidationError
 
+from bus.settings import Settings
 from schemas import Chunk, Document
 from workers.embeddings import HashingEmbedder
 from workers.ports import DocumentStore, Vector
+from workers.store import open_store
 from workers.store.chunking import chunk_document
 from workers.store.embedded import EmbeddedStore, SearchConfig, context_text, sentence_units
 
@@ -319,3 +322,26 @@ def test_a_store_without_sentence_vectors_scores_chunks_by_their_vector(tmp_path
     assert _sentence_rows(path) == [("a", "new#0")]  # the table is back
     scores = {h.chunk.doc_id: h.score for h in old.search("a", QUERY, k=3)}
     assert [scores[d] for d, _ in want] == pytest.approx([1.25 * s for _, s in want])
+
+
+SETTINGS_TEXT = ("Vitamin D is made in the skin. It helps bones take up calcium. "
+                 "Too little causes rickets.")
+
+
+@pytest.mark.parametrize(("window", "rows"), [(2, [("t", "d#0")]), (0, [])])
+def test_sentence_window_setting_decides_what_ingest_embeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int, rows: list[tuple[str, str]]
+) -> None:
+    monkeypatch.setenv("RAGRELAY_SENTENCE_WINDOW", str(window))
+    store = open_store(Settings(data_dir=tmp_path), HashingEmbedder())
+    assert isinstance(store, EmbeddedStore)
+    assert store.config.sentence_window == window
+    store.upsert("t", [Chunk(chunk_id="d#0", doc_id="d", title="Vitamin D", text=SETTINGS_TEXT)])
+    assert _sentence_rows(store.path) == rows
+    assert [h.chunk.chunk_id for h in store.search("t", "rickets calcium", k=1)] == ["d#0"]
+
+
+def test_a_negative_sentence_window_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAGRELAY_SENTENCE_WINDOW", "-1")
+    with pytest.raises(ValidationError, match="sentence_window"):
+        Settings()
