@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Annotated
 from fastapi import APIRouter, Header, HTTPException, Path, Query
 from fastapi.responses import HTMLResponse
 
+from orchestrator.gateway.auth import tenant_for_key
 from orchestrator.gateway.models import ErrorBody, ValidationErrorBody
 from orchestrator.observe.page import render_timeline
 from schemas import JobResult, TraceEvent
@@ -24,7 +25,6 @@ from schemas import JobResult, TraceEvent
 if TYPE_CHECKING:
     from orchestrator.gateway.services import Services
 
-UNAUTHORIZED = {"WWW-Authenticate": 'Bearer realm="ragrelay"'}
 # The page is self-contained: inline style and script only, nothing fetched, no referrer
 # (the key may be in the address).
 PAGE_HEADERS = {
@@ -107,17 +107,8 @@ def gateway_ui_router(svc: Services) -> APIRouter:
                        trace=[e for _, e in svc.jobs.trace(job_id)])
 
     def authenticate(key: str | None) -> str:
-        if not key:
-            raise HTTPException(401, "missing API key: send `Authorization: Bearer <key>` or "
-                                     "add `?key=<key>` to the address", headers=UNAUTHORIZED)
-        record = svc.api_keys.authenticate(key)
-        if record is None:
-            raise HTTPException(401, "invalid or revoked API key", headers=UNAUTHORIZED)
-        decision = svc.bucket.take(record.tenant)
-        if not decision.allowed:
-            raise HTTPException(429, f"rate limit of tenant {record.tenant!r} exceeded",
-                                headers={"Retry-After": str(decision.retry_after_s)})
-        return record.tenant
+        return tenant_for_key(svc, key, missing="missing API key: send `Authorization: Bearer "
+                                                "<key>` or add `?key=<key>` to the address")
 
     return build_ui_router(get_job, authenticate)
 
