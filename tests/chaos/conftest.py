@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -18,9 +16,8 @@ import pytest
 
 from tests.chaos.procs import ChaosCluster, MakeCluster
 from tests.chaos.record import FAST_ENV, LEDGER_ENV, ScenarioRecord
+from tests.support.cluster import sample_corpus_env
 
-REPO = Path(__file__).resolve().parents[2]
-CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
@@ -47,13 +44,7 @@ def scenario(request: pytest.FixtureRequest) -> Iterator[ScenarioRecord]:
 def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The sample corpus indexed once per session (embedded ingest, no broker needed)."""
     data = tmp_path_factory.mktemp("chaos-data")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
-    env.update(RAGRELAY_DATA_DIR=str(data), PYTHONPATH=str(REPO),
-               RAGRELAY_EMBEDDER=FAST_ENV["RAGRELAY_EMBEDDER"])
-    out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(CORPUS),
-                          "--tenant", "demo"], env=env, capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
+    sample_corpus_env(data, "demo", RAGRELAY_EMBEDDER=FAST_ENV["RAGRELAY_EMBEDDER"])
     return data
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,15 +29,13 @@ from orchestrator.gateway import GatewayConfig, create_app
 from orchestrator.jobs import JobStore
 from orchestrator.keys_store import ApiKeyStore
 from orchestrator.observe.ui import gateway_ui_router
-from tests.conftest import REPO
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.interop.support import PIPELINE, serve_in_thread
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, sample_corpus_env
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.e2e
 
-CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 QUESTION = "How does ragrelay make sure no job loops forever?"
@@ -50,13 +46,7 @@ def env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
     client = redis_server.client()
     client.flushall()
     client.close()
-    data = tmp_path_factory.mktemp("ui-data")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
-    env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(data))
-    out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(CORPUS),
-                          "--tenant", "acme"], env=env, capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
+    env = sample_corpus_env(tmp_path_factory.mktemp("ui-data"), "acme")
     env.update(RAGRELAY_REDIS_URL=redis_server.url, RAGRELAY_LOG_LEVEL="INFO")
     return env
 

@@ -19,12 +19,11 @@ from orchestrator.keys_store import ApiKeyStore
 from tests.conftest import REPO
 from tests.integration.test_gateway import parse_sse
 from tests.interop.support import serve_in_thread, start_pipeline, wait_http
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, sample_corpus_env
 from tests.support.redis_server import RedisServer, free_port
 
 pytestmark = pytest.mark.integration
 
-CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +32,7 @@ def env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
     client.flushall()
     client.close()
     data = tmp_path_factory.mktemp("gateway-data")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
-    env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(data))
-    out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(CORPUS),
-                          "--tenant", "acme"], env=env, capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
+    env = sample_corpus_env(data, "acme")
     env.update(RAGRELAY_REDIS_URL=redis_server.url, RAGRELAY_LOG_LEVEL="INFO",
                RAGRELAY_HEARTBEAT_DIR=str(data / "heartbeats"))
     return env

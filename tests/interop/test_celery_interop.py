@@ -24,16 +24,14 @@ from fastapi.testclient import TestClient
 from bus.settings import Settings
 from orchestrator.gateway import create_app
 from orchestrator.keys_store import ApiKeyStore
-from tests.conftest import REPO
 from tests.interop.support import start_pipeline
-from tests.support.cluster import Cluster
+from tests.support.cluster import Cluster, sample_corpus_env
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.integration
 
 HERE = Path(__file__).resolve().parent
 NODE_DIR = HERE / "node"
-CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
 GOOD = {"query": "How are transient errors retried?", "tenant": "acme"}
 
 
@@ -56,13 +54,7 @@ def cluster_env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFact
     client = redis_server.client()
     client.flushall()
     client.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
-    env.update(PYTHONPATH=str(REPO),
-               RAGRELAY_DATA_DIR=str(tmp_path_factory.mktemp("interop-data")))
-    out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(CORPUS),
-                          "--tenant", "acme"], env=env, capture_output=True, text=True,
-                         timeout=120)
-    assert out.returncode == 0, out.stderr
+    env = sample_corpus_env(tmp_path_factory.mktemp("interop-data"), "acme")
     return dict(env, RAGRELAY_REDIS_URL=redis_server.url)
 
 

@@ -78,3 +78,19 @@ class Cluster:
         for log in self._logs:
             log.close()
         self._logs.clear()
+
+
+SAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "orchestrator" / "sample" / "corpus.jsonl"
+
+
+def sample_corpus_env(data_dir: Path, tenant: str, **extra: str) -> dict[str, str]:
+    """A subprocess environment for the CLI: none of the caller's ``RAGRELAY_*`` settings,
+    ``extra`` set, and ``data_dir`` holding the sample corpus ingested for ``tenant``
+    (embedded ingest, no broker needed)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
+    env.update(PYTHONPATH=str(SAMPLE_CORPUS.parents[2]), RAGRELAY_DATA_DIR=str(data_dir), **extra)
+    out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(SAMPLE_CORPUS),
+                          "--tenant", tenant], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    return env
