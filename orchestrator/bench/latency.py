@@ -20,7 +20,7 @@ from typing import Any
 
 from bus.keys import STAGE_QUEUES
 from orchestrator.bench.measure import BenchError, Measured, StageSpec, measure_pipeline
-from orchestrator.bench.procs import free_port
+from orchestrator.bench.procs import free_port, stop_process
 from orchestrator.bench.run import BenchRun, project_root
 from orchestrator.bench.stats import littles_bound, ratio
 
@@ -75,12 +75,7 @@ def fake_anthropic(run: BenchRun, delay_ms: float) -> Iterator[str]:
                 time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop_process(proc)
         log.close()
 
 

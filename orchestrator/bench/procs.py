@@ -31,9 +31,11 @@ def free_port() -> int:
 class PrivateRedis:
     """A throwaway ``redis-server`` on a free loopback port (nothing kept on disk)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, appendonly: bool = False, port: int | None = None
+                 ) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        self.port = port or free_port()
+        self.appendonly = appendonly  # every write fsynced to an AOF in workdir
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -48,8 +50,9 @@ class PrivateRedis:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
             [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir),
-             "--logfile", str(self.workdir / "redis.log")],
+             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log"),
+             *(["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly
+               else ["--appendonly", "no"])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
@@ -65,14 +68,22 @@ class PrivateRedis:
         raise ConfigError(f"redis-server did not start on port {self.port}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         self.proc = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port)
+
+
+def stop_process(proc: subprocess.Popen[Any] | None) -> None:
+    """SIGTERM, then SIGKILL after 10 s; nothing when it has already exited."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
 
 
 @dataclass

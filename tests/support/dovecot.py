@@ -24,6 +24,8 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
+from orchestrator.bench.procs import free_port, stop_process
+
 CONFIG = """\
 protocols = imap
 listen = 127.0.0.1
@@ -78,12 +80,6 @@ namespace inbox {{
   }}
 }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class DovecotServer:
@@ -144,13 +140,7 @@ class DovecotServer:
         raise RuntimeError(f"dovecot did not start on port {self.port}")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        stop_process(self.proc)
         if self.proc is not None and self.proc.stderr is not None:
             self.proc.stderr.close()
         self.proc = None
