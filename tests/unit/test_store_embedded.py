@@ -132,6 +132,24 @@ def test_store_refuses_vectors_from_another_embedder(store: EmbeddedStore) -> No
         other.search("a", "cats", k=1)
 
 
+def _renamed(name: str) -> HashingEmbedder:
+    embedder = HashingEmbedder()
+    embedder.name = name
+    return embedder
+
+
+def test_int8_and_float_vectors_of_one_model_are_searched_together(tmp_path: Path) -> None:
+    from bus.errors import ConfigError
+
+    path = tmp_path / "s.sqlite3"
+    EmbeddedStore(path, _renamed("all-MiniLM-L6-v2-int8@256")).upsert("a", _chunks())
+    float_model = EmbeddedStore(path, _renamed("all-MiniLM-L6-v2@256"))
+    assert float_model.search("a", "cats purr", k=1)[0].chunk.doc_id == "cats"
+    shorter = EmbeddedStore(path, _renamed("all-MiniLM-L6-v2@128"))
+    with pytest.raises(ConfigError, match="re-ingest"):
+        shorter.search("a", "cats", k=1)
+
+
 def test_contextual_text_carries_title_and_section() -> None:
     chunk = Chunk(chunk_id="d#0", doc_id="d", title="Guide", text="Body.",
                   metadata={"section": ["Install", "Linux"]})

@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from bus.errors import ConfigError
 from schemas import Chunk, ScoredChunk
+from workers.embeddings import vector_space
 from workers.ports import Embedder
 from workers.store.batch import ChunkFailure, PartialBatchError, canonical_json, chunk_problem
 from workers.store.bm25 import BM25Index, PairIndex, query_weights
@@ -494,7 +495,7 @@ class EmbeddedStore:
 
     def _query_vector(self, index: _Index, query: str) -> npt.NDArray[np.float32]:
         embedder = self.embedder
-        if index.embedders - {embedder.name}:
+        if {vector_space(n) for n in index.embedders} - {vector_space(embedder.name)}:
             raise ConfigError(
                 f"this store's vectors were made by {sorted(index.embedders)}, not "
                 f"{embedder.name}: re-ingest, or open the store with the same embedder"
