@@ -80,7 +80,8 @@ class Cluster:
         self._logs.clear()
 
 
-SAMPLE_CORPUS = Path(__file__).resolve().parents[2] / "orchestrator" / "sample" / "corpus.jsonl"
+REPO = Path(__file__).resolve().parents[2]
+SAMPLE_CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
 
 
 def sample_corpus_env(data_dir: Path, tenant: str, **extra: str) -> dict[str, str]:
@@ -88,7 +89,7 @@ def sample_corpus_env(data_dir: Path, tenant: str, **extra: str) -> dict[str, st
     ``extra`` set, and ``data_dir`` holding the sample corpus ingested for ``tenant``
     (embedded ingest, no broker needed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
-    env.update(PYTHONPATH=str(SAMPLE_CORPUS.parents[2]), RAGRELAY_DATA_DIR=str(data_dir), **extra)
+    env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(data_dir), **extra)
     out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(SAMPLE_CORPUS),
                           "--tenant", tenant], env=env, capture_output=True, text=True,
                          timeout=120)
