@@ -144,3 +144,6 @@ def test_eval_retrieval_prints_the_documented_keys(tmp_path: Path, corpus: Path)
     out = last_json(run.stdout)
     assert {"ndcg@10", "recall@100", "queries", "seconds"} <= out.keys()
     assert out["queries"] == 3 and out["recall@100"] == 1.0 and out["ndcg@10"] > 0.9
+    # the retrieval stage alone, timed on a second pass at k=10
+    assert 0 < out["search_k10_p50_ms"] <= out["search_k10_p95_ms"]
+    assert out["search_k10_cpu_ms"] > 0
