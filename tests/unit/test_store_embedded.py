@@ -363,3 +363,34 @@ def test_a_negative_sentence_window_is_a_clear_error(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("RAGRELAY_SENTENCE_WINDOW", "-1")
     with pytest.raises(ValidationError, match="sentence_window"):
         Settings()
+
+
+def test_dense_feedback_rescores_candidate_windows_exactly(tmp_path: Path) -> None:
+    """The feedback step re-reads the windows of its candidate chunks only: their scores
+    equal the every-window computation, and only candidates (within the filter) score."""
+    from workers.store.embedded import _dense_scores
+
+    topics = ["Cats purr softly", "Dogs bark loudly", "Vaccines train immunity",
+              "Rivers flood valleys", "Stars burn hydrogen", "Bees make honey"]
+    docs = {f"d{i}": " ".join(f"{topics[(i + j) % 6]} in text {i}, part {j}."
+                              for j in range(i % 4 + 1)) for i in range(40)}
+    chunks = _sentence_chunks(docs)
+    exact = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(),
+                          config=SearchConfig(dense_feedback_candidates=0))
+    exact.upsert("a", chunks)
+    few = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(),
+                        config=SearchConfig(dense_feedback_candidates=7))
+    index = few._index("a")
+    assert index is not None and len(index.parts) > len(index.rows)  # windows exist
+    first = _dense_scores(index, HashingEmbedder().embed(["cats purr near bees"])[0])
+    feedback = index.vectors[[3]]
+    want = exact._moved_dense(index, first, feedback, depth=5, allowed=None)
+    got = few._moved_dense(index, first, feedback, depth=5, allowed=None)
+    scored = np.isfinite(got)
+    assert scored.sum() == 7
+    np.testing.assert_allclose(got[scored], want[scored], atol=1e-6)
+    allowed = np.array([r[1] != "d0" and int(r[1][1:]) % 2 == 0 for r in index.rows])
+    filtered = few._moved_dense(index, first, feedback, depth=5, allowed=allowed)
+    assert np.isfinite(filtered).sum() == 7 and not (np.isfinite(filtered) & ~allowed).any()
+    np.testing.assert_allclose(filtered[np.isfinite(filtered)], want[np.isfinite(filtered)],
+                               atol=1e-6)

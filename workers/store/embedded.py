@@ -143,6 +143,11 @@ class SearchConfig:
     # tenant without any is searched by chunk vectors alone, as before.
     sentence_window: int = 2
     sentence_chunk_mix: float = 0.25
+    # the dense feedback step re-scores windows only of the chunks most likely to make its
+    # top ``depth``: the ``dense_feedback_candidates`` best by an estimate (each chunk's
+    # first-pass best window moved by its chunk vector's cosine to the feedback), so a
+    # search reads the window vectors once instead of twice (0: every window, exact)
+    dense_feedback_candidates: int = 400
 
 
 @dataclass
@@ -385,8 +390,9 @@ class EmbeddedStore:
         terms = stems(query)
         weights = query_weights(terms) if terms else {}
         qvec = self._query_vector(index, query) if cfg.mode in ("hybrid", "dense") else None
+        first = _dense_scores(index, qvec) if qvec is not None else None
         pairs = self._pair_scores(index, terms)
-        lists = self._lists(index, weights, pairs, qvec, depth, allowed)
+        lists = self._lists(index, weights, pairs, first, depth, allowed)
         fused, retriever = self._fuse(lists)
         if cfg.feedback and fused:
             top = sorted(fused, key=lambda i: -fused[i])[: cfg.feedback_docs]
@@ -398,12 +404,14 @@ class EmbeddedStore:
                 )
             if qvec is not None:
                 qvec = _rocchio(qvec, index.vectors[top], cfg.rocchio_beta)
-            fused, retriever = self._fuse(self._lists(index, weights, pairs, qvec, depth, allowed))
-        elif (cfg.dense_feedback_docs > 0 and qvec is not None and "bm25" in lists
+                first = _dense_scores(index, qvec)
+            fused, retriever = self._fuse(self._lists(index, weights, pairs, first, depth,
+                                                      allowed))
+        elif (cfg.dense_feedback_docs > 0 and first is not None and "bm25" in lists
               and "dense" in lists):
             top = sorted(fused, key=lambda i: (-fused[i], i))[: cfg.dense_feedback_docs]
-            moved = _rocchio(qvec, index.vectors[top], cfg.dense_feedback_beta)
-            lists["dense"] = _top(self._dense(index, moved), depth, allowed, positive=False)
+            moved = self._moved_dense(index, first, index.vectors[top], depth, allowed)
+            lists["dense"] = _top(moved, depth, allowed, positive=False)
             if cfg.keyword_feedback_terms > 0 and cfg.keyword_feedback_gain > 0 and weights:
                 expanded = chunk_feedback(weights, index.doc_terms[top[0]], index.bm25,
                                           n_terms=cfg.keyword_feedback_terms,
@@ -426,7 +434,7 @@ class EmbeddedStore:
         index: _Index,
         weights: dict[str, float],
         pairs: npt.NDArray[np.float32] | None,
-        qvec: npt.NDArray[np.float32] | None,
+        dense: _DenseScores | None,
         depth: int,
         allowed: npt.NDArray[np.bool_] | None,
     ) -> dict[str, dict[int, float]]:
@@ -441,19 +449,51 @@ class EmbeddedStore:
                     original_weight=cfg.prf_original_weight,
                 )
             lists["bm25"] = self._keyword_list(index, weights, pairs, depth, allowed)
-        if qvec is not None:
-            lists["dense"] = _top(self._dense(index, qvec), depth, allowed, positive=False)
+        if dense is not None:
+            lists["dense"] = _top(dense.combined(cfg.sentence_chunk_mix), depth, allowed,
+                                  positive=False)
         return {name: lst for name, lst in lists.items() if lst}
 
-    def _dense(self, index: _Index, qvec: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        """Each chunk's dense score: its cosine, or with sentence windows its best window's
-        cosine + ``sentence_chunk_mix`` x its cosine."""
-        chunk = _cosines(index.vectors, qvec)
-        if not len(index.parts):
-            return chunk
-        best: npt.NDArray[np.float32] = np.maximum.reduceat(
-            _cosines(index.parts, qvec), index.part_starts)
-        return best + np.float32(self.config.sentence_chunk_mix) * chunk
+    def _moved_dense(
+        self,
+        index: _Index,
+        first: _DenseScores,
+        feedback: npt.NDArray[np.float32],
+        depth: int,
+        allowed: npt.NDArray[np.bool_] | None,
+    ) -> npt.NDArray[np.float32]:
+        """Dense scores for the query moved towards the feedback chunks (:func:`_rocchio`),
+        from the first pass's: cos(x, (q + b f) / n) = (cos(x, q) + b x.f) / n, so only x.f
+        is new. Chunk vectors get it exactly; windows only within the best
+        ``dense_feedback_candidates`` chunks by an estimate (their best first-pass window
+        moved by their chunk's x.f), the others score -inf."""
+        cfg = self.config
+        beta = np.float32(cfg.dense_feedback_beta)
+        mean = feedback.mean(axis=0)
+        norm = np.float32(max(float(np.linalg.norm(first.qvec + beta * mean)), 1e-9))
+        chunk_f = _cosines(index.vectors, mean)
+        chunks = ((first.chunks + beta * chunk_f) / norm).astype(np.float32, copy=False)
+        if first.windows is None or first.best is None:
+            return chunks
+        mix = np.float32(cfg.sentence_chunk_mix)
+        n_candidates = max(cfg.dense_feedback_candidates, depth)
+        if cfg.dense_feedback_candidates <= 0 or n_candidates >= len(chunks):
+            windows = (first.windows + beta * _cosines(index.parts, mean)) / norm
+            exact: npt.NDArray[np.float32] = (
+                np.maximum.reduceat(windows, index.part_starts) + mix * chunks)
+            return exact
+        estimate = (first.best + beta * chunk_f) / norm + mix * chunks
+        if allowed is not None:
+            estimate = np.where(allowed, estimate, np.float32(-np.inf))
+        cand = np.sort(np.argpartition(-estimate, n_candidates - 1)[:n_candidates])
+        ends = np.r_[index.part_starts[1:], len(index.parts)]
+        counts = ends[cand] - index.part_starts[cand]
+        offsets = np.r_[0, np.cumsum(counts)[:-1]]
+        rows = np.repeat(index.part_starts[cand] - offsets, counts) + np.arange(counts.sum())
+        windows = (first.windows[rows] + beta * _cosines(index.parts[rows], mean)) / norm
+        out = np.full(len(chunks), -np.inf, dtype=np.float32)
+        out[cand] = np.maximum.reduceat(windows, offsets) + mix * chunks[cand]
+        return out
 
     def _pair_scores(self, index: _Index, terms: list[str]) -> npt.NDArray[np.float32] | None:
         """The weighted pair score of the query's own ``terms`` (once per search), if any."""
@@ -508,6 +548,32 @@ class EmbeddedStore:
         if conn is not None:
             conn.close()
             self._local.conn = None
+
+
+@dataclass
+class _DenseScores:
+    """One query vector's cosines: with every chunk vector, and (with sentence windows)
+    with every window and each chunk's best window."""
+
+    qvec: npt.NDArray[np.float32]
+    chunks: npt.NDArray[np.float32]
+    windows: npt.NDArray[np.float32] | None
+    best: npt.NDArray[np.float32] | None
+
+    def combined(self, mix: float) -> npt.NDArray[np.float32]:
+        """Each chunk's dense score: its cosine, or its best window's + ``mix`` x its own."""
+        if self.best is None:
+            return self.chunks
+        out: npt.NDArray[np.float32] = self.best + np.float32(mix) * self.chunks
+        return out
+
+
+def _dense_scores(index: _Index, qvec: npt.NDArray[np.float32]) -> _DenseScores:
+    chunks = _cosines(index.vectors, qvec)
+    if not len(index.parts):
+        return _DenseScores(qvec, chunks, None, None)
+    windows = _cosines(index.parts, qvec)
+    return _DenseScores(qvec, chunks, windows, np.maximum.reduceat(windows, index.part_starts))
 
 
 def _top(
