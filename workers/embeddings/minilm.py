@@ -50,19 +50,20 @@ def _fingerprint(model_dir: Path) -> str:
     return hashlib.sha256(f"{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
 
 
-def _int8_tag() -> str:
-    """The int8 file is optimised by onnxruntime before quantising: tie it to that version."""
+def _int8_tag(reduce_range: bool) -> str:
+    """The int8 file is optimised by onnxruntime before quantising: tie it to that version
+    (and to the weights' range: 7-bit files are built for CPUs without VNNI)."""
     import onnxruntime as ort  # type: ignore[import-untyped,unused-ignore]
 
-    return "int8-" + str(ort.__version__).replace(".", "_")
+    return ("int8r-" if reduce_range else "int8-") + str(ort.__version__).replace(".", "_")
 
 
-def ensure_onnx(cache_dir: Path, *, quantized: bool = False) -> Path:
+def ensure_onnx(cache_dir: Path, *, quantized: bool = False, reduce_range: bool = False) -> Path:
     """The cached ONNX file for the packaged model, building it once if missing."""
     from workers.embeddings.bert_onnx import build_bert_encoder, quantize_int8
 
     model_dir = packaged_model_dir()
-    variant = _int8_tag() if quantized else "fp32"
+    variant = _int8_tag(reduce_range) if quantized else "fp32"
     target = cache_dir / f"minilm-l6-v2-{_fingerprint(model_dir)}-{variant}.onnx"
     if target.exists():
         return target
@@ -74,7 +75,7 @@ def ensure_onnx(cache_dir: Path, *, quantized: bool = False) -> Path:
             built = fp32
             if quantized:
                 built = Path(tmp) / "model.int8.onnx"
-                quantize_int8(fp32, built)
+                quantize_int8(fp32, built, reduce_range=reduce_range)
         except ImportError as exc:
             raise ConfigError(
                 "building the MiniLM ONNX graph needs the PyPI package `onnx`"
@@ -93,8 +94,12 @@ def load_minilm(
     parallel: int | None = None,
     threads: int | None = None,
 ) -> OnnxEmbedder:
+    from workers.embeddings import has_int8_dot
+
     model_dir = packaged_model_dir()
-    path = ensure_onnx(cache_dir, quantized=quantized)
+    # int8 weights to 7 bits where the CPU has no VNNI-class dot products (see quantize_int8)
+    path = ensure_onnx(cache_dir, quantized=quantized,
+                       reduce_range=quantized and not has_int8_dot())
     suffix = "-int8" if quantized else ""
     return OnnxEmbedder(
         path,
