@@ -72,8 +72,10 @@ ENV PATH=/opt/venv/bin:$PATH
 # network at all: this doubles as the check that the model works offline, and saves every
 # pod building the graph at start (measured: 5.5-6.9 s and 234 MB peak RSS to load a baked
 # graph, against 11.8-12.9 s and 786 MB to build it; docs/deployment.md). Built in this stage
-# because the cache key is the size and mtime of the weights file this image ships.
-RUN --network=none python -c "from pathlib import Path; from workers.embeddings import load_embedder; cache = Path('/opt/ragrelay/models'); shapes = [load_embedder(name, cache_dir=cache).embed(['ragrelay']).shape for name in ('minilm', 'minilm-int8')]; print('embedding models OK', shapes)" \
+# because the cache key is the size and mtime of the weights file this image ships. Both int8
+# files are baked: 8-bit weights for nodes with VNNI, 7-bit for nodes without (the build
+# host's CPU does not decide which node runs the image).
+RUN --network=none python -c "from pathlib import Path; from workers.embeddings import load_embedder; from workers.embeddings.minilm import ensure_onnx; cache = Path('/opt/ragrelay/models'); [ensure_onnx(cache, quantized=True, reduce_range=r) for r in (False, True)]; shapes = [load_embedder(name, cache_dir=cache).embed(['ragrelay']).shape for name in ('minilm', 'minilm-int8')]; print('embedding models OK', shapes)" \
     && chmod -R a+rX,go-w /opt/ragrelay/models
 
 ENV PYTHONUNBUFFERED=1 \
