@@ -2,8 +2,8 @@
 
 Ingests the corpus into a fresh temporary store (the default embedder unless told
 otherwise), runs every query with a qrels entry through the same search the retrieval
-worker uses, collapses chunks to documents and prints nDCG@10 and Recall@100 as JSON, then times the
-same queries again at k=10 (the retrieval stage alone, warm index).
+worker uses, collapses chunks to documents and prints nDCG@10 and Recall@100 as JSON, then
+times the same queries again at k=10 (the retrieval stage alone, warm index).
 """
 
 from __future__ import annotations
@@ -192,7 +192,8 @@ def retrieval_command(
 
     Then every query runs once more at k=10 on the warm index: search_k10_p50_ms,
     search_k10_p95_ms and search_k10_cpu_ms time the retrieval stage alone (query
-    embedding, both retrievers, fusion). With --store, a second run skips the ingest.
+    embedding, both retrievers, fusion, feedback). With --store, a second run skips the
+    ingest.
     """
     config = SearchConfig()
     if mode is not None:
