@@ -9,7 +9,6 @@ times the same queries again at k=10 (the retrieval stage alone, warm index).
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -136,7 +135,7 @@ def evaluate_retrieval(
         "documents": len(docs),
         "seconds": round(time.perf_counter() - started, 2),
         "ingest_docs_per_s": round(len(docs) / ingest_s, 1) if ingest_s > 0 else None,
-        "search_p50_ms": round(statistics.median(latencies), 2) if latencies else None,
+        "search_p50_ms": round(percentile(latencies, 50), 2) if latencies else None,
         **latency,
         "embedder": embedder.name,
         "config": {k: v for k, v in vars(store.config).items()},

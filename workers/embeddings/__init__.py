@@ -22,6 +22,7 @@ Names:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from bus.errors import ConfigError
@@ -39,9 +40,11 @@ def default_cache_dir() -> Path:
 _INT8_DOT_FLAGS = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 
+@functools.cache
 def has_int8_dot(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
     """Whether this CPU has VNNI-class int8 dot products (True when it cannot tell: not
-    Linux, or not an x86 CPU, whose int8 kernels have their own dot products)."""
+    Linux, or not an x86 CPU, whose int8 kernels have their own dot products). Read once per
+    process: ``auto`` and the int8 build both ask."""
     try:
         text = cpuinfo.read_text(encoding="utf-8", errors="replace")
     except OSError:
