@@ -99,3 +99,20 @@ def test_batching_and_parallel_runs_give_the_vectors_of_one_text_at_a_time(
     got = batched.embed(texts)
     np.testing.assert_allclose(got, want, atol=1e-5)
     assert np.linalg.norm(got, axis=1) == pytest.approx(np.ones(len(texts)), abs=1e-5)
+
+
+def test_token_states_are_the_encoders_tokens_with_their_offsets(tmp_path: Path) -> None:
+    onnx_path, tok_path = _write_model(tmp_path)
+    # the embedder cuts at 4 tokens; the token states reach 512
+    embedder = OnnxEmbedder(onnx_path, tok_path, name="t", dim=H, max_tokens=4)
+    text = "the gene of the mouse brain signal"
+    (states,) = embedder.token_states([text])
+    words = text.split()
+    assert [text[a:b] for a, b in states.offsets] == words
+    ids = np.array([[WORDS.index(w) for w in words]], dtype=np.int64)
+    (tokens,) = embedder._session.run(["tokens"], {"input_ids": ids,
+                                                   "attention_mask": np.ones_like(ids)})
+    want = tokens[0] / np.linalg.norm(tokens[0], axis=1, keepdims=True)
+    np.testing.assert_allclose(states.vectors, want, atol=1e-5)
+    (cut,) = embedder.token_states([text], max_tokens=3)
+    assert len(cut.offsets) == 3

@@ -72,6 +72,15 @@ def _ln(x: F32, g: F32, b: F32) -> F32:
 
 
 def _reference(w: dict[str, F32], ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> F32:
+    x = _reference_tokens(w, ids, mask)
+    m = mask[:, :, None].astype(np.float32)
+    pooled = (x * m).sum(1) / m.sum(1)
+    out: F32 = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+    return out
+
+
+def _reference_tokens(w: dict[str, F32], ids: npt.NDArray[np.int64],
+                      mask: npt.NDArray[np.int64]) -> F32:
     from scipy.special import erf  # type: ignore[import-untyped,unused-ignore]
 
     x = (w["embeddings.word_embeddings.weight"][ids]
@@ -102,10 +111,7 @@ def _reference(w: dict[str, F32], ids: npt.NDArray[np.int64], mask: npt.NDArray[
         h = 0.5 * h * (1 + erf(h / math.sqrt(2)))
         x = _ln(x + lin(h, "output.dense"),
                 w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"])
-    m = mask[:, :, None].astype(np.float32)
-    pooled = (x * m).sum(1) / m.sum(1)
-    out: F32 = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
-    return out
+    return x
 
 
 def test_built_graph_matches_numpy_bert(tmp_path: Path) -> None:
@@ -120,8 +126,9 @@ def test_built_graph_matches_numpy_bert(tmp_path: Path) -> None:
     mask = (ids != 0).astype(np.int64)
     mask[1] = 1
     session = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
-    (got,) = session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+    got, tokens = session.run(["embedding", "tokens"], {"input_ids": ids, "attention_mask": mask})
     np.testing.assert_allclose(got, _reference(w, ids, mask), atol=1e-4)
+    np.testing.assert_allclose(tokens, _reference_tokens(w, ids, mask), atol=1e-4)
     assert np.linalg.norm(got, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
     # padding must not change a text's vector
     (alone,) = session.run(["embedding"], {"input_ids": ids[:1, :4], "attention_mask": mask[:1, :4]})

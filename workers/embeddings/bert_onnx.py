@@ -43,7 +43,8 @@ def read_safetensors(path: Path, *, only: Callable[[str], bool] | None = None,
 
 
 def build_bert_encoder(model_dir: Path, out_path: Path) -> None:
-    """Write ``out_path``: inputs ``input_ids``/``attention_mask`` (int64 [B,S]) → ``embedding``."""
+    """Write ``out_path``: inputs ``input_ids``/``attention_mask`` (int64 [B,S]) → ``embedding``
+    (the unit-length mean of the tokens) and ``tokens`` (each token's final state)."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
@@ -126,6 +127,9 @@ def build_bert_encoder(model_dir: Path, out_path: Path) -> None:
         out = linear(gelu, p + "output.dense")
         x = layer_norm(node("Add", [x, out]), p + "output.LayerNorm")
 
+    # every token's final state, for readers that match question and sentence tokens
+    nodes.append(helper.make_node("Identity", [x], ["tokens"]))
+
     # mean pooling over attended tokens, then L2 normalisation
     mask3 = node("Unsqueeze", [mask_f, const("axis_2", np.array([2], dtype=np.int64))])
     summed = node("ReduceSum", [node("Mul", [x, mask3]), const("axis_1", np.array([1], np.int64))],
@@ -145,7 +149,8 @@ def build_bert_encoder(model_dir: Path, out_path: Path) -> None:
             helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
             helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
         ],
-        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden])],
+        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden]),
+         helper.make_tensor_value_info("tokens", TensorProto.FLOAT, ["batch", "seq", hidden])],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])

@@ -17,6 +17,8 @@ from workers.embeddings.onnx_embedder import OnnxEmbedder
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384
+# the graph's layout, in its cache file name: "g2" added the ``tokens`` output
+GRAPH_VERSION = "g2"
 # all-MiniLM-L6-v2 was trained on sequences of at most 128 word pieces (its tokenizer.json
 # truncates there); longer inputs cost time quadratically and add little (measured in
 # docs/benchmarks-retrieval.md).
@@ -64,7 +66,7 @@ def ensure_onnx(cache_dir: Path, *, quantized: bool = False, reduce_range: bool 
 
     model_dir = packaged_model_dir()
     variant = _int8_tag(reduce_range) if quantized else "fp32"
-    target = cache_dir / f"minilm-l6-v2-{_fingerprint(model_dir)}-{variant}.onnx"
+    target = cache_dir / f"minilm-l6-v2-{_fingerprint(model_dir)}-{GRAPH_VERSION}-{variant}.onnx"
     if target.exists():
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)

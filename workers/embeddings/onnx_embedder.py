@@ -14,9 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from bus.errors import ConfigError
 from workers.ports import Vector
@@ -55,6 +58,7 @@ class OnnxEmbedder:
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self._tokenizer.no_padding()
         self._tokenizer.enable_truncation(max_length=max_tokens)
+        self._long: tuple[int, Any] | None = None
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads or self.parallel > 1:
@@ -93,6 +97,43 @@ class OnnxEmbedder:
                 for _ in pool.map(run, batches):  # re-raises a failed run's error
                     pass
         return out
+
+
+    def token_states(self, texts: Sequence[str], *, max_tokens: int = 512) -> list[TokenStates]:
+        """Each text's tokens after the encoder, unit length, with their character offsets
+        ([CLS] and [SEP] left out): what a reader matches question and sentence tokens by.
+        Texts are cut at ``max_tokens`` (512, the model's positions), one run each."""
+        results: list[TokenStates] = []
+        for text in texts:
+            encoding = self._long_tokenizer(max_tokens).encode(text if text.strip() else " ")
+            ids, offsets = encoding.ids, encoding.offsets
+            feed = np.array([ids], dtype=np.int64)
+            (states,) = self._session.run(["tokens"], {"input_ids": feed,
+                                                       "attention_mask": np.ones_like(feed)})
+            keep = [i for i, (a, b) in enumerate(offsets) if b > a]
+            vectors = states[0][keep]
+            vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+            results.append(TokenStates(vectors, [offsets[i] for i in keep]))
+        return results
+
+    def _long_tokenizer(self, max_tokens: int) -> Any:
+        """The model's tokenizer cut at ``max_tokens`` rather than at the embedder's length."""
+        if self._long is None or self._long[0] != max_tokens:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_str(self._tokenizer.to_str())
+            tokenizer.no_padding()
+            tokenizer.enable_truncation(max_length=max_tokens)
+            self._long = (max_tokens, tokenizer)
+        return self._long[1]
+
+
+@dataclass(frozen=True)
+class TokenStates:
+    """One text's token vectors (unit length, [n, dim]) and their character offsets."""
+
+    vectors: npt.NDArray[np.float32]
+    offsets: list[tuple[int, int]]
 
 
 def length_batches(lengths: Sequence[int], *, max_rows: int,
