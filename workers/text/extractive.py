@@ -27,6 +27,7 @@ import numpy as np
 from schemas import Chunk
 from workers.ports import Embedder
 from workers.text.answer_types import answer_type, candidates
+from workers.text.late_reader import TokenEncoder, maxsim_scores
 from workers.text.sentence_features import (
     NAMES,
     Candidate,
@@ -44,6 +45,8 @@ class Extract:
     quotes: list[tuple[str, str]] = field(default_factory=list)  # (chunk_id, sentence)
     score: float = 0.0
     answer_type: str | None = None
+    # best score - runner-up's: how clearly the answer won (None: only one sentence)
+    margin: float | None = None
 
 
 def score_sentence(query_stems: set[str], sentence: str, idf: dict[str, float]) -> float:
@@ -86,6 +89,11 @@ assert len(WEIGHTS) == len(NAMES)
 EMBEDDED = 5
 EMBEDDING_WEIGHT = 5.0
 COMPANION_MARGIN = 0.7  # a second sentence within this score of the best one may follow
+# A second reading (``reread``) re-scores the REREAD best sentences with this weight x their
+# late-interaction score (workers/text/late_reader.py). Chosen on the even SQuAD questions
+# among 5 weights, confirmed on the odd ones (docs/benchmarks-loop.md, "Session 7").
+REREAD = 5
+REREAD_WEIGHT = 40.0
 
 
 def extract_answer(
@@ -96,11 +104,14 @@ def extract_answer(
     embedder: Embedder | None = None,
     max_words: int = 40,
     word_vectors: WordVectors | Literal["packaged"] | None = "packaged",
+    reread: bool = False,
 ) -> Extract:
     """Pick the best-supported sentence(s), with their chunk ids, and a short answer.
 
     ``word_vectors`` lets a question word be matched by a similar word of a sentence
     ("packaged": the MiniLM package's, when installed; None: exact stems only).
+    ``reread`` adds the slower late-interaction reading of the best few sentences, when
+    the embedder gives token states (:mod:`workers.text.late_reader`).
     """
     q_terms = stems(query)
     q = set(q_terms)
@@ -130,6 +141,14 @@ def extract_answer(
         scores[rest] -= EMBEDDING_WEIGHT  # below every re-scored sentence
     shares = np.array([len(q & set(s.stems)) for s in pool])
     scores[shares == 0] -= 100.0  # a sentence sharing no word with the question is a last resort
+    if reread and isinstance(embedder, TokenEncoder):
+        top = [int(i) for i in np.argsort(-scores, kind="stable")[:REREAD]]
+        late = maxsim_scores(embedder, query, chunks, [(pool[i].chunk_rank, pool[i].text)
+                                                       for i in top])
+        scores[top] += REREAD_WEIGHT * late
+        rest = np.ones(len(pool), dtype=bool)
+        rest[top] = False
+        scores[rest] -= REREAD_WEIGHT  # below every re-read sentence
     order = [int(i) for i in np.argsort(-scores, kind="stable")]
     best = order[0]
     if shares[best] == 0 and embedder is None:
@@ -145,6 +164,7 @@ def extract_answer(
         quotes=[(chunk_ids[i], pool[i].text) for i in chosen],
         score=float(scores[best]),
         answer_type=kind,
+        margin=float(scores[best] - scores[order[1]]) if len(order) > 1 else None,
     )
 
 
