@@ -272,7 +272,7 @@ def _after_retrieval(t: Transition, now: float, cfg: MachineConfig) -> None:
     _dispatch_generation(t, now)
 
 
-def _dispatch_generation(t: Transition, now: float) -> None:
+def _dispatch_generation(t: Transition, now: float, *, reread: bool = False) -> None:
     s = t.state
     if _stop_for_budget(t, now):
         return
@@ -288,6 +288,7 @@ def _dispatch_generation(t: Transition, now: float) -> None:
         context=s.context,
         feedback=s.feedback,
         email=_email_fields(s),
+        reread=reread,
     )
     s.phase = "generation"
     _dispatch(t, "generation", task.step_id, task.to_dict(), now)
@@ -326,6 +327,7 @@ def _after_generation(t: Transition, r: GenerationResult, now: float, cfg: Machi
         kind=s.request.kind,
         is_last_iteration=s.iteration >= s.request.budget.max_iterations,
         no_answer=r.no_answer,
+        confidence=r.confidence,
     )
     s.phase = "evaluation"
     _dispatch(t, "evaluation", task.step_id, task.to_dict(), now)
@@ -359,6 +361,10 @@ def _after_evaluation(t: Transition, r: EvaluationResult, now: float, cfg: Machi
         _finish(t, now, "budget_exhausted", "unchanged_answer")
         return
     s.iteration += 1
+    if r.verdict == "reread" and s.context:
+        # A close call: the evidence stays, the generator reads it again more carefully.
+        _dispatch_generation(t, now, reread=True)
+        return
     _start_iteration(t, now, cfg)
 
 

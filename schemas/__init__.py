@@ -33,6 +33,7 @@ from schemas.stages import (
     StageTask,
     StepLimits,
     TaskEnvelope,
+    Verdict,
     step_id,
 )
 from schemas.trace import TraceEvent
@@ -73,6 +74,7 @@ __all__ = [
     "TaskEnvelope",
     "TraceEvent",
     "Usage",
+    "Verdict",
     "new_job_id",
     "step_id",
 ]

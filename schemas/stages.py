@@ -14,7 +14,9 @@ Stage = Literal["analysis", "retrieval", "generation", "evaluation"]
 STAGES: tuple[Stage, ...] = ("analysis", "retrieval", "generation", "evaluation")
 Source = Literal["internal", "user_context", "web"]
 Triage = Literal["spam", "needs_reply", "no_reply"]
-Verdict = Literal["accept", "revise"]
+# "reread": the answer is a close call; generate again from the same context, reading more
+# carefully (no new analysis or retrieval)
+Verdict = Literal["accept", "revise", "reread"]
 
 
 def step_id(job_id: str, iteration: int, stage: str, shard: int = 0) -> str:
@@ -99,6 +101,7 @@ class GenerationTask(TaskEnvelope):
     context: list[Chunk] = Field(default_factory=list)
     feedback: str | None = None
     email: dict[str, str] | None = None
+    reread: bool = False  # the evaluator's "reread" verdict: the same context, read again
 
 
 class GenerationResult(StageResultBase):
@@ -107,6 +110,8 @@ class GenerationResult(StageResultBase):
     citations: list[Citation] = Field(default_factory=list)
     no_answer: bool = False
     notes: str = ""  # guardrail flags (dropped citations, injection-looking text)
+    # 0-1: how clearly the answer beat the generator's next-best reading (None: not said)
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 # --- evaluation -----------------------------------------------------------------------
@@ -120,6 +125,7 @@ class EvaluationTask(TaskEnvelope):
     kind: JobKind = "question"
     is_last_iteration: bool = False
     no_answer: bool = False  # the generator said the context does not answer the question
+    confidence: float | None = Field(default=None, ge=0.0, le=1.0)  # the generator's own
 
 
 class EvaluationResult(StageResultBase):

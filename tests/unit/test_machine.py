@@ -270,3 +270,30 @@ def test_each_source_counts_once_however_many_rewrites_queried_it() -> None:
     # the three internal lists agree on d0..d7; fused as one source, the web's first hit ties
     # the internal first and beats the rest (plain RRF would put it below all eight)
     assert [c.chunk_id for c in s.context][:2] in (["d0#0", "web:1"], ["web:1", "d0#0"])
+
+
+def test_a_reread_verdict_generates_again_from_the_same_context() -> None:
+    state = submitted(new_state(max_iterations=3))
+    state, t = run_iteration(state, "reread", score=0.9, answer="close call")
+    assert not dispatched(t, "analysis") and not dispatched(t, "retrieval")
+    (gen,) = dispatched(t, "generation")
+    assert gen.step_id == "j1/2/generation/0" and state.iteration == 2
+    assert gen.payload["reread"] is True and gen.payload["feedback"] == "more detail"
+    assert [c["chunk_id"] for c in gen.payload["context"]] == [c.chunk_id for c in state.context]
+    t = advance(state, result_event(gen.step_id, "generation", GenerationResult(
+        job_id="j1", step_id=gen.step_id, answer="read again", confidence=0.8,
+        citations=[Citation(chunk_id="d9#0", doc_id="d9")])))
+    (ev,) = dispatched(t, "evaluation")
+    assert ev.payload["confidence"] == 0.8 and ev.payload["answer"] == "read again"
+    t = advance(t.state, result_event(ev.step_id, "evaluation", EvaluationResult(
+        job_id="j1", step_id=ev.step_id, verdict="accept", scores={"faithfulness": 0.7})))
+    (finish,) = [c for c in t.commands if isinstance(c, Finish)]
+    assert (finish.result.stop_reason, finish.result.iterations) == ("accepted", 2)
+    assert finish.result.answer == "read again"
+
+
+def test_a_reread_verdict_on_the_last_iteration_ends_the_job() -> None:
+    _state, t = run_iteration(submitted(new_state(max_iterations=1)), "reread", answer="only")
+    (finish,) = [c for c in t.commands if isinstance(c, Finish)]
+    assert not dispatched(t, "generation")
+    assert (finish.result.stop_reason, finish.result.answer) == ("max_iterations", "only")

@@ -83,6 +83,11 @@ def test_fingerprint_ignores_the_envelope_but_not_the_content() -> None:
                        feedback="Say more.")
     assert input_fingerprint(a.to_dict()) == input_fingerprint(b.to_dict())
     assert input_fingerprint(a.to_dict()) != input_fingerprint(c.to_dict())
+    # a field added later keeps, at its default, the fingerprints recorded before it existed
+    before = {k: v for k, v in a.to_dict().items() if k != "reread"}
+    assert input_fingerprint(a.to_dict()) == input_fingerprint(before)
+    reread = a.model_copy(update={"reread": True})
+    assert input_fingerprint(reread.to_dict()) != input_fingerprint(a.to_dict())
 
 
 class CountingProvider:

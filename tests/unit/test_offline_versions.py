@@ -24,8 +24,8 @@ def generation(versions: dict[str, int] | None = None) -> tuple[str, str, int]:
     return r.answer, r.prompt_version or "", len(r.citations)
 
 
-def test_default_is_v1_of_every_stage_and_recorded() -> None:
-    assert offline_versions(None) == {"analysis": 1, "generation": 1, "evaluation": 1}
+def test_defaults_are_recorded_and_evaluation_reads_close_calls_again() -> None:
+    assert offline_versions(None) == {"analysis": 1, "generation": 1, "evaluation": 3}
     answer, version, _ = generation()
     assert version == "offline-generation@v1" and answer
 

@@ -24,6 +24,7 @@ from schemas import (
     GenerationTask,
     Source,
     Usage,
+    Verdict,
 )
 from workers.email.reply import compose_reply
 from workers.ports import Embedder
@@ -42,7 +43,7 @@ Triager = Callable[[Mapping[str, str]], tuple[str, float]]
 
 #: The offline counterparts of prompt versions: configurations of the rules, pinned like the
 #: Claude prompts (``RAGRELAY_PROMPT_VERSIONS``, ``--prompt-version generation=2``) and
-#: recorded on every result as ``offline-<stage>@v<N>``. The default is v1 of each.
+#: recorded on every result as ``offline-<stage>@v<N>``. The defaults are DEFAULT_VERSIONS.
 OFFLINE_VERSIONS: dict[str, dict[int, str]] = {
     "analysis": {1: "keyword rewrites, decomposition, RM3 expansion on feedback"},
     "generation": {
@@ -52,16 +53,22 @@ OFFLINE_VERSIONS: dict[str, dict[int, str]] = {
     "evaluation": {
         1: "accept when cited, faithfulness >= 0.6 and relevance >= 0.5",
         2: "stricter: accept when cited, faithfulness >= 0.75 and relevance >= 0.67",
+        3: "v1, but a question whose generator reports its confidence is judged by it: "
+           "re-read once below 2/3, not revised for low word overlap",
     },
 }
+#: v3 of evaluation: its re-read is what makes the loop beat a single pass on SQuAD
+#: (docs/benchmarks-loop.md, "Session 7"); v1 is the loop before it.
+DEFAULT_VERSIONS: dict[str, int] = {"analysis": 1, "generation": 1, "evaluation": 3}
 _STRICT_EVALUATION = (0.75, 0.67)
 #: Prompts only the Claude provider has; pinning them does not concern the offline one.
 _CLAUDE_ONLY = frozenset({"contextualize"})
 
 
 def offline_versions(pins: Mapping[str, int] | None) -> dict[str, int]:
-    """Every stage's configuration version: v1 unless pinned; unknown pins are errors."""
-    versions = dict.fromkeys(OFFLINE_VERSIONS, 1)
+    """Every stage's configuration version: the default unless pinned; unknown pins are
+    errors."""
+    versions = dict(DEFAULT_VERSIONS)
     for name, version in (pins or {}).items():
         if name in _CLAUDE_ONLY:
             continue
@@ -92,6 +99,7 @@ class OfflineProvider:
         triage_model: Path | None = None,
         versions: Mapping[str, int] | None = None,
         embedder: Callable[[], Embedder | None] | None = None,
+        reread_below: float = 2 / 3,
     ) -> None:
         self.web_enabled = web_enabled
         self.triage = triage
@@ -101,6 +109,7 @@ class OfflineProvider:
         self.accept_faithfulness = accept_faithfulness
         self.accept_relevance = accept_relevance
         self.triage_model = triage_model
+        self.reread_below = reread_below
         self._embedder = embedder
 
     @functools.cached_property
@@ -149,7 +158,8 @@ class OfflineProvider:
                 job_id=task.job_id, step_id=task.step_id, answer=NO_DOCUMENTS, no_answer=True,
                 model=MODEL, prompt_version=self.prompt_ref("generation"),
             )
-        extract = extract_answer(task.query, task.context, embedder=self.embedder)
+        extract = extract_answer(task.query, task.context, embedder=self.embedder,
+                                 reread=task.reread)
         if self.versions["generation"] == 2 and len(extract.quotes) > 1:
             first = extract.quotes[0]
             extract = dataclasses.replace(extract, answer=first[1], quotes=[first])
@@ -169,6 +179,7 @@ class OfflineProvider:
             citations=citations,
             model=MODEL,
             prompt_version=self.prompt_ref("generation"),
+            confidence=confidence(extract.margin),
         )
 
     @staticmethod
@@ -225,14 +236,24 @@ class OfflineProvider:
         # revising on it doubled the work on SciFact claims for no measurable gain
         # (docs/benchmarks-loop.md). Only a missing citation or an unsupported answer counts.
         judged = task.kind != "question" or is_question(task.query)
+        # v3: the generator's confidence judges a question's answer better than word
+        # overlap does (docs/benchmarks-loop.md, "Session 5" and "Session 7")
+        by_confidence = (self.versions["evaluation"] == 3 and task.confidence is not None
+                         and task.kind == "question" and judged)
         ok = (
             bool(task.citations)
             and faithfulness >= self.accept_faithfulness
-            and (relevance >= min_relevance or not judged)
+            and (relevance >= min_relevance or not judged or by_confidence)
         )
         missing = sorted(query_terms - answer_terms)
         feedback = ""
         suggestion = None
+        verdict: Verdict = "accept" if ok else "revise"
+        if (ok and by_confidence and task.confidence is not None and task.iteration == 1
+                and not task.is_last_iteration and task.confidence < self.reread_below):
+            verdict = "reread"
+            feedback = (f"close call (confidence {task.confidence:.2f}): read the same "
+                        "context again")
         if not ok:
             parts = []
             if not task.citations:
@@ -247,12 +268,21 @@ class OfflineProvider:
             job_id=task.job_id,
             step_id=task.step_id,
             scores=scores,
-            verdict="accept" if ok else "revise",
+            verdict=verdict,
             feedback=feedback,
             suggested_rewrite=suggestion,
             model=MODEL,
             prompt_version=self.prompt_ref("evaluation"),
         )
+
+
+def confidence(margin: float | None) -> float:
+    """The extractor's margin (best sentence's score - the runner-up's) as a 0-1
+    confidence: m / (1 + m), so 1/2 at a margin of 1 and 2/3 at 2; 1.0 with no runner-up."""
+    if margin is None:
+        return 1.0
+    margin = max(0.0, margin)
+    return round(margin / (1.0 + margin), 4)
 
 
 def email_body(draft: str) -> str:
