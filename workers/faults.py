@@ -7,6 +7,7 @@ Spec: comma-separated ``stage=kind[:n]``. Kinds:
   sleep:S      every attempt sleeps S seconds first (a slow or stuck step)
   exit:N       the first N attempts kill the worker process (os._exit) mid-step
   revise       (evaluation only) every verdict is ``revise``
+  reread       (evaluation only) every verdict is ``reread`` (generate again, same context)
 Attempts are counted per step id in Redis, so the count holds across worker processes.
 """
 
@@ -22,7 +23,8 @@ import redis
 from bus.errors import ConfigError, PermanentError, TransientError
 from bus.keys import Keys
 
-KINDS = ("transient", "permanent", "crash", "sleep", "exit", "revise")
+KINDS = ("transient", "permanent", "crash", "sleep", "exit", "revise", "reread")
+VERDICTS = ("revise", "reread")  # kinds that replace the evaluation's verdict
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class FaultInjector:
 
     def before(self, stage: str, msg: Any) -> None:
         fault = self.faults.get(stage)
-        if fault is None or fault.kind == "revise":
+        if fault is None or fault.kind in VERDICTS:
             return
         if fault.kind == "sleep":
             time.sleep(fault.amount)
@@ -78,7 +80,7 @@ class FaultInjector:
 
     def after(self, stage: str, result: Any) -> Any:
         fault = self.faults.get(stage)
-        if fault is not None and fault.kind == "revise" and hasattr(result, "verdict"):
-            result.verdict = "revise"
-            result.feedback = result.feedback or "injected: always revise"
+        if fault is not None and fault.kind in VERDICTS and hasattr(result, "verdict"):
+            result.verdict = fault.kind
+            result.feedback = result.feedback or f"injected: always {fault.kind}"
         return result

@@ -126,6 +126,23 @@ def test_always_revise_ends_budget_exhausted_after_max_iterations(
     assert len(evaluations) == 2
 
 
+def test_a_reread_verdict_generates_again_in_the_worker_without_a_new_retrieval(
+    cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    c = start(cluster_env, tmp_path, RAGRELAY_FAULTS="evaluation=reread")
+    try:
+        out = ragrelay(cluster_env, "ask", "How are results carried back?", "--tenant", "demo",
+                       "--json", "--max-iterations", "2")
+    finally:
+        c.stop()
+    result = json.loads(out.stdout)
+    assert (result["stop_reason"], result["iterations"]) == ("max_iterations", 2), result
+    assert result["answer"] and result["citations"]
+    done = [(e["stage"], e["iteration"]) for e in result["trace"] if e["type"] == "step.completed"]
+    assert ("generation", 2) in done and ("evaluation", 2) in done
+    assert ("analysis", 2) not in done and ("retrieval", 2) not in done
+
+
 def test_invalid_message_on_a_stage_queue_is_dead_lettered_and_fails_its_job(
     cluster_env: dict[str, str], tmp_path: Path, redis_url: str, rclient: redis.Redis
 ) -> None:
