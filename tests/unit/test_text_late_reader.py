@@ -14,6 +14,7 @@ from workers.providers.offline import OfflineProvider, confidence
 from workers.text.extractive import extract_answer
 from workers.text.late_reader import maxsim_scores
 
+
 @dataclass(frozen=True)
 class States:
     vectors: npt.NDArray[np.float32]
