@@ -98,7 +98,6 @@ class OnnxEmbedder:
                     pass
         return out
 
-
     def token_states(self, texts: Sequence[str], *, max_tokens: int = 512) -> list[TokenStates]:
         """Each text's tokens after the encoder, unit length, with their character offsets
         ([CLS] and [SEP] left out): what a reader matches question and sentence tokens by.
