@@ -8,6 +8,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -111,16 +112,22 @@ def test_permanent_failure_is_not_retried_and_fails_the_job(
     assert rclient.xlen("ragrelay:dlq") == 1
 
 
-def test_always_revise_ends_budget_exhausted_after_max_iterations(
-    cluster_env: dict[str, str], tmp_path: Path
-) -> None:
-    c = start(cluster_env, tmp_path, RAGRELAY_FAULTS="evaluation=revise")
+def ask_two_iterations(env: dict[str, str], tmp_path: Path, faults: str) -> dict[str, Any]:
+    """One question on a cluster with ``faults`` injected, at most two iterations."""
+    c = start(env, tmp_path, RAGRELAY_FAULTS=faults)
     try:
-        out = ragrelay(cluster_env, "ask", "How are results carried back?", "--tenant", "demo",
+        out = ragrelay(env, "ask", "How are results carried back?", "--tenant", "demo",
                        "--json", "--max-iterations", "2")
     finally:
         c.stop()
-    result = json.loads(out.stdout)
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result
+
+
+def test_always_revise_ends_budget_exhausted_after_max_iterations(
+    cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = ask_two_iterations(cluster_env, tmp_path, "evaluation=revise")
     assert result["status"] == "budget_exhausted"
     assert result["stop_reason"] == "max_iterations" and result["iterations"] == 2
     assert result["answer"] and result["citations"]
@@ -132,13 +139,7 @@ def test_always_revise_ends_budget_exhausted_after_max_iterations(
 def test_a_reread_verdict_generates_again_in_the_worker_without_a_new_retrieval(
     cluster_env: dict[str, str], tmp_path: Path
 ) -> None:
-    c = start(cluster_env, tmp_path, RAGRELAY_FAULTS="evaluation=reread")
-    try:
-        out = ragrelay(cluster_env, "ask", "How are results carried back?", "--tenant", "demo",
-                       "--json", "--max-iterations", "2")
-    finally:
-        c.stop()
-    result = json.loads(out.stdout)
+    result = ask_two_iterations(cluster_env, tmp_path, "evaluation=reread")
     assert (result["stop_reason"], result["iterations"]) == ("max_iterations", 2), result
     assert result["answer"] and result["citations"]
     done = [(e["stage"], e["iteration"]) for e in result["trace"] if e["type"] == "step.completed"]
