@@ -65,6 +65,21 @@ def _now() -> float:
     return time.time()
 
 
+def _set_wal(db: sqlite3.Connection, *, attempts: int = 300, pause_s: float = 0.1) -> None:
+    """Switch the file to WAL. Two processes opening a new ledger at once can both ask;
+    the switch needs the file to itself and SQLite answers "database is locked" at once,
+    without waiting for its busy timeout, so wait here (seen with two `ragrelay inbox`
+    pollers started together)."""
+    for attempt in range(attempts):
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(pause_s)
+
+
 class SqliteLedger:
     """One SQLite file; every state change is one ``BEGIN IMMEDIATE`` transaction."""
 
@@ -73,7 +88,7 @@ class SqliteLedger:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _set_wal(self._db)
             self._db.execute("PRAGMA busy_timeout=30000")
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS inbox_ledger ("

@@ -6,6 +6,7 @@ import email
 import email.policy
 import gzip
 import multiprocessing
+import sqlite3
 import time
 from email.message import EmailMessage
 from pathlib import Path
@@ -276,3 +277,29 @@ def test_job_request_shape() -> None:
     assert request.metadata["email"]["message_id"] == "<q2@example.org>"
     long_key = idempotency_key("t", "<" + "x" * 300 + "@y>")
     assert len(long_key) <= 200 and long_key.startswith("t:sha256:")
+
+
+class _LockedAtFirst:
+    """A connection whose WAL switch meets a lock ``n`` times (SQLite's immediate BUSY)."""
+
+    def __init__(self, n: int, message: str = "database is locked") -> None:
+        self.n, self.message, self.calls = n, message, 0
+
+    def execute(self, sql: str) -> None:
+        self.calls += 1
+        if self.calls <= self.n:
+            raise sqlite3.OperationalError(self.message)
+
+
+def test_the_wal_switch_waits_for_a_ledger_another_poller_is_opening() -> None:
+    from orchestrator.inbox.ledger import _set_wal
+
+    db = _LockedAtFirst(3)
+    _set_wal(db, pause_s=0.0)  # type: ignore[arg-type]
+    assert db.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        _set_wal(_LockedAtFirst(10), attempts=5, pause_s=0.0)  # type: ignore[arg-type]
+    other = _LockedAtFirst(1, "disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        _set_wal(other, pause_s=0.0)  # type: ignore[arg-type]
+    assert other.calls == 1
