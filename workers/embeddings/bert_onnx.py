@@ -127,8 +127,10 @@ def build_bert_encoder(model_dir: Path, out_path: Path) -> None:
         out = linear(gelu, p + "output.dense")
         x = layer_norm(node("Add", [x, out]), p + "output.LayerNorm")
 
-    # every token's final state, for readers that match question and sentence tokens
-    nodes.append(helper.make_node("Identity", [x], ["tokens"]))
+    # every token's final state is a graph output too, for readers that match question and
+    # sentence tokens: the last layer norm writes it under that name (no copy on every run)
+    nodes[-1].output[0] = "tokens"
+    x = "tokens"
 
     # mean pooling over attended tokens, then L2 normalisation
     mask3 = node("Unsqueeze", [mask_f, const("axis_2", np.array([2], dtype=np.int64))])
