@@ -112,7 +112,7 @@ def ask(ctx: click.Context, question: str, as_json: bool, tenant: str, user_id: 
     from bus.task import describe_validation_error
 
     try:
-        budget = Budget(**{k: v for k, v in limits.items() if v is not None})
+        budget = Budget.model_validate({k: v for k, v in limits.items() if v is not None})
         request = JobRequest(query=question, tenant=tenant, user_id=user_id, budget=budget,
                              idempotency_key=idempotency_key)
     except ValidationError as exc:

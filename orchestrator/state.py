@@ -12,7 +12,7 @@ Phase = Literal["new", "analysis", "retrieval", "generation", "evaluation", "don
 
 
 class PendingStep(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     step_id: str
     stage: str
@@ -22,7 +22,7 @@ class PendingStep(BaseModel):
 
 
 class Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     text: str
     short_answer: str | None = None
@@ -33,7 +33,7 @@ class Answer(BaseModel):
 
 
 class JobState(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     job_id: str
     request: JobRequest

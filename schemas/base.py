@@ -12,7 +12,10 @@ SCHEMA_VERSION = 1
 class Message(BaseModel):
     """A typed message. ``schema_version`` travels with it; a newer major is rejected."""
 
-    model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True)
+    # allow_inf_nan=False: JSON has no NaN or Infinity, and pydantic would write them as
+    # null, which no reader accepts back (docs/reliability.md, "Validate before you write")
+    model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True,
+                              allow_inf_nan=False)
 
     schema_version: int = SCHEMA_VERSION
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import Field
 
 from schemas.base import Message
+from schemas.limits import Metadata
 
 
 class Document(Message):
@@ -16,7 +15,7 @@ class Document(Message):
     title: str = ""
     text: str
     source: str = "internal"
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class Chunk(Message):
@@ -28,7 +27,7 @@ class Chunk(Message):
     text: str
     source: str = "internal"
     chunk_index: int = 0
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
 
 class ScoredChunk(Message):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
 
 from schemas.base import Message
 from schemas.documents import Citation
+from schemas.limits import Metadata
 from schemas.trace import TraceEvent
 
 JobKind = Literal["question", "email_reply"]
@@ -17,14 +18,19 @@ FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "budget_exhausted", "fa
 
 MAX_QUERY_CHARS = 20_000
 
-
 class Budget(Message):
-    """Limits of one job. Every one is enforced by the orchestrator before each dispatch."""
+    """Limits of one job. Every one is enforced by the orchestrator before each dispatch.
+
+    Strict: ``"3"`` or ``true`` is not a number of iterations (a client that sends them has
+    a bug worth hearing about), and every bound is finite.
+    """
+
+    model_config = ConfigDict(strict=True)
 
     max_iterations: int = Field(3, ge=1, le=20, description="evaluate→rewrite loops at most")
     max_llm_calls: int = Field(20, ge=1, le=1000)
-    max_tokens: int = Field(60_000, ge=1)
-    max_cost_usd: float = Field(0.50, ge=0)
+    max_tokens: int = Field(60_000, ge=1, le=100_000_000)
+    max_cost_usd: float = Field(0.50, ge=0, le=100_000)
     deadline_s: float = Field(120.0, gt=0, le=86_400)
 
 
@@ -67,7 +73,7 @@ class JobRequest(Message):
     kind: JobKind = "question"
     budget: Budget = Field(default_factory=Budget)
     idempotency_key: str | None = Field(None, min_length=1, max_length=200)
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     @field_validator("query")
     @classmethod

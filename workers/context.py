@@ -8,7 +8,9 @@ from typing import Any
 
 import redis
 
+from bus.errors import PermanentError
 from bus.keys import Keys
+from schemas import limits
 
 
 class RedisUserContext:
@@ -21,10 +23,13 @@ class RedisUserContext:
         raw = self.client.get(self.keys.user_context(tenant, user_id))
         if not raw:
             return None
-        value = json.loads(raw)
-        return value if isinstance(value, dict) else {"value": value}
+        try:
+            value = json.loads(raw)
+            return limits.user_context(value if isinstance(value, dict) else {"value": value})
+        except (ValueError, RecursionError) as exc:
+            raise PermanentError(f"user context of {user_id} cannot be read: {exc}") from exc
 
     def put(self, tenant: str, user_id: str, context: Mapping[str, Any]) -> None:
-        self.client.set(
-            self.keys.user_context(tenant, user_id), json.dumps(dict(context)), ex=self.ttl_s
-        )
+        """Store the context; ``ValueError`` (naming the path) before writing a bad one."""
+        value = limits.user_context(dict(context))
+        self.client.set(self.keys.user_context(tenant, user_id), json.dumps(value), ex=self.ttl_s)

@@ -50,7 +50,7 @@ class Completions:
     """One pattern subscription on ``celery-task-meta-<prefix>*`` in a background thread."""
 
     def __init__(self, client: redis.Redis, prefix: str) -> None:
-        self.pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        self.pubsub = client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call,unused-ignore]
         self.pubsub.psubscribe(f"{META_PREFIX}{prefix}*")
         self.callback: Callable[[str, bytes, float], None] | None = None
         self._stop = threading.Event()

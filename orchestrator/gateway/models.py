@@ -8,12 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import SCHEMA_VERSION, Budget, JobKind, JobRequest, JobResult, JobStatus
 from schemas.jobs import MAX_QUERY_CHARS
+from schemas.limits import Metadata
 
 
 class JobSubmission(BaseModel):
     """A ``JobRequest`` without ``tenant``: the tenant is the API key's."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     schema_version: int = SCHEMA_VERSION
     query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS)
@@ -23,7 +24,7 @@ class JobSubmission(BaseModel):
     idempotency_key: str | None = Field(
         None, min_length=1, max_length=200, description="or send the Idempotency-Key header"
     )
-    metadata: dict[str, Any] = Field(default_factory=dict)
+    metadata: Metadata = Field(default_factory=dict)
 
     def to_request(self, tenant: str, idempotency_key: str | None) -> JobRequest:
         """Validated as a JobRequest (raises pydantic's ValidationError, shown as 422)."""
@@ -69,6 +70,12 @@ class UserContextView(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+class ConflictBody(BaseModel):
+    detail: str
+    job_id: str = Field(description="the job the Idempotency-Key already names")
+    links: JobLinks
 
 
 class FieldError(BaseModel):

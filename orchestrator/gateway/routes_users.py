@@ -11,9 +11,11 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path
+from pydantic import BeforeValidator
 
 from orchestrator.gateway.auth import Svc, Tenant
 from orchestrator.gateway.models import ErrorBody, UserContextView, ValidationErrorBody
+from schemas import limits
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -23,7 +25,9 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or invalid API key"},
     404: {"model": ErrorBody, "description": "no context stored for this user"},
     413: {"model": ErrorBody, "description": "request body too large"},
-    422: {"model": ValidationErrorBody, "description": "the body is not a JSON object"},
+    409: {"model": ErrorBody, "description": "the stored context cannot be read; PUT a new one"},
+    422: {"model": ValidationErrorBody,
+          "description": "the body is not a JSON object within the size and depth limits"},
     429: {"model": ErrorBody, "description": "rate limit exceeded; see Retry-After"},
 }
 
@@ -33,8 +37,10 @@ def put_user_context(
     user_id: UserId,
     tenant: Tenant,
     svc: Svc,
-    context: Annotated[dict[str, Any], Body(
-        description="Any JSON object: location, account state, ...; replaces the previous one",
+    context: Annotated[dict[str, Any], BeforeValidator(limits.user_context), Body(
+        description=(f"Any JSON object (at most {limits.MAX_USER_CONTEXT_BYTES} bytes, "
+                     f"{limits.MAX_JSON_DEPTH} levels deep): location, account state, ...; "
+                     "replaces the previous one"),
         examples=[{"city": "Leeds", "plan": "pro", "open_tickets": 2}])],
 ) -> UserContextView:
     """Replace the user's real-time context (read by retrieval's user-context source)."""
@@ -48,6 +54,10 @@ def get_user_context(user_id: UserId, tenant: Tenant, svc: Svc) -> UserContextVi
     raw = svc.redis.get(svc.keys.user_context(tenant, user_id))
     if raw is None:
         raise HTTPException(404, f"no context for user {user_id}")
-    value = json.loads(raw)
-    return UserContextView(user_id=user_id,
-                           context=value if isinstance(value, dict) else {"value": value})
+    try:  # written before the limits existed, or by another writer: say so, never a 500
+        value = json.loads(raw)
+        value = limits.user_context(value if isinstance(value, dict) else {"value": value})
+    except (ValueError, RecursionError) as exc:
+        raise HTTPException(409, f"the stored context of user {user_id} cannot be read "
+                                 f"({exc}); PUT a new one") from exc
+    return UserContextView(user_id=user_id, context=value)

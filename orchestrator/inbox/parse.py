@@ -12,6 +12,7 @@ import codecs
 import email
 import email.policy
 import hashlib
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -21,8 +22,11 @@ from email.utils import getaddresses, parseaddr
 
 from bus.errors import InvalidMessage
 from orchestrator.inbox.text import html_to_text, strip_for_analysis
+from schemas import limits
 
 MAX_BODY_CHARS = 100_000
+METADATA_HEADER_CHARS = 2_000
+METADATA_MAX_HEADERS = 40
 QUESTION_CHARS = 600
 _SUBJECT_NOISE = re.compile(r"^\s*(?:(?:re|aw|fwd?|sv)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]{1,40}\]\s*)+", re.I)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
@@ -130,21 +134,28 @@ class ParsedEmail:
         return text[:max_chars]
 
     def to_metadata(self) -> dict[str, dict[str, str]]:
-        """``JobRequest.metadata["email"]``: flat strings only (the analysis worker's shape)."""
+        """``JobRequest.metadata["email"]``: flat strings only (the analysis worker's shape).
+
+        Fits the job's metadata cap (``schemas.limits.MAX_METADATA_BYTES``): headers past
+        ``METADATA_HEADER_CHARS`` each are cut, and the body is cut to what room is left.
+        Triage reads the first ``workers.email.features.BODY_CHARS`` of it, far below.
+        """
         flat: dict[str, str] = {
-            "subject": self.subject,
-            "from": self.from_header,
-            "from_name": self.from_name,
-            "from_email": self.from_email,
-            "to": self.to,
-            "message_id": self.message_id or "",
-            "date": self.date,
-            "body": self.body_clean[:MAX_BODY_CHARS],
+            "subject": self.subject[:METADATA_HEADER_CHARS],
+            "from": self.from_header[:METADATA_HEADER_CHARS],
+            "from_name": self.from_name[:METADATA_HEADER_CHARS],
+            "from_email": self.from_email[:METADATA_HEADER_CHARS],
+            "to": self.to[:METADATA_HEADER_CHARS],
+            "message_id": (self.message_id or "")[:METADATA_HEADER_CHARS],
+            "date": self.date[:METADATA_HEADER_CHARS],
+            "body": "",
             "html_only": "yes" if self.html_only else "",
-            "attachments": ", ".join(a.filename for a in self.attachments),
+            "attachments": ", ".join(a.filename for a in self.attachments)[:METADATA_HEADER_CHARS],
         }
-        for name, value in self.headers.items():
-            flat.setdefault(name, value)
+        for name, value in list(self.headers.items())[:METADATA_MAX_HEADERS]:
+            flat.setdefault(name[:200], value[:METADATA_HEADER_CHARS])
+        room = limits.MAX_METADATA_BYTES - _json_bytes({"email": flat}) - 64
+        flat["body"] = _fit_utf8_json(self.body_clean, room)
         return {"email": flat}
 
 
@@ -323,3 +334,23 @@ __all__ = [
     "header_key",
     "parse_message",
 ]
+
+
+def _json_bytes(value: object) -> int:
+    return len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+
+
+def _fit_utf8_json(text: str, max_bytes: int) -> str:
+    """The longest prefix of ``text`` whose JSON string form fits in ``max_bytes``."""
+    if max_bytes <= 2:
+        return ""
+    if _json_bytes(text) <= max_bytes:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # binary search on the prefix length: escapes and UTF-8 widths vary
+        mid = (lo + hi + 1) // 2
+        if _json_bytes(text[:mid]) <= max_bytes:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo]

@@ -10,6 +10,7 @@ import pytest
 from bus.errors import InvalidMessage
 from orchestrator.inbox.parse import decode_bytes, parse_message
 from orchestrator.inbox.text import html_to_text, quote_for_reply, strip_for_analysis
+from schemas import JobRequest, limits
 
 SHARED_INBOX = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "emails" / "inbox"
 
@@ -121,3 +122,17 @@ def test_metadata_is_flat_strings_for_the_worker() -> None:
     assert meta["precedence"] == "bulk"
     assert meta["from_email"] == "jane@example.org"
     assert meta["body"] == "How do I reset it?"
+
+
+def test_every_message_becomes_job_metadata_within_the_cap() -> None:
+    """A long, multi-byte body and many long headers still make a job that can be stored."""
+    headers = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 5000) for i in range(100))
+    body = ("é€😀 quote \" back\\slash \n" * 20_000).encode()
+    raw = (b"From: a@example.org\r\nSubject: big\r\n" + headers
+           + b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + body)
+    meta = parse_message(raw).to_metadata()
+    assert limits.metadata(meta) is meta
+    assert len(meta["email"]["body"]) > 1000  # cut to fit, not dropped
+    for path in sorted(SHARED_INBOX.glob("*.eml"))[:200]:
+        parsed = parse_message(path.read_bytes())
+        JobRequest(query="q", kind="email_reply", metadata=parsed.to_metadata())
