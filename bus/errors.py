@@ -3,7 +3,10 @@
     RagrelayError
     ├── UsageError              the caller's mistake: never retried
     │   ├── ConfigError         bad or missing settings (fail at start-up)
-    │   └── InvalidMessage      a message that does not validate (dead-lettered, job failed)
+    │   ├── InvalidMessage      a message that does not validate (dead-lettered, job failed)
+    │   └── IdempotencyConflict an idempotency key reused with a different request
+    ├── CorruptRecord           stored state that cannot be read back: quarantined, never
+    │                           retried, and never allowed to hold up other records
     └── StepError               a runtime failure inside a step
         ├── TransientError      retried with backoff (rate limit, timeout, connection reset)
         └── PermanentError      not retried: dead-lettered, job failed (or degraded)
@@ -36,6 +39,28 @@ class InvalidMessage(UsageError):
         self.job_id = job_id
 
 
+class IdempotencyConflict(UsageError):
+    """The idempotency key already names a job that was submitted with a different request."""
+
+    def __init__(self, key: str, job_id: str) -> None:
+        super().__init__(
+            f"idempotency key {key!r} already names job {job_id}, submitted with a different "
+            "request; use a new key for a new request"
+        )
+        self.key = key
+        self.job_id = job_id
+
+
+class CorruptRecord(RagrelayError):
+    """A stored record (job state, event, result) that cannot be loaded or applied."""
+
+    def __init__(self, job_id: str, reason: str, *, raw: bytes | None = None) -> None:
+        super().__init__(f"job {job_id}: {reason}")
+        self.job_id = job_id
+        self.reason = reason
+        self.raw = raw
+
+
 class StepError(RagrelayError):
     """A step failed at run time."""
 
@@ -54,6 +79,8 @@ class PermanentError(StepError):
 
 __all__ = [
     "ConfigError",
+    "CorruptRecord",
+    "IdempotencyConflict",
     "InvalidMessage",
     "PermanentError",
     "RagrelayError",

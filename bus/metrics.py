@@ -59,6 +59,10 @@ QUEUE_DEPTH = Gauge(
 EVENTS_APPLIED = Counter(
     "ragrelay_events_applied_total", "Events that changed a job, by type.", ["type"]
 )
+JOBS_QUARANTINED = Counter(
+    "ragrelay_jobs_quarantined_total",
+    "Jobs ended because their stored state could not be loaded or applied.",
+)
 
 
 def serve_metrics(port: int, addr: str = "0.0.0.0") -> None:

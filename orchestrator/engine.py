@@ -3,6 +3,11 @@
 Events come from one Redis Stream read by a consumer group, so several replicas can share
 the work; each transition is a compare-and-set per job, idempotent per step id. Entries a
 crashed replica left pending are reclaimed with ``XAUTOCLAIM``.
+
+One bad record never holds up the others: an event that does not parse, a job whose state
+cannot be loaded, a transition the machine cannot compute and a commit Redis refuses for
+one job are each dead-lettered (the job quarantined) and acknowledged, and the rest of the
+batch goes on (docs/reliability.md, "One bad job never blocks another").
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from pydantic import ValidationError
 from bus import logging as blog
 from bus import metrics
 from bus.dispatch import Dispatcher
+from bus.errors import CorruptRecord
+from bus.events import DeadLetters
 from bus.keys import ORCHESTRATOR_GROUP, Keys
 from orchestrator.jobs import JobStore
 from orchestrator.machine import Dispatch, Finish, MachineConfig, Transition, advance
@@ -53,6 +60,7 @@ class Engine:
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
         self.on_finish = on_finish
         self.applied = 0
+        self.dead_letters = DeadLetters(client, keys)
         self.ensure_group()
 
     def ensure_group(self) -> None:
@@ -96,7 +104,7 @@ class Engine:
             try:
                 events.append(JobEvent.model_validate_json(raw))
             except (ValidationError, TypeError) as exc:
-                log.error("event.invalid", entry=str(entry_id), error=str(exc)[:300])
+                self._dead_letter_event(entry_id, fields, exc)
         if events:
             self.handle_batch(events)
         if ids:
@@ -120,15 +128,20 @@ class Engine:
             if got is None:
                 log.warning("event.unknown_job", job_id=event.job_id, type=event.type)
                 continue
+            if isinstance(got, CorruptRecord):
+                self._quarantine(got, event)
+                continue
             state, version = got
-            t = advance(state, event, self.config)
-            if t.changed:
+            t = self._advance(state, event)
+            if t is not None and t.changed:
                 busy.add(event.job_id)
                 todo.append((event, state, version, t))
         oks = self.jobs.commit_many([(s, v, t) for _, s, v, t in todo])
         with self.dispatcher_batch():
             for (event, _state, _version, t), ok in zip(todo, oks, strict=True):
-                if ok:
+                if isinstance(ok, CorruptRecord):
+                    self._quarantine(ok, event)
+                elif ok:
                     self._applied(event, t)
                 else:
                     later.append(event)
@@ -143,19 +156,53 @@ class Engine:
     def handle(self, event: JobEvent) -> bool:
         """Apply one event to its job. True when it changed the job."""
         for _ in range(MAX_CAS_RETRIES):
-            loaded = self.jobs.load(event.job_id)
+            loaded = self.jobs.load_many([event.job_id])[0]
             if loaded is None:
                 log.warning("event.unknown_job", job_id=event.job_id, type=event.type)
                 return False
-            state, version = loaded
-            t = advance(state, event, self.config)
-            if not t.changed:
+            if isinstance(loaded, CorruptRecord):
+                self._quarantine(loaded, event)
                 return False
-            if self.jobs.commit(state, version, t):
+            state, version = loaded
+            t = self._advance(state, event)
+            if t is None or not t.changed:
+                return False
+            ok = self.jobs.commit_many([(state, version, t)])[0]
+            if isinstance(ok, CorruptRecord):
+                self._quarantine(ok, event)
+                return False
+            if ok:
                 self._applied(event, t)
                 return True
         log.error("event.cas_exhausted", job_id=event.job_id, type=event.type)
         return False
+
+    # -- records that cannot be read or applied ------------------------------------------------
+    def _advance(self, state: JobState, event: JobEvent) -> Transition | None:
+        """``advance``, or None after quarantining a job it cannot be computed for."""
+        try:
+            return advance(state, event, self.config)
+        except Exception as exc:  # isolate one record: see the module docstring
+            reason = f"cannot apply {event.type}: {type(exc).__name__}: {exc}"
+            self._quarantine(CorruptRecord(state.job_id, reason[:500]), event)
+            return None
+
+    def _quarantine(self, bad: CorruptRecord, event: JobEvent) -> None:
+        if self.jobs.quarantine(bad, source=f"event {event.type}"):
+            metrics.JOBS_QUARANTINED.inc()
+            log.error("job.quarantined", job_id=bad.job_id, reason=bad.reason,
+                      event_type=event.type)
+
+    def _dead_letter_event(self, entry_id: Any, fields: dict[Any, Any], exc: Exception) -> None:
+        """An entry of the events stream that is not a JobEvent: kept, acknowledged, reported."""
+        raw = {(k.decode() if isinstance(k, bytes) else str(k)):
+               (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))[:4096]
+               for k, v in fields.items()}
+        entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        reason = f"invalid event {entry}: {' '.join(str(exc).split())[:300]}"
+        self.dead_letters.put(task="ragrelay.orchestrator", queue="orchestrator", payload=raw,
+                              reason=reason, kind="invalid_event")
+        log.error("event.invalid", entry=entry, error=reason)
 
     def _applied(self, event: JobEvent, t: Transition) -> None:
         self.applied += 1

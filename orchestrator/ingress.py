@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from celery import Celery
 
+from bus.errors import IdempotencyConflict
 from bus.keys import SUBMIT_TASK
 from bus.runtime import Runtime, attach
 from bus.settings import Settings
@@ -48,9 +49,16 @@ def register(app: Celery, settings: Settings) -> None:
         attach(app, Runtime(settings=settings))
 
     def submit(self: SubmitTask, request: JobRequest) -> str:
-        job_id, _created = job_store(self.runtime).submit(
-            request, job_id=self.request.id, reply_task_id=self.request.id
-        )
+        store = job_store(self.runtime)
+        try:
+            job_id, _created = store.submit(
+                request, job_id=self.request.id, reply_task_id=self.request.id
+            )
+        except IdempotencyConflict as exc:  # the caller's result names the job it collided with
+            store.fail_unparseable(self.request.id, request.tenant, str(exc),
+                                   reply_task_id=self.request.id,
+                                   stop_reason="idempotency_conflict")
+            return exc.job_id
         return job_id
 
     app.task(name=SUBMIT_TASK, base=SubmitTask, bind=True, shared=False)(submit)

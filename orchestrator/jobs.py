@@ -2,22 +2,36 @@
 
 Transitions are compare-and-set (a Lua script checks the version and writes the new state,
 its trace events and, when final, the result in one step), never a bare read-modify-write.
+
+A job record that cannot be read back is reported as :class:`CorruptRecord`, never as an
+exception that takes its batch down with it, and :meth:`JobStore.quarantine` ends it: a
+failed result for its owner, the raw record in the dead-letter store, out of the running
+set (docs/reliability.md, "One bad job never blocks another").
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import time
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
 import redis
+from pydantic import ValidationError
 
+from bus.errors import CorruptRecord, IdempotencyConflict
 from bus.keys import Keys
 from orchestrator.machine import Transition
 from orchestrator.state import JobState
 from schemas import JobEvent, JobRequest, JobResult, TraceEvent, new_job_id
+
+Loaded = tuple[JobState, str]
+
+_VERSION = re.compile(rb"^[0-9]{1,18}$")
+RAW_KEEP_BYTES = 64 * 1024  # of an unreadable record, kept in its dead letter
 
 
 def _script(name: str) -> str:
@@ -31,6 +45,7 @@ class JobStore:
         self.ttl_s = ttl_s
         self._submit = client.register_script(_script("submit.lua"))
         self._commit = client.register_script(_script("commit.lua"))
+        self._quarantine = client.register_script(_script("quarantine.lua"))
         self._commit_sha: str = self._commit.sha
 
     # -- creation --------------------------------------------------------------------------
@@ -42,7 +57,11 @@ class JobStore:
         reply_task_id: str | None = None,
         now: float | None = None,
     ) -> tuple[str, bool]:
-        """Create the job (or return the one with the same idempotency key): (job_id, created)."""
+        """Create the job (or return the one with the same idempotency key): (job_id, created).
+
+        Raises ``IdempotencyConflict`` when the key names a job submitted with a different
+        request, and ``ValueError`` when the state would not read back (nothing is written).
+        """
         now = time.time() if now is None else now
         job_id = job_id or new_job_id()
         state = JobState(
@@ -61,23 +80,34 @@ class JobStore:
                     "budget": request.budget.to_dict(),
                     "idempotency_key": request.idempotency_key},
         )
+        state_json = state.model_dump_json()
+        try:  # nothing is stored that cannot be read back
+            JobState.model_validate_json(state_json)
+        except ValidationError as exc:
+            raise ValueError(f"the job would not read back: {exc}") from exc
+        fp = request_fingerprint(request)
         got = self._submit(
             keys=[idem, self.keys.job(job_id), self.keys.events, self.keys.running,
                   self.keys.trace(job_id)],
-            args=[job_id, state.model_dump_json(), event.to_json(), state.deadline_at,
-                  trace.to_json(), self.ttl_s],
+            args=[job_id, state_json, event.to_json(), state.deadline_at,
+                  trace.to_json(), self.ttl_s, request.tenant, fp, reply_task_id or ""],
         )
-        existing, created = got
-        return _s(existing), bool(int(created))
+        existing, created = _s(got[0]), bool(int(got[1]))
+        if not created and request.idempotency_key is not None:
+            stored = self.client.hget(self.keys.job(existing), "fp")
+            if stored is not None and _s(stored) != fp:
+                raise IdempotencyConflict(request.idempotency_key, existing)
+        return existing, created
 
     def fail_unparseable(self, job_id: str, tenant: str, error: str,
-                         reply_task_id: str | None = None) -> JobResult:
-        """Record a job whose request never validated: failed at once, with the reason."""
+                         reply_task_id: str | None = None, *,
+                         stop_reason: str = "invalid_request") -> JobResult:
+        """Record a job whose request was refused: failed at once, with the reason."""
         now = time.time()
         result = JobResult(job_id=job_id, tenant=tenant, status="failed",
-                           stop_reason="invalid_request", error=error)
+                           stop_reason=stop_reason, error=error)
         trace = TraceEvent(job_id=job_id, type="job.finished", at=now, outcome="failed",
-                           detail={"stop_reason": "invalid_request", "error": error})
+                           detail={"stop_reason": stop_reason, "error": error})
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.keys.result(job_id), result.to_json(), ex=self.ttl_s, nx=True)
         pipe.xadd(self.keys.trace(job_id), {"event": trace.to_json()})
@@ -90,26 +120,55 @@ class JobStore:
         return result
 
     # -- reading ---------------------------------------------------------------------------
-    def load(self, job_id: str) -> tuple[JobState, str] | None:
-        raw, version = self.client.hmget(self.keys.job(job_id), ["state", "version"])
-        if raw is None or version is None:
-            return None
-        return JobState.model_validate_json(raw), _s(version)
+    def load(self, job_id: str) -> Loaded | None:
+        """The job's state and version; None if there is no such job.
 
-    def load_many(self, job_ids: list[str]) -> list[tuple[JobState, str] | None]:
-        """Several jobs in one round trip."""
+        Raises ``CorruptRecord`` when the record exists but cannot be read back.
+        """
+        got = self.load_many([job_id])[0]
+        if isinstance(got, CorruptRecord):
+            raise got
+        return got
+
+    def load_many(self, job_ids: list[str]) -> list[Loaded | CorruptRecord | None]:
+        """Several jobs in one round trip; an unreadable one is a ``CorruptRecord`` in place."""
         pipe = self.client.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hmget(self.keys.job(job_id), ["state", "version"])
-        out: list[tuple[JobState, str] | None] = []
-        for raw, version in pipe.execute():
-            out.append(None if raw is None or version is None
-                       else (JobState.model_validate_json(raw), _s(version)))
-        return out
+        return [_parse_job(job_id, got)
+                for job_id, got in zip(job_ids, pipe.execute(raise_on_error=False), strict=True)]
+
+    def owner(self, job_id: str) -> str | None:
+        """The job's tenant, read without parsing its state (which may be unreadable).
+
+        None when there is no such job, or when neither its record nor its result names a
+        tenant that can be read.
+        """
+        try:
+            tenant = self.client.hget(self.keys.job(job_id), "tenant")
+        except redis.exceptions.ResponseError:  # the key holds another type: not a job
+            tenant = None
+        if tenant:
+            return _s(tenant)
+        try:  # a job from before the tenant field, or only its result is left
+            loaded = self.load(job_id)
+        except CorruptRecord:
+            loaded = None
+        if loaded is not None:
+            return loaded[0].request.tenant
+        try:
+            result = self.result(job_id)
+        except CorruptRecord:
+            return None
+        return result.tenant if result is not None else None
 
     def result(self, job_id: str) -> JobResult | None:
-        raw = self.client.get(self.keys.result(job_id))
-        return JobResult.model_validate_json(raw) if raw else None
+        """The job's final result; ``CorruptRecord`` if it is stored but unreadable."""
+        try:
+            raw = self.client.get(self.keys.result(job_id))
+            return JobResult.model_validate_json(raw) if raw else None
+        except (redis.exceptions.ResponseError, ValidationError) as exc:
+            raise CorruptRecord(job_id, f"unreadable result: {_first_line(exc)}") from exc
 
     def trace(self, job_id: str, after: str = "-") -> list[tuple[str, TraceEvent]]:
         start = after if after == "-" else f"({after}"
@@ -122,10 +181,21 @@ class JobStore:
 
     # -- transitions -----------------------------------------------------------------------
     def commit(self, state: JobState, version: str, t: Transition) -> bool:
-        return self.commit_many([(state, version, t)])[0]
+        """One job's compare-and-set; ``CorruptRecord`` if Redis refuses its record."""
+        ok = self.commit_many([(state, version, t)])[0]
+        if isinstance(ok, CorruptRecord):
+            raise ok
+        return ok
 
-    def commit_many(self, items: list[tuple[JobState, str, Transition]]) -> list[bool]:
-        """Compare-and-set several jobs in one round trip (each atomically on its own)."""
+    def commit_many(
+        self, items: list[tuple[JobState, str, Transition]]
+    ) -> list[bool | CorruptRecord]:
+        """Compare-and-set several jobs in one round trip (each atomically on its own).
+
+        Per job: True (applied), False (lost the race: reload and retry), or a
+        ``CorruptRecord`` when Redis refused the write for that job alone (its key holds
+        another type, its version is not a number): the others are not held up by it.
+        """
         if not items:
             return []
         for _ in range(2):
@@ -136,10 +206,71 @@ class JobStore:
             if not any(isinstance(r, redis.exceptions.NoScriptError) for r in got):
                 break
             self._commit_sha = self.client.script_load(self._commit.script)  # Redis restarted
-        for r in got:
-            if isinstance(r, Exception):
-                raise r
-        return [bool(int(ok)) for ok in got]
+        out: list[bool | CorruptRecord] = []
+        for (state, _, _), r in zip(items, got, strict=True):
+            if isinstance(r, redis.exceptions.ResponseError):
+                out.append(CorruptRecord(state.job_id, f"commit refused: {_first_line(r)}"))
+            elif isinstance(r, Exception):
+                raise r  # the connection, not the record: the batch is retried as a whole
+            else:
+                out.append(bool(int(r)))
+        return out
+
+    # -- quarantine --------------------------------------------------------------------------
+    def quarantine(self, bad: CorruptRecord, *, source: str) -> bool:
+        """End a job whose record cannot be loaded or applied. True if this call did it.
+
+        Its owner gets a failed result naming the reason; the raw record goes to the
+        dead-letter store (``ragrelay dlq list --kind corrupt_job``); the job leaves the
+        running set, so neither the sweeper nor any batch meets it again. Idempotent.
+        """
+        job_id = bad.job_id
+        fields = self._raw_fields(job_id)
+        tenant = fields.get("tenant") or "unknown"
+        reply = fields.get("reply") or ""
+        error = (f"the job's stored state could not be read ({bad.reason}); it was "
+                 "quarantined in the dead-letter store")
+        result = JobResult(job_id=job_id, tenant=tenant, status="failed",
+                           stop_reason="quarantined", error=error)
+        now = time.time()
+        trace = TraceEvent(job_id=job_id, type="job.finished", at=now, outcome="failed",
+                           detail={"stop_reason": "quarantined", "error": error})
+        raw = bad.raw if bad.raw is not None else fields.get("state", "").encode()
+        letter = {
+            "task": "ragrelay.orchestrator", "queue": "orchestrator",
+            "payload": json.dumps({"job_id": job_id, "found_by": source,
+                                   "record": raw[:RAW_KEEP_BYTES].decode("utf-8", "replace")}),
+            "reason": bad.reason, "kind": "corrupt_job", "job_id": job_id,
+            "task_id": reply, "at": repr(now),
+        }
+        meta_key = self.keys.celery_meta(reply) if reply else "unused"
+        got = self._quarantine(
+            keys=[self.keys.job(job_id), self.keys.result(job_id), self.keys.running,
+                  self.keys.trace(job_id), self.keys.dlq, meta_key],
+            args=[job_id, result.to_json(), self.ttl_s, trace.to_json(),
+                  celery_meta(reply, result) if reply else "",
+                  *(x for kv in letter.items() for x in kv)],
+        )
+        return bool(int(got))
+
+    def drop_orphan(self, job_id: str) -> int:
+        """Remove a running-set entry with no job record behind it (1 if removed).
+
+        A running job's record has no expiry, and creation writes both at once, so such an
+        entry was written by something else; the sweeper would otherwise meet it forever.
+        """
+        if self.client.exists(self.keys.job(job_id)):
+            return 0
+        return int(self.client.zrem(self.keys.running, job_id))
+
+    def _raw_fields(self, job_id: str) -> dict[str, str]:
+        """What can be read of a job key without parsing it (a hash, or nothing)."""
+        try:
+            got: Any = self.client.hgetall(self.keys.job(job_id))
+        except redis.exceptions.ResponseError:
+            return {}
+        return {_s(k): v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                for k, v in got.items()}
 
     def _commit_one(self, state: JobState, version: str, t: Transition, pipe: Any) -> None:
         from orchestrator.machine import Finish
@@ -170,6 +301,36 @@ def celery_meta(task_id: str, result: JobResult) -> str:
         "date_done": datetime.now(UTC).isoformat(),
         "task_id": task_id,
     })
+
+
+def request_fingerprint(request: JobRequest) -> str:
+    """What makes two submissions the same request (the idempotency key aside)."""
+    body = request.model_dump_json(exclude={"idempotency_key", "schema_version"})
+    return hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def _parse_job(job_id: str, got: Any) -> Loaded | CorruptRecord | None:
+    if isinstance(got, Exception):
+        return CorruptRecord(job_id, f"unreadable job record: {_first_line(got)}")
+    raw, version = got
+    if raw is None and version is None:
+        return None
+    if raw is None or version is None or not _VERSION.match(_b(version)):
+        return CorruptRecord(job_id, f"job record without a state or a numeric version "
+                                     f"(version={version!r})", raw=_b(raw) if raw else None)
+    try:
+        return JobState.model_validate_json(raw), _s(version)
+    except ValidationError as exc:
+        return CorruptRecord(job_id, f"unreadable job state: {_first_line(exc)}", raw=_b(raw))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:300]
+
+
+def _b(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode()
 
 
 def _s(value: Any) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Response, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 
+from bus.errors import CorruptRecord, IdempotencyConflict
 from orchestrator.feedback import FeedbackIn
 from orchestrator.gateway.auth import Svc, Tenant
 from orchestrator.gateway.errors import InvalidField
 from orchestrator.gateway.models import (
+    ConflictBody,
     ErrorBody,
     FeedbackAccepted,
     JobAccepted,
@@ -33,27 +35,48 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "missing or invalid API key"},
     403: {"model": ErrorBody, "description": "the job belongs to another tenant"},
     404: {"model": ErrorBody, "description": "no such job"},
+    410: {"model": ErrorBody, "description": "the job's stored result cannot be read"},
     413: {"model": ErrorBody, "description": "request body too large"},
     422: {"model": ValidationErrorBody, "description": "invalid input; `errors` name the fields"},
     429: {"model": ErrorBody, "description": "rate limit exceeded; see Retry-After"},
 }
+SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    409: {"model": ConflictBody,
+          "description": "the Idempotency-Key names a job submitted with a different body"},
+}
 
 
 def owned_job(svc: Services, job_id: str, tenant: str) -> tuple[JobState | None, JobResult | None]:
-    """The job's state and result, if it exists and is ``tenant``'s (else 404 / 403)."""
-    loaded = svc.jobs.load(job_id)
-    state = loaded[0] if loaded else None
-    result = svc.jobs.result(job_id)
-    if state is None and result is None:
+    """The job's state and result, if it exists and is ``tenant``'s (else 404 / 403).
+
+    Ownership is decided first, from a plain field that cannot fail to parse, so nothing of
+    another tenant's job is loaded. A job of ``tenant``'s whose record cannot be read is
+    quarantined on the spot: its owner gets the failed result that says so.
+    """
+    owner = svc.jobs.owner(job_id)
+    if owner is None:
         raise HTTPException(404, f"no job {job_id}")
-    owner = state.request.tenant if state is not None else result.tenant  # type: ignore[union-attr]
     if owner != tenant:
         raise HTTPException(403, "this job belongs to another tenant")
+    try:
+        loaded = svc.jobs.load(job_id)
+    except CorruptRecord as bad:
+        svc.jobs.quarantine(bad, source="gateway")
+        loaded = None
+    try:
+        result = svc.jobs.result(job_id)
+    except CorruptRecord as bad:
+        raise HTTPException(410, f"the result of job {job_id} cannot be read ({bad.reason})"
+                            ) from bad
+    state = loaded[0] if loaded else None
+    if state is None and result is None:
+        raise HTTPException(404, f"no job {job_id}")
     return state, result
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=JobAccepted,
-             responses=ERRORS)
+             responses=SUBMIT_ERRORS)
 def submit_job(
     body: JobSubmission,
     tenant: Tenant,
@@ -62,19 +85,23 @@ def submit_job(
     idempotency_key: Annotated[str | None, Header(
         alias="Idempotency-Key", min_length=1, max_length=200,
         description="The same key (per tenant) always names the same job")] = None,
-) -> JobAccepted:
+) -> JobAccepted | JSONResponse:
     """Submit a job (a JobRequest without `tenant`). The same Idempotency-Key → the same job."""
     if (idempotency_key is not None and body.idempotency_key is not None
             and idempotency_key != body.idempotency_key):
         raise InvalidField("body.idempotency_key", "differs from the Idempotency-Key header")
     request = body.to_request(tenant, idempotency_key)
-    job_id, created = svc.jobs.submit(request)
-    loaded = svc.jobs.load(job_id)
-    result = svc.jobs.result(job_id)
-    state_status = loaded[0].status if loaded else "running"
+    try:
+        job_id, created = svc.jobs.submit(request)
+    except IdempotencyConflict as exc:
+        return JSONResponse(
+            ConflictBody(detail=str(exc), job_id=exc.job_id,
+                         links=links(exc.job_id)).model_dump(),
+            status_code=409, headers={"Location": links(exc.job_id).self})
+    state, result = owned_job(svc, job_id, tenant)
     response.headers["Location"] = links(job_id).self
-    return JobAccepted(job_id=job_id, status=result.status if result else state_status,
-                       created=created, links=links(job_id))
+    status_now = result.status if result else (state.status if state else "running")
+    return JobAccepted(job_id=job_id, status=status_now, created=created, links=links(job_id))
 
 
 @router.get("/{job_id}", response_model=JobView, responses=ERRORS)

@@ -388,3 +388,78 @@ def test_an_orchestrator_blocked_reading_events_counts_as_live_even_when_idle(
         stop.set()
         thread.join(timeout=5)
         reader.close()
+
+
+# -- nothing is stored that cannot be read back (issue: the probe's poison job) -------------------
+POISON_BODIES = [
+    '{"query": "x", "budget": {"max_cost_usd": 1e400}}',
+    '{"query": "x", "budget": {"max_cost_usd": Infinity}}',
+    '{"query": "x", "budget": {"deadline_s": NaN}}',
+    '{"query": "x", "budget": {"max_iterations": "3"}}',
+    '{"query": "x", "budget": {"max_iterations": true}}',
+    '{"query": "x", "metadata": {"n": -Infinity}}',
+    '{"query": "x", "metadata": ' + '{"a": ' * 500 + "1" + "}" * 500 + "}",
+    '{"query": "x", "metadata": {"blob": "' + "x" * 250_000 + '"}}',
+]
+
+
+@pytest.mark.parametrize("body", POISON_BODIES, ids=range(len(POISON_BODIES)))
+def test_a_request_that_could_not_be_read_back_is_refused_before_anything_is_stored(
+    client: TestClient, acme: dict[str, str], rclient: redis.Redis, body: str,
+) -> None:
+    resp = client.post("/v1/jobs", content=body,
+                       headers={**acme, "Content-Type": "application/json"})
+    assert resp.status_code in (413, 422), resp.text
+    assert resp.json()["detail"]
+    assert not list(rclient.scan_iter("ragrelay:job:*"))
+    assert not rclient.exists(Keys().events) or rclient.xlen(Keys().events) == 0
+
+
+@pytest.mark.parametrize("depth", [33, 900])
+def test_deep_user_context_is_refused_and_never_stored(
+    client: TestClient, acme: dict[str, str], rclient: redis.Redis, depth: int,
+) -> None:
+    body = '{"a": ' * depth + "1" + "}" * depth
+    resp = client.put("/v1/users/u1/context", content=body,
+                      headers={**acme, "Content-Type": "application/json"})
+    assert resp.status_code == 422, resp.text
+    assert "nested deeper than" in resp.text
+    assert not rclient.exists(Keys().user_context("acme", "u1"))
+    assert client.get("/v1/users/u1/context", headers=acme).status_code == 404
+
+
+def test_an_unreadable_stored_user_context_is_a_clear_409_not_a_500(
+    client: TestClient, acme: dict[str, str], rclient: redis.Redis,
+) -> None:
+    rclient.set(Keys().user_context("acme", "u1"), '{"a": ' * 900 + "1" + "}" * 900)
+    resp = client.get("/v1/users/u1/context", headers=acme)
+    assert resp.status_code == 409 and "PUT a new one" in resp.json()["detail"]
+
+
+def test_a_broken_job_is_quarantined_for_its_owner_and_refused_to_others(
+    client: TestClient, acme: dict[str, str], globex: dict[str, str], rclient: redis.Redis,
+) -> None:
+    job_id = client.post("/v1/jobs", json={"query": "q"}, headers=acme).json()["job_id"]
+    rclient.hset(Keys().job(job_id), "state", "null")  # what the probe's job looked like
+    assert client.get(f"/v1/jobs/{job_id}", headers=globex).status_code == 403
+    assert client.get(f"/v1/jobs/{job_id}/events", headers=globex).status_code == 403
+    resp = client.get(f"/v1/jobs/{job_id}", headers=acme)
+    assert resp.status_code == 200, resp.text
+    result = resp.json()["result"]
+    assert result["status"] == "failed" and result["stop_reason"] == "quarantined"
+    assert "could not be read" in result["error"]
+    assert not rclient.zscore(Keys().running, job_id)
+
+
+def test_idempotency_key_reused_with_another_body_is_409_naming_the_first_job(
+    client: TestClient, acme: dict[str, str],
+) -> None:
+    headers = {**acme, "Idempotency-Key": "order-1"}
+    first = client.post("/v1/jobs", json={"query": "q"}, headers=headers)
+    same = client.post("/v1/jobs", json={"query": "q"}, headers=headers)
+    assert first.status_code == same.status_code == 202
+    assert same.json()["job_id"] == first.json()["job_id"] and not same.json()["created"]
+    other = client.post("/v1/jobs", json={"query": "another"}, headers=headers)
+    assert other.status_code == 409, other.text
+    assert other.json()["job_id"] == first.json()["job_id"]
+    assert other.headers["location"] == f"/v1/jobs/{first.json()['job_id']}"

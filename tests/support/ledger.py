@@ -117,12 +117,14 @@ def orphaned_keys(key_ttls: Mapping[str, int], *, keys: Keys,
                   max_ttl_s: int | None = None) -> list[str]:
     """Keys under the prefix that would outlive their TTL (or have none). Pure.
 
-    The shared streams (events, dead letters) and the running set are meant to persist.
+    The shared streams (events, dead letters), the running set and the gateway's API keys
+    are meant to persist.
     """
     shared = {keys.events, keys.dlq, keys.running}
+    persistent = tuple(f"{keys.prefix}:{kind}:" for kind in ("apikey", "apikeyid", "apikeys"))
     out = []
     for key, ttl in sorted(key_ttls.items()):
-        if not key.startswith(keys.prefix + ":") or key in shared:
+        if not key.startswith(keys.prefix + ":") or key in shared or key.startswith(persistent):
             continue
         if ttl == NO_TTL:
             out.append(f"{key} (no TTL)")

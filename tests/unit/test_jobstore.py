@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import fakeredis
+import pytest
 
+from bus.errors import IdempotencyConflict
 from bus.keys import Keys
 from orchestrator.jobs import JobStore
 from orchestrator.machine import advance
-from schemas import JobEvent, JobRequest
+from schemas import Budget, JobEvent, JobRequest
 
 
 def store() -> JobStore:
@@ -17,10 +19,21 @@ def store() -> JobStore:
 def test_same_idempotency_key_returns_the_same_job() -> None:
     jobs = store()
     first, created = jobs.submit(JobRequest(query="q", idempotency_key="k1"))
-    again, created_again = jobs.submit(JobRequest(query="other", idempotency_key="k1"))
+    again, created_again = jobs.submit(JobRequest(query="q", idempotency_key="k1"))
     assert created and not created_again and again == first
     other, _ = jobs.submit(JobRequest(query="q", idempotency_key="k1", tenant="acme"))
     assert other != first  # keys are per tenant
+
+
+def test_idempotency_key_reused_with_another_request_is_a_conflict_naming_the_job() -> None:
+    jobs = store()
+    first, _ = jobs.submit(JobRequest(query="q", idempotency_key="k1"))
+    for changed in ({"query": "other"}, {"budget": Budget(max_iterations=1)},
+                    {"metadata": {"a": 1}}, {"user_id": "u1"}, {"kind": "email_reply"}):
+        with pytest.raises(IdempotencyConflict) as caught:
+            jobs.submit(JobRequest(**{"query": "q", "idempotency_key": "k1", **changed}))
+        assert caught.value.job_id == first
+    assert jobs.client.zcard(jobs.keys.running) == 1  # nothing else was created
 
 
 def test_commit_is_compare_and_set() -> None:
