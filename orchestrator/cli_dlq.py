@@ -18,13 +18,15 @@ from typing import Any
 import click
 import redis
 
-from bus.errors import ConfigError
+from bus.errors import ConfigError, CorruptRecord
 from bus.events import DeadLetters
 from bus.keys import Keys
 from bus.settings import Settings
 from orchestrator.cli_settings import settings_of as _settings
 
 REASON_WIDTH = 70
+# kept for inspection only: the engine's quarantine of unreadable job records and events
+RECORDS_NOT_TASKS = frozenset({"corrupt_job", "invalid_event"})
 
 
 
@@ -170,6 +172,11 @@ def replay_entry(app: Any, entry: dict[str, Any]) -> str:
     """Publish the dead-lettered task again by name, same payload; returns the new task id."""
     task = entry.get("task") or ""
     queue = entry.get("queue") or ""
+    if entry.get("kind") in RECORDS_NOT_TASKS:
+        raise click.ClickException(
+            f"dead letter {entry['id']} is a quarantined {entry['kind'].replace('_', ' ')}, "
+            f"not a task: there is nothing to run again. `ragrelay dlq show {entry['id']}` "
+            "shows the record; submit the job again if its answer is still wanted")
     if not task or not queue:
         raise click.ClickException(f"dead letter {entry['id']} names no task or queue: "
                                    "it cannot be replayed")
@@ -184,7 +191,10 @@ def _ended_job_note(jobs: Any, entry: dict[str, Any]) -> str | None:
     job_id = entry.get("job_id")
     if not job_id or entry.get("task") == "ragrelay.submit":
         return None
-    result = jobs.result(job_id)
+    try:
+        result = jobs.result(job_id)
+    except CorruptRecord:
+        return None
     if result is None:
         return None
     return (f"note: job {job_id} already ended ({result.status}, {result.stop_reason}); the "

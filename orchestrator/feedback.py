@@ -25,9 +25,10 @@ from schemas import JobResult
 class FeedbackIn(BaseModel):
     """What a caller sends about a job's answer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    rating: int = Field(ge=1, le=5, description="1 (useless) to 5 (perfect)")
+    # strict: "5", 4.0 or true is a client bug to report, not a rating to guess at
+    rating: int = Field(ge=1, le=5, strict=True, description="1 (useless) to 5 (perfect)")
     comment: str | None = Field(None, max_length=4000)
     corrected_answer: str | None = Field(
         None, min_length=1, max_length=20_000,

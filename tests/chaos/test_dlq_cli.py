@@ -123,3 +123,25 @@ def test_replay_after_a_fix_runs_the_task_on_a_real_worker(
     wait_for(lambda: rclient.exists(f"ragrelay:done:{step}"), 30, "the replayed step to run")
     assert rclient.xlen("ragrelay:dlq") == 0
     assert c.log("generation").count("succeeded") >= 1
+
+
+def test_a_quarantined_job_is_listed_shown_and_not_replayed(
+    redis_url: str, rclient: redis.Redis,
+) -> None:
+    jobs = JobStore(rclient, Keys())
+    job_id = submit(rclient, 1, tag="quarantine")[0]
+    rclient.hset(Keys().job(job_id), "state", "null")
+    from bus.errors import CorruptRecord
+
+    try:
+        jobs.load(job_id)
+    except CorruptRecord as bad:
+        assert jobs.quarantine(bad, source="test")
+    rows = [json.loads(x) for x in run(redis_url, "list", "--json", "--kind", "corrupt_job")
+            .output.splitlines()]
+    assert [r["job_id"] for r in rows] == [job_id]
+    assert rows[0]["payload"]["record"] == "null"
+    assert job_id[:12] in run(redis_url, "list").output
+    out = run(redis_url, "replay", rows[0]["id"])
+    assert out.exit_code == 1 and "not a task" in out.output
+    assert rclient.xlen(Keys().dlq) == 1  # kept

@@ -76,6 +76,7 @@ def run_burst(n: int, seconds: float, chaos_env: dict[str, str], make_cluster: M
     valid: list[str] = []
     quarantined: list[str] = []
     celery_poison: list[str] = []
+    conflicts: list[str] = []  # an idempotency key reused over Celery with another request
     refused: Counter[int] = Counter()
     stop = threading.Event()
 
@@ -128,18 +129,23 @@ def run_burst(n: int, seconds: float, chaos_env: dict[str, str], make_cluster: M
                 poison = CELERY_POISON[(i // 20) % len(CELERY_POISON)]
                 celery_poison.append(celery.send_task(
                     "ragrelay.submit", args=[poison], queue="orchestrator").id)
+                conflicts.append(celery.send_task("ragrelay.submit", queue="orchestrator", args=[
+                    {"query": "another question", "tenant": tenant,
+                     "idempotency_key": f"burst-{i}"}]).id)
             time.sleep(max(0.0, started + seconds * (i + 1) / n - time.monotonic()))
         scenario.figures["submit_s"] = round(time.monotonic() - started, 1)
         stop.set()
         writer.join(timeout=5)
         assert not list(rclient.scan_iter(match=keys.user_context("*", "*")))
 
-    every = valid + quarantined + celery_poison
+    every = valid + quarantined + celery_poison + conflicts
     close(rclient, scenario, every, timeout_s=240)
     results = {j: json.loads(rclient.get(keys.result(j)) or b"{}") for j in every}
     assert {results[j]["status"] for j in valid} == {"succeeded"}
     assert {results[j]["stop_reason"] for j in quarantined} <= {"quarantined"}
     assert {results[j]["stop_reason"] for j in celery_poison} == {"invalid_request"}
+    assert {results[j]["stop_reason"] for j in conflicts} == {"idempotency_conflict"}
+    assert all("already names job" in results[j]["error"] for j in conflicts)
     assert set(refused) <= {409, 413, 422}, refused
     letters = DeadLetters(rclient, keys).list(count=100_000)
     kinds = Counter(d["kind"] for d in letters)
@@ -150,7 +156,7 @@ def run_burst(n: int, seconds: float, chaos_env: dict[str, str], make_cluster: M
     ghosts = [m for m in rclient.zrange(keys.running, 0, -1) if m.startswith(b"ghost-")]
     assert len(ghosts) <= 2  # what the last sweep had not yet reached
     scenario.figures.update(
-        valid=len(valid), quarantined=len(quarantined), celery_poison=len(celery_poison),
+        valid=len(valid), quarantined=len(quarantined), celery_poison=len(celery_poison), conflicts=len(conflicts),
         http_refused=dict(sorted((str(k), v) for k, v in refused.items())),
         dead_letters=dict(kinds), ghosts_left=len(ghosts),
     )

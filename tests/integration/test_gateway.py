@@ -463,3 +463,16 @@ def test_idempotency_key_reused_with_another_body_is_409_naming_the_first_job(
     assert other.status_code == 409, other.text
     assert other.json()["job_id"] == first.json()["job_id"]
     assert other.headers["location"] == f"/v1/jobs/{first.json()['job_id']}"
+
+
+@pytest.mark.parametrize("rating", ["5", 4.0, True, 1e400])
+def test_feedback_ratings_are_strict_numbers(
+    client: TestClient, acme: dict[str, str], rclient: redis.Redis, rating: object,
+) -> None:
+    job_id = client.post("/v1/jobs", json={"query": "q"}, headers=acme).json()["job_id"]
+    finish(rclient, job_id, "acme")
+    body = json.dumps({"rating": rating}) if rating != 1e400 else '{"rating": 1e400}'
+    resp = client.post(f"/v1/jobs/{job_id}/feedback", content=body,
+                       headers={**acme, "Content-Type": "application/json"})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["errors"][0]["field"] == "body.rating"

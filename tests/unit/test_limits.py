@@ -116,3 +116,15 @@ def test_every_request_that_validates_round_trips_through_the_stored_state(
     state = JobState(job_id="j", request=request, created_at=1.0,
                      deadline_at=1.0 + request.budget.deadline_s)
     assert JobState.model_validate_json(state.model_dump_json()) == state
+
+
+@pytest.mark.parametrize("flag", ["--max-cost-usd=inf", "--max-cost-usd=nan", "--deadline-s=-inf",
+                                  "--max-tokens=1000000000000"])
+def test_the_cli_refuses_the_same_numbers_with_exit_2(flag: str) -> None:
+    from click.testing import CliRunner
+
+    from orchestrator.cli import cli
+
+    out = CliRunner().invoke(cli, ["ask", "q", flag])
+    assert out.exit_code == 2, out.output
+    assert "budget" in out.output or "max_" in out.output or "deadline" in out.output
