@@ -1,7 +1,8 @@
 """The timeline page in a real headless Chromium: a real cluster runs a two-iteration job
 (orchestrator + four worker processes on a private Redis, Claude-shaped calls to a loopback
 Messages API), the real gateway with the UI
-router serves the page on uvicorn, Chromium loads it, we count the bars and screenshot it.
+router serves the page on uvicorn, Chromium signs in through the form and loads it, we count
+the bars and screenshot it.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make system-deps``); never downloads a
 browser. Set ``RAGRELAY_SCREENSHOT_DIR`` to keep the screenshot (docs/img/timeline.png).
@@ -22,13 +23,14 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from bus.keys import Keys
 from bus.settings import Settings
 from orchestrator.gateway import GatewayConfig, create_app
 from orchestrator.jobs import JobStore
 from orchestrator.keys_store import ApiKeyStore
-from orchestrator.observe.ui import gateway_ui_router
+from orchestrator.observe.ui_signin import COOKIE
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.interop.support import PIPELINE, serve_in_thread
 from tests.support.cluster import Cluster, sample_corpus_env
@@ -77,7 +79,6 @@ def cluster(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.fixture(scope="module")
 def gateway(cluster: Cluster, env: dict[str, str]) -> Iterator[str]:
     app = create_app(Settings(redis_url=env["RAGRELAY_REDIS_URL"]), GatewayConfig())
-    app.include_router(gateway_ui_router(app.state.services))
     with serve_in_thread(app) as url:
         yield url
 
@@ -95,6 +96,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
                 "--disable-component-update", "--disable-sync", "--window-size=1100,900",
                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land here
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     try:
         yield driver
@@ -118,6 +120,29 @@ def run_job(base: str, key: str) -> str:
     raise AssertionError(f"job {job_id} did not finish in 60 s")
 
 
+def sign_in(browser: webdriver.Chrome, base: str, key: str, job_id: str) -> None:
+    """Open the job's page, get sent to the sign-in form, sign in, land on the page."""
+    page = f"{base}/ui/jobs/{job_id}"
+    browser.get(page)
+    assert browser.current_url == f"{base}/ui/login?next=%2Fui%2Fjobs%2F{job_id}"
+    field = browser.find_element(By.ID, "key")
+    assert field.get_attribute("type") == "password"
+    field.send_keys(key)
+    browser.find_element(By.CSS_SELECTOR, "#sign-in button[type=submit]").click()
+    WebDriverWait(browser, 10).until(lambda b: b.current_url == page)
+    assert key not in browser.current_url
+    cookie = browser.get_cookie(COOKIE)
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert cookie["path"] == "/ui" and key not in cookie["value"]
+    assert browser.execute_script("return document.cookie") == ""  # no script can read it
+
+
+def csp_reports(browser: webdriver.Chrome) -> list[str]:
+    """Console messages about Content-Security-Policy since the last call."""
+    return [e["message"] for e in browser.get_log("browser")
+            if "Content Security Policy" in e["message"]]
+
+
 def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
     gateway: str, env: dict[str, str], browser: webdriver.Chrome, tmp_path: Path,
 ) -> None:
@@ -132,8 +157,9 @@ def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
     assert len(lanes) == 4  # one worker process per stage
 
     assert httpx.get(f"{gateway}/ui/jobs/{job_id}", timeout=10).status_code == 401
+    assert httpx.get(f"{gateway}/ui/jobs/{job_id}?key={key}", timeout=10).status_code == 401
 
-    browser.get(f"{gateway}/ui/jobs/{job_id}?key={key}")
+    sign_in(browser, gateway, key, job_id)
     assert job_id in browser.title
     bars = browser.find_elements(By.CSS_SELECTOR, "svg#timeline rect.step-bar")
     assert len(bars) == len(completed) >= 8  # two iterations of 4+ steps
@@ -155,8 +181,9 @@ def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000  # a drawn page, not a blank one
 
-    bars[0].click()  # the inline script highlights the step's row
+    bars[0].click()  # the inline script (allowed by its hash) highlights the step's row
     assert "sel" in (browser.find_element(By.ID, "row-0").get_attribute("class") or "")
+    assert csp_reports(browser) == []  # the strict CSP blocked nothing of the page's own
     keep = os.environ.get("RAGRELAY_SCREENSHOT_DIR")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
