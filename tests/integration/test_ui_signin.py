@@ -1,14 +1,18 @@
 """The /ui browser surface over real HTTP: the gateway on uvicorn on loopback, a private
-redis-server. No key in addresses (`?key=` refused), sign-in by a form POST that sets a
-signed HttpOnly SameSite=Strict cookie, tenancy, sign-out, revocation, CSP and friends on
-every /ui answer, and citation URLs that are not http(s) never rendered as links."""
+redis-server. No key in addresses (`?key=` refused, and redacted from `ragrelay serve`'s
+access log), sign-in by a form POST that sets a signed HttpOnly SameSite=Strict cookie,
+tenancy, sign-out, revocation, CSP and friends on every /ui answer, and citation URLs that
+are not http(s) never rendered as links."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,8 +26,9 @@ from orchestrator.jobs import JobStore
 from orchestrator.keys_store import ApiKeyStore
 from orchestrator.observe.ui_signin import COOKIE
 from schemas import Citation, JobRequest
-from tests.interop.support import serve_in_thread
-from tests.support.redis_server import RedisServer
+from tests.conftest import REPO
+from tests.interop.support import serve_in_thread, wait_http
+from tests.support.redis_server import RedisServer, free_port
 from tests.unit.test_observe_timeline import result as final_result
 from tests.unit.test_observe_timeline import two_iteration_trace
 
@@ -323,3 +328,29 @@ def test_script_and_data_citation_urls_are_not_rendered_as_links(
     lowered = page.text.lower()
     for url in SCRIPT_URLS:
         assert url.lower().strip() not in lowered, url
+
+
+def test_a_stale_key_link_does_not_write_the_key_to_the_access_log(
+    base_env: dict[str, str], redis_url: str, rclient: redis.Redis, tmp_path: Path,
+) -> None:
+    key = ApiKeyStore(rclient).create("acme")[1]
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = dict(base_env, RAGRELAY_REDIS_URL=redis_url, RAGRELAY_LOG_LEVEL="INFO")
+    with log.open("wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve", "--port",
+                                 str(port)], env=env, cwd=REPO, stdout=out,
+                                stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/healthz")
+        stale = httpx.get(f"{base}/ui/jobs/abc", params={"key": key, "x": "1"}, timeout=10)
+        assert stale.status_code == 401
+        assert httpx.get(f"{base}/healthz", params={"token": "s3cret"}).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    text = log.read_text()
+    assert '"GET /ui/jobs/abc?key=[redacted]&x=1 HTTP/1.1" 401' in text  # the line is kept
+    assert "/healthz?token=[redacted]" in text
+    assert key not in text and key.split("_")[2] not in text and "s3cret" not in text
