@@ -291,13 +291,20 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+# Data in a Markdown table cell: `|` would end the cell, `[`/`]` could make a link (to
+# `javascript:` in renderers that do not filter), and raw HTML passes through most Markdown
+# renderers, so `<`, `>`, `&` become entities (shown as themselves).
+_MD_CELL = str.maketrans({"\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]", "<": "&lt;",
+                          ">": "&gt;", "&": "&amp;", "\n": " ", "\r": " "})
+
+
 def _md_escape(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return text.translate(_MD_CELL)
 
 
 def render_markdown(rows: Sequence[Row], summary: Mapping[str, Any], plots: Sequence[str],
                     *, title: str = "Eval report", worst: int = 10) -> str:
-    lines = [f"# {title}", "", f"{len(rows)} questions.", "", "## Summary", "",
+    lines = [f"# {_md_escape(title)}", "", f"{len(rows)} questions.", "", "## Summary", "",
              "| metric | value |", "|---|---|"]
     lines += [f"| {_md_escape(str(k))} | {_fmt(v)} |" for k, v in summary.items()]
     columns = score_columns(rows)
@@ -305,7 +312,8 @@ def render_markdown(rows: Sequence[Row], summary: Mapping[str, Any], plots: Sequ
         lines += ["", "## Scores", "", "| score | mean | p10 | median | p90 | n |",
                   "|---|---|---|---|---|---|"]
         for name, vals in columns.items():
-            lines.append(f"| {name} | {sum(vals) / len(vals):.3f} | {percentile(vals, 10):.3f} "
+            lines.append(f"| {_md_escape(name)} | {sum(vals) / len(vals):.3f} | "
+                         f"{percentile(vals, 10):.3f} "
                          f"| {percentile(vals, 50):.3f} | {percentile(vals, 90):.3f} "
                          f"| {len(vals)} |")
     lat = [float(r["latency_s"]) for r in rows if r.get("latency_s") is not None]
@@ -322,7 +330,7 @@ def render_markdown(rows: Sequence[Row], summary: Mapping[str, Any], plots: Sequ
                 f"{k}: {v} job(s)" for k, v in sorted(iters.items())) + ".")
         if stops:
             lines.append("Stop reasons: " + ", ".join(
-                f"{k}: {v}" for k, v in stops.most_common()) + ".")
+                f"{_md_escape(k)}: {v}" for k, v in stops.most_common()) + ".")
     gain = iteration_gain(rows)
     if gain:
         lines += ["", "| iteration | jobs | mean score | mean gain | improved |",
@@ -336,7 +344,8 @@ def render_markdown(rows: Sequence[Row], summary: Mapping[str, Any], plots: Sequ
     if key:
         ranked = sorted((r for r in rows if _value(r, key) is not None),
                         key=lambda r: float(_value(r, key) or 0.0))[:worst]
-        lines += ["", f"## Lowest {key}", "", f"| id | {key} | stop reason | question |",
+        lines += ["", f"## Lowest {_md_escape(key)}", "",
+                  f"| id | {_md_escape(key)} | stop reason | question |",
                   "|---|---|---|---|"]
         lines += [f"| {_md_escape(str(r.get('id')))} | {_fmt(float(_value(r, key) or 0.0))} | "
                   f"{_md_escape(str(r.get('stop_reason', '')))} | "

@@ -48,11 +48,12 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     """
     import uvicorn
 
-    from orchestrator.gateway import GatewayConfig, create_app
+    from orchestrator.gateway import GatewayConfig, accesslog, create_app
 
     settings = _redis_settings(ctx, "ragrelay serve")
     ping(connect(settings), settings.redis_url)
     app = create_app(settings, GatewayConfig())
+    accesslog.install()  # a stale `?key=rr_...` link must not write the key to the log
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
                 proxy_headers=False, server_header=False, access_log=True,
                 timeout_graceful_shutdown=10)  # open SSE streams must not hold a shutdown

@@ -20,12 +20,13 @@ from orchestrator.gateway.routes_jobs import router as jobs_router
 from orchestrator.gateway.routes_ops import router as ops_router
 from orchestrator.gateway.routes_users import router as users_router
 from orchestrator.gateway.services import Services
-from orchestrator.observe.ui import gateway_ui_router
+from orchestrator.observe.ui import UiSecurityHeaders, gateway_ui_router
 
 DESCRIPTION = """\
 Submit ragrelay jobs, watch their trace as Server-Sent Events, read results, leave feedback
 and keep per-user context. Every `/v1` route needs `Authorization: Bearer <API key>`
 (`ragrelay keys create --tenant T`); a key sees only its own tenant's jobs and users.
+`/ui` pages take the same header, or a browser session from the sign-in form at `/ui/login`.
 """
 
 REDIS_REQUIRED = (
@@ -65,8 +66,9 @@ def create_app(
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(UiSecurityHeaders)  # CSP, nosniff, no-referrer on every /ui answer
     app.include_router(ops_router)
     app.include_router(jobs_router)
     app.include_router(users_router)
-    app.include_router(gateway_ui_router(svc))  # /ui/jobs/{id}: the trace timeline page
+    app.include_router(gateway_ui_router(svc))  # /ui/jobs/{id} timeline, /ui/login sign-in
     return app

@@ -22,11 +22,16 @@ def tenant_for_key(svc: Services, key: str | None, *, missing: str) -> str:
     record = svc.api_keys.authenticate(key)
     if record is None:
         raise HTTPException(401, "invalid or revoked API key", headers=UNAUTHORIZED)
-    decision = svc.bucket.take(record.tenant)
+    return admit(svc, record.tenant)
+
+
+def admit(svc: Services, tenant: str) -> str:
+    """``tenant`` once its rate limit allows one more request (429 if not)."""
+    decision = svc.bucket.take(tenant)
     if not decision.allowed:
-        raise HTTPException(429, f"rate limit of tenant {record.tenant!r} exceeded",
+        raise HTTPException(429, f"rate limit of tenant {tenant!r} exceeded",
                             headers={"Retry-After": str(decision.retry_after_s)})
-    return record.tenant
+    return tenant
 
 
 def tenant_of(

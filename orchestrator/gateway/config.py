@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -18,4 +18,21 @@ class GatewayConfig(BaseSettings):
     heartbeat_max_age_s: float = Field(30.0, gt=0, description="older = a worker is not alive")
     require_workers: bool = Field(
         True, description="readyz fails when no orchestrator is consuming the events stream"
+    )
+    # Browser sign-in for /ui (docs/observability.md, "Signing in from a browser").
+    ui_session_ttl_s: int = Field(3600, ge=60, le=7 * 86_400,
+                                  description="a /ui browser session lasts this long")
+    ui_session_secret: SecretStr | None = Field(
+        None, min_length=32,
+        description="HMAC key of /ui session cookies; unset = random per process, so every "
+                    "replica behind one address needs the same value",
+    )
+    ui_cookie_secure: bool = Field(
+        False, description="mark the session cookie Secure even on plain http (set it behind "
+                           "a TLS-terminating proxy); it always is when the request is https",
+    )
+    ui_public_origin: str | None = Field(
+        None, pattern=r"^https?://[^/?#\s]+$",
+        description="the origin browsers see (https://host[:port]) when a proxy rewrites Host; "
+                    "sign-in and sign-out POSTs must come from it",
     )

@@ -2,14 +2,17 @@
 
 Inline CSS, inline SVG drawn on the server, a few lines of inline JavaScript (click a bar to
 find its row); no external asset of any kind, so it works offline and can be saved as a file.
+Served, it carries ``PAGE_CSP``: the inline script and style are allowed by their hashes,
+nothing else runs (no ``'unsafe-inline'``, no ``style=`` attributes). Text goes through
+``esc`` and links through ``link`` (http/https only): see ``orchestrator.observe.safe_html``.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from html import escape
 
+from orchestrator.observe.safe_html import csp_hash, esc, link
 from orchestrator.observe.timeline import Bar, Marker, Timeline, build_timeline
 from schemas import JobResult, TraceEvent
 
@@ -30,7 +33,7 @@ LANE_H = 38
 BAR_H = 20
 MIN_BAR_PX = 3.0
 
-CSS = """
+BASE_CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;
 color:#1d232b;background:#fafbfc}
 h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:28px 0 8px}
@@ -45,6 +48,7 @@ code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5p
 .panel{background:#fff;border:1px solid #dde2e8;border-radius:6px;padding:10px;overflow-x:auto}
 svg text{font-family:system-ui,sans-serif;font-size:11px;fill:#333}
 svg .lane-label{font-family:ui-monospace,monospace;font-size:11px}
+#timeline{width:100%;height:auto} svg text.bar-label{fill:#fff;pointer-events:none}
 .step-bar{cursor:pointer;stroke:#0003} .step-bar:hover{stroke:#000;stroke-width:1.5}
 .step-bar.sel{stroke:#000;stroke-width:2.5}
 .wait{stroke:#9aa3ad;stroke-width:1.5;stroke-dasharray:3 2}
@@ -58,8 +62,11 @@ vertical-align:-1px}
 .answer{background:#fff;border-left:4px solid #2e9c5a;padding:10px 14px;white-space:pre-wrap}
 .error{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px}
 ol.cites li{margin-bottom:6px} .quote{color:#4a545e;font-style:italic}
-.gain-pos{color:#1b7f3b}.gain-neg{color:#c62828}
+.gain-pos{color:#1b7f3b}.gain-neg{color:#c62828} .nolink{color:#66707b;font-size:12px}
 """
+# Colours as classes, not style= attributes, which a CSP without 'unsafe-inline' blocks.
+CSS = BASE_CSS + "".join(f".swatch-{name}{{background:{colour}}}\n" for name, colour
+                         in {**STAGE_COLOURS, **MARKER_COLOURS}.items())
 
 JS = """
 document.querySelectorAll('.step-bar').forEach(function(bar){
@@ -73,8 +80,11 @@ document.querySelectorAll('.step-bar').forEach(function(bar){
 """
 
 
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
+# What the served page may run and style: exactly its own inline script and stylesheet.
+PAGE_CSP = (f"default-src 'none'; script-src {csp_hash(JS)}; style-src {csp_hash(CSS)}; "
+            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+_e = esc
 
 
 def _ms(value: float | None) -> str:
@@ -107,8 +117,7 @@ def _svg(tl: Timeline) -> str:
     height = lane_top + max(len(tl.lanes), 1) * LANE_H + 8
     width = LABEL_W + PLOT_W + 20
     out = [f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-           f'height="{height}" viewBox="0 0 {width} {height}" style="width:100%;height:auto" '
-           'role="img" '
+           f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
            f'aria-label="timeline of job {_e(tl.job_id)}">']
     # iteration bands behind everything
     for i, it in enumerate(tl.iterations):
@@ -184,8 +193,8 @@ def _bar(bar: Bar, index: int, scale: _Scale, y: float) -> list[str]:
     )
     if w >= 7 * len(bar.stage) + 12:
         label = bar.stage if bar.stage != "evaluation" else f"eval · {bar.outcome}"
-        parts.append(f'<text x="{x0 + 4:.1f}" y="{mid + 4:.1f}" fill="#fff" '
-                     f'style="fill:#fff;pointer-events:none">{_e(label)}</text>')
+        parts.append(f'<text class="bar-label" x="{x0 + 4:.1f}" y="{mid + 4:.1f}" fill="#fff">'
+                     f'{_e(label)}</text>')
     return parts
 
 
@@ -280,6 +289,11 @@ def _steps_table(tl: Timeline) -> str:
     return table
 
 
+def _citation_link(url: str) -> str:
+    return link(url, "link") or (
+        '<span class="nolink" title="only http(s) addresses are linked">(not linked)</span>')
+
+
 def _answer(result: JobResult | None) -> str:
     if result is None:
         return "<h2>Answer</h2><p>The job is still running; this page refreshes itself.</p>"
@@ -290,7 +304,7 @@ def _answer(result: JobResult | None) -> str:
     if result.citations:
         items = "".join(
             f'<li><code>{_e(c.chunk_id)}</code> — {_e(c.title or c.doc_id)}'
-            + (f' <a href="{_e(c.url)}">link</a>' if c.url else "")
+            + (f" {_citation_link(c.url)}" if c.url else "")
             + (f'<div class="quote">“{_e(c.quote)}”</div>' if c.quote else "") + "</li>"
             for c in result.citations)
         parts.append(f'<h2>Citations</h2><ol class="cites" id="citations">{items}</ol>')
@@ -300,10 +314,10 @@ def _answer(result: JobResult | None) -> str:
 
 
 def _legend() -> str:
-    stages = "".join(f'<span class="swatch" style="background:{c}"></span>{_e(s)}'
-                     for s, c in STAGE_COLOURS.items())
-    marks = "".join(f'<span class="swatch" style="background:{c}"></span>{_e(k)}'
-                    for k, c in MARKER_COLOURS.items())
+    stages = "".join(f'<span class="swatch swatch-{_e(s)}"></span>{_e(s)}'
+                     for s in STAGE_COLOURS)
+    marks = "".join(f'<span class="swatch swatch-{_e(k)}"></span>{_e(k)}'
+                    for k in MARKER_COLOURS)
     return (f'<div class="sub">{stages} &nbsp;·&nbsp; markers: {marks} &nbsp;·&nbsp; '
             "dashed line: waiting in the queue</div>")
 
@@ -327,6 +341,7 @@ def render_timeline(result: JobResult | None, trace: list[TraceEvent]) -> str:
             f"{k} {v}" for k, v in tl.budget.items() if k != "schema_version")) + "</div>")
     return (
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<meta name="referrer" content="no-referrer">'
         f"{refresh}<title>ragrelay job {_e(tl.job_id)}</title>"
         f"<style>{CSS}</style></head><body>"
         f"<h1>Job <code>{_e(tl.job_id)}</code></h1><div class=\"sub\">{_e(sub)}</div>{budget}"
@@ -336,4 +351,4 @@ def render_timeline(result: JobResult | None, trace: list[TraceEvent]) -> str:
     )
 
 
-__all__ = ["render_timeline"]
+__all__ = ["CSS", "JS", "PAGE_CSP", "render_timeline"]

@@ -35,6 +35,7 @@ SECRETS = {
     "ragrelay-redis": {"password"},
     "ragrelay-weaviate": {"api-key"},
     "ragrelay-anthropic": {"api-key"},
+    "ragrelay-gateway": {"ui-session-secret"},
 }
 HEARTBEAT_DIR = "/var/run/ragrelay"
 SECRETISH = re.compile(r"(^|_)(API_?KEY|KEYS?|PASSWORD|PASSWD|TOKEN|SECRET|AUTH)(_|$)", re.I)

@@ -1,7 +1,10 @@
 """The timeline page in a real headless Chromium: a real cluster runs a two-iteration job
 (orchestrator + four worker processes on a private Redis, Claude-shaped calls to a loopback
 Messages API), the real gateway with the UI
-router serves the page on uvicorn, Chromium loads it, we count the bars and screenshot it.
+router serves the page on uvicorn, Chromium signs in through the form and loads it, we count
+the bars and screenshot it. Then the browser surface of issue 19: a document whose
+``metadata.url`` is ``javascript:...`` or ``data:...`` is cited, and clicking the citation
+runs nothing, while the page's own script still works under its strict CSP.
 
 Needs Debian's ``chromium`` and ``chromium-driver`` (``make system-deps``); never downloads a
 browser. Set ``RAGRELAY_SCREENSHOT_DIR`` to keep the screenshot (docs/img/timeline.png).
@@ -9,8 +12,11 @@ browser. Set ``RAGRELAY_SCREENSHOT_DIR`` to keep the screenshot (docs/img/timeli
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,16 +28,17 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
 
 from bus.keys import Keys
 from bus.settings import Settings
 from orchestrator.gateway import GatewayConfig, create_app
 from orchestrator.jobs import JobStore
 from orchestrator.keys_store import ApiKeyStore
-from orchestrator.observe.ui import gateway_ui_router
+from orchestrator.observe.ui_signin import COOKIE
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.interop.support import PIPELINE, serve_in_thread
-from tests.support.cluster import Cluster, sample_corpus_env
+from tests.support.cluster import REPO, Cluster, sample_corpus_env
 from tests.support.redis_server import RedisServer
 
 pytestmark = pytest.mark.e2e
@@ -40,6 +47,23 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 QUESTION = "How does ragrelay make sure no job loops forever?"
 
+# Documents of tenant "mallory" (nobody else's), each cited by the one job that asks about it.
+# Each payload, if it ever ran, would set window.pwned and the title (nothing else).
+JS_URL = "javascript:void(window.pwned=document.title='pwned-js')"
+DATA_URL = ("data:text/html,<script>opener&&(opener.pwned=1);"
+            "document.title='pwned-data'</script>")
+EVIL_DOCS = {
+    "js": {"_id": "tidal-clock", "title": "The tidal clock", "metadata": {"url": JS_URL},
+           "text": "The tidal clock of Saint-Malo counts the hours between the highest "
+                   "tides. The tidal clock was built in 1921 from brass and oak."},
+    "data": {"_id": "glass-harmonica", "title": "The glass harmonica",
+             "metadata": {"url": DATA_URL},
+             "text": "The glass harmonica plays music from spinning glass bowls touched by "
+                     "wet fingers. Benjamin Franklin invented the glass harmonica in 1761."},
+}
+EVIL_QUESTIONS = {"js": "When was the tidal clock of Saint-Malo built?",
+                  "data": "Who invented the glass harmonica?"}
+
 
 @pytest.fixture(scope="module")
 def env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
@@ -47,6 +71,13 @@ def env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
     client.flushall()
     client.close()
     env = sample_corpus_env(tmp_path_factory.mktemp("ui-data"), "acme")
+    for name, doc in EVIL_DOCS.items():  # one tenant per document: its job must cite it
+        corpus = tmp_path_factory.mktemp(f"evil-{name}") / "corpus.jsonl"
+        corpus.write_text(json.dumps(doc) + "\n")
+        out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(corpus),
+                              "--tenant", f"mallory-{name}"], env=env, capture_output=True,
+                             text=True, timeout=120, cwd=REPO)
+        assert out.returncode == 0, out.stderr
     env.update(RAGRELAY_REDIS_URL=redis_server.url, RAGRELAY_LOG_LEVEL="INFO")
     return env
 
@@ -77,7 +108,6 @@ def cluster(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
 @pytest.fixture(scope="module")
 def gateway(cluster: Cluster, env: dict[str, str]) -> Iterator[str]:
     app = create_app(Settings(redis_url=env["RAGRELAY_REDIS_URL"]), GatewayConfig())
-    app.include_router(gateway_ui_router(app.state.services))
     with serve_in_thread(app) as url:
         yield url
 
@@ -95,6 +125,7 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
                 "--disable-component-update", "--disable-sync", "--window-size=1100,900",
                 f"--user-data-dir={tmp_path / 'chromium-profile'}"):
         opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land here
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
     try:
         yield driver
@@ -102,10 +133,10 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
         driver.quit()
 
 
-def run_job(base: str, key: str) -> str:
+def run_job(base: str, key: str, query: str = QUESTION) -> str:
     headers = {"Authorization": f"Bearer {key}"}
     resp = httpx.post(f"{base}/v1/jobs", headers=headers, timeout=10,
-                      json={"query": QUESTION, "budget": {"max_iterations": 2}})
+                      json={"query": query, "budget": {"max_iterations": 2}})
     assert resp.status_code == 202, resp.text
     job_id: str = resp.json()["job_id"]
     deadline = time.monotonic() + 60
@@ -116,6 +147,29 @@ def run_job(base: str, key: str) -> str:
             return job_id
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} did not finish in 60 s")
+
+
+def sign_in(browser: webdriver.Chrome, base: str, key: str, job_id: str) -> None:
+    """Open the job's page, get sent to the sign-in form, sign in, land on the page."""
+    page = f"{base}/ui/jobs/{job_id}"
+    browser.get(page)
+    assert browser.current_url == f"{base}/ui/login?next=%2Fui%2Fjobs%2F{job_id}"
+    field = browser.find_element(By.ID, "key")
+    assert field.get_attribute("type") == "password"
+    field.send_keys(key)
+    browser.find_element(By.CSS_SELECTOR, "#sign-in button[type=submit]").click()
+    WebDriverWait(browser, 10).until(lambda b: b.current_url == page)
+    assert key not in browser.current_url
+    cookie = browser.get_cookie(COOKIE)
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert cookie["path"] == "/ui" and key not in cookie["value"]
+    assert browser.execute_script("return document.cookie") == ""  # no script can read it
+
+
+def csp_reports(browser: webdriver.Chrome) -> list[str]:
+    """Console messages about Content-Security-Policy since the last call."""
+    return [e["message"] for e in browser.get_log("browser")
+            if "Content Security Policy" in e["message"]]
 
 
 def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
@@ -132,8 +186,9 @@ def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
     assert len(lanes) == 4  # one worker process per stage
 
     assert httpx.get(f"{gateway}/ui/jobs/{job_id}", timeout=10).status_code == 401
+    assert httpx.get(f"{gateway}/ui/jobs/{job_id}?key={key}", timeout=10).status_code == 401
 
-    browser.get(f"{gateway}/ui/jobs/{job_id}?key={key}")
+    sign_in(browser, gateway, key, job_id)
     assert job_id in browser.title
     bars = browser.find_elements(By.CSS_SELECTOR, "svg#timeline rect.step-bar")
     assert len(bars) == len(completed) >= 8  # two iterations of 4+ steps
@@ -155,9 +210,48 @@ def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
     assert browser.save_screenshot(str(shot))
     assert shot.stat().st_size > 20_000  # a drawn page, not a blank one
 
-    bars[0].click()  # the inline script highlights the step's row
+    bars[0].click()  # the inline script (allowed by its hash) highlights the step's row
     assert "sel" in (browser.find_element(By.ID, "row-0").get_attribute("class") or "")
+    assert csp_reports(browser) == []  # the strict CSP blocked nothing of the page's own
     keep = os.environ.get("RAGRELAY_SCREENSHOT_DIR")
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
         shutil.copy(shot, Path(keep) / "timeline.png")
+
+
+@pytest.mark.parametrize("payload", ["js", "data"])
+def test_a_script_or_data_citation_url_cannot_run_in_chromium(
+    gateway: str, env: dict[str, str], browser: webdriver.Chrome, payload: str,
+) -> None:
+    client = redis.Redis.from_url(env["RAGRELAY_REDIS_URL"])
+    key = ApiKeyStore(client).create(f"mallory-{payload}")[1]
+    job_id = run_job(gateway, key, EVIL_QUESTIONS[payload])
+    result = JobStore(client, Keys()).result(job_id)
+    assert result is not None
+    url = JS_URL if payload == "js" else DATA_URL
+    assert url in {c.url for c in result.citations}  # the attack reached the answer
+
+    sign_in(browser, gateway, key, job_id)
+    title = browser.title
+    assert job_id in title
+    # the page's own script still runs under the strict CSP: the timeline works
+    bars = browser.find_elements(By.CSS_SELECTOR, "svg#timeline rect.step-bar")
+    assert len(bars) >= 8
+    bars[-1].click()
+    assert "sel" in (browser.find_elements(By.CSS_SELECTOR, "#steps tr[id^=row-]")[-1]
+                     .get_attribute("class") or "")
+    # the citation is there, but not as a link
+    cites = browser.find_elements(By.CSS_SELECTOR, "#citations li")
+    assert cites and all("(not linked)" in li.text for li in cites)
+    hrefs = [a.get_attribute("href") or "" for a in browser.find_elements(By.TAG_NAME, "a")]
+    assert not [h for h in hrefs if not h.startswith(("http://", "https://"))], hrefs
+    for li in cites:
+        li.click()
+        for element in li.find_elements(By.CSS_SELECTOR, "*"):
+            element.click()
+    time.sleep(0.5)  # time for a navigation or a script, had one started
+    assert browser.execute_script("return typeof window.pwned") == "undefined"
+    assert browser.title == title and not browser.title.startswith("pwned")
+    assert browser.current_url == f"{gateway}/ui/jobs/{job_id}"
+    assert len(browser.window_handles) == 1
+    assert csp_reports(browser) == []

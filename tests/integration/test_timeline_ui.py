@@ -1,6 +1,6 @@
 """The timeline page mounted on the real gateway app over a real redis-server: keys in a
-header or the address, tenancy, rate limit, headers; `feedback export` on the same Redis;
-`replay` of embedded and Redis-recorded jobs."""
+header, tenancy, rate limit, headers; `feedback export` on the same Redis; `replay` of
+embedded and Redis-recorded jobs. Browser sign-in: tests/integration/test_ui_signin.py."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from orchestrator.gateway import GatewayConfig, create_app
 from orchestrator.jobs import JobStore
 from orchestrator.keys_store import ApiKeyStore
 from orchestrator.observe.cli import feedback, timeline
-from orchestrator.observe.ui import gateway_ui_router
 from schemas import JobRequest
 from tests.conftest import REPO
 from tests.unit.test_observe_timeline import result as final_result
@@ -39,9 +38,7 @@ def settings(redis_url: str) -> Settings:
 
 def gateway(settings: Settings, **config: object) -> TestClient:
     cfg = GatewayConfig(**{"rate_per_s": 1000.0, "burst": 1000, **config})  # type: ignore[arg-type]
-    app = create_app(settings, cfg)
-    app.include_router(gateway_ui_router(app.state.services))
-    return TestClient(app, raise_server_exceptions=False)
+    return TestClient(create_app(settings, cfg), raise_server_exceptions=False)
 
 
 @pytest.fixture
@@ -76,24 +73,25 @@ def step_bars(html: str) -> list[dict[str, str | None]]:
     return found
 
 
-def test_page_with_the_key_in_the_address_or_a_header(client: TestClient,
-                                                      rclient: redis.Redis) -> None:
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def test_page_with_the_key_in_a_header(client: TestClient, rclient: redis.Redis) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     job_id = recorded_job(rclient)
-    by_query = client.get(f"/ui/jobs/{job_id}", params={"key": key})
-    by_header = client.get(f"/ui/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"})
-    for resp in (by_query, by_header):
-        assert resp.status_code == 200, resp.text
-        assert resp.headers["content-type"].startswith("text/html")
-        assert "default-src 'none'" in resp.headers["content-security-policy"]
-        assert resp.headers["referrer-policy"] == "no-referrer"
-        assert resp.headers["cache-control"] == "no-store"
+    resp = client.get(f"/ui/jobs/{job_id}", headers=bearer(key))
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in resp.headers["content-security-policy"]
+    assert resp.headers["referrer-policy"] == "no-referrer"
+    assert resp.headers["cache-control"] == "no-store"
     completed = [e for _, e in JobStore(rclient, Keys()).trace(job_id)
                  if e.type == "step.completed"]
-    bars = step_bars(by_query.text)
+    bars = step_bars(resp.text)
     assert len(bars) == len(completed) == 8
     assert {b["data-step-id"] for b in bars} == {e.step_id for e in completed}
-    assert "Paris is the capital &lt;of&gt; France." in by_query.text
+    assert "Paris is the capital &lt;of&gt; France." in resp.text
 
 
 def test_no_key_a_bad_key_another_tenant_and_an_unknown_job(client: TestClient,
@@ -104,19 +102,19 @@ def test_no_key_a_bad_key_another_tenant_and_an_unknown_job(client: TestClient,
     job_id = recorded_job(rclient)
     resp = client.get(f"/ui/jobs/{job_id}")
     assert resp.status_code == 401 and resp.headers["www-authenticate"].startswith("Bearer")
-    assert client.get(f"/ui/jobs/{job_id}", params={"key": "rr_nope"}).status_code == 401
-    assert client.get(f"/ui/jobs/{job_id}", params={"key": globex}).status_code == 403
-    assert client.get("/ui/jobs/0000", params={"key": acme}).status_code == 404
-    assert client.get("/ui/jobs/bad id!", params={"key": acme}).status_code in (404, 422)
+    assert client.get(f"/ui/jobs/{job_id}", headers=bearer("rr_nope")).status_code == 401
+    assert client.get(f"/ui/jobs/{job_id}", headers=bearer(globex)).status_code == 403
+    assert client.get("/ui/jobs/0000", headers=bearer(acme)).status_code == 404
+    assert client.get("/ui/jobs/bad id!", headers=bearer(acme)).status_code in (404, 422)
     record = store.list("acme")[0]
     store.revoke(record.key_id)
-    assert client.get(f"/ui/jobs/{job_id}", params={"key": acme}).status_code == 401
+    assert client.get(f"/ui/jobs/{job_id}", headers=bearer(acme)).status_code == 401
 
 
 def test_a_running_job_shows_its_trace_so_far(client: TestClient, rclient: redis.Redis) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     job_id, _ = JobStore(rclient, Keys()).submit(JobRequest(query="q", tenant="acme"))
-    resp = client.get(f"/ui/jobs/{job_id}", params={"key": key})
+    resp = client.get(f"/ui/jobs/{job_id}", headers=bearer(key))
     assert resp.status_code == 200
     assert 'http-equiv="refresh"' in resp.text and "still running" in resp.text
 
@@ -126,9 +124,15 @@ def test_the_page_counts_against_the_tenant_rate_limit(settings: Settings,
     key = ApiKeyStore(rclient).create("acme")[1]
     job_id = recorded_job(rclient)
     with gateway(settings, rate_per_s=0.01, burst=2) as c:
-        codes = [c.get(f"/ui/jobs/{job_id}", params={"key": key}).status_code
+        codes = [c.get(f"/ui/jobs/{job_id}", headers=bearer(key)).status_code
                  for _ in range(3)]
+        # a browser session draws on the same bucket: signing in takes one request
+        other = ApiKeyStore(rclient).create("globex")[1]
+        globex_job = recorded_job(rclient, "globex")
+        signed_in = c.post("/ui/session", data={"key": other}, follow_redirects=False)
+        pages = [c.get(f"/ui/jobs/{globex_job}").status_code for _ in range(2)]
     assert codes == [200, 200, 429]
+    assert signed_in.status_code == 303 and pages == [200, 429]
 
 
 def test_feedback_left_through_the_gateway_exports_as_eval_cases(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 from evals.report import (
@@ -10,6 +11,7 @@ from evals.report import (
     iteration_gain,
     iteration_scores,
     percentile,
+    render_markdown,
     row_from_result,
     write_report,
 )
@@ -76,6 +78,18 @@ def test_write_report_writes_markdown_and_four_pngs(tmp_path: Path) -> None:
     assert "| f1 | 0.300 |" in text and "max_iterations: 1" in text
     assert "a \\| b?" in text  # a pipe in a question does not break the table
     assert text.index("| q3 |") < text.index("| q2 |")  # lowest f1 first
+
+
+def test_questions_in_the_report_cannot_inject_html_or_links() -> None:
+    row = {"id": "<b>q1</b>", "question": "[click](javascript:alert(1)) <img src=x "
+           "onerror=alert(1)> & \\| [x]", "metrics": {"f1<script>": 0.1},
+           "stop_reason": "<i>"}
+    text = render_markdown([row], {"<s>mean</s>": 1.0}, [], title="<script>t</script>")
+    assert "<" not in text  # no raw HTML at all
+    assert not re.search(r"(?<!\\)\]\(", text)  # every `](` is escaped: no link
+    assert "\\[click\\](javascript:alert(1)) &lt;img src=x onerror=alert(1)&gt; &amp; " \
+           "\\\\\\| \\[x\\]" in text
+    assert "| f1&lt;script&gt; |" in text and "&lt;b&gt;q1&lt;/b&gt;" in text
 
 
 def test_a_report_without_scores_still_writes(tmp_path: Path) -> None:

@@ -166,3 +166,38 @@ def test_an_empty_trace_still_renders() -> None:
     html = render_timeline(JobResult(job_id=JOB, tenant="t", status="failed",
                                      stop_reason="invalid_request", error="bad"), [])
     assert "bad" in html and "step-bar" not in html.split("<script")[0].split("</style>")[1]
+
+
+def with_citation_urls(*urls: str | None) -> JobResult:
+    cites = [Citation(chunk_id=f"d{i}#0", doc_id=f"d{i}", title=f"doc {i}", url=url)
+             for i, url in enumerate(urls)]
+    return result().model_copy(update={"citations": cites})
+
+
+def test_only_http_citation_urls_become_links() -> None:
+    html = render_timeline(with_citation_urls(
+        "javascript:alert(document.location)", " JaVa\tScRiPt:alert(1)",
+        "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "//evil.example/x",
+        "https://example.com/doc?a=1&b=2", None), two_iteration_trace())
+    links = [a for t, a in parse(html) if t == "a"]
+    assert [a["href"] for a in links] == ["https://example.com/doc?a=1&b=2"]
+    assert links[0]["rel"] == "noopener noreferrer nofollow"
+    assert html.count("(not linked)") == 5  # shown as refused, not silently dropped
+    assert "javascript:" not in html.lower().replace("\t", "") and "data:text" not in html
+
+
+def test_the_page_csp_allows_exactly_its_own_script_and_style() -> None:
+    from orchestrator.observe.page import PAGE_CSP
+    from orchestrator.observe.safe_html import csp_hash
+
+    html = render_timeline(with_citation_urls("https://example.com/"), two_iteration_trace())
+    scripts = re.findall(r"<script>(.*?)</script>", html, re.S)
+    styles = re.findall(r"<style>(.*?)</style>", html, re.S)
+    assert len(scripts) == 1 and len(styles) == 1
+    directives = dict(d.strip().split(" ", 1) for d in PAGE_CSP.split(";"))
+    assert directives["script-src"] == csp_hash(scripts[0])
+    assert directives["style-src"] == csp_hash(styles[0])
+    assert directives["default-src"] == "'none'" and "unsafe" not in PAGE_CSP
+    # nothing a hash cannot cover: no style= attributes, no on*= handlers
+    attrs = {name for _, a in parse(html) for name in a}
+    assert "style" not in attrs and not any(name.startswith("on") for name in attrs)
