@@ -46,11 +46,17 @@ def _key_store(ctx: click.Context, what: str) -> Iterator[ApiKeyStore]:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--forwarded-allow-ips", default=None, metavar="IPS",
+              help="Proxies (comma-separated addresses or networks, or '*') whose "
+                   "X-Forwarded-For and X-Forwarded-Proto are trusted: uvicorn's proxy "
+                   "headers. The client address (the failed-authentication limit's) is then "
+                   "the forwarded one. Default: no proxy trusted, the TCP peer counts.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, forwarded_allow_ips: str | None) -> None:
     """Run the HTTP gateway (FastAPI on uvicorn). Needs RAGRELAY_REDIS_URL.
 
-    Limits come from RAGRELAY_GATEWAY_* (RATE_PER_S, BURST, MAX_BODY_BYTES, ...).
+    Limits come from RAGRELAY_GATEWAY_* (RATE_PER_S, BURST, MAX_BODY_BYTES, SSE_MAX_PER_KEY,
+    AUTH_FAILURE_BURST, ...; docs/gateway.md).
     """
     import uvicorn
 
@@ -61,7 +67,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     app = create_app(settings, GatewayConfig())
     accesslog.install()  # a stale `?key=rr_...` link must not write the key to the log
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=False, server_header=False, access_log=True,
+                proxy_headers=forwarded_allow_ips is not None,
+                forwarded_allow_ips=forwarded_allow_ips, server_header=False, access_log=True,
                 timeout_graceful_shutdown=10)  # open SSE streams must not hold a shutdown
 
 

@@ -13,6 +13,7 @@ from bus.errors import ConfigError
 from bus.redis import connect
 from bus.settings import Settings
 from orchestrator.gateway import errors
+from orchestrator.gateway.authlimit import FailedAuthLimit
 from orchestrator.gateway.bodylimit import BodySizeLimit
 from orchestrator.gateway.config import GatewayConfig
 from orchestrator.gateway.metrics import RequestMetrics
@@ -75,6 +76,7 @@ def create_app(
     app.state.services = svc
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(FailedAuthLimit, bucket=svc.auth_failures)  # outside: before the body
     app.add_middleware(RequestMetrics)
     app.add_middleware(UiSecurityHeaders)  # CSP, nosniff, no-referrer on every /ui answer
     app.include_router(ops_router)

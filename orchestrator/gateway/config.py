@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# Async Redis connections beyond one per open event stream: a stream's result read and
-# lease refresh (docs/gateway.md).
+# Async Redis connections beyond one per open event stream: the failed-authentication
+# check of every request, a stream's result read and lease refresh (docs/gateway.md).
 AUX_REDIS_CONNECTIONS = 16
 
 
@@ -29,6 +29,11 @@ class GatewayConfig(BaseSettings):
         60.0, ge=1, le=3600, description="a stream's slot outlives a dead replica this long "
                                           "(refreshed every third of it while the stream is open)")
     sse_retry_after_s: int = Field(10, ge=1, description="Retry-After of a refused stream")
+    auth_failures_per_min: float = Field(
+        10.0, gt=0, description="failed authentications per minute per client address (refill)")
+    auth_failure_burst: int = Field(
+        20, ge=1, description="failed authentications an address may make at once; past them "
+                              "every request from the address gets 429 until the bucket refills")
     heartbeat_max_age_s: float = Field(30.0, gt=0, description="older = a worker is not alive")
     require_workers: bool = Field(
         True, description="readyz fails when no orchestrator is consuming the events stream"
@@ -53,5 +58,5 @@ class GatewayConfig(BaseSettings):
 
     @property
     def redis_max_connections(self) -> int:
-        """The bound of the gateway's async Redis pool (event streams)."""
+        """The bound of the gateway's async Redis pool (event streams and the auth check)."""
         return self.sse_max_streams + AUX_REDIS_CONNECTIONS

@@ -12,7 +12,7 @@ from bus.keys import Keys
 from bus.settings import Settings
 from orchestrator.feedback import FeedbackStore
 from orchestrator.gateway.config import GatewayConfig
-from orchestrator.gateway.ratelimit import TokenBucket
+from orchestrator.gateway.ratelimit import FailureBucket, TokenBucket
 from orchestrator.gateway.streams import StreamLimiter
 from orchestrator.jobs import JobStore
 from orchestrator.keys_store import ApiKeyStore
@@ -30,6 +30,7 @@ class Services:
     bucket: TokenBucket
     feedback: FeedbackStore
     streams: StreamLimiter
+    auth_failures: FailureBucket
 
     @classmethod
     def build(cls, settings: Settings, config: GatewayConfig, client: SyncRedis,
@@ -46,6 +47,9 @@ class Services:
                                   per_tenant=config.sse_max_per_tenant,
                                   per_process=config.sse_max_streams,
                                   lease_s=config.sse_lease_s, prefix=settings.key_prefix),
+            auth_failures=FailureBucket(aclient, per_min=config.auth_failures_per_min,
+                                        burst=config.auth_failure_burst,
+                                        prefix=settings.key_prefix),
         )
 
 

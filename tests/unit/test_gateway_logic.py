@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.feedback import FeedbackRecord, as_eval_case
+from orchestrator.gateway.authlimit import client_address
 from orchestrator.gateway.config import GatewayConfig
 from orchestrator.gateway.models import JobSubmission
 from orchestrator.gateway.ratelimit import retry_after_seconds
@@ -79,6 +80,13 @@ def test_a_well_formed_key_names_its_id() -> None:
     key_id, key = new_key()
     assert key_id_of(key) == key_id
     assert key_id_of("rr_short_secret") is None and key_id_of(key + "x") is None
+
+
+def test_the_client_address_is_the_one_the_server_gives() -> None:
+    assert client_address({"type": "http", "client": ("203.0.113.7", 5123)}) == "203.0.113.7"
+    assert client_address({"type": "http", "client": ("::1", 5123, 0, 0)}) == "::1"
+    assert client_address({"type": "http", "client": None}) == "unknown"
+    assert client_address({"type": "http"}) == "unknown"
 
 
 def test_the_async_redis_pool_holds_every_allowed_stream_and_some_headroom() -> None:
