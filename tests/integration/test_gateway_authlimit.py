@@ -61,7 +61,8 @@ def test_past_the_burst_of_failures_an_address_is_refused_even_with_a_valid_key(
         failures = [
             http.get("/v1/jobs/nope").status_code,  # no key at all
             http.get("/v1/jobs/nope", headers=WRONG).status_code,  # a wrong key
-            http.get("/ui/jobs/nope", params={"key": "guess"}).status_code,  # the page's ?key=
+            http.post("/ui/session", data={"key": "guess"},  # the /ui sign-in form
+                      headers={"Origin": url}).status_code,
         ]
         assert failures == [401, 401, 401]
         refused = http.get("/v1/jobs/nope", headers=WRONG)
