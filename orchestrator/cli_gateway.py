@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -30,21 +32,31 @@ def _redis_settings(ctx: click.Context, what: str) -> Settings:
     return settings
 
 
-def _key_store(ctx: click.Context, what: str) -> ApiKeyStore:
+@contextmanager
+def _key_store(ctx: click.Context, what: str) -> Iterator[ApiKeyStore]:
     settings = _redis_settings(ctx, what)
     client = connect(settings)
-    ping(client, settings.redis_url)
-    return ApiKeyStore(client, prefix=settings.key_prefix)
+    try:
+        ping(client, settings.redis_url)
+        yield ApiKeyStore(client, prefix=settings.key_prefix)
+    finally:
+        client.close()
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--forwarded-allow-ips", default=None, metavar="IPS",
+              help="Proxies (comma-separated addresses or networks, or '*') whose "
+                   "X-Forwarded-For and X-Forwarded-Proto are trusted: uvicorn's proxy "
+                   "headers. The client address (the failed-authentication limit's) is then "
+                   "the forwarded one. Default: no proxy trusted, the TCP peer counts.")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, forwarded_allow_ips: str | None) -> None:
     """Run the HTTP gateway (FastAPI on uvicorn). Needs RAGRELAY_REDIS_URL.
 
-    Limits come from RAGRELAY_GATEWAY_* (RATE_PER_S, BURST, MAX_BODY_BYTES, ...).
+    Limits come from RAGRELAY_GATEWAY_* (RATE_PER_S, BURST, MAX_BODY_BYTES, SSE_MAX_PER_KEY,
+    AUTH_FAILURE_BURST, ...; docs/gateway.md).
     """
     import uvicorn
 
@@ -55,7 +67,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     app = create_app(settings, GatewayConfig())
     accesslog.install()  # a stale `?key=rr_...` link must not write the key to the log
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=False, server_header=False, access_log=True,
+                proxy_headers=forwarded_allow_ips is not None,
+                forwarded_allow_ips=forwarded_allow_ips, server_header=False, access_log=True,
                 timeout_graceful_shutdown=10)  # open SSE streams must not hold a shutdown
 
 
@@ -70,8 +83,8 @@ def keys() -> None:
 @click.pass_context
 def keys_create(ctx: click.Context, tenant: str, name: str) -> None:
     """Create a key for TENANT and print it once (the last line of the output)."""
-    store = _key_store(ctx, "ragrelay keys create")
-    record, plain = store.create(tenant, name)
+    with _key_store(ctx, "ragrelay keys create") as store:
+        record, plain = store.create(tenant, name)
     click.echo(f"created key {record.key_id} for tenant {record.tenant}"
                + (f" ({record.name})" if record.name else ""))
     click.echo("store it now: it is shown only once and kept only as a hash")
@@ -84,8 +97,9 @@ def keys_create(ctx: click.Context, tenant: str, name: str) -> None:
 @click.pass_context
 def keys_list(ctx: click.Context, tenant: str | None, as_json: bool) -> None:
     """List live keys: id, tenant, name, creation time (never the key itself)."""
-    store = _key_store(ctx, "ragrelay keys list")
-    for r in store.list(tenant):
+    with _key_store(ctx, "ragrelay keys list") as store:
+        records = store.list(tenant)
+    for r in records:
         if as_json:
             click.echo(json.dumps({"key_id": r.key_id, "tenant": r.tenant, "name": r.name,
                                    "created_at": r.created_at}))
@@ -99,8 +113,8 @@ def keys_list(ctx: click.Context, tenant: str | None, as_json: bool) -> None:
 @click.pass_context
 def keys_revoke(ctx: click.Context, key_id: str) -> None:
     """Revoke the key KEY_ID (as shown by `keys list`); it stops working at once."""
-    store = _key_store(ctx, "ragrelay keys revoke")
-    record = store.revoke(key_id)
+    with _key_store(ctx, "ragrelay keys revoke") as store:
+        record = store.revoke(key_id)
     if record is None:
         raise click.ClickException(f"no key {key_id}")
     click.echo(f"revoked key {record.key_id} of tenant {record.tenant}")
@@ -118,6 +132,10 @@ def feedback_export(ctx: click.Context, tenant: str | None) -> None:
     """Print every feedback record as an eval case, one JSON object per line."""
     settings = _redis_settings(ctx, "ragrelay feedback export")
     client = connect(settings)
-    ping(client, settings.redis_url)
-    for record in FeedbackStore(client, prefix=settings.key_prefix).all(tenant):
+    try:
+        ping(client, settings.redis_url)
+        records = list(FeedbackStore(client, prefix=settings.key_prefix).all(tenant))
+    finally:
+        client.close()
+    for record in records:
         click.echo(json.dumps(as_eval_case(record)))

@@ -67,6 +67,12 @@ def looks_like_key(plain: str) -> bool:
     return _KEY_RE.fullmatch(plain) is not None
 
 
+def key_id_of(plain: str) -> str | None:
+    """The key id a well-formed key names (whether or not the key is valid)."""
+    match = _KEY_RE.fullmatch(plain)
+    return match.group(1) if match else None
+
+
 class ApiKeyStore:
     def __init__(self, client: redis.Redis, *, prefix: str = "ragrelay") -> None:
         self.client = client

@@ -67,24 +67,56 @@ def limit_context(
 
 # --- prompt injection -----------------------------------------------------------------------
 
+# None of these fires on any of the ~50k sentences of the shared SQuAD and SciFact corpora
+# (tests/unit/test_guardrails.py checks it): the offline generator skips what they match.
 INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
     name: re.compile(pattern, re.IGNORECASE)
     for name, pattern in {
         "ignore_instructions": (
             r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:previous|prior|above|"
             r"earlier|all|any|your|the)\b[^.\n]{0,20}\b(?:instructions?|prompts?|rules|"
-            r"directions|guidelines|context)\b"
+            r"directions|guidelines|context)\b|"
+            r"\b(?:ignore|disregard|forget)\s+(?:all\s+of\s+|everything\s+|anything\s+|what\s+)?"
+            r"(?:the\s+|that\s+is\s+|written\s+)?(?:above(?![-\w])|previously\s+said|"
+            r"you\s+(?:were|have\s+been)\s+told)|"
+            r"\b(?:do\s+not|don't|stop)\s+(?:follow(?:ing)?|obey(?:ing)?)\s+(?:your|the)\s+"
+            r"(?:previous|prior|above|original|system|earlier)\s+(?:instructions?|rules|"
+            r"guidelines|prompt)\b"
         ),
-        "new_instructions": r"\b(?:new|updated|real|actual)\s+instructions?\s*:",
+        "new_instructions": (
+            r"\b(?:new|updated|real|actual)\s+instructions?\s*:|"
+            r"\byour\s+(?:new|real|actual|true)\s+(?:role|task|instructions?|goal|purpose|job)"
+            r"\s+(?:is|are)\b"
+        ),
         "role_override": (
             r"\byou\s+are\s+now\b|\bact\s+as\s+(?:an?\s+)?(?:unrestricted|jailbroken|dan)\b|"
-            r"\bfrom\s+now\s+on\s*,?\s+you\b"
+            # "from now on, you should pay more" is an ordinary sentence (SQuAD); a role change
+            # says how to be or answer
+            r"\bfrom\s+now\s+on\s*,?\s+(?:you\s+(?:are|will|must|shall|only|always|never|"
+            r"answer|reply|respond|act|say)|(?:always\s+|only\s+)?(?:answer|reply|respond))\b|"
+            r"\bpretend\s+(?:that\s+)?you\s+are\b|\bpretend\s+to\s+be\s+(?:an?\s+)?(?:ai|"
+            r"assistant|model|chatbot|unrestricted|jailbroken)\b|"
+            r"\byou\s+are\s+no\s+longer\s+(?:an?\s+(?:ai|assistant|language\s+model)\b|claude\b|"
+            r"chatgpt\b|bound\s+by\s+(?:any|your)\s+(?:rules|instructions|guidelines))"
+        ),
+        "addressed_to_model": (
+            r"\bif\s+you\s+are\s+an?\s+(?:ai|artificial\s+intelligence|(?:large\s+)?language"
+            r"\s+model|llm|ai\s+assistant|chatbot)\b|"
+            r"\b(?:note|message|instructions?)\s+(?:to|for)\s+(?:the\s+|any\s+)?(?:ai|llm|"
+            r"assistant|language\s+model|chatbot)s?\s*:|"
+            r"\b(?:ai|llms?|language\s+models?|(?:ai\s+)?assistants?|chatbots?)\s+(?:reading|"
+            r"processing|summari[sz]ing)\s+this\b"
         ),
         "prompt_exfiltration": (
-            r"\b(?:reveal|print|show|repeat|output)\b[^.\n]{0,30}\b(?:system\s+prompt|"
-            r"your\s+(?:instructions|prompt))\b"
+            r"\b(?:reveal|print|show|repeat|output|disclose|leak|dump|recite|tell\s+me|"
+            r"write\s+out)\b[^.\n]{0,30}\b(?:system\s+prompt|(?:initial|hidden|"
+            r"original|secret)\s+(?:prompt|instructions|message)|your\s+(?:instructions|prompt|"
+            r"rules))\b"
         ),
-        "role_tags": r"</?\s*(?:system|assistant|user|instructions?)\s*>|\n\s*(?:Human|Assistant)\s*:",
+        "role_tags": (
+            r"</?\s*(?:system|assistant|user|instructions?)\s*>|\n\s*(?:Human|Assistant)\s*:|"
+            r"<\|im_(?:start|end)\|>|\[/?INST\]|<<\s*/?SYS\s*>>"
+        ),
         "fence_break": r"</?\s*(?:document|documents|email)\b",
         "tool_hijack": r"\b(?:call|invoke|use)\s+the\s+\w+\s+tool\b",
     }.items()
@@ -114,16 +146,29 @@ def fence_document(chunk: Chunk) -> str:
     return f"<document {attrs}>\n{neutralise_fences(chunk.text)}\n</document>"
 
 
-def fence_documents(chunks: Sequence[Chunk]) -> tuple[str, list[str]]:
-    """All chunks fenced, in order, inside ``<documents>``; plus injection flags
-    (``injection:<chunk_id>:<pattern>``)."""
-    flags = [
+def injection_flags(chunks: Sequence[Chunk]) -> list[str]:
+    """``injection:<chunk_id>:<pattern>`` for each pattern each chunk (title and text)
+    matches: what both providers report for retrieved text."""
+    return [
         f"injection:{chunk.chunk_id}:{name}"
         for chunk in chunks
         for name in find_injections(f"{chunk.title}\n{chunk.text}")
     ]
+
+
+def email_injection_flags(email: Mapping[str, str]) -> list[str]:
+    """``injection:email:<pattern>`` for each pattern the email's fields match."""
+    return [
+        f"injection:email:{name}"
+        for name in find_injections("\n".join(str(v) for v in email.values()))
+    ]
+
+
+def fence_documents(chunks: Sequence[Chunk]) -> tuple[str, list[str]]:
+    """All chunks fenced, in order, inside ``<documents>``; plus injection flags
+    (``injection:<chunk_id>:<pattern>``)."""
     body = "\n".join(fence_document(c) for c in chunks)
-    return f"<documents>\n{body}\n</documents>", flags
+    return f"<documents>\n{body}\n</documents>", injection_flags(chunks)
 
 
 def fence_email(email: Mapping[str, str]) -> tuple[str, list[str]]:
@@ -133,11 +178,7 @@ def fence_email(email: Mapping[str, str]) -> tuple[str, list[str]]:
         for key in ("from", "subject", "body")
         if email.get(key)
     ]
-    flags = [
-        f"injection:email:{name}"
-        for name in find_injections("\n".join(str(v) for v in email.values()))
-    ]
-    return "<email>\n" + "\n".join(parts) + "\n</email>", flags
+    return "<email>\n" + "\n".join(parts) + "\n</email>", email_injection_flags(email)
 
 
 # --- citations --------------------------------------------------------------------------------
@@ -187,10 +228,12 @@ __all__ = [
     "check_citations",
     "citation_problems",
     "clip",
+    "email_injection_flags",
     "fence_document",
     "fence_documents",
     "fence_email",
     "find_injections",
+    "injection_flags",
     "limit_context",
     "luhn_ok",
     "neutralise_fences",

@@ -13,6 +13,7 @@ from bus.errors import ConfigError
 from bus.redis import connect
 from bus.settings import Settings
 from orchestrator.gateway import errors
+from orchestrator.gateway.authlimit import FailedAuthLimit
 from orchestrator.gateway.bodylimit import BodySizeLimit
 from orchestrator.gateway.config import GatewayConfig
 from orchestrator.gateway.metrics import RequestMetrics
@@ -36,6 +37,17 @@ REDIS_REQUIRED = (
 )
 
 
+def async_client(settings: Settings, config: GatewayConfig) -> aioredis.Redis:
+    """The gateway's asyncio Redis client, on a pool of at most
+    ``config.redis_max_connections``: each open event stream holds one while it waits in
+    XREAD, and the per-process stream cap keeps them inside it. A request that still finds
+    the pool empty waits for a connection (up to 10 s) instead of opening another."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        settings.redis_url or "", max_connections=config.redis_max_connections, timeout=10,
+        health_check_interval=30, socket_keepalive=True, client_name="ragrelay-gateway")
+    return aioredis.Redis.from_pool(pool)
+
+
 def create_app(
     settings: Settings,
     config: GatewayConfig | None = None,
@@ -48,8 +60,7 @@ def create_app(
     if (redis_client is None or async_redis is None) and settings.embedded:
         raise ConfigError(REDIS_REQUIRED)
     client = redis_client or connect(settings)
-    aclient = async_redis or aioredis.Redis.from_url(
-        settings.redis_url or "", health_check_interval=30, socket_keepalive=True)
+    aclient = async_redis or async_client(settings, config)
     svc = Services.build(settings, config, client, aclient)
 
     @asynccontextmanager
@@ -65,6 +76,7 @@ def create_app(
     app.state.services = svc
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(FailedAuthLimit, bucket=svc.auth_failures)  # outside: before the body
     app.add_middleware(RequestMetrics)
     app.add_middleware(UiSecurityHeaders)  # CSP, nosniff, no-referrer on every /ui answer
     app.include_router(ops_router)

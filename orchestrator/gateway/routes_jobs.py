@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Response, status
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
 
 from bus.errors import CorruptRecord, IdempotencyConflict
 from orchestrator.feedback import FeedbackIn
-from orchestrator.gateway.auth import Svc, Tenant
+from orchestrator.gateway.auth import Svc, Tenant, bearer
 from orchestrator.gateway.errors import InvalidField
 from orchestrator.gateway.models import (
     ConflictBody,
@@ -23,6 +24,8 @@ from orchestrator.gateway.models import (
 )
 from orchestrator.gateway.services import Services
 from orchestrator.gateway.sse import trace_stream, valid_entry_id
+from orchestrator.gateway.streams import LeasedEventStream
+from orchestrator.keys_store import key_id_of
 from orchestrator.state import JobState
 from schemas import JobResult
 
@@ -122,27 +125,42 @@ def get_job(job_id: JobId, tenant: Tenant, svc: Svc) -> JobView:
     **ERRORS,
     200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
           "description": "the trace as Server-Sent Events, ending with `event: result`"},
+    429: {"model": ErrorBody, "description": "rate limit exceeded, or the API key or tenant "
+                                             "already has its most open event streams; see "
+                                             "Retry-After"},
+    503: {"model": ErrorBody, "description": "this gateway process serves its most event "
+                                             "streams, or Redis is unavailable; see Retry-After"},
 }, response_class=StreamingResponse)
 def job_events(
     job_id: JobId,
     tenant: Tenant,
     svc: Svc,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     last_event_id: Annotated[str | None, Header(
         alias="Last-Event-ID", max_length=41,
         description="Resume after this trace entry id (the `id:` of an event)")] = None,
 ) -> StreamingResponse:
-    """Server-Sent Events of the job's trace as it happens, ending with the final result."""
+    """Server-Sent Events of the job's trace as it happens, ending with the final result.
+
+    Open streams are capped per API key and per tenant (429) and per gateway process (503).
+    """
     if last_event_id is not None and not valid_entry_id(last_event_id):
         raise InvalidField("header.Last-Event-ID",
                            "expected a trace entry id like 1700000000000-0")
     owned_job(svc, job_id, tenant)
     cfg = svc.config
+    # `tenant` authenticated this very key, so the key id it names is its own.
+    admission = svc.streams.admit(tenant, key_id_of(creds.credentials) if creds else None)
+    if admission.lease is None:
+        raise HTTPException(429, admission.refused,
+                            headers={"Retry-After": str(cfg.sse_retry_after_s)})
     frames = trace_stream(svc.aredis, svc.keys, job_id, after=last_event_id,
                           block_ms=cfg.sse_block_ms, keepalive_s=cfg.sse_keepalive_s,
                           max_s=cfg.sse_max_s)
-    return StreamingResponse(frames, media_type="text/event-stream", headers={
-        "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
-    })
+    return LeasedEventStream(frames, limiter=svc.streams, lease=admission.lease,
+                             retry_after_s=cfg.sse_retry_after_s, headers={
+                                 "Cache-Control": "no-cache", "X-Accel-Buffering": "no",
+                             })
 
 
 @router.post("/{job_id}/feedback", status_code=status.HTTP_201_CREATED,

@@ -12,7 +12,8 @@ from bus.keys import Keys
 from bus.settings import Settings
 from orchestrator.feedback import FeedbackStore
 from orchestrator.gateway.config import GatewayConfig
-from orchestrator.gateway.ratelimit import TokenBucket
+from orchestrator.gateway.ratelimit import FailureBucket, TokenBucket
+from orchestrator.gateway.streams import StreamLimiter
 from orchestrator.jobs import JobStore
 from orchestrator.keys_store import ApiKeyStore
 
@@ -28,6 +29,8 @@ class Services:
     api_keys: ApiKeyStore
     bucket: TokenBucket
     feedback: FeedbackStore
+    streams: StreamLimiter
+    auth_failures: FailureBucket
 
     @classmethod
     def build(cls, settings: Settings, config: GatewayConfig, client: SyncRedis,
@@ -40,6 +43,13 @@ class Services:
             bucket=TokenBucket(client, rate_per_s=config.rate_per_s, burst=config.burst,
                                prefix=settings.key_prefix),
             feedback=FeedbackStore(client, prefix=settings.key_prefix),
+            streams=StreamLimiter(client, aclient, per_key=config.sse_max_per_key,
+                                  per_tenant=config.sse_max_per_tenant,
+                                  per_process=config.sse_max_streams,
+                                  lease_s=config.sse_lease_s, prefix=settings.key_prefix),
+            auth_failures=FailureBucket(aclient, per_min=config.auth_failures_per_min,
+                                        burst=config.auth_failure_burst,
+                                        prefix=settings.key_prefix),
         )
 
 

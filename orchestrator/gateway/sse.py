@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -63,7 +63,7 @@ async def trace_stream(
     block_ms: int,
     keepalive_s: float,
     max_s: float,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Yield the SSE frames of ``job_id`` after entry ``after``, then its result."""
     stream = keys.trace(job_id)
     last = after or "0-0"

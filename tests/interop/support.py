@@ -7,6 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -19,11 +20,12 @@ PIPELINE = ("analysis", "retrieval", "generation", "evaluation")
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI) -> Iterator[str]:
-    """Run ``app`` on a real uvicorn on loopback; yields its base URL."""
+def serve_in_thread(app: FastAPI, **options: Any) -> Iterator[str]:
+    """Run ``app`` on a real uvicorn on loopback (``options``: more uvicorn.Config
+    arguments); yields its base URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on"))
+                                           lifespan="on", **options))
     thread = threading.Thread(target=server.run, daemon=True, name="test-uvicorn")
     thread.start()
     base = f"http://127.0.0.1:{port}"

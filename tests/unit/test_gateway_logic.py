@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from orchestrator.feedback import FeedbackRecord, as_eval_case
+from orchestrator.gateway.authlimit import client_address
+from orchestrator.gateway.config import GatewayConfig
 from orchestrator.gateway.models import JobSubmission
 from orchestrator.gateway.ratelimit import retry_after_seconds
 from orchestrator.gateway.readiness import assess, heartbeat_files
 from orchestrator.gateway.sse import comment, format_event, valid_entry_id
-from orchestrator.keys_store import hash_key, looks_like_key, new_key
+from orchestrator.keys_store import hash_key, key_id_of, looks_like_key, new_key
 
 
 def test_sse_frames_carry_id_event_and_one_data_line_per_line() -> None:
@@ -72,6 +74,24 @@ def test_keys_have_a_public_id_and_a_secret_and_hash_deterministically() -> None
     assert not looks_like_key(key + "x") and not looks_like_key("rr_short_secret")
     assert hash_key(key) == hash_key(key) and hash_key(key) != hash_key(new_key()[1])
     assert len(hash_key(key)) == 64
+
+
+def test_a_well_formed_key_names_its_id() -> None:
+    key_id, key = new_key()
+    assert key_id_of(key) == key_id
+    assert key_id_of("rr_short_secret") is None and key_id_of(key + "x") is None
+
+
+def test_the_client_address_is_the_one_the_server_gives() -> None:
+    assert client_address({"type": "http", "client": ("203.0.113.7", 5123)}) == "203.0.113.7"
+    assert client_address({"type": "http", "client": ("::1", 5123, 0, 0)}) == "::1"
+    assert client_address({"type": "http", "client": None}) == "unknown"
+    assert client_address({"type": "http"}) == "unknown"
+
+
+def test_the_async_redis_pool_holds_every_allowed_stream_and_some_headroom() -> None:
+    assert GatewayConfig().redis_max_connections == 200 + 16
+    assert GatewayConfig(sse_max_streams=5).redis_max_connections == 21
 
 
 def test_submission_becomes_a_request_of_the_keys_tenant_with_the_header_key() -> None:

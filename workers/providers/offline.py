@@ -3,6 +3,12 @@
 Not a mock: rule- and IR-based query analysis (rewrites, decomposition, routing), extractive
 answers with citations, and lexical evaluation that can say ``revise``. Its quality is
 measured by ``ragrelay eval`` (see docs/benchmarks.md).
+
+Retrieved text is data here too (docs/anthropic.md, "Guardrails"): the generator never
+answers with a sentence the injection check flags, the results carry the same
+``injection:<chunk_id>:<pattern>`` flags as the Claude provider's (generation ``notes``,
+evaluation ``feedback``, analysis ``notes`` for emails, the ``guardrail.flagged`` log event),
+and the evaluator never accepts an answer that reads as an instruction to the model.
 """
 
 from __future__ import annotations
@@ -10,9 +16,10 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from bus import logging as blog
 from bus.errors import ConfigError
 from schemas import (
     AnalysisResult,
@@ -27,6 +34,7 @@ from schemas import (
     Verdict,
 )
 from workers.email.reply import compose_reply
+from workers.guardrails import email_injection_flags, find_injections, injection_flags
 from workers.ports import Embedder
 from workers.text.answer_types import is_question
 from workers.text.extractive import Extract, extract_answer
@@ -35,6 +43,8 @@ from workers.text.tokenize import stems
 
 MODEL = "offline"
 NO_DOCUMENTS = "No relevant documents were found for this question."
+
+log = blog.get_logger("ragrelay.offline")
 
 _PERSONAL = re.compile(r"\b(my|mine|me|i|i'm|i've|our|account|order|subscription)\b", re.I)
 _RECENT = re.compile(r"\b(today|latest|current|news|now|this week|yesterday|recent)\b", re.I)
@@ -138,6 +148,8 @@ class OfflineProvider:
             sources.append("user_context")
         if self.web_enabled and _RECENT.search(task.query):
             sources.append("web")
+        flags = email_injection_flags(task.email) if task.email else []
+        _flagged("analysis", task.job_id, flags)
         return AnalysisResult(
             job_id=task.job_id,
             step_id=task.step_id,
@@ -146,6 +158,7 @@ class OfflineProvider:
             needs_retrieval=True,
             triage=triage,  # type: ignore[arg-type,unused-ignore]
             triage_score=score,
+            notes=notes_of(flags),
             model=MODEL,
             prompt_version=self.prompt_ref("analysis"),
             usage=Usage(),
@@ -153,22 +166,27 @@ class OfflineProvider:
 
     # -- generation --------------------------------------------------------------------------
     def generate(self, task: GenerationTask) -> GenerationResult:
+        flags = injection_flags(task.context)
+        if task.email:
+            flags += email_injection_flags(task.email)
+        _flagged("generation", task.job_id, flags)
+        notes = notes_of(flags)
         if not task.context:
             return GenerationResult(
                 job_id=task.job_id, step_id=task.step_id, answer=NO_DOCUMENTS, no_answer=True,
-                model=MODEL, prompt_version=self.prompt_ref("generation"),
+                notes=notes, model=MODEL, prompt_version=self.prompt_ref("generation"),
             )
         extract = extract_answer(task.query, task.context, embedder=self.embedder,
-                                 reread=task.reread)
+                                 reread=task.reread, skip=reads_as_instruction)
         if self.versions["generation"] == 2 and len(extract.quotes) > 1:
             first = extract.quotes[0]
             extract = dataclasses.replace(extract, answer=first[1], quotes=[first])
         if task.kind == "email_reply":
-            return self._draft(task, extract)
+            return self._draft(task, extract, notes)
         if not extract.answer:
             return GenerationResult(
                 job_id=task.job_id, step_id=task.step_id, answer=NO_DOCUMENTS, no_answer=True,
-                model=MODEL, prompt_version=self.prompt_ref("generation"),
+                notes=notes, model=MODEL, prompt_version=self.prompt_ref("generation"),
             )
         citations = self._citations(task, extract)
         return GenerationResult(
@@ -177,6 +195,7 @@ class OfflineProvider:
             answer=extract.answer,
             short_answer=extract.short_answer,
             citations=citations,
+            notes=notes,
             model=MODEL,
             prompt_version=self.prompt_ref("generation"),
             confidence=confidence(extract.margin),
@@ -196,7 +215,7 @@ class OfflineProvider:
             ))
         return citations
 
-    def _draft(self, task: GenerationTask, extract: Extract) -> GenerationResult:
+    def _draft(self, task: GenerationTask, extract: Extract, notes: str) -> GenerationResult:
         """An email reply: greeting, the grounded sentences, sign-off (nothing invented)."""
         body = compose_reply(task.query, extract.answer,
                              (task.email or {}).get("from_name") or None)
@@ -207,6 +226,7 @@ class OfflineProvider:
             short_answer=extract.answer or None,
             citations=self._citations(task, extract),
             no_answer=not extract.answer,
+            notes=notes,
             model=MODEL,
             prompt_version="offline-email-draft@v1",
         )
@@ -249,6 +269,7 @@ class OfflineProvider:
         feedback = ""
         suggestion = None
         verdict: Verdict = "accept" if ok else "revise"
+        instruction = find_injections(text)
         if (ok and by_confidence and task.confidence is not None and task.iteration == 1
                 and not task.is_last_iteration and task.confidence < self.reread_below):
             verdict = "reread"
@@ -264,6 +285,21 @@ class OfflineProvider:
                 parts.append("not covered: " + ", ".join(missing[:8]))
             feedback = "; ".join(parts)
             suggestion = " ".join(missing[:8]) or None
+        if instruction:
+            # An instruction to the model is not an answer, however well its words match:
+            # scored 0 so it is never the best answer kept when the budget runs out.
+            verdict = "revise"
+            scores = dict.fromkeys(scores, 0.0)
+            feedback = ("[guardrail: the answer reads as an instruction to the model ("
+                        + ", ".join(instruction) + "); answer from other sentences] "
+                        + feedback).strip()
+        flags = injection_flags(task.context)
+        if flags:
+            # bracketed like the Claude provider's; the offline analysis leaves brackets out of
+            # its feedback rewrite (workers/text/rewrite.py)
+            feedback = (feedback + " [guardrail flags: " + ", ".join(flags) + "]").strip()
+        _flagged("evaluation", task.job_id,
+                 [*(f"answer_reads_as_instruction:{n}" for n in instruction), *flags])
         return EvaluationResult(
             job_id=task.job_id,
             step_id=task.step_id,
@@ -274,6 +310,21 @@ class OfflineProvider:
             model=MODEL,
             prompt_version=self.prompt_ref("evaluation"),
         )
+
+
+def reads_as_instruction(sentence: str) -> bool:
+    """Whether the injection check flags ``sentence``: the generator never answers with it."""
+    return bool(find_injections(sentence))
+
+
+def notes_of(flags: Sequence[str]) -> str:
+    """Flags as the Claude provider writes them into ``notes``: ``[flag] [flag]``."""
+    return " ".join(f"[{f}]" for f in flags)
+
+
+def _flagged(stage: str, job_id: str, flags: Sequence[str]) -> None:
+    if flags:
+        log.warning("guardrail.flagged", stage=stage, job_id=job_id, flags=list(flags))
 
 
 def confidence(margin: float | None) -> float:

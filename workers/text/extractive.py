@@ -18,7 +18,7 @@ the question's words in the best sentence, when there is one.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -105,6 +105,7 @@ def extract_answer(
     max_words: int = 40,
     word_vectors: WordVectors | Literal["packaged"] | None = "packaged",
     reread: bool = False,
+    skip: Callable[[str], bool] | None = None,
 ) -> Extract:
     """Pick the best-supported sentence(s), with their chunk ids, and a short answer.
 
@@ -112,6 +113,8 @@ def extract_answer(
     ("packaged": the MiniLM package's, when installed; None: exact stems only).
     ``reread`` adds the slower late-interaction reading of the best few sentences, when
     the embedder gives token states (:mod:`workers.text.late_reader`).
+    ``skip`` names sentences never to answer with (the guardrails' injection check): they
+    stay in their chunk as the context of their neighbours, but are never chosen.
     """
     q_terms = stems(query)
     q = set(q_terms)
@@ -124,14 +127,18 @@ def extract_answer(
     ]
     if not pool:
         return Extract(answer="", short_answer=None)
+    allowed = np.array([skip is None or not skip(s.text) for s in pool])
+    if not allowed.any():
+        return Extract(answer="", short_answer=None)
     chunk_ids = [chunks[s.chunk_rank].chunk_id for s in pool]
     vectors = packaged_word_vectors() if word_vectors == "packaged" else word_vectors
     kind = answer_type(query)
     features = sentence_features(query, q_terms, kind, pool, vectors=vectors)
     scores = features @ WEIGHTS
+    scores[~allowed] = -np.inf  # below everything, and never re-scored (see `_best`)
     if embedder is not None:
         # only the few best so far: a sentence embedding costs milliseconds each
-        top = [int(i) for i in np.argsort(-scores, kind="stable")[:EMBEDDED]]
+        top = _best(scores, allowed)[:EMBEDDED]
         titles = [chunks[pool[i].chunk_rank].title for i in top]
         vecs = embedder.embed([query, *(f"{t}: {pool[i].text}" if t else pool[i].text
                                         for t, i in zip(titles, top, strict=True))])
@@ -142,19 +149,19 @@ def extract_answer(
     shares = np.array([len(q & set(s.stems)) for s in pool])
     scores[shares == 0] -= 100.0  # a sentence sharing no word with the question is a last resort
     if reread and isinstance(embedder, TokenEncoder):
-        top = [int(i) for i in np.argsort(-scores, kind="stable")[:REREAD]]
+        top = _best(scores, allowed)[:REREAD]
         late = maxsim_scores(embedder, query, chunks, [(pool[i].chunk_rank, pool[i].text)
                                                        for i in top])
         scores[top] += REREAD_WEIGHT * late
         rest = np.ones(len(pool), dtype=bool)
         rest[top] = False
         scores[rest] -= REREAD_WEIGHT  # below every re-read sentence
-    order = [int(i) for i in np.argsort(-scores, kind="stable")]
+    order = _best(scores, allowed)
     best = order[0]
     if shares[best] == 0 and embedder is None:
         return Extract(answer="", short_answer=None)
     chosen = [best]
-    for i in _companions(pool, scores, best, order, max_sentences):
+    for i in _companions(pool, scores, best, order, max_sentences, allowed):
         total_words = sum(len(pool[j].text.split()) for j in chosen) + len(pool[i].text.split())
         if total_words <= max_words:
             chosen.append(i)
@@ -168,13 +175,18 @@ def extract_answer(
     )
 
 
+def _best(scores: np.ndarray, allowed: np.ndarray) -> list[int]:
+    """The allowed sentences, best first (stable: ties keep the context's order)."""
+    return [int(i) for i in np.argsort(-scores, kind="stable") if allowed[i]]
+
+
 def _companions(pool: Sequence[Candidate], scores: np.ndarray, best: int, order: list[int],
-                max_sentences: int) -> list[int]:
+                max_sentences: int, allowed: np.ndarray) -> list[int]:
     """Sentences that may follow the best one: those nearly as good, then the one it refers
     back to ("He ...", "This ...") when it opens with such a word."""
     out = [i for i in order[1:max_sentences] if scores[best] - scores[i] <= COMPANION_MARGIN]
     previous = best - 1
-    if (previous >= 0 and previous not in out
+    if (previous >= 0 and previous not in out and allowed[previous]
             and pool[previous].chunk_rank == pool[best].chunk_rank
             and opens_with_anaphor(pool[best].text)):
         out.append(previous)

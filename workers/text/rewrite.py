@@ -9,6 +9,8 @@ a rewrite earns its place only when it can find something the original cannot:
 - decomposition of multi-part questions ("Who founded X and when?") into parts;
 - on a ``revise`` loop: the evaluator's feedback keywords, and RM3-style expansion with
   the terms that best characterise the documents already retrieved (``feedback_docs``).
+  Bracketed parts of the feedback (``[guardrail flags: injection:...]``) are notes for the
+  trace, not words to search for: they are left out.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ _SPLIT = re.compile(
     r"\?\s+|;\s+|\band also\b|\bas well as\b|,?\s+and\s+(?=(?:who|what|when|where|why|how|which)\b)",
     re.IGNORECASE,
 )
+
+
+_BRACKETED = re.compile(r"\[[^\]]*\]")
 
 
 def keyword_query(query: str) -> str:
@@ -86,7 +91,7 @@ def rewrite_query(
     if kw and _wordy(query):
         candidates.append(kw)
     if feedback:
-        candidates.append(f"{kw} {keyword_query(feedback)}".strip())
+        candidates.append(f"{kw} {keyword_query(_BRACKETED.sub(' ', feedback))}".strip())
     if feedback_docs:
         candidates.append(expand_with_feedback(query, feedback_docs))
     seen = {p.strip().lower() for p in previous} if feedback else set()
