@@ -37,7 +37,7 @@ ANTHROPIC = "sk-ant-api03-" + "Ab3_-x" * 15
         ("rediss://app:hunter2@cache.internal:6380/1?ssl_cert_reqs=required",
          "rediss://app:***@cache.internal:6380/1?ssl_cert_reqs=required"),
         ("amqp://guest:p@ss@rabbit/", "amqp://guest:***@rabbit/"),  # unescaped '@'
-        ("http://host:8080/path and https://user@host/", "http://host:8080/path and https://user@host/"),
+        ("http://host:8080/path and https://user@host/", None),
         ('127.0.0.1:5555 - "GET /ui/jobs/j1?key=abc123&tab=trace HTTP/1.1" 200',
          '127.0.0.1:5555 - "GET /ui/jobs/j1?key=***&tab=trace HTTP/1.1" 200'),
         ("/cb?code=x&access_token=t0k&state=s&api_key=k&sig=aa&X-Amz-Signature=ff&session=q",
@@ -46,7 +46,8 @@ ANTHROPIC = "sk-ant-api03-" + "Ab3_-x" * 15
         ("/search?keyword=cats&monkey=1&author=bob", "/search?keyword=cats&monkey=1&author=bob"),
         ("Authorization: Bearer abcdefghijklmnop", "Authorization: Bearer ***"),
         ("authorization: Basic dXNlcjpwYXNzd29yZA==", "authorization: Basic ***"),
-        ("{'x-api-key': 'whatever-it-is', 'accept': 'json'}", "{'x-api-key': '***', 'accept': 'json'}"),
+        ("{'x-api-key': 'whatever-it-is', 'accept': 'json'}",
+         "{'x-api-key': '***', 'accept': 'json'}"),
         ("Cookie: rr_session=abc; theme=dark\nnext line", "Cookie: ***\nnext line"),
         ('{"password": "hunter2", "user": "ann"}', '{"password": "***", "user": "ann"}'),
         ("db_password=hunter2 tokens=5 max_tokens=10", "db_password=*** tokens=5 max_tokens=10"),
