@@ -126,7 +126,7 @@ def describe_redis_error(exc: BaseException, url: str | None) -> str:
         code in text for code in ("NOAUTH", "WRONGPASS", "invalid password", "invalid username")
     ):
         return (f"Redis at {shown} refused the password: check {SETTING} "
-                "(redis://:PASSWORD@host:port/db, or redis://USER:PASSWORD@... for an ACL user)")
+                "(redis://:<password>@host:port/db, or redis://<user>:<password>@... for an ACL user)")
     if any(isinstance(e, redis.exceptions.NoPermissionError) for e in chain):
         return (f"Redis at {shown} accepted the login but refused a command ({reason}): the "
                 "ACL user needs ragrelay's keys and commands")
