@@ -101,11 +101,11 @@ def test_the_orchestrator_runs_over_rediss_with_cert_required(
     assert PASSWORD not in text
 
 
-def _cli(url: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def _cli(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
     env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(tmp_path), RAGRELAY_REDIS_URL=url)
-    return subprocess.run([sys.executable, "-m", "orchestrator", "keys", "list"], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run([sys.executable, "-m", "orchestrator", *(args or ("keys", "list"))],
+                          env=env, capture_output=True, text=True, timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -143,3 +143,15 @@ def test_a_wrong_url_ends_the_cli_with_one_line_and_no_password(
     assert PASSWORD not in line and "Traceback" not in out.stderr
     if case != "no password":
         assert ":***@" in line
+
+
+@pytest.mark.parametrize("command", [("serve", "--port", "0"), ("worker", "analysis")])
+def test_serve_and_workers_report_a_refused_password_as_such(
+    server: SecureRedis, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    url = server.tls_url(_query(server, "CERT_REQUIRED")).replace(PASSWORD, "not-it")
+    out = _cli(url, tmp_path, *command)
+    assert out.returncode == 2, out.stderr
+    [line] = out.stderr.splitlines()
+    assert line.startswith(f"error: Redis at rediss://:***@localhost:{server.tls_port}/0")
+    assert "refused the password: check RAGRELAY_REDIS_URL" in line and "not-it" not in line
