@@ -66,8 +66,8 @@ _BEARER = re.compile(
     r"(?P<head>\b(?:bearer|basic)\s+)(?P<secret>[A-Za-z0-9._~+/-]{8,}=*)(?![\w.~+/=*-])",
     re.IGNORECASE,
 )
-_RAGRELAY_KEY = re.compile(r"(?<![\w-])(?P<head>rr_[0-9a-f]{12}_)(?P<secret>[A-Za-z0-9_-]{43})"
-                           r"(?![\w-])")
+# 43 characters by construction; a mistyped or cut key is masked too
+_RAGRELAY_KEY = re.compile(r"(?<![\w-])(?P<head>rr_[0-9a-f]{12}_)(?P<secret>[A-Za-z0-9_-]{16,})")
 _ANTHROPIC_KEY = re.compile(
     r"(?<![\w-])(?P<head>sk-ant-(?:[a-z]+\d\d-)?)(?P<secret>[A-Za-z0-9_-]{8,})"
 )

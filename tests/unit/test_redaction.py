@@ -43,7 +43,11 @@ ANTHROPIC = "sk-ant-api03-" + "Ab3_-x" * 15
         ("/cb?code=x&access_token=t0k&state=s&api_key=k&sig=aa&X-Amz-Signature=ff&session=q",
          "/cb?code=x&access_token=***&state=s&api_key=***&sig=***&X-Amz-Signature=***"
          "&session=***"),
-        ("/search?keyword=cats&monkey=1&author=bob", "/search?keyword=cats&monkey=1&author=bob"),
+        ("/search?keyword=cats&monkey=1&author=bob&keys=2", None),
+        (f"/ui/jobs/j1?a=1&KEY={API_KEY}&b=2", "/ui/jobs/j1?a=1&KEY=***&b=2"),
+        (f"/x?q={API_KEY}", f"/x?q=rr_{KEY_ID}_***"),  # a key under any name
+        (f"/x/{API_KEY}", f"/x/rr_{KEY_ID}_***"),
+        (f"cut {API_KEY[:-20]} short", f"cut rr_{KEY_ID}_*** short"),
         ("Authorization: Bearer abcdefghijklmnop", "Authorization: Bearer ***"),
         ("authorization: Basic dXNlcjpwYXNzd29yZA==", "authorization: Basic ***"),
         ("{'x-api-key': 'whatever-it-is', 'accept': 'json'}",
