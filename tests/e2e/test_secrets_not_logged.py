@@ -7,7 +7,8 @@ four stage workers, each its own process), ``ragrelay serve`` (uvicorn with acce
 stages calling Claude's Messages API on a loopback double with an ``sk-ant-`` key and the
 SDK's DEBUG logging switched on (``RAGRELAY_LOG_SDK_DEBUG``, the worst case), an API key
 sent as a bearer token and in query strings, a wrong API key, a wrong Redis password, and
-``ragrelay trace`` / ``ragrelay keys``. Every process's stdout and stderr and the Redis log
+``ragrelay trace`` / ``ragrelay keys``, a browser sign-in to ``/ui`` (its session cookie and
+the secret that signs it). Every process's stdout and stderr and the Redis log
 are kept; none may hold the Redis password, an API key, the Anthropic key, the wrong ones.
 Control lines prove the scan saw the places secrets pass through (access log, broker URL,
 SDK request logs), redacted. With the redaction step taken out of bus/logging.py this test
@@ -45,6 +46,7 @@ REDIS_PASSWORD = "rpw-" + secrets.token_hex(12)
 ANTHROPIC_KEY = "sk-ant-api03-" + secrets.token_urlsafe(60)
 WRONG_PASSWORD = "wrongpw-" + secrets.token_hex(12)
 WRONG_KEY = new_key()[1]
+UI_SESSION_SECRET = "ui-" + secrets.token_hex(20)
 STAGES = ("orchestrator", "analysis", "retrieval", "generation", "evaluation")
 
 
@@ -123,6 +125,7 @@ def test_no_secret_reaches_any_log_of_a_whole_run(
         RAGRELAY_REDIS_URL=url, RAGRELAY_LOG_LEVEL="DEBUG", RAGRELAY_LOG_SDK_DEBUG="true",
         RAGRELAY_ANTHROPIC_API_KEY=ANTHROPIC_KEY, RAGRELAY_ANTHROPIC_BASE_URL=llm.base_url,
         RAGRELAY_HEARTBEAT_DIR=str(tmp_path / "heartbeats"),
+        RAGRELAY_GATEWAY_UI_SESSION_SECRET=UI_SESSION_SECRET,
     )
     run = Run(env, tmp_path / "logs")
 
@@ -152,7 +155,14 @@ def test_no_secret_reaches_any_log_of_a_whole_run(
                 assert any("event: result" in chunk for chunk in events.iter_text())
             view = http.get(f"/v1/jobs/{job_id}?api_key={api_key}&sig=abc", headers=bearer)
             assert view.json()["status"] == "succeeded", view.text
-            http.get(f"/ui/jobs/{job_id}?key={api_key}")
+            http.get(f"/ui/jobs/{job_id}?key={api_key}")  # a stale link: refused, logged
+            signed_in = http.post("/ui/session", data={"key": api_key},
+                                  headers={"Origin": base}, follow_redirects=False)
+            session = signed_in.cookies.get("ragrelay_ui")
+            assert session, signed_in.text
+            http.cookies.clear()
+            page = http.get(f"/ui/jobs/{job_id}", headers={"Cookie": f"ragrelay_ui={session}"})
+            assert page.status_code == 200, page.text[:500]
             assert http.get(f"/v1/jobs/{job_id}",
                             headers={"Authorization": f"Bearer {WRONG_KEY}"}).status_code == 401
             http.get(f"/readyz?key={WRONG_KEY}")
@@ -173,6 +183,7 @@ def test_no_secret_reaches_any_log_of_a_whole_run(
         "Redis password": REDIS_PASSWORD, "wrong Redis password": WRONG_PASSWORD,
         "API key": api_key[len("rr_") + 13:], "wrong API key": WRONG_KEY[len("rr_") + 13:],
         "Anthropic key": ANTHROPIC_KEY[len("sk-ant-api03-"):],
+        "UI session secret": UI_SESSION_SECRET, "UI session cookie": session,
     }
     leaks = [
         f"{what} in {path.name} line {text.count(chr(10), 0, text.index(secret)) + 1}"
