@@ -80,10 +80,13 @@ def configure_logging(
     )
     root = logging.getLogger()
     handler = next((h for h in root.handlers if getattr(h, "_ragrelay", False)), None)
-    if handler is None:
+    if not isinstance(handler, logging.StreamHandler):
         handler = logging.StreamHandler(sys.stderr)
         handler._ragrelay = True  # type: ignore[attr-defined]
         root.addHandler(handler)
+    # structlog's lines go to the current stderr: so do these. (Not setStream: it flushes the
+    # old stream, which a test runner's redirection may have closed.)
+    handler.stream = sys.stderr
     handler.setFormatter(formatter)
     root.setLevel(level)
     levelno = logging.getLevelName(level)

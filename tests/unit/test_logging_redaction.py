@@ -31,6 +31,7 @@ def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[s
     """Global logging state as it was before the test, afterwards."""
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
+    streams = [(h, h.stream) for h in handlers if isinstance(h, logging.StreamHandler)]
     factory, hook, thread_hook = logging.getLogRecordFactory(), sys.excepthook, threading.excepthook
     levels = {name: logging.getLogger(name).level for name in (*SDK_LOGGERS, "celery.task")}
     config = structlog.get_config()
@@ -38,6 +39,8 @@ def logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[s
         yield capsys
     finally:
         root.handlers[:] = handlers
+        for handler, stream in streams:
+            handler.stream = stream
         root.setLevel(level)
         logging.setLogRecordFactory(factory)
         sys.excepthook, threading.excepthook = hook, thread_hook
