@@ -53,14 +53,15 @@ def test_every_client_talks_to_redis_over_tls(server: SecureRedis, spelling: str
     client.set("tls:probe", spelling)
     assert client.get("tls:probe") == spelling.encode()
 
-    async def async_roundtrip() -> Any:
-        aclient = connect_async(settings)
+    async def async_roundtrip(max_connections: int | None) -> Any:
+        aclient = connect_async(settings, max_connections=max_connections)
         try:
             return await aclient.get("tls:probe")
         finally:
             await aclient.aclose()
 
-    assert asyncio.run(async_roundtrip()) == spelling.encode()
+    assert asyncio.run(async_roundtrip(None)) == spelling.encode()
+    assert asyncio.run(async_roundtrip(2)) == spelling.encode()  # the gateway's bounded pool
 
     app = create_app(settings)
     with app.connection_for_write() as conn:
