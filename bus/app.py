@@ -6,6 +6,7 @@ from celery import Celery
 from kombu import Queue  # type: ignore[attr-defined]
 
 from bus.keys import QUEUES
+from bus.redis_url import RedisUrl
 from bus.settings import Settings
 
 
@@ -16,9 +17,19 @@ def create_app(settings: Settings) -> Celery:
     than the longest step. No result backend on the hot path: results travel as events.
     """
     app = Celery("ragrelay", set_as_current=False)
-    broker = settings.redis_url or "memory://"
+    transport_options = {
+        "visibility_timeout": settings.visibility_timeout_s,
+        "unacked_restore_interval": settings.unacked_restore_interval_s,
+        # kombu scans only every Nth interval (default 10): make the interval the period.
+        "unacked_restore_throttle": 1,
+    }
+    # The URL's TLS and socket options reach kombu through the one translation in
+    # bus/redis_url.py (kombu would misread them in the URL).
+    broker = (RedisUrl.parse(settings.redis_url).celery_conf(transport_options=transport_options)
+              if settings.redis_url
+              else {"broker_url": "memory://", "broker_transport_options": transport_options})
     app.conf.update(
-        broker_url=broker,
+        **broker,
         result_backend=None,
         task_ignore_result=True,
         task_serializer="json",
@@ -32,12 +43,6 @@ def create_app(settings: Settings) -> Celery:
         worker_send_task_events=False,
         task_send_sent_event=False,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={
-            "visibility_timeout": settings.visibility_timeout_s,
-            "unacked_restore_interval": settings.unacked_restore_interval_s,
-            # kombu scans only every Nth interval (default 10): make the interval the period.
-            "unacked_restore_throttle": 1,
-        },
         worker_consumer="bus.consumer:DeadLetteringConsumer",
         # On a broker connection loss, running acks_late tasks cannot be acknowledged on the
         # dead channel (acking them later crashed workers after a Redis restart): cancel

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
     redact_pii: bool = True
+    log_sdk_debug: bool = Field(
+        False, description="let SDK and HTTP-client loggers (anthropic, httpx, ...) log at "
+        "DEBUG: whole prompts and request bodies, still redacted; off: INFO at most",
+    )
 
     # --- Anthropic (set a key to use Claude; unset = the offline provider) -----------------
     anthropic_api_key: SecretStr | None = Field(

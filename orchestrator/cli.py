@@ -72,7 +72,8 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
         "ask", "demo", "trace", "ingest", "replay", "timeline", "eval", "inbox", "train-triage",
     ):
         settings.log_level = "WARNING"
-    configure_logging(settings.log_level, json=settings.log_json, redact=settings.redact_pii)
+    configure_logging(settings.log_level, json=settings.log_json, redact=settings.redact_pii,
+                      sdk_debug=settings.log_sdk_debug)
     ctx.obj = settings
 
 

@@ -38,14 +38,14 @@ def _client(settings: Settings) -> Iterator[redis.Redis]:
             "ragrelay dlq reads the dead letters kept in Redis: set RAGRELAY_REDIS_URL "
             "(e.g. redis://127.0.0.1:6379/0). Embedded runs keep no dead letters after they exit."
         )
-    from bus.redis import connect, ping
+    from bus.redis import connect, describe_redis_error, ping
 
     client = connect(settings)
     ping(client, settings.redis_url)
     try:
         yield client
     except redis.exceptions.ConnectionError as exc:
-        raise ConfigError(f"lost the connection to Redis at {settings.redis_url}: {exc}") from exc
+        raise ConfigError(describe_redis_error(exc, settings.redis_url)) from exc
     finally:
         client.close()
 

@@ -60,14 +60,15 @@ def serve(ctx: click.Context, host: str, port: int, forwarded_allow_ips: str | N
     """
     import uvicorn
 
-    from orchestrator.gateway import GatewayConfig, accesslog, create_app
+    from orchestrator.gateway import GatewayConfig, create_app
 
     settings = _redis_settings(ctx, "ragrelay serve")
     ping(connect(settings), settings.redis_url)
     app = create_app(settings, GatewayConfig())
-    accesslog.install()  # a stale `?key=rr_...` link must not write the key to the log
+    # log_config=None: uvicorn's records go to the root handler, through the redaction chain
+    # (bus/logging.py): a stale `?key=rr_...` link does not write the key to the access log.
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                proxy_headers=forwarded_allow_ips is not None,
+                log_config=None, proxy_headers=forwarded_allow_ips is not None,
                 forwarded_allow_ips=forwarded_allow_ips, server_header=False, access_log=True,
                 timeout_graceful_shutdown=10)  # open SSE streams must not hold a shutdown
 

@@ -5,6 +5,7 @@
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # certificates for the TLS Redis tests
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)

@@ -13,6 +13,7 @@ from typing import Any
 import redis
 
 from bus.keys import STAGE_QUEUES, Keys
+from bus.redis import client_for_url
 from orchestrator.bench.driver import Completions, Outcome, closed_loop
 from orchestrator.bench.procs import Fleet, RssSampler
 from orchestrator.bench.rawchain import RAW_STAGES, create_raw_app, send_chain
@@ -84,7 +85,7 @@ class Side:
         self.fleet = fleet
         self.prefix = prefix
         self.submit = submit
-        self.client = redis.Redis.from_url(run.redis_url)
+        self.client = client_for_url(run.redis_url)
         self.completions = Completions(self.client, prefix)
         self.rss = RssSampler(fleet).__enter__()
         self.outcome = Outcome()
@@ -179,7 +180,7 @@ def raw_chain_side(run: BenchRun, *, pool: str, concurrency: int) -> Iterator[Si
 def pipeline_side(run: BenchRun, stages: Mapping[str, StageSpec], *,
                   extra_env: Mapping[str, str] | None = None, tag: str = "p") -> Iterator[Side]:
     fleet = Fleet(run.child_env(**dict(extra_env or {})), run.logdir(f"pipeline-{tag}"))
-    client = redis.Redis.from_url(run.redis_url)
+    client = client_for_url(run.redis_url)
     store = JobStore(client, Keys(run.key_prefix), ttl_s=3600)
     request = _request()
 

@@ -10,7 +10,7 @@ import redis.asyncio as aioredis
 from fastapi import FastAPI
 
 from bus.errors import ConfigError
-from bus.redis import connect
+from bus.redis import connect, connect_async
 from bus.settings import Settings
 from orchestrator.gateway import errors
 from orchestrator.gateway.authlimit import FailedAuthLimit
@@ -42,10 +42,8 @@ def async_client(settings: Settings, config: GatewayConfig) -> aioredis.Redis:
     ``config.redis_max_connections``: each open event stream holds one while it waits in
     XREAD, and the per-process stream cap keeps them inside it. A request that still finds
     the pool empty waits for a connection (up to 10 s) instead of opening another."""
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url or "", max_connections=config.redis_max_connections, timeout=10,
-        health_check_interval=30, socket_keepalive=True, client_name="ragrelay-gateway")
-    return aioredis.Redis.from_pool(pool)
+    return connect_async(settings, max_connections=config.redis_max_connections,
+                         pool_timeout_s=10, client_name="ragrelay-gateway")
 
 
 def create_app(

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 from bus.errors import ConfigError, PermanentError, TransientError
+from bus.redaction import display_url
 from orchestrator.inbox.draft import DRAFT_KEY_HEADER
 from orchestrator.inbox.idle import IdleIMAP4, IdleIMAP4_SSL, IdleUnsupported, has_idle, idle
 from orchestrator.inbox.mailbox import PROCESSED_KEYWORD, RawMessage, draft_bytes
@@ -52,9 +53,9 @@ def parse_imap_url(url: str, user: str | None = None, password: str | None = Non
     """``imap[s]://[user[:pass]@]host[:port][/MAILBOX]``; options fill what the URL lacks."""
     parts = urlsplit(url)
     if parts.scheme not in ("imap", "imaps"):
-        raise ConfigError(f"--imap must start with imap:// or imaps:// (got {url!r})")
+        raise ConfigError(f"--imap must start with imap:// or imaps:// (got {display_url(url)})")
     if not parts.hostname:
-        raise ConfigError(f"--imap URL has no host: {url!r}")
+        raise ConfigError(f"--imap URL has no host: {display_url(url)}")
     tls = parts.scheme == "imaps"
     login = user or (unquote(parts.username) if parts.username else None)
     secret = password or (unquote(parts.password) if parts.password else None)

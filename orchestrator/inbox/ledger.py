@@ -266,13 +266,10 @@ def _info(raw: str | bytes) -> dict[str, Any] | None:
 def open_ledger(*, redis_url: str | None, data_dir: Path, prefix: str = "ragrelay") -> Ledger:
     """Redis when a URL is configured, else ``<data_dir>/inbox/ledger.sqlite3``."""
     if redis_url:
-        import redis
+        from bus.redis import client_for_url, ping
 
-        try:
-            client = redis.Redis.from_url(redis_url)
-            client.ping()
-        except redis.RedisError as exc:
-            raise ConfigError(f"cannot reach Redis at {redis_url} for the inbox ledger: {exc}") from exc
+        client = client_for_url(redis_url)
+        ping(client, redis_url)
         return RedisLedger(client, prefix)
     return SqliteLedger(data_dir / "inbox" / "ledger.sqlite3")
 

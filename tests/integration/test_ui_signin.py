@@ -351,6 +351,6 @@ def test_a_stale_key_link_does_not_write_the_key_to_the_access_log(
         proc.terminate()
         proc.wait(timeout=20)
     text = log.read_text()
-    assert '"GET /ui/jobs/abc?key=[redacted]&x=1 HTTP/1.1" 401' in text  # the line is kept
-    assert "/healthz?token=[redacted]" in text
+    assert 'GET /ui/jobs/abc?key=***&x=1 HTTP/1.1\\" 401' in text  # the line is kept
+    assert "/healthz?token=*** HTTP" in text
     assert key not in text and key.split("_")[2] not in text and "s3cret" not in text

@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from bus.errors import ConfigError
+from bus.redaction import display_url
 from schemas import Chunk
 from workers.store.batch import canonical_json
 
@@ -120,14 +121,14 @@ def parse_endpoint(url: str, grpc_port: int) -> Endpoint:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigError(
-            f"RAGRELAY_WEAVIATE_URL={url!r} is not a URL like http://localhost:8080 "
+            f"RAGRELAY_WEAVIATE_URL={display_url(url)} is not a URL like http://localhost:8080 "
             "(scheme http or https, then the host)."
         )
     secure = parts.scheme == "https"
     try:
         port = parts.port or (443 if secure else 80)
     except ValueError as exc:
-        raise ConfigError(f"RAGRELAY_WEAVIATE_URL={url!r} has an invalid port.") from exc
+        raise ConfigError(f"RAGRELAY_WEAVIATE_URL={display_url(url)} has an invalid port.") from exc
     if not 0 < grpc_port < 65536:
         raise ConfigError(f"RAGRELAY_WEAVIATE_GRPC_PORT={grpc_port} is not a TCP port.")
     return Endpoint(parts.hostname, port, secure, parts.hostname, grpc_port, secure)
