@@ -39,7 +39,7 @@ test-fast: dev
 	$(PY) -m pytest -q -m "not integration and not e2e"
 
 lint: dev
-	$(VENV)/bin/ruff check schemas bus orchestrator workers tests
+	$(VENV)/bin/ruff check schemas bus orchestrator workers ragrelay tests
 
 typecheck: dev
 	$(VENV)/bin/mypy

@@ -27,9 +27,9 @@ from bus.dispatch import Dispatcher
 from bus.errors import CorruptRecord
 from bus.events import DeadLetters
 from bus.keys import ORCHESTRATOR_GROUP, Keys
+from bus.tracecontext import traceparent_for
 from orchestrator.jobs import JobStore
 from orchestrator.machine import Dispatch, Finish, MachineConfig, Transition, advance
-from orchestrator.observe.otel import traceparent_for
 from orchestrator.state import JobState
 from schemas import JobEvent, JobResult, TraceEvent
 

@@ -59,7 +59,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"usage: orchestrator_proc duplicate|die-before:STAGE (got {mode!r})")
     # run_loop builds its dispatcher from this module global: swap in the test wrapper.
     setattr(loop, "CeleryDispatcher", factory)  # noqa: B010 - not re-exported by loop
-    from orchestrator.cli import main as cli_main
+    from ragrelay.cli.app import main as cli_main
 
     sys.argv = ["ragrelay", "orchestrator"]
     cli_main()

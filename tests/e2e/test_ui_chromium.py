@@ -25,10 +25,10 @@ from selenium.webdriver.common.by import By
 
 from bus.keys import Keys
 from bus.settings import Settings
-from orchestrator.gateway import GatewayConfig, create_app
 from orchestrator.jobs import JobStore
-from orchestrator.keys_store import ApiKeyStore
-from orchestrator.observe.ui import gateway_ui_router
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore
+from ragrelay.gateway.ui import gateway_ui_router
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.interop.support import PIPELINE, serve_in_thread
 from tests.support.cluster import Cluster, sample_corpus_env

@@ -15,12 +15,12 @@ from fastapi.testclient import TestClient
 from bus.errors import ConfigError
 from bus.keys import Keys
 from bus.settings import Settings
-from orchestrator.cli_gateway import feedback, keys
-from orchestrator.gateway import GatewayConfig, create_app
-from orchestrator.gateway.ratelimit import TokenBucket
-from orchestrator.gateway.readiness import live_orchestrators
 from orchestrator.jobs import JobStore
-from orchestrator.keys_store import ApiKeyStore, hash_key
+from ragrelay.cli.gateway import feedback, keys
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore, hash_key
+from ragrelay.gateway.ratelimit import TokenBucket
+from ragrelay.gateway.readiness import live_orchestrators
 from schemas import JobResult
 from workers.context import RedisUserContext
 

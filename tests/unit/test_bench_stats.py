@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from orchestrator.bench.driver import describe
-from orchestrator.bench.stats import littles_bound, parse_counts, percentile, ratio, summarise
+from ragrelay.bench.driver import describe
+from ragrelay.bench.stats import littles_bound, parse_counts, percentile, ratio, summarise
 
 
 def test_percentile_interpolates_and_handles_edges() -> None:

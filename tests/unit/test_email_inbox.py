@@ -16,13 +16,13 @@ import fakeredis
 import pytest
 
 from bus.errors import ConfigError, TransientError
-from orchestrator.inbox.draft import DRAFT_KEY_HEADER, build_draft, key_digest, reply_subject
-from orchestrator.inbox.imap import parse_imap_url
-from orchestrator.inbox.ledger import RedisLedger, SqliteLedger
-from orchestrator.inbox.mailbox import EmlDirMailbox, MaildirMailbox, MboxMailbox, RawMessage
-from orchestrator.inbox.mbox import iter_mbox_documents, iter_mbox_messages
-from orchestrator.inbox.parse import parse_message
-from orchestrator.inbox.process import InboxProcessor, idempotency_key, job_request
+from ragrelay.inbox.draft import DRAFT_KEY_HEADER, build_draft, key_digest, reply_subject
+from ragrelay.inbox.imap import parse_imap_url
+from ragrelay.inbox.ledger import RedisLedger, SqliteLedger
+from ragrelay.inbox.mailbox import EmlDirMailbox, MaildirMailbox, MboxMailbox, RawMessage
+from ragrelay.inbox.mbox import iter_mbox_documents, iter_mbox_messages
+from ragrelay.inbox.parse import parse_message
+from ragrelay.inbox.process import InboxProcessor, idempotency_key, job_request
 from schemas import JobRequest, JobResult
 
 ORIGINAL = (
@@ -245,7 +245,7 @@ class Client:
     def wait(self, job_id: str, timeout_s: float = 60.0) -> JobResult:
         request = self.jobs[job_id]
         if self.fail_on and self.fail_on in request.query:
-            from orchestrator.client import JobTimeout
+            from ragrelay.client import JobTimeout
 
             raise JobTimeout("too slow")
         triage = "spam" if "spam" in request.query else "needs_reply"
@@ -292,7 +292,7 @@ class _LockedAtFirst:
 
 
 def test_the_wal_switch_waits_for_a_ledger_another_poller_is_opening() -> None:
-    from orchestrator.inbox.ledger import _set_wal
+    from ragrelay.inbox.ledger import _set_wal
 
     db = _LockedAtFirst(3)
     _set_wal(db, pause_s=0.0)  # type: ignore[arg-type]

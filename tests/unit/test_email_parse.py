@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from bus.errors import InvalidMessage
-from orchestrator.inbox.parse import decode_bytes, parse_message
-from orchestrator.inbox.text import html_to_text, quote_for_reply, strip_for_analysis
+from ragrelay.inbox.parse import decode_bytes, parse_message
+from ragrelay.inbox.text import html_to_text, quote_for_reply, strip_for_analysis
 from schemas import JobRequest, limits
 
 SHARED_INBOX = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "emails" / "inbox"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evals.metrics import (
+from ragrelay.evals.metrics import (
     answer_hit,
     collapse_to_documents,
     exact_match,
@@ -16,8 +16,8 @@ from evals.metrics import (
     recall_at_k,
     token_f1,
 )
-from evals.qa import ranked_documents
-from evals.retrieval import read_qrels, read_queries
+from ragrelay.evals.qa import ranked_documents
+from ragrelay.evals.retrieval import read_qrels, read_queries
 from schemas import JobResult, TraceEvent
 
 

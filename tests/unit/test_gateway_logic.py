@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from orchestrator.feedback import FeedbackRecord, as_eval_case
-from orchestrator.gateway.models import JobSubmission
-from orchestrator.gateway.ratelimit import retry_after_seconds
-from orchestrator.gateway.readiness import assess, heartbeat_files
-from orchestrator.gateway.sse import comment, format_event, valid_entry_id
-from orchestrator.keys_store import hash_key, looks_like_key, new_key
+from ragrelay.feedback import FeedbackRecord, as_eval_case
+from ragrelay.gateway.keys_store import hash_key, looks_like_key, new_key
+from ragrelay.gateway.models import JobSubmission
+from ragrelay.gateway.ratelimit import retry_after_seconds
+from ragrelay.gateway.readiness import assess, heartbeat_files
+from ragrelay.gateway.sse import comment, format_event, valid_entry_id
 
 
 def test_sse_frames_carry_id_event_and_one_data_line_per_line() -> None:

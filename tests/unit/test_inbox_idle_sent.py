@@ -12,13 +12,13 @@ from pathlib import Path
 import fakeredis
 import pytest
 
-from orchestrator.feedback import FeedbackStore
-from orchestrator.inbox.draft import build_draft, key_digest
-from orchestrator.inbox.idle import IdleIMAP4, IdleUnsupported, SocketReader, has_idle, idle
-from orchestrator.inbox.ledger import RedisLedger, SqliteLedger
-from orchestrator.inbox.mailbox import MaildirMailbox
-from orchestrator.inbox.parse import parse_message
-from orchestrator.inbox.sent import (
+from ragrelay.feedback import FeedbackStore
+from ragrelay.inbox.draft import build_draft, key_digest
+from ragrelay.inbox.idle import IdleIMAP4, IdleUnsupported, SocketReader, has_idle, idle
+from ragrelay.inbox.ledger import RedisLedger, SqliteLedger
+from ragrelay.inbox.mailbox import MaildirMailbox
+from ragrelay.inbox.parse import parse_message
+from ragrelay.inbox.sent import (
     ACCEPTED_RATING,
     SentScanner,
     edited_rating,

@@ -123,7 +123,7 @@ def test_every_request_that_validates_round_trips_through_the_stored_state(
 def test_the_cli_refuses_the_same_numbers_with_exit_2(flag: str) -> None:
     from click.testing import CliRunner
 
-    from orchestrator.cli import cli
+    from ragrelay.cli.app import cli
 
     out = CliRunner().invoke(cli, ["ask", "q", flag])
     assert out.exit_code == 2, out.output

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from bus.errors import UsageError
-from evals.ab import (
+from ragrelay.evals.ab import (
     compare_runs,
     pair_rows,
     paired_bootstrap,

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bus.errors import UsageError
-from orchestrator.feedback import FeedbackRecord
-from orchestrator.observe.flywheel import export_cases, parse_since, to_case
+from ragrelay.feedback import FeedbackRecord
+from ragrelay.observe.flywheel import export_cases, parse_since, to_case
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC).timestamp()
 

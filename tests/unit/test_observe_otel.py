@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from orchestrator.observe.otel import (
+from bus.tracecontext import (
     parse_traceparent,
     span_id_for,
     trace_id_for,

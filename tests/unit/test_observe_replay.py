@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bus.errors import UsageError
-from orchestrator.observe.replay import diff_results, recover_request, render_diff
 from orchestrator.state import JobState
+from ragrelay.observe.replay import diff_results, recover_request, render_diff
 from schemas import Citation, JobRequest, JobResult, TraceEvent, Usage
 
 
@@ -135,7 +135,7 @@ def test_replaying_provider_reuses_only_same_input_and_same_prompt() -> None:
 
 
 def test_recordings_and_reused_steps_come_from_traces() -> None:
-    from orchestrator.observe.replay import recordings, reused_steps
+    from ragrelay.observe.replay import recordings, reused_steps
 
     def completed(step: str, sha: str, calls: int, version: str = "g@v1") -> TraceEvent:
         return TraceEvent(job_id="j", type="step.completed", at=1.0, stage="generation",

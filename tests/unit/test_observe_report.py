@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from evals.report import (
+from ragrelay.evals.report import (
     ecdf,
     iteration_gain,
     iteration_scores,
@@ -85,8 +85,8 @@ def test_a_report_without_scores_still_writes(tmp_path: Path) -> None:
 
 
 def test_ab_report_has_the_table_and_a_forest_plot(tmp_path: Path) -> None:
-    from evals.ab import compare_runs
-    from evals.report import write_ab_report
+    from ragrelay.evals.ab import compare_runs
+    from ragrelay.evals.report import write_ab_report
 
     a = [{"id": f"q{i}", "metrics": {"f1": i % 2 * 0.5}, "latency_s": 0.1} for i in range(20)]
     b = [{"id": f"q{i}", "metrics": {"f1": i % 2 * 0.5 + 0.25}, "latency_s": 0.2}
@@ -104,7 +104,7 @@ def test_report_and_ab_commands_read_rows_files(tmp_path: Path) -> None:
 
     from click.testing import CliRunner
 
-    from evals.report import ab_command, report_command
+    from ragrelay.evals.report import ab_command, report_command
 
     a = [{"id": f"q{i}", "metrics": {"f1": 0.2}, "latency_s": 0.1, "iterations": 1}
          for i in range(30)]

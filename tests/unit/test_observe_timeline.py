@@ -6,8 +6,8 @@ import json
 import re
 from html.parser import HTMLParser
 
-from orchestrator.observe.page import render_timeline
-from orchestrator.observe.timeline import ORCHESTRATOR_LANE, build_timeline
+from ragrelay.observe.page import render_timeline
+from ragrelay.observe.timeline import ORCHESTRATOR_LANE, build_timeline
 from schemas import Citation, JobResult, TraceEvent, Usage
 
 JOB = "0123456789abcdef0123456789abcdef"

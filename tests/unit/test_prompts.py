@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from bus.errors import ConfigError
+from ragrelay.cli.prompts import prompts_group
 from workers.prompts import list_prompts, load_prompt
-from workers.prompts.cli import prompts_group
 
 STAGES = ("analysis", "generation", "evaluation", "contextualize")
 

@@ -24,9 +24,9 @@ from bus.events import DeadLetters, EventLog
 from bus.keys import ORCHESTRATOR_GROUP
 from bus.settings import Settings
 from orchestrator import engine as engine_module
-from orchestrator.client import RagrelayClient
 from orchestrator.jobs import JobStore
 from orchestrator.sweeper import sweep
+from ragrelay.client import RagrelayClient
 from schemas import Budget, JobEvent, JobRequest
 
 Corrupt = Callable[[redis.Redis, str, str], None]  # (client, job key, job id)

@@ -1,0 +1,122 @@
+"""CLI of the HTTP gateway: ``ragrelay serve``, ``ragrelay keys create|list|revoke``,
+``ragrelay feedback export``. Each needs Redis (RAGRELAY_REDIS_URL)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import click
+
+from bus.errors import ConfigError
+from bus.redis import connect, ping
+from bus.settings import Settings
+from ragrelay.cli.settings import settings_of as _settings
+from ragrelay.feedback import FeedbackStore, as_eval_case
+from ragrelay.gateway.keys_store import ApiKeyStore
+
+NEEDS_REDIS = (
+    "{what} needs Redis: set RAGRELAY_REDIS_URL (e.g. redis://127.0.0.1:6379/0). API keys, "
+    "jobs and feedback live there, shared by the gateway and the workers."
+)
+
+
+
+
+def _redis_settings(ctx: click.Context, what: str) -> Settings:
+    settings = _settings(ctx)
+    if settings.embedded:
+        raise ConfigError(NEEDS_REDIS.format(what=what))
+    return settings
+
+
+def _key_store(ctx: click.Context, what: str) -> ApiKeyStore:
+    settings = _redis_settings(ctx, what)
+    client = connect(settings)
+    ping(client, settings.redis_url)
+    return ApiKeyStore(client, prefix=settings.key_prefix)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int) -> None:
+    """Run the HTTP gateway (FastAPI on uvicorn). Needs RAGRELAY_REDIS_URL.
+
+    Limits come from RAGRELAY_GATEWAY_* (RATE_PER_S, BURST, MAX_BODY_BYTES, ...).
+    """
+    import uvicorn
+
+    from ragrelay.gateway import GatewayConfig, create_app
+
+    settings = _redis_settings(ctx, "ragrelay serve")
+    ping(connect(settings), settings.redis_url)
+    app = create_app(settings, GatewayConfig())
+    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
+                proxy_headers=False, server_header=False, access_log=True,
+                timeout_graceful_shutdown=10)  # open SSE streams must not hold a shutdown
+
+
+@click.group("keys")
+def keys() -> None:
+    """API keys of the HTTP gateway (one tenant each; stored only as hashes)."""
+
+
+@keys.command("create")
+@click.option("--tenant", required=True, help="The tenant the key acts for.")
+@click.option("--name", default="", help="A label to recognise the key by in `keys list`.")
+@click.pass_context
+def keys_create(ctx: click.Context, tenant: str, name: str) -> None:
+    """Create a key for TENANT and print it once (the last line of the output)."""
+    store = _key_store(ctx, "ragrelay keys create")
+    record, plain = store.create(tenant, name)
+    click.echo(f"created key {record.key_id} for tenant {record.tenant}"
+               + (f" ({record.name})" if record.name else ""))
+    click.echo("store it now: it is shown only once and kept only as a hash")
+    click.echo(plain)
+
+
+@keys.command("list")
+@click.option("--tenant", default=None, help="Only this tenant's keys.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_context
+def keys_list(ctx: click.Context, tenant: str | None, as_json: bool) -> None:
+    """List live keys: id, tenant, name, creation time (never the key itself)."""
+    store = _key_store(ctx, "ragrelay keys list")
+    for r in store.list(tenant):
+        if as_json:
+            click.echo(json.dumps({"key_id": r.key_id, "tenant": r.tenant, "name": r.name,
+                                   "created_at": r.created_at}))
+        else:
+            created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.created_at))
+            click.echo(f"{r.key_id}  {r.tenant}  {created}  {r.name}".rstrip())
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.pass_context
+def keys_revoke(ctx: click.Context, key_id: str) -> None:
+    """Revoke the key KEY_ID (as shown by `keys list`); it stops working at once."""
+    store = _key_store(ctx, "ragrelay keys revoke")
+    record = store.revoke(key_id)
+    if record is None:
+        raise click.ClickException(f"no key {key_id}")
+    click.echo(f"revoked key {record.key_id} of tenant {record.tenant}")
+
+
+@click.group("feedback")
+def feedback() -> None:
+    """Feedback left on jobs through the HTTP gateway."""
+
+
+@feedback.command("export")
+@click.option("--tenant", default=None, help="Only this tenant's feedback.")
+@click.pass_context
+def feedback_export(ctx: click.Context, tenant: str | None) -> None:
+    """Print every feedback record as an eval case, one JSON object per line."""
+    settings = _redis_settings(ctx, "ragrelay feedback export")
+    client = connect(settings)
+    ping(client, settings.redis_url)
+    for record in FeedbackStore(client, prefix=settings.key_prefix).all(tenant):
+        click.echo(json.dumps(as_eval_case(record)))
