@@ -26,8 +26,8 @@ from ragrelay.gateway.keys_store import ApiKeyStore
 from ragrelay.gateway.ui import gateway_ui_router
 from schemas import JobRequest
 from tests.conftest import REPO
-from tests.unit.test_observe_timeline import result as final_result
-from tests.unit.test_observe_timeline import two_iteration_trace
+from tests.unit.ragrelay.observe.test_timeline import result as final_result
+from tests.unit.ragrelay.observe.test_timeline import two_iteration_trace
 
 pytestmark = pytest.mark.integration
 

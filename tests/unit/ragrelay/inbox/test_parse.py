@@ -12,7 +12,7 @@ from ragrelay.inbox.parse import decode_bytes, parse_message
 from ragrelay.inbox.text import html_to_text, quote_for_reply, strip_for_analysis
 from schemas import JobRequest, limits
 
-SHARED_INBOX = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "emails" / "inbox"
+SHARED_INBOX = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "emails" / "inbox"
 
 
 def test_every_shared_inbox_message_parses() -> None:
