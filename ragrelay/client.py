@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 import uuid
 from pathlib import Path
@@ -24,9 +23,6 @@ from schemas import JobRequest, JobResult, TraceEvent
 
 log = blog.get_logger("ragrelay.client")
 
-WORKER_TASKS = "workers.tasks"  # started by module path: orchestrator never imports workers
-
-
 class JobTimeout(RagrelayError):
     """The job did not finish in the time the caller was willing to wait."""
 
@@ -45,7 +41,9 @@ class RagrelayClient:
         self._local: LocalDispatcher | None = None
         self._engine: Engine | None = None
         if settings.embedded:
-            importlib.import_module(WORKER_TASKS).register(self.app, settings)
+            from workers.tasks import register  # the embedded cluster runs the workers here
+
+            register(self.app, settings)
             self._local = LocalDispatcher(self.app)
             self._engine = Engine(self.redis, self.jobs, self._local, keys=self.keys,
                                   config=machine_config(settings), batch=settings.events_batch)

@@ -9,12 +9,10 @@ Reading is pure: nothing is written until the caller has every document it will 
 from __future__ import annotations
 
 import gzip
-import importlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -74,8 +72,9 @@ def read_documents(path: Path, report: ReadReport, *, strict: bool = False) -> I
             report.documents += 1
             yield doc
     elif suffix in (".mbox", ".mbox.gz"):
-        reader: Any = importlib.import_module("ragrelay.inbox.mbox")
-        for doc in reader.iter_mbox_documents(path):
+        from ragrelay.inbox.mbox import iter_mbox_documents
+
+        for doc in iter_mbox_documents(path):
             report.documents += 1
             yield doc
     else:

@@ -1,5 +1,4 @@
-"""``ragrelay bench``: orchestration overhead and I/O-bound efficiency, measured."""
+"""Benchmarks: orchestration overhead against raw Celery, and I/O-bound efficiency, measured.
 
-from ragrelay.cli.bench import bench
-
-__all__ = ["bench"]
+The ``ragrelay bench`` commands are in ``ragrelay/cli/bench.py``.
+"""

@@ -1,13 +1,12 @@
 """Worker processes for a benchmark: ``python -m ragrelay.bench.worker KIND QUEUE``.
 
-KIND ``noop``: a ragrelay stage worker whose handler answers at once (``workers.noop``,
-reached by module path, as the CLI reaches ``workers.tasks``), optionally sleeping first.
+KIND ``noop``: a ragrelay stage worker whose handler answers at once (``workers.noop``),
+optionally sleeping first.
 KIND ``raw``: a worker of the hand-written chain baseline.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 
 import click
@@ -16,8 +15,7 @@ from bus.app import create_app
 from bus.logging import configure_logging
 from bus.settings import load_settings
 from ragrelay.bench.rawchain import create_raw_app
-
-NOOP_TASKS = "workers.noop"
+from workers import noop
 
 
 @click.command()
@@ -31,8 +29,7 @@ def main(kind: str, queue: str, pool: str, concurrency: int, sleep_ms: float) ->
     configure_logging(settings.log_level, json=settings.log_json)
     if kind == "noop":
         app = create_app(settings)
-        importlib.import_module(NOOP_TASKS).register(
-            app, settings, delays_s={queue: sleep_ms / 1000.0})
+        noop.register(app, settings, delays_s={queue: sleep_ms / 1000.0})
     else:
         if not settings.redis_url:
             raise click.UsageError("set RAGRELAY_REDIS_URL")

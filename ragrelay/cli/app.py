@@ -1,12 +1,11 @@
 """The ``ragrelay`` command line: the one composition root allowed to reach every package.
 
-Worker code is reached by module path (``importlib``), never imported by the orchestrator.
-Commands other features add are registered lazily in ``LAZY_COMMANDS``.
+``ask``, ``trace`` and ``demo`` live here; every other command is a module of this package,
+imported only when it runs (``LAZY_COMMANDS``, see ``ragrelay/cli/lazy.py``).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 import time
@@ -18,43 +17,130 @@ from pydantic import ValidationError
 from bus.errors import RagrelayError
 from bus.logging import configure_logging
 from bus.settings import Settings, load_settings
+from ragrelay.cli.lazy import LazyGroup, Loader
 from ragrelay.cli.settings import settings_of as _settings
 from schemas import Budget, JobRequest, JobResult
 
-# name -> "module:attribute" of a click command; loaded only when that command runs.
-LAZY_COMMANDS: dict[str, str] = {
-    "worker": "ragrelay.cli.run:worker",
-    "orchestrator": "ragrelay.cli.run:orchestrator_command",
-    "up": "ragrelay.cli.run:up",
-    "healthcheck": "ragrelay.cli.health:healthcheck",
-    "ingest": "ragrelay.cli.ingest:ingest",
-    "serve": "ragrelay.cli.gateway:serve",
-    "keys": "ragrelay.cli.gateway:keys",
-    "feedback": "ragrelay.cli.observe:feedback",
-    "replay": "ragrelay.cli.observe:replay",
-    "timeline": "ragrelay.cli.observe:timeline",
-    "eval": "ragrelay.cli.evals:eval_group",
-    "inbox": "ragrelay.cli.inbox:inbox_command",
-    "train-triage": "ragrelay.evals.inbox:train_triage_command",
-    "prompts": "ragrelay.cli.prompts:prompts_group",
-    "bench": "ragrelay.bench:bench",
-    "dlq": "ragrelay.cli.dlq:dlq",
+
+def _worker() -> click.Command:
+    from ragrelay.cli.run import worker
+
+    return worker
+
+
+def _orchestrator() -> click.Command:
+    from ragrelay.cli.run import orchestrator_command
+
+    return orchestrator_command
+
+
+def _up() -> click.Command:
+    from ragrelay.cli.run import up
+
+    return up
+
+
+def _healthcheck() -> click.Command:
+    from ragrelay.cli.health import healthcheck
+
+    return healthcheck
+
+
+def _ingest() -> click.Command:
+    from ragrelay.cli.ingest import ingest
+
+    return ingest
+
+
+def _serve() -> click.Command:
+    from ragrelay.cli.gateway import serve
+
+    return serve
+
+
+def _keys() -> click.Command:
+    from ragrelay.cli.gateway import keys
+
+    return keys
+
+
+def _feedback() -> click.Command:
+    from ragrelay.cli.observe import feedback
+
+    return feedback
+
+
+def _replay() -> click.Command:
+    from ragrelay.cli.observe import replay
+
+    return replay
+
+
+def _timeline() -> click.Command:
+    from ragrelay.cli.observe import timeline
+
+    return timeline
+
+
+def _eval() -> click.Command:
+    from ragrelay.cli.evals import eval_group
+
+    return eval_group
+
+
+def _inbox() -> click.Command:
+    from ragrelay.cli.inbox import inbox_command
+
+    return inbox_command
+
+
+def _train_triage() -> click.Command:
+    from ragrelay.evals.inbox import train_triage_command
+
+    return train_triage_command
+
+
+def _prompts() -> click.Command:
+    from ragrelay.cli.prompts import prompts_group
+
+    return prompts_group
+
+
+def _bench() -> click.Command:
+    from ragrelay.cli.bench import bench
+
+    return bench
+
+
+def _dlq() -> click.Command:
+    from ragrelay.cli.dlq import dlq
+
+    return dlq
+
+
+# Loaded only when that command runs (a probe or `ask` does not import FastAPI or sklearn).
+LAZY_COMMANDS: dict[str, Loader] = {
+    "worker": _worker,
+    "orchestrator": _orchestrator,
+    "up": _up,
+    "healthcheck": _healthcheck,
+    "ingest": _ingest,
+    "serve": _serve,
+    "keys": _keys,
+    "feedback": _feedback,
+    "replay": _replay,
+    "timeline": _timeline,
+    "eval": _eval,
+    "inbox": _inbox,
+    "train-triage": _train_triage,
+    "prompts": _prompts,
+    "bench": _bench,
+    "dlq": _dlq,
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in LAZY_COMMANDS:
-            module, _, attr = LAZY_COMMANDS[cmd_name].partition(":")
-            command: click.Command = getattr(importlib.import_module(module), attr)
-            return command
-        return super().get_command(ctx, cmd_name)
-
-
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS,
+             context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="ragrelay")
 @click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (logs go to stderr).")
 @click.pass_context

@@ -2,35 +2,50 @@
 
 from __future__ import annotations
 
-import importlib
-
 import click
 
-EVAL_COMMANDS: dict[str, str] = {
-    "retrieval": "ragrelay.evals.retrieval:retrieval_command",
-    "qa": "ragrelay.evals.qa:qa_command",
-    "inbox": "ragrelay.evals.inbox:eval_inbox_command",
-    "report": "ragrelay.evals.report:report_command",
-    "ab": "ragrelay.evals.report:ab_command",
+from ragrelay.cli.lazy import LazyGroup, Loader
+
+
+def _retrieval() -> click.Command:
+    from ragrelay.evals.retrieval import retrieval_command
+
+    return retrieval_command
+
+
+def _qa() -> click.Command:
+    from ragrelay.evals.qa import qa_command
+
+    return qa_command
+
+
+def _inbox() -> click.Command:
+    from ragrelay.evals.inbox import eval_inbox_command
+
+    return eval_inbox_command
+
+
+def _report() -> click.Command:
+    from ragrelay.evals.report import report_command
+
+    return report_command
+
+
+def _ab() -> click.Command:
+    from ragrelay.evals.report import ab_command
+
+    return ab_command
+
+
+EVAL_COMMANDS: dict[str, Loader] = {
+    "retrieval": _retrieval,
+    "qa": _qa,
+    "inbox": _inbox,
+    "report": _report,
+    "ab": _ab,
 }
 
 
-class _Lazy(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(EVAL_COMMANDS)
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        target = EVAL_COMMANDS.get(cmd_name)
-        if target is None:
-            return None
-        module, _, attr = target.partition(":")
-        try:
-            command: click.Command = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError):
-            return None
-        return command
-
-
-@click.group("eval", cls=_Lazy)
+@click.group("eval", cls=LazyGroup, lazy=EVAL_COMMANDS)
 def eval_group() -> None:
     """Measure the pipeline on real data: retrieval (BEIR), qa (SQuAD), inbox (triage+drafts)."""

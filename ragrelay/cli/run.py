@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import signal
 import socket
@@ -20,7 +19,6 @@ from bus.keys import STAGE_QUEUES
 from bus.settings import Settings
 from ragrelay.cli.settings import settings_of as _settings
 
-WORKER_TASKS = "workers.tasks"
 STAGES = (*STAGE_QUEUES, "ingest")
 DEFAULT_POOLS = {
     "analysis": "threads", "generation": "threads", "evaluation": "threads",
@@ -55,10 +53,16 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     pool = pool or DEFAULT_POOLS[stage]
     concurrency = concurrency or (16 if pool == "threads" else 2)
     _start_metrics(settings, pool)
+    # Imported here, after _start_metrics: prometheus_client reads PROMETHEUS_MULTIPROC_DIR
+    # when bus.metrics is first imported, and the orchestrator process loads no worker code.
     if stage in ("analysis", "generation", "evaluation"):
-        importlib.import_module("workers.deps").preflight(settings)
+        from workers.deps import preflight
+
+        preflight(settings)
+    from workers.tasks import register
+
     app = create_app(settings)
-    importlib.import_module(WORKER_TASKS).register(app, settings)
+    register(app, settings)
     _start_heartbeat(settings, stage)
     app.worker_main([
         "worker", "-Q", stage, "-P", pool, "-c", str(concurrency),
