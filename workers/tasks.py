@@ -8,16 +8,17 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready
 
-from bus.keys import INGEST_TASK, task_name
+from bus.keys import INGEST_TASK
 from bus.runtime import Runtime, attach
 from bus.settings import Settings
 from bus.task import RagrelayTask, StageTaskBase
-from schemas import TASK_MODELS, IngestResult, IngestTask, Message
+from schemas import STAGE_SPECS, IngestResult, IngestTask, Message, Stage
 from workers import analysis, evaluation, generation, indexing, retrieval
 from workers.deps import build_deps
 from workers.faults import FaultInjector
 
-HANDLERS: dict[str, Callable[[Any, Any], Any]] = {
+#: The pure handler of every registered stage (``schemas.STAGE_SPECS``).
+HANDLERS: dict[Stage, Callable[[Any, Any], Any]] = {
     "analysis": analysis.handle,
     "retrieval": retrieval.handle,
     "generation": generation.handle,
@@ -61,11 +62,12 @@ def register(app: Celery, settings: Settings) -> Runtime:
     return runtime
 
 
-def _register_stage(app: Celery, stage: str, handler: Callable[[Any, Any], Any]) -> None:
+def _register_stage(app: Celery, stage: Stage, handler: Callable[[Any, Any], Any]) -> None:
+    spec = STAGE_SPECS[stage]
     base = type(
         f"{stage.title()}Task",
         (StageTaskBase,),
-        {"abstract": True, "message_model": TASK_MODELS[stage], "stage": stage},
+        {"abstract": True, "message_model": spec.task_model, "stage": stage},
     )
 
     def run(self: StageTaskBase, msg: Any) -> Any:
@@ -77,4 +79,4 @@ def _register_stage(app: Celery, stage: str, handler: Callable[[Any, Any], Any])
         return faults.after(stage, handler(msg, deps))
 
     run.__name__ = f"run_{stage}"
-    app.task(name=task_name(stage), base=base, bind=True, shared=False)(run)
+    app.task(name=spec.task_name, base=base, bind=True, shared=False)(run)

@@ -23,8 +23,9 @@ from ragrelay.bench.measure import BenchError, Measured, StageSpec, measure_pipe
 from ragrelay.bench.procs import free_port, stop_process
 from ragrelay.bench.run import BenchRun, project_root
 from ragrelay.bench.stats import littles_bound, ratio
+from schemas import STAGE_SPECS
 
-LLM_STAGES = ("analysis", "generation", "evaluation")
+LLM_STAGES = tuple(name for name, spec in STAGE_SPECS.items() if spec.calls_llm)  # in order
 FAKE_SERVER = "tests.fakes.anthropic_server"
 
 

@@ -15,15 +15,16 @@ import click
 from bus.app import create_app
 from bus.errors import ConfigError
 from bus.heartbeat import Heartbeat
-from bus.keys import STAGE_QUEUES
 from bus.settings import Settings
 from ragrelay.cli.settings import settings_of as _settings
+from schemas import STAGE_SPECS
+from schemas.fingerprint import LLM_STAGES
 
-STAGES = (*STAGE_QUEUES, "ingest")
-DEFAULT_POOLS = {
-    "analysis": "threads", "generation": "threads", "evaluation": "threads",
-    "retrieval": "prefork", "ingest": "prefork",
+# Worker kinds: every registered stage, and ingest (CPU-bound embedding: prefork).
+DEFAULT_POOLS: dict[str, str] = {
+    **{name: spec.default_pool for name, spec in STAGE_SPECS.items()}, "ingest": "prefork",
 }
+STAGES = tuple(DEFAULT_POOLS)
 
 
 
@@ -55,7 +56,7 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     _start_metrics(settings, pool)
     # Imported here, after _start_metrics: prometheus_client reads PROMETHEUS_MULTIPROC_DIR
     # when bus.metrics is first imported, and the orchestrator process loads no worker code.
-    if stage in ("analysis", "generation", "evaluation"):
+    if stage in LLM_STAGES:
         from workers.deps import preflight
 
         preflight(settings)
