@@ -12,7 +12,6 @@ batch goes on (docs/reliability.md, "One bad job never blocks another").
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import time
@@ -137,7 +136,7 @@ class Engine:
                 busy.add(event.job_id)
                 todo.append((event, state, version, t))
         oks = self.jobs.commit_many([(s, v, t) for _, s, v, t in todo])
-        with self.dispatcher_batch():
+        with self.dispatcher.batch():
             for (event, _state, _version, t), ok in zip(todo, oks, strict=True):
                 if isinstance(ok, CorruptRecord):
                     self._quarantine(ok, event)
@@ -147,10 +146,6 @@ class Engine:
                     later.append(event)
         for event in later:
             self.handle(event)
-
-    def dispatcher_batch(self) -> Any:
-        batch = getattr(self.dispatcher, "batch", None)
-        return batch() if batch is not None else contextlib.nullcontext()
 
     # -- one event ---------------------------------------------------------------------------
     def handle(self, event: JobEvent) -> bool:

@@ -68,30 +68,24 @@ def semantic_embedder(store: DocumentStore) -> Embedder | None:
 
 
 def close_provider(provider: LLMProvider) -> None:
-    close = getattr(provider, "close", None)
-    if callable(close):
-        close()
+    provider.close()
 
 
 def preflight(settings: Settings) -> None:
     """Fail at worker start, not in the first task: build the provider and check it."""
-    provider = build_provider(settings, build_web(settings))
-    check = getattr(provider, "check", None)
-    if callable(check):
-        check()
+    build_provider(settings, build_web(settings)).check()
 
 
 def build_deps(settings: Settings, client: redis.Redis) -> Deps:
     web = build_web(settings)
     keys = Keys(settings.key_prefix)
-    extras: dict[str, object] = {}
-    if settings.faults:
-        extras["faults"] = FaultInjector(parse_faults(settings.faults), client, keys)
+    faults = (FaultInjector(parse_faults(settings.faults), client, keys) if settings.faults
+              else None)
     store = open_store(settings)
     return Deps(
         provider=build_provider(settings, web, partial(semantic_embedder, store)),
         store=store,
         user_context=RedisUserContext(client, keys),
         web=web,
-        extras=extras,
+        faults=faults,
     )

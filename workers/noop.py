@@ -60,12 +60,12 @@ def noop_result(stage: str, msg: TaskEnvelope) -> StageResultBase:
 
 
 def register(app: Celery, settings: Settings, *, delays_s: dict[str, float] | None = None,
-             ) -> Runtime:
+             ) -> Runtime[None]:
     """Register the four stage tasks answering with :func:`noop_result`.
 
     ``delays_s`` makes a stage sleep first (an I/O-bound stand-in, e.g. an LLM call).
     """
-    runtime = attach(app, Runtime(settings=settings))
+    runtime: Runtime[None] = attach(app, Runtime(settings=settings))
     for stage in STAGE_SPECS:
         _register_stage(app, stage, (delays_s or {}).get(stage, 0.0))
     return runtime

@@ -15,10 +15,10 @@ from bus.task import RagrelayTask, StageTaskBase
 from schemas import STAGE_SPECS, IngestResult, IngestTask, Message, Stage
 from workers import analysis, evaluation, generation, indexing, retrieval
 from workers.deps import build_deps
-from workers.faults import FaultInjector
+from workers.ports import Deps
 
 #: The pure handler of every registered stage (``schemas.STAGE_SPECS``).
-HANDLERS: dict[Stage, Callable[[Any, Any], Any]] = {
+HANDLERS: dict[Stage, Callable[[Any, Deps], Any]] = {
     "analysis": analysis.handle,
     "retrieval": retrieval.handle,
     "generation": generation.handle,
@@ -38,14 +38,14 @@ class IngestTaskBase(RagrelayTask):
             rt.redis.expire(rt.keys.ingest_done(msg.run_id), rt.settings.result_ttl_s)
 
 
-def register(app: Celery, settings: Settings) -> Runtime:
+def register(app: Celery, settings: Settings) -> Runtime[Deps]:
     """Register the four stage tasks and the ingest task on ``app``; attach the runtime."""
-    runtime = attach(app, Runtime(settings=settings, deps_factory=build_deps))
+    runtime: Runtime[Deps] = attach(app, Runtime(settings=settings, deps_factory=build_deps))
     for stage, handler in HANDLERS.items():
-        _register_stage(app, stage, handler)
+        _register_stage(app, runtime, stage, handler)
 
     def run_ingest(self: RagrelayTask, msg: IngestTask) -> IngestResult:
-        return indexing.handle(msg, self.runtime.deps())
+        return indexing.handle(msg, runtime.deps())
 
     app.task(name=INGEST_TASK, base=IngestTaskBase, bind=True, shared=False)(run_ingest)
 
@@ -62,7 +62,8 @@ def register(app: Celery, settings: Settings) -> Runtime:
     return runtime
 
 
-def _register_stage(app: Celery, stage: Stage, handler: Callable[[Any, Any], Any]) -> None:
+def _register_stage(app: Celery, runtime: Runtime[Deps], stage: Stage,
+                    handler: Callable[[Any, Deps], Any]) -> None:
     spec = STAGE_SPECS[stage]
     base = type(
         f"{stage.title()}Task",
@@ -71,12 +72,11 @@ def _register_stage(app: Celery, stage: Stage, handler: Callable[[Any, Any], Any
     )
 
     def run(self: StageTaskBase, msg: Any) -> Any:
-        deps = self.runtime.deps()
-        faults: FaultInjector | None = deps.extras.get("faults")
-        if faults is None:
+        deps = runtime.deps()  # the runtime attached to ``app``, which is ``self.runtime``
+        if deps.faults is None:
             return handler(msg, deps)
-        faults.before(stage, msg)
-        return faults.after(stage, handler(msg, deps))
+        deps.faults.before(stage, msg)
+        return deps.faults.after(stage, handler(msg, deps))
 
     run.__name__ = f"run_{stage}"
     app.task(name=spec.task_name, base=base, bind=True, shared=False)(run)

@@ -10,9 +10,11 @@ Everything else is the production code path (``orchestrator.loop.run_loop``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+from contextlib import AbstractContextManager
 from typing import Any
 
 from celery import Celery
@@ -30,6 +32,9 @@ class DuplicatingDispatcher:
         for _ in range(2):
             self.inner.send(stage, payload, task_id=task_id, headers=headers)
 
+    def batch(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()  # one publish per send, as the scenario needs
+
 
 class DyingDispatcher:
     def __init__(self, app: Celery, stage: str) -> None:
@@ -43,6 +48,9 @@ class DyingDispatcher:
             sys.stderr.flush()
             os.kill(os.getpid(), signal.SIGKILL)
         self.inner.send(stage, payload, task_id=task_id, headers=headers)
+
+    def batch(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()  # publish before the kill, as the scenario needs
 
 
 def main(argv: list[str]) -> None:

@@ -27,7 +27,7 @@ from schemas import (
     Verdict,
 )
 from workers.email.reply import compose_reply
-from workers.ports import Embedder
+from workers.ports import Embedder, NullLifecycle
 from workers.text.answer_types import is_question
 from workers.text.extractive import Extract, extract_answer
 from workers.text.rewrite import rewrite_query
@@ -84,7 +84,7 @@ def offline_versions(pins: Mapping[str, int] | None) -> dict[str, int]:
     return versions
 
 
-class OfflineProvider:
+class OfflineProvider(NullLifecycle):  # nothing to check at start, nothing to close
     """A :class:`workers.ports.LLMProvider` that needs no network and no model weights."""
 
     name = "offline"
