@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bus import logging as blog
 from bus.app import create_app
@@ -14,12 +14,15 @@ from bus.errors import RagrelayError
 from bus.events import EventLog
 from bus.keys import Keys
 from bus.redis import connect, ping
-from bus.settings import Settings
+from bus.settings import Settings, load_settings
 from orchestrator.engine import Engine, wait_result
 from orchestrator.jobs import JobStore
 from orchestrator.loop import machine_config
 from orchestrator.sweeper import sweep
 from schemas import JobRequest, JobResult, TraceEvent
+
+if TYPE_CHECKING:
+    from workers.settings import WorkerSettings
 
 log = blog.get_logger("ragrelay.client")
 
@@ -28,9 +31,16 @@ class JobTimeout(RagrelayError):
 
 
 class RagrelayClient:
-    """``submit`` a JobRequest, ``wait`` for its JobResult, read its ``trace``."""
+    """``submit`` a JobRequest, ``wait`` for its JobResult, read its ``trace``.
 
-    def __init__(self, settings: Settings) -> None:
+    ``settings`` default to ``RAGRELAY_*`` (``load_settings()``). Without a Redis URL the
+    client runs the whole cluster in this process, its workers built from ``workers``
+    (default: ``load_worker_settings()``).
+    """
+
+    def __init__(self, settings: Settings | None = None,
+                 workers: WorkerSettings | None = None) -> None:
+        settings = settings if settings is not None else load_settings()
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
         self.redis = connect(settings)
@@ -41,16 +51,18 @@ class RagrelayClient:
         self._local: LocalDispatcher | None = None
         self._engine: Engine | None = None
         if settings.embedded:
+            from workers.settings import load_worker_settings
             from workers.tasks import register  # the embedded cluster runs the workers here
 
-            register(self.app, settings)
+            register(self.app, settings, workers or load_worker_settings())
             self._local = LocalDispatcher(self.app)
             self._engine = Engine(self.redis, self.jobs, self._local, keys=self.keys,
                                   config=machine_config(settings), batch=settings.events_batch)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RagrelayClient:
-        return cls(settings)
+    def from_settings(cls, settings: Settings,
+                      workers: WorkerSettings | None = None) -> RagrelayClient:
+        return cls(settings, workers)
 
     # -- jobs ------------------------------------------------------------------------------
     def submit(self, request: JobRequest) -> tuple[str, bool]:

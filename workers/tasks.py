@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready
 
@@ -16,6 +17,7 @@ from schemas import STAGE_SPECS, IngestResult, IngestTask, Message, Stage
 from workers import analysis, evaluation, generation, indexing, retrieval
 from workers.deps import build_deps
 from workers.ports import Deps
+from workers.settings import WorkerSettings
 
 #: The pure handler of every registered stage (``schemas.STAGE_SPECS``).
 HANDLERS: dict[Stage, Callable[[Any, Deps], Any]] = {
@@ -38,9 +40,13 @@ class IngestTaskBase(RagrelayTask):
             rt.redis.expire(rt.keys.ingest_done(msg.run_id), rt.settings.result_ttl_s)
 
 
-def register(app: Celery, settings: Settings) -> Runtime[Deps]:
-    """Register the four stage tasks and the ingest task on ``app``; attach the runtime."""
-    runtime: Runtime[Deps] = attach(app, Runtime(settings=settings, deps_factory=build_deps))
+def register(app: Celery, settings: Settings, workers: WorkerSettings) -> Runtime[Deps]:
+    """Register every stage's task and the ingest task on ``app``; attach the runtime."""
+
+    def deps_factory(settings: Settings, client: redis.Redis) -> Deps:
+        return build_deps(settings, workers, client)
+
+    runtime: Runtime[Deps] = attach(app, Runtime(settings=settings, deps_factory=deps_factory))
     for stage, handler in HANDLERS.items():
         _register_stage(app, runtime, stage, handler)
 

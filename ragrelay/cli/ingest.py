@@ -20,6 +20,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from bus.errors import ConfigError, UsageError
 from bus.keys import INGEST_TASK
 from bus.settings import Settings
+from ragrelay.cli.settings import workers_of
 from ragrelay.corpus import ReadReport, expand, read_documents
 from schemas import Document, IngestResult, IngestTask, Usage
 
@@ -42,8 +43,8 @@ def run_id_for(files: list[Path], tenant: str, batch_size: int,
 @click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True)
 @click.option("--store", type=click.Choice(["auto", "embedded", "weaviate"]), default="auto",
               show_default=True,
-              help="auto: Weaviate when RAGRELAY_WEAVIATE_URL is set, else the embedded store. "
-                   "With Redis, the ingest workers' settings decide.")
+              help="auto: the store RAGRELAY_STORE names (default embedded); weaviate needs "
+                   "RAGRELAY_WEAVIATE_URL. With Redis, the ingest workers' settings decide.")
 @click.option("--contextualize", is_flag=True,
               help="Contextual retrieval: Claude writes one or two sentences situating each "
                    "chunk in its document, indexed with the chunk (one call per chunk, the "
@@ -54,13 +55,13 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: 
            contextualize: bool) -> None:
     """Ingest PATHS (.jsonl/.jsonl.gz with _id,title,text; .md; .txt; .mbox) into TENANT."""
     from ragrelay.client import RagrelayClient
+    from workers.settings import StoreSettings, load_worker_settings
 
     settings: Settings = ctx.find_root().obj
-    if store == "weaviate" and not settings.weaviate_url:
-        raise ConfigError("--store weaviate needs RAGRELAY_WEAVIATE_URL (e.g. http://weaviate:8080)")
-    if store == "embedded" and settings.weaviate_url:
-        settings = settings.model_copy(update={"weaviate_url": None})
-    if contextualize and settings.embedded and settings.anthropic_api_key is None:
+    # --store overrides RAGRELAY_STORE; the store and the Weaviate URL must still agree
+    workers = (workers_of(ctx) if store == "auto"
+               else load_worker_settings(store=StoreSettings(kind=store)))
+    if contextualize and settings.embedded and workers.anthropic.api_key is None:
         raise ConfigError("--contextualize needs Claude: set RAGRELAY_ANTHROPIC_API_KEY "
                           "(offline, every chunk is already indexed with its title and section)")
     settings.ensure_data_dir()
@@ -78,7 +79,7 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: 
             f" ({len(report.problems)} problems; see above)" if report.problems else ""))
     batches = [docs[i:i + batch_size] for i in range(0, len(docs), batch_size)]
     run_id = run_id_for(files, tenant, batch_size, contextualize)
-    client = RagrelayClient.from_settings(settings)
+    client = RagrelayClient.from_settings(settings, workers)
     started = time.perf_counter()
     done = _run(client, settings, run_id, tenant, batches, timeout_s, contextualize)
     seconds = time.perf_counter() - started

@@ -1,10 +1,5 @@
-"""CLI: ``ragrelay feedback export``, ``ragrelay replay``, ``ragrelay timeline``.
-
-Registered by the lead in ``ragrelay/cli/app.py`` (``LAZY_COMMANDS``):
-``feedback`` -> ``ragrelay.cli.observe:feedback``,
-``replay`` -> ``ragrelay.cli.observe:replay``,
-``timeline`` -> ``ragrelay.cli.observe:timeline``.
-"""
+"""CLI: ``ragrelay feedback export``, ``ragrelay replay``, ``ragrelay timeline``
+(registered in ``ragrelay/cli/app.py``, ``LAZY_COMMANDS``)."""
 
 from __future__ import annotations
 
@@ -13,12 +8,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from bus.errors import ConfigError
 from bus.settings import Settings
+
+if TYPE_CHECKING:
+    from workers.settings import WorkerSettings
+from ragrelay.cli.settings import require_redis, workers_of
 from ragrelay.cli.settings import settings_of as _settings
 
 NEEDS_REDIS = (
@@ -29,11 +27,11 @@ NEEDS_REDIS = (
 
 
 
-def _client(settings: Settings) -> Any:
+def _client(settings: Settings, workers: WorkerSettings | None = None) -> Any:
     from ragrelay.client import RagrelayClient
 
     settings.ensure_data_dir()
-    return RagrelayClient.from_settings(settings)
+    return RagrelayClient.from_settings(settings, workers)
 
 
 # -- feedback export -------------------------------------------------------------------------
@@ -56,16 +54,12 @@ def feedback_export(ctx: click.Context, since: str | None, tenant: str | None,
     """Print feedback as eval cases, one JSON object per line, in the format `ragrelay eval qa`
     reads: {"_id", "question", "answers": [reference], ...}. The reference is the corrected
     answer, else the job's answer when rated 4-5. Redirect to a file: `> cases.jsonl`."""
-    from bus.redis import connect, ping
     from ragrelay.feedback import FeedbackStore
     from ragrelay.observe.flywheel import export_cases, parse_since
 
     settings = _settings(ctx)
-    if settings.embedded:
-        raise ConfigError(NEEDS_REDIS.format(what="ragrelay feedback export"))
+    client = require_redis(settings, NEEDS_REDIS.format(what="ragrelay feedback export"))
     cutoff = parse_since(since, now=time.time()) if since else None
-    client = connect(settings)
-    ping(client, settings.redis_url)
     skipped: list[str] = []
     written = 0
     for case in export_cases(FeedbackStore(client, prefix=settings.key_prefix).all(tenant),
@@ -110,15 +104,16 @@ def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...], fre
     )
 
     settings = _settings(ctx)
-    update: dict[str, Any] = {"redis_url": None}
+    workers = workers_of(ctx)
+    prompts: dict[str, Any] = {}
     if prompt_version:
         from ragrelay.observe.flags import parse_prompt_versions
 
-        update["prompt_versions"] = {**settings.prompt_versions,
-                                     **parse_prompt_versions(prompt_version)}
+        prompts["prompt_versions"] = {**workers.prompts.prompt_versions,
+                                      **parse_prompt_versions(prompt_version)}
     # Embedded: one in-process client reads the recorded job (data_dir/jobs) and runs the
     # replay. With Redis: the recorded job is read there, the replay still runs embedded.
-    recorded = _client(settings)
+    recorded = _client(settings, workers)
     before = recorded.result(job_id)
     if before is None:
         raise click.ClickException(
@@ -131,8 +126,9 @@ def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...], fre
         if recorded_outputs:
             path = Path(tmp) / "recordings.json"
             path.write_text(json.dumps(recorded_outputs), encoding="utf-8")
-            update["replay_outputs"] = path
-        runner = _client(settings.model_copy(update=update))
+            prompts["replay_outputs"] = path
+        runner = _client(settings.model_copy(update={"redis_url": None}),
+                         workers.replace(prompts=prompts))
         after = runner.with_trace(runner.ask(
             request, timeout_s=timeout_s or request.budget.deadline_s + 10))
     d = diff_results(before.model_copy(update={"trace": trace}), after)

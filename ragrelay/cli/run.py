@@ -13,9 +13,9 @@ import time
 import click
 
 from bus.app import create_app
-from bus.errors import ConfigError
 from bus.heartbeat import Heartbeat
 from bus.settings import Settings
+from ragrelay.cli.settings import require_redis, workers_of
 from ragrelay.cli.settings import settings_of as _settings
 from schemas import STAGE_SPECS
 from schemas.fingerprint import LLM_STAGES
@@ -30,14 +30,10 @@ STAGES = tuple(DEFAULT_POOLS)
 
 
 def _require_redis(settings: Settings, what: str) -> None:
-    if settings.embedded:
-        raise ConfigError(
-            f"{what} needs a broker: set RAGRELAY_REDIS_URL (e.g. redis://127.0.0.1:6379/0). "
-            "Without it, `ragrelay ask` and `ragrelay demo` run everything in one process."
-        )
-    from bus.redis import connect, ping
-
-    ping(connect(settings), settings.redis_url)
+    require_redis(settings, (
+        f"{what} needs a broker: set RAGRELAY_REDIS_URL (e.g. redis://127.0.0.1:6379/0). "
+        "Without it, `ragrelay ask` and `ragrelay demo` run everything in one process.")
+    ).close()
 
 
 @click.command()
@@ -59,11 +55,11 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     if stage in LLM_STAGES:
         from workers.deps import preflight
 
-        preflight(settings)
+        preflight(settings, workers_of(ctx))
     from workers.tasks import register
 
     app = create_app(settings)
-    register(app, settings)
+    register(app, settings, workers_of(ctx))
     _start_heartbeat(settings, stage)
     app.worker_main([
         "worker", "-Q", stage, "-P", pool, "-c", str(concurrency),

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bus.errors import UsageError
 from bus.settings import Settings
+from ragrelay.cli.settings import workers_of
 from ragrelay.client import RagrelayClient
 from ragrelay.corpus import ReadReport, read_documents
 from ragrelay.evals.ab import LOWER_IS_BETTER, Comparison, compare_runs, render_comparisons
@@ -154,10 +155,11 @@ def qa_command(ctx: click.Context, corpus: Path, questions: Path, qrels: Path | 
     With --prompt-version, compare two prompt versions (or offline configurations) on the
     same questions and the same store."""
     root: Settings = ctx.find_root().obj
+    workers = workers_of(ctx)
     pins = parse_prompt_versions(prompt_version) if prompt_version else None
     if pins is not None:  # an unknown name or version fails now, not in every job
-        close_provider(build_provider(root.model_copy(update={
-            "prompt_versions": {**root.prompt_versions, **pins}}), DisabledWeb()))
+        close_provider(build_provider(root, workers.replace(prompts={
+            "prompt_versions": {**workers.prompts.prompt_versions, **pins}}), DisabledWeb()))
     cases = list(read_questions(questions, limit))
     judged = read_qrels(qrels) if qrels is not None else {}
     if qrels is not None:
@@ -166,9 +168,9 @@ def qa_command(ctx: click.Context, corpus: Path, questions: Path, qrels: Path | 
             case["relevance"] = judged[case["_id"]]
     budget = Budget(max_iterations=max_iterations if loop else 1)
     with tempfile.TemporaryDirectory(prefix="ragrelay-eval-qa-") as tmp:
-        settings = root.model_copy(update={"redis_url": None, "data_dir": Path(tmp),
-                                           "weaviate_url": None})
-        client = RagrelayClient.from_settings(settings)
+        settings = root.model_copy(update={"redis_url": None, "data_dir": Path(tmp)})
+        workers = workers.replace(store={"kind": "embedded"})  # a fresh temporary store
+        client = RagrelayClient.from_settings(settings, workers)
         t0 = time.perf_counter()
         n_docs, skipped = ingest_corpus(client, corpus)
         ingest_s = time.perf_counter() - t0
@@ -176,9 +178,9 @@ def qa_command(ctx: click.Context, corpus: Path, questions: Path, qrels: Path | 
         client.close()
         arm_b: Arm | None = None
         if pins is not None:
-            b_settings = settings.model_copy(
-                update={"prompt_versions": {**settings.prompt_versions, **pins}})
-            client = RagrelayClient.from_settings(b_settings)  # same store, other prompts
+            b_workers = workers.replace(
+                prompts={"prompt_versions": {**workers.prompts.prompt_versions, **pins}})
+            client = RagrelayClient.from_settings(settings, b_workers)  # same store, other prompts
             arm_b = _run_arm(client, cases, budget, label="B")
             client.close()
     summary = _summary(arm_a.rows, arm_a.latencies, n_docs, skipped, ingest_s, loop)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from bus.errors import UsageError
-from bus.settings import parse_version_pins
+from workers.settings import parse_version_pins
 
 
 def parse_prompt_versions(values: Iterable[str]) -> dict[str, int]:

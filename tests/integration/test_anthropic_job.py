@@ -61,11 +61,12 @@ def ingest_sample(data_dir: str) -> None:
     """
     from bus.settings import Settings
     from schemas import Document
+    from workers.settings import load_worker_settings
     from workers.store import chunk_document, open_store
 
     settings = Settings(data_dir=Path(data_dir))
     settings.ensure_data_dir()
-    store = open_store(settings)
+    store = open_store(settings, load_worker_settings())
     docs = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
     chunks = [
         c
@@ -205,6 +206,7 @@ def test_ingest_contextualize_writes_a_context_into_every_chunk(
 ) -> None:
     from bus.settings import Settings
     from workers.providers.contextual import CONTEXT_KEY, PROMPT_KEY
+    from workers.settings import load_worker_settings
     from workers.store import open_store
 
     summary = run("ingest", str(SAMPLE), "--contextualize", "--json")
@@ -212,7 +214,8 @@ def test_ingest_contextualize_writes_a_context_into_every_chunk(
     assert summary["contextualized_chunks"] == summary["chunks"] == len(calls) > 0
     assert summary["llm_calls"] == len(calls) and summary["cost_usd"] > 0
     assert summary["cost_usd"] == pytest.approx(served_cost(server), abs=1e-6)
-    store = open_store(Settings(data_dir=Path(cli_env["RAGRELAY_DATA_DIR"])))
+    store = open_store(Settings(data_dir=Path(cli_env["RAGRELAY_DATA_DIR"])),
+                       load_worker_settings())
     try:
         hits = store.search("default", "budget iterations deadline", k=3)
     finally:

@@ -28,6 +28,7 @@ from orchestrator.jobs import JobStore
 from orchestrator.sweeper import sweep
 from ragrelay.client import RagrelayClient
 from schemas import Budget, JobEvent, JobRequest
+from workers.settings import StoreSettings, load_worker_settings
 
 Corrupt = Callable[[redis.Redis, str, str], None]  # (client, job key, job id)
 
@@ -66,8 +67,9 @@ CORRUPTIONS: dict[str, Corrupt] = {
 
 def embedded(data: Path) -> RagrelayClient:
     """An embedded client with keys of its own (the in-process server is shared)."""
-    return RagrelayClient(Settings(redis_url=None, data_dir=data, embedder="hashing",
-                                   key_prefix=f"q{uuid.uuid4().hex[:12]}"))
+    return RagrelayClient(Settings(redis_url=None, data_dir=data,
+                                   key_prefix=f"q{uuid.uuid4().hex[:12]}"),
+                          load_worker_settings(store=StoreSettings(embedder="hashing")))
 
 
 @pytest.fixture

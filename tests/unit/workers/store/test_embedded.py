@@ -13,6 +13,7 @@ from bus.settings import Settings
 from schemas import Chunk, Document
 from workers.embeddings import HashingEmbedder
 from workers.ports import DocumentStore, Vector
+from workers.settings import StoreSettings, load_worker_settings
 from workers.store import open_store
 from workers.store.chunking import chunk_document
 from workers.store.embedded import EmbeddedStore, SearchConfig, context_text, sentence_units
@@ -351,7 +352,7 @@ def test_sentence_window_setting_decides_what_ingest_embeds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, window: int, rows: list[tuple[str, str]]
 ) -> None:
     monkeypatch.setenv("RAGRELAY_SENTENCE_WINDOW", str(window))
-    store = open_store(Settings(data_dir=tmp_path), HashingEmbedder())
+    store = open_store(Settings(data_dir=tmp_path), load_worker_settings(), HashingEmbedder())
     assert isinstance(store, EmbeddedStore)
     assert store.config.sentence_window == window
     store.upsert("t", [Chunk(chunk_id="d#0", doc_id="d", title="Vitamin D", text=SETTINGS_TEXT)])
@@ -362,7 +363,7 @@ def test_sentence_window_setting_decides_what_ingest_embeds(
 def test_a_negative_sentence_window_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RAGRELAY_SENTENCE_WINDOW", "-1")
     with pytest.raises(ValidationError, match="sentence_window"):
-        Settings()
+        StoreSettings()
 
 
 def test_dense_feedback_rescores_candidate_windows_exactly(tmp_path: Path) -> None:
