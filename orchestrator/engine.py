@@ -48,7 +48,6 @@ class Engine:
         config: MachineConfig | None = None,
         batch: int = 200,
         consumer: str | None = None,
-        on_finish: Any = None,
     ) -> None:
         self.client = client
         self.jobs = jobs
@@ -57,8 +56,6 @@ class Engine:
         self.config = config or MachineConfig()
         self.batch = batch
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
-        self.on_finish = on_finish
-        self.applied = 0
         self.dead_letters = DeadLetters(client, keys)
         self.ensure_group()
 
@@ -200,7 +197,6 @@ class Engine:
         log.error("event.invalid", entry=entry, error=reason)
 
     def _applied(self, event: JobEvent, t: Transition) -> None:
-        self.applied += 1
         metrics.EVENTS_APPLIED.labels(event.type).inc()
         record_metrics(t.state, t.trace)
         self._carry_out(t.state.job_id, t.commands, event)
@@ -216,8 +212,6 @@ class Engine:
             elif isinstance(cmd, Finish):
                 log.info("job.finished", job_id=job_id, status=cmd.result.status,
                          stop_reason=cmd.result.stop_reason)
-                if self.on_finish is not None:
-                    self.on_finish(cmd.result)
 
 
 def record_metrics(state: JobState, trace: list[TraceEvent]) -> None:

@@ -80,10 +80,6 @@ class FeedbackStore:
         pipe.execute()
         return record
 
-    def for_job(self, job_id: str) -> list[FeedbackRecord]:
-        rows: list[bytes] = self.client.lrange(self._job_key(job_id), 0, -1)  # type: ignore[assignment]
-        return [FeedbackRecord.model_validate_json(r) for r in rows]
-
     def for_tenant(self, tenant: str) -> list[FeedbackRecord]:
         rows: list[bytes] = self.client.lrange(self._tenant_key(tenant), 0, -1)  # type: ignore[assignment]
         return [FeedbackRecord.model_validate_json(r) for r in rows]
@@ -95,30 +91,6 @@ class FeedbackStore:
     def all(self, tenant: str | None = None) -> Iterator[FeedbackRecord]:
         for t in [tenant] if tenant else self.tenants():
             yield from self.for_tenant(t)
-
-
-def as_eval_case(record: FeedbackRecord) -> dict[str, Any]:
-    """One eval case: the query, and a reference answer when the feedback gives one.
-
-    The reference is the corrected answer if there is one, else the job's own answer when
-    it was rated 4 or 5 (a confirmed good answer), else None (a known-bad answer to avoid).
-    """
-    reference = record.corrected_answer
-    if reference is None and record.rating >= 4:
-        reference = record.answer
-    return {
-        "id": f"feedback-{record.feedback_id}",
-        "source": "feedback",
-        "tenant": record.tenant,
-        "job_id": record.job_id,
-        "query": record.query,
-        "reference_answer": reference,
-        "answer": record.answer,
-        "rating": record.rating,
-        "comment": record.comment,
-        "cited_doc_ids": record.cited_doc_ids,
-        "at": record.at,
-    }
 
 
 def _s(value: Any) -> str:

@@ -22,6 +22,7 @@ from bus.errors import ConfigError, CorruptRecord
 from bus.events import DeadLetters
 from bus.keys import Keys
 from bus.settings import Settings
+from ragrelay.cli.settings import require_redis
 from ragrelay.cli.settings import settings_of as _settings
 
 REASON_WIDTH = 70
@@ -33,15 +34,9 @@ RECORDS_NOT_TASKS = frozenset({"corrupt_job", "invalid_event"})
 
 @contextmanager
 def _client(settings: Settings) -> Iterator[redis.Redis]:
-    if settings.embedded:
-        raise ConfigError(
-            "ragrelay dlq reads the dead letters kept in Redis: set RAGRELAY_REDIS_URL "
-            "(e.g. redis://127.0.0.1:6379/0). Embedded runs keep no dead letters after they exit."
-        )
-    from bus.redis import connect, ping
-
-    client = connect(settings)
-    ping(client, settings.redis_url)
+    client = require_redis(settings, (
+        "ragrelay dlq reads the dead letters kept in Redis: set RAGRELAY_REDIS_URL "
+        "(e.g. redis://127.0.0.1:6379/0). Embedded runs keep no dead letters after they exit."))
     try:
         yield client
     except redis.exceptions.ConnectionError as exc:

@@ -1,5 +1,5 @@
-"""CLI of the HTTP gateway: ``ragrelay serve``, ``ragrelay keys create|list|revoke``,
-``ragrelay feedback export``. Each needs Redis (RAGRELAY_REDIS_URL)."""
+"""CLI of the HTTP gateway: ``ragrelay serve``, ``ragrelay keys create|list|revoke``.
+Each needs Redis (RAGRELAY_REDIS_URL). Feedback export is ``ragrelay/cli/observe.py``."""
 
 from __future__ import annotations
 
@@ -8,11 +8,8 @@ import time
 
 import click
 
-from bus.errors import ConfigError
-from bus.redis import connect, ping
-from bus.settings import Settings
+from ragrelay.cli.settings import require_redis
 from ragrelay.cli.settings import settings_of as _settings
-from ragrelay.feedback import FeedbackStore, as_eval_case
 from ragrelay.gateway.keys_store import ApiKeyStore
 
 NEEDS_REDIS = (
@@ -23,17 +20,9 @@ NEEDS_REDIS = (
 
 
 
-def _redis_settings(ctx: click.Context, what: str) -> Settings:
-    settings = _settings(ctx)
-    if settings.embedded:
-        raise ConfigError(NEEDS_REDIS.format(what=what))
-    return settings
-
-
 def _key_store(ctx: click.Context, what: str) -> ApiKeyStore:
-    settings = _redis_settings(ctx, what)
-    client = connect(settings)
-    ping(client, settings.redis_url)
+    settings = _settings(ctx)
+    client = require_redis(settings, NEEDS_REDIS.format(what=what))
     return ApiKeyStore(client, prefix=settings.key_prefix)
 
 
@@ -50,8 +39,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     from ragrelay.gateway import GatewayConfig, create_app
 
-    settings = _redis_settings(ctx, "ragrelay serve")
-    ping(connect(settings), settings.redis_url)
+    settings = _settings(ctx)
+    require_redis(settings, NEEDS_REDIS.format(what="ragrelay serve")).close()
     app = create_app(settings, GatewayConfig())
     uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
                 proxy_headers=False, server_header=False, access_log=True,
@@ -104,19 +93,3 @@ def keys_revoke(ctx: click.Context, key_id: str) -> None:
         raise click.ClickException(f"no key {key_id}")
     click.echo(f"revoked key {record.key_id} of tenant {record.tenant}")
 
-
-@click.group("feedback")
-def feedback() -> None:
-    """Feedback left on jobs through the HTTP gateway."""
-
-
-@feedback.command("export")
-@click.option("--tenant", default=None, help="Only this tenant's feedback.")
-@click.pass_context
-def feedback_export(ctx: click.Context, tenant: str | None) -> None:
-    """Print every feedback record as an eval case, one JSON object per line."""
-    settings = _redis_settings(ctx, "ragrelay feedback export")
-    client = connect(settings)
-    ping(client, settings.redis_url)
-    for record in FeedbackStore(client, prefix=settings.key_prefix).all(tenant):
-        click.echo(json.dumps(as_eval_case(record)))

@@ -1,7 +1,5 @@
-"""``ragrelay inbox``: poll a mailbox, triage every new message, save reply drafts.
-
-Registered by the lead as ``"inbox": "ragrelay.cli.inbox:inbox_command"``.
-"""
+"""``ragrelay inbox``: poll a mailbox, triage every new message, save reply drafts
+(registered in ``ragrelay/cli/app.py``, ``LAZY_COMMANDS``)."""
 
 from __future__ import annotations
 
@@ -287,5 +285,5 @@ def inbox_command(
 __all__ = ["inbox_command", "open_mailbox"]
 
 
-if __name__ == "__main__":  # `python -m ragrelay.cli.inbox ...` (before registration)
+if __name__ == "__main__":  # `python -m ragrelay.cli.inbox ...`: the command on its own
     inbox_command()

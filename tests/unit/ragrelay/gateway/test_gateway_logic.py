@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ragrelay.feedback import FeedbackRecord, as_eval_case
 from ragrelay.gateway.keys_store import hash_key, looks_like_key, new_key
 from ragrelay.gateway.models import JobSubmission
 from ragrelay.gateway.ratelimit import retry_after_seconds
@@ -53,17 +52,6 @@ def test_heartbeat_files_are_read_by_kind(tmp_path: Path) -> None:
 
 def test_retry_after_is_whole_seconds_and_at_least_one() -> None:
     assert [retry_after_seconds(ms) for ms in (0, 1, 999, 1000, 1001, 2500)] == [1, 1, 1, 1, 2, 3]
-
-
-def test_eval_case_reference_is_the_correction_else_a_well_rated_answer() -> None:
-    base = {"feedback_id": "f1", "job_id": "j1", "tenant": "acme", "at": 1.0,
-            "query": "q?", "answer": "a."}
-    corrected = as_eval_case(FeedbackRecord(rating=1, corrected_answer="b.", **base))
-    good = as_eval_case(FeedbackRecord(rating=5, **base))
-    bad = as_eval_case(FeedbackRecord(rating=2, comment="no", **base))
-    assert corrected["reference_answer"] == "b." and corrected["id"] == "feedback-f1"
-    assert good["reference_answer"] == "a."
-    assert bad["reference_answer"] is None and bad["comment"] == "no"
 
 
 def test_keys_have_a_public_id_and_a_secret_and_hash_deterministically() -> None:
