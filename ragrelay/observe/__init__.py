@@ -1,7 +1,8 @@
-"""Seeing every job: W3C trace ids, the timeline page, feedback export and replay.
+"""Seeing every job: the timeline page, feedback as eval cases, and replay.
 
-Kept light (no FastAPI import) because the engine imports ``bus.tracecontext``;
-the router is in ``ragrelay.gateway.ui``, the CLI in ``ragrelay.cli.observe``.
+No FastAPI here: the page's route is ``ragrelay.gateway.ui``, the commands are
+``ragrelay.cli.observe``. The W3C trace ids live in ``bus.tracecontext`` (the engine puts
+them on every task) and are re-exported here.
 """
 
 from bus.tracecontext import parse_traceparent, traceparent_for
