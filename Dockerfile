@@ -40,7 +40,7 @@ COPY schemas ./schemas
 COPY bus ./bus
 COPY orchestrator ./orchestrator
 COPY workers ./workers
-COPY evals ./evals
+COPY ragrelay ./ragrelay
 RUN pip install ".[all]" \
     && ragrelay --help > /dev/null \
     && if pip show torch > /dev/null 2>&1; then \

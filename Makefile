@@ -38,8 +38,12 @@ test: dev system-deps
 test-fast: dev
 	$(PY) -m pytest -q -m "not integration and not e2e"
 
+LINTED := schemas bus orchestrator workers ragrelay tests
+
 lint: dev
-	$(VENV)/bin/ruff check schemas bus orchestrator workers tests
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
+	$(VENV)/bin/lint-imports
 
 typecheck: dev
 	$(VENV)/bin/mypy

@@ -43,6 +43,8 @@ def create_app(settings: Settings) -> Celery:
         worker_send_task_events=False,
         task_send_sent_event=False,
         broker_connection_retry_on_startup=True,
+        # Celery's own plugin hook, resolved by name in worker processes only: importing the
+        # class here would load celery.worker (~0.7 s) into every CLI call and the gateway.
         worker_consumer="bus.consumer:DeadLetteringConsumer",
         # On a broker connection loss, running acks_late tasks cannot be acknowledged on the
         # dead channel (acking them later crashed workers after a Redis restart): cancel

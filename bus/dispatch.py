@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
 from celery import Celery
@@ -16,8 +17,13 @@ log = blog.get_logger("ragrelay.dispatch")
 
 
 class Dispatcher(Protocol):
+    """Sends stage tasks by name. ``batch()`` groups the sends inside it into one round trip
+    where the transport can (a no-op where it cannot)."""
+
     def send(self, stage: str, payload: dict[str, Any], *, task_id: str,
              headers: dict[str, Any]) -> None: ...
+
+    def batch(self) -> AbstractContextManager[None]: ...
 
 
 class CeleryDispatcher:
@@ -63,6 +69,9 @@ class LocalDispatcher:
     def send(self, stage: str, payload: dict[str, Any], *, task_id: str,
              headers: dict[str, Any]) -> None:
         self.queue.append((stage, payload, task_id, headers))
+
+    def batch(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()  # appending to a deque is already one step
 
     def drain(self, limit: int = 1_000) -> int:
         """Run queued tasks (and what they enqueue) in order; returns how many ran."""

@@ -38,10 +38,6 @@ class EventLog:
         pipe.set(self.keys.step_done(step_id), b"1", nx=True, ex=ttl_s)
         pipe.execute()
 
-    def mark_done(self, step_id: str, ttl_s: int) -> bool:
-        """True the first time a step's result is reported (worker-side dedupe)."""
-        return bool(self.client.set(self.keys.step_done(step_id), b"1", nx=True, ex=ttl_s))
-
     def is_done(self, step_id: str) -> bool:
         return bool(self.client.exists(self.keys.step_done(step_id)))
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-QUEUES: tuple[str, ...] = ("orchestrator", "analysis", "retrieval", "generation", "evaluation", "ingest")
-STAGE_QUEUES: tuple[str, ...] = ("analysis", "retrieval", "generation", "evaluation")
+from schemas.stages import STAGE_SPECS
+
+#: One queue per stage (from the stage registry), in pipeline order.
+STAGE_QUEUES: tuple[str, ...] = tuple(spec.queue for spec in STAGE_SPECS.values())
+#: Every queue: the orchestrator's (ingress by ``send_task``), the stages', ingest's.
+QUEUES: tuple[str, ...] = ("orchestrator", *STAGE_QUEUES, "ingest")
 
 SUBMIT_TASK = "ragrelay.submit"
 INGEST_TASK = "ragrelay.ingest"

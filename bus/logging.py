@@ -38,6 +38,9 @@ SDK_LOGGERS = (
     "urllib3", "weaviate", "grpc",
 )
 
+# servers that configure their own loggers when they start
+SERVER_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
 
 class _State:
     pii = True
@@ -92,6 +95,13 @@ def configure_logging(
     levelno = logging.getLevelName(level)
     for name in SDK_LOGGERS:
         logging.getLogger(name).setLevel(levelno if sdk_debug else max(levelno, logging.INFO))
+    for name in SERVER_LOGGERS:
+        # uvicorn (or a dictConfig run before us) may have given these handlers of their own
+        # or stopped them propagating: every line goes through the root handler's chain
+        server = logging.getLogger(name)
+        server.handlers.clear()
+        server.propagate = True
+        server.disabled = False
     _install_record_factory()
     _install_excepthooks()
     logging.captureWarnings(True)

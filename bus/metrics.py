@@ -1,7 +1,7 @@
 """Prometheus metrics: one module, imported by the task base, the engine and the gateway.
 
 Prefork workers run in multiprocess mode: the entry point sets ``PROMETHEUS_MULTIPROC_DIR``
-before this module is imported (see ``orchestrator/cli_run.py``) and ``serve_metrics``
+before this module is imported (see ``ragrelay/cli/run.py``) and ``serve_metrics``
 aggregates every child's values.
 """
 

@@ -7,7 +7,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import redis
 
@@ -16,15 +16,18 @@ from bus.keys import Keys
 from bus.redis import connect
 from bus.settings import Settings
 
+#: What a process's tasks depend on (the workers' ``Deps``); bus knows only the factory.
+D = TypeVar("D")
+
 
 @dataclass
-class Runtime:
+class Runtime(Generic[D]):
     """Built once per process (lazily after a prefork fork) and attached to the Celery app."""
 
     settings: Settings
-    deps_factory: Callable[[Settings, redis.Redis], Any] | None = None
+    deps_factory: Callable[[Settings, redis.Redis], D] | None = None
     _redis: redis.Redis | None = None
-    _deps: Any = None
+    _deps: D | None = None
     _pid: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,7 +53,7 @@ class Runtime:
     def dead_letters(self) -> DeadLetters:
         return DeadLetters(self.redis, self.keys)
 
-    def deps(self) -> Any:
+    def deps(self) -> D:
         client = self.redis
         if self._deps is None:
             with self._lock:
@@ -65,13 +68,13 @@ class Runtime:
         return socket.gethostname()
 
 
-def attach(app: Any, runtime: Runtime) -> Runtime:
+def attach(app: Any, runtime: Runtime[D]) -> Runtime[D]:
     app.ragrelay_runtime = runtime
     return runtime
 
 
-def runtime_of(app: Any) -> Runtime:
-    rt: Runtime | None = getattr(app, "ragrelay_runtime", None)
+def runtime_of(app: Any) -> Runtime[Any]:
+    rt: Runtime[Any] | None = getattr(app, "ragrelay_runtime", None)
     if rt is None:
         raise RuntimeError("no ragrelay runtime attached to this Celery app")
     return rt

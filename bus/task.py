@@ -75,7 +75,7 @@ class RagrelayTask(Task):  # type: ignore[misc]
     stage: ClassVar[str] = ""
 
     @property
-    def runtime(self) -> Runtime:
+    def runtime(self) -> Runtime[Any]:
         return runtime_of(self.app)
 
     # -- the chain ---------------------------------------------------------------------------

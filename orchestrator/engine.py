@@ -12,7 +12,6 @@ batch goes on (docs/reliability.md, "One bad job never blocks another").
 
 from __future__ import annotations
 
-import contextlib
 import os
 import socket
 import time
@@ -27,9 +26,9 @@ from bus.dispatch import Dispatcher
 from bus.errors import CorruptRecord
 from bus.events import DeadLetters
 from bus.keys import ORCHESTRATOR_GROUP, Keys
+from bus.tracecontext import traceparent_for
 from orchestrator.jobs import JobStore
 from orchestrator.machine import Dispatch, Finish, MachineConfig, Transition, advance
-from orchestrator.observe.otel import traceparent_for
 from orchestrator.state import JobState
 from schemas import JobEvent, JobResult, TraceEvent
 
@@ -49,7 +48,6 @@ class Engine:
         config: MachineConfig | None = None,
         batch: int = 200,
         consumer: str | None = None,
-        on_finish: Any = None,
     ) -> None:
         self.client = client
         self.jobs = jobs
@@ -58,8 +56,6 @@ class Engine:
         self.config = config or MachineConfig()
         self.batch = batch
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}"
-        self.on_finish = on_finish
-        self.applied = 0
         self.dead_letters = DeadLetters(client, keys)
         self.ensure_group()
 
@@ -137,7 +133,7 @@ class Engine:
                 busy.add(event.job_id)
                 todo.append((event, state, version, t))
         oks = self.jobs.commit_many([(s, v, t) for _, s, v, t in todo])
-        with self.dispatcher_batch():
+        with self.dispatcher.batch():
             for (event, _state, _version, t), ok in zip(todo, oks, strict=True):
                 if isinstance(ok, CorruptRecord):
                     self._quarantine(ok, event)
@@ -147,10 +143,6 @@ class Engine:
                     later.append(event)
         for event in later:
             self.handle(event)
-
-    def dispatcher_batch(self) -> Any:
-        batch = getattr(self.dispatcher, "batch", None)
-        return batch() if batch is not None else contextlib.nullcontext()
 
     # -- one event ---------------------------------------------------------------------------
     def handle(self, event: JobEvent) -> bool:
@@ -205,7 +197,6 @@ class Engine:
         log.error("event.invalid", entry=entry, error=reason)
 
     def _applied(self, event: JobEvent, t: Transition) -> None:
-        self.applied += 1
         metrics.EVENTS_APPLIED.labels(event.type).inc()
         record_metrics(t.state, t.trace)
         self._carry_out(t.state.job_id, t.commands, event)
@@ -221,8 +212,6 @@ class Engine:
             elif isinstance(cmd, Finish):
                 log.info("job.finished", job_id=job_id, status=cmd.result.status,
                          stop_reason=cmd.result.stop_reason)
-                if self.on_finish is not None:
-                    self.on_finish(cmd.result)
 
 
 def record_metrics(state: JobState, trace: list[TraceEvent]) -> None:

@@ -39,7 +39,7 @@ class SubmitTask(RagrelayTask):
         )
 
 
-def job_store(runtime: Runtime) -> JobStore:
+def job_store(runtime: Runtime[Any]) -> JobStore:
     return JobStore(runtime.redis, runtime.keys, ttl_s=runtime.settings.result_ttl_s)
 
 

@@ -15,12 +15,21 @@ from bus.events import EventLog
 from bus.keys import QUEUES, Keys
 from bus.redis import connect
 from bus.settings import Settings
-from orchestrator.client import machine_config
 from orchestrator.engine import Engine
 from orchestrator.jobs import JobStore
+from orchestrator.machine import MachineConfig
 from orchestrator.sweeper import sweep
 
 log = blog.get_logger("ragrelay.orchestrator")
+
+
+def machine_config(settings: Settings) -> MachineConfig:
+    """The state machine's knobs, from the process settings."""
+    return MachineConfig(
+        step_max_attempts=settings.step_max_attempts,
+        retrieval_k=settings.retrieval_k,
+        context_k=settings.context_k,
+    )
 
 
 def run_loop(app: Celery, settings: Settings, stop: threading.Event) -> None:

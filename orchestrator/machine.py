@@ -8,8 +8,9 @@ second time: results for steps that are not pending are ignored, so redeliveries
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -17,7 +18,6 @@ from orchestrator.budget import exhausted, limits_for
 from orchestrator.fusion import rrf
 from orchestrator.state import Answer, JobState, PendingStep, build_result
 from schemas import (
-    RESULT_MODELS,
     AnalysisResult,
     AnalysisTask,
     EvaluationResult,
@@ -34,7 +34,8 @@ from schemas import (
     Usage,
     step_id,
 )
-from schemas.fingerprint import LLM_STAGES, input_fingerprint, recorded_output
+from schemas.fingerprint import input_fingerprint, recorded_output
+from schemas.stages import STAGE_SPECS, Stage, StageSpec
 
 NO_DOCUMENTS_ANSWER = "No relevant documents were found for this question."
 
@@ -45,11 +46,18 @@ class MachineConfig:
     retrieval_k: int = 10
     context_k: int = 6
     max_rewrites: int = 3
+    # The stages and what follows each one's result: the registry and ``TRANSITIONS`` below
+    # unless a caller (a test adding a toy stage, docs/architecture.md) passes its own.
+    # (Read-only maps keyed by the Stage literal, read here by any stage name.)
+    stages: Mapping[str, StageSpec] = field(
+        default_factory=lambda: cast(Mapping[str, StageSpec], STAGE_SPECS))
+    transitions: Mapping[str, ResultTransition] = field(
+        default_factory=lambda: cast(Mapping[str, ResultTransition], TRANSITIONS))
 
 
 @dataclass(frozen=True)
 class Dispatch:
-    stage: str
+    stage: str  # a name in ``MachineConfig.stages`` (the ``Stage`` literal for the registry)
     step_id: str
     attempt: int
     payload: dict[str, Any]
@@ -110,24 +118,16 @@ def _on_result(t: Transition, event: JobEvent, cfg: MachineConfig) -> None:
         t.changed = False  # a duplicate or late result: already applied
         return
     try:
-        result = RESULT_MODELS[pending.stage].model_validate(event.payload)
+        spec = cfg.stages[pending.stage]
+        result = spec.result_model.model_validate(event.payload)
     except (ValidationError, KeyError) as exc:
         del s.pending[pending.step_id]
         _fail(t, event.at, f"invalid {pending.stage} result: {exc}", f"step_failed:{pending.stage}")
         return
     del s.pending[pending.step_id]
     s.usage = s.usage + result.usage
-    t.trace.append(_completed(s, pending, result))
-    if isinstance(result, AnalysisResult):
-        _after_analysis(t, result, event.at, cfg)
-    elif isinstance(result, RetrievalResult):
-        s.shard_hits[pending.step_id] = result.hits
-        if not _pending_stage(s, "retrieval"):
-            _after_retrieval(t, event.at, cfg)
-    elif isinstance(result, GenerationResult):
-        _after_generation(t, result, event.at, cfg)
-    elif isinstance(result, EvaluationResult):
-        _after_evaluation(t, result, event.at, cfg)
+    t.trace.append(_completed(s, pending, result, spec))
+    cfg.transitions[pending.stage](t, pending, result, event.at, cfg)
 
 
 def _on_failed(t: Transition, event: JobEvent, cfg: MachineConfig) -> None:
@@ -160,7 +160,7 @@ def _on_timeout(t: Transition, event: JobEvent, cfg: MachineConfig) -> None:
     )
     if pending.attempt < cfg.step_max_attempts:
         payload = dict(pending.payload, attempt=pending.attempt + 1)
-        _dispatch(t, pending.stage, pending.step_id, payload, event.at, attempt=pending.attempt + 1)
+        dispatch(t, pending.stage, pending.step_id, payload, event.at, attempt=pending.attempt + 1)
         return
     del s.pending[pending.step_id]
     if pending.stage == "retrieval":
@@ -194,10 +194,11 @@ def _start_iteration(t: Transition, now: float, cfg: MachineConfig) -> None:
     )
     s.phase = "analysis"
     s.shard_hits = {}
-    _dispatch(t, "analysis", task.step_id, task.to_dict(), now)
+    dispatch(t, "analysis", task.step_id, task.to_dict(), now)
 
 
-def _after_analysis(t: Transition, r: AnalysisResult, now: float, cfg: MachineConfig) -> None:
+def _after_analysis(t: Transition, pending: PendingStep, r: AnalysisResult, now: float,
+                    cfg: MachineConfig) -> None:
     s = t.state
     s.triage = r.triage or s.triage
     if s.request.kind == "email_reply" and r.triage in ("spam", "no_reply"):
@@ -234,7 +235,16 @@ def _after_analysis(t: Transition, r: AnalysisResult, now: float, cfg: MachineCo
             user_id=s.request.user_id,
             k=cfg.retrieval_k,
         )
-        _dispatch(t, "retrieval", task.step_id, task.to_dict(), now)
+        dispatch(t, "retrieval", task.step_id, task.to_dict(), now)
+
+
+def _after_retrieval_shard(t: Transition, pending: PendingStep, r: RetrievalResult, now: float,
+                           cfg: MachineConfig) -> None:
+    """Fan-in: one shard's hits kept; the last shard of the iteration fuses them all."""
+    s = t.state
+    s.shard_hits[pending.step_id] = r.hits
+    if not _pending_stage(s, "retrieval"):
+        _after_retrieval(t, now, cfg)
 
 
 def _after_retrieval(t: Transition, now: float, cfg: MachineConfig) -> None:
@@ -291,10 +301,11 @@ def _dispatch_generation(t: Transition, now: float, *, reread: bool = False) -> 
         reread=reread,
     )
     s.phase = "generation"
-    _dispatch(t, "generation", task.step_id, task.to_dict(), now)
+    dispatch(t, "generation", task.step_id, task.to_dict(), now)
 
 
-def _after_generation(t: Transition, r: GenerationResult, now: float, cfg: MachineConfig) -> None:
+def _after_generation(t: Transition, pending: PendingStep, r: GenerationResult, now: float,
+                      cfg: MachineConfig) -> None:
     s = t.state
     allowed = {c.chunk_id for c in s.context}
     kept = [c for c in r.citations if c.chunk_id in allowed]
@@ -330,10 +341,11 @@ def _after_generation(t: Transition, r: GenerationResult, now: float, cfg: Machi
         confidence=r.confidence,
     )
     s.phase = "evaluation"
-    _dispatch(t, "evaluation", task.step_id, task.to_dict(), now)
+    dispatch(t, "evaluation", task.step_id, task.to_dict(), now)
 
 
-def _after_evaluation(t: Transition, r: EvaluationResult, now: float, cfg: MachineConfig) -> None:
+def _after_evaluation(t: Transition, pending: PendingStep, r: EvaluationResult, now: float,
+                      cfg: MachineConfig) -> None:
     s = t.state
     repeated = (s.answer is not None and s.best is not None
                 and s.best.iteration < s.answer.iteration and s.best.text == s.answer.text)
@@ -400,8 +412,9 @@ def _stop_for_budget(t: Transition, now: float) -> bool:
     return True
 
 
-def _dispatch(t: Transition, stage: str, sid: str, payload: dict[str, Any], now: float,
-              *, attempt: int = 1) -> None:
+def dispatch(t: Transition, stage: str, sid: str, payload: dict[str, Any], now: float,
+             *, attempt: int = 1) -> None:
+    """Send a step: pending in the state, a ``Dispatch`` command, a trace event."""
     s = t.state
     s.pending[sid] = PendingStep(step_id=sid, stage=stage, attempt=attempt, dispatched_at=now,
                                  payload=payload)
@@ -433,13 +446,14 @@ def _finish(t: Transition, now: float, status: str, stop_reason: str) -> None:
     )
 
 
-def _completed(s: JobState, pending: PendingStep, r: StageResultBase) -> TraceEvent:
+def _completed(s: JobState, pending: PendingStep, r: StageResultBase,
+               spec: StageSpec) -> TraceEvent:
     detail: dict[str, Any] = {"usage": r.usage.to_dict()}
     if r.prompt_version:
         detail["prompt_version"] = r.prompt_version
     if r.model:
         detail["model"] = r.model
-    if pending.stage in LLM_STAGES:  # what was asked and answered: `ragrelay replay` reuses it
+    if spec.calls_llm:  # what was asked and answered: `ragrelay replay` reuses it
         detail["input_sha"] = input_fingerprint(pending.payload)
         detail["result"] = recorded_output(r)
     outcome = "ok"
@@ -477,4 +491,16 @@ def _trace(s: JobState, event: JobEvent, type_: str, *, stage: str | None = None
                       worker_pid=event.worker_pid, outcome=outcome, detail=detail or {})
 
 
-__all__ = ["Command", "Dispatch", "Finish", "MachineConfig", "Transition", "Usage", "advance"]
+#: What follows a stage's result: one function per registered stage (the machine's edges).
+#: ``(transition, the step that answered, its validated result, now, config)``.
+ResultTransition = Callable[[Transition, PendingStep, Any, float, MachineConfig], None]
+TRANSITIONS: Mapping[Stage, ResultTransition] = {
+    "analysis": _after_analysis,
+    "retrieval": _after_retrieval_shard,
+    "generation": _after_generation,
+    "evaluation": _after_evaluation,
+}
+
+
+__all__ = ["TRANSITIONS", "Command", "Dispatch", "Finish", "MachineConfig", "ResultTransition",
+           "Transition", "Usage", "advance", "dispatch"]

@@ -7,14 +7,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas import Chunk, Citation, JobRequest, JobResult, ScoredChunk, Usage
+from schemas.stages import Stage
 
-Phase = Literal["new", "analysis", "retrieval", "generation", "evaluation", "done"]
+Phase = Literal["new", "done"] | Stage
 
 
 class PendingStep(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     step_id: str
+    # a str, not ``Stage``: a stored record; the machine looks the stage up in the registry
     stage: str
     attempt: int = 1
     dispatched_at: float

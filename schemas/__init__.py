@@ -16,7 +16,7 @@ from schemas.jobs import (
 )
 from schemas.stages import (
     RESULT_MODELS,
-    STAGES,
+    STAGE_SPECS,
     TASK_MODELS,
     AnalysisResult,
     AnalysisTask,
@@ -30,6 +30,7 @@ from schemas.stages import (
     Stage,
     StageResult,
     StageResultBase,
+    StageSpec,
     StageTask,
     StepLimits,
     TaskEnvelope,
@@ -42,7 +43,7 @@ __all__ = [
     "FINAL_STATUSES",
     "RESULT_MODELS",
     "SCHEMA_VERSION",
-    "STAGES",
+    "STAGE_SPECS",
     "TASK_MODELS",
     "AnalysisResult",
     "AnalysisTask",
@@ -69,6 +70,7 @@ __all__ = [
     "Stage",
     "StageResult",
     "StageResultBase",
+    "StageSpec",
     "StageTask",
     "StepLimits",
     "TaskEnvelope",

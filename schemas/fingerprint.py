@@ -14,10 +14,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from schemas.stages import StageResultBase
+from schemas.stages import STAGE_SPECS, StageResultBase
 
 #: Stages whose results come from a language model (the ones worth reusing in a replay).
-LLM_STAGES = frozenset({"analysis", "generation", "evaluation"})
+LLM_STAGES = frozenset(name for name, spec in STAGE_SPECS.items() if spec.calls_llm)
 
 _TASK_ENVELOPE = frozenset({"schema_version", "job_id", "step_id", "iteration", "attempt",
                             "limits"})

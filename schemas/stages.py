@@ -1,7 +1,14 @@
-"""One task + result pair per stage. Step ids are deterministic: ``job/iteration/stage/shard``."""
+"""The stage registry: one task + result pair per stage, and where each stage runs.
+
+``STAGE_SPECS`` is the one list of stages; queues, task names, models, worker pools, the
+LLM stages and the CLI's worker choices derive from it (docs/architecture.md, "Adding a
+stage"). Step ids are deterministic: ``job/iteration/stage/shard``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import Field
@@ -11,7 +18,7 @@ from schemas.documents import Chunk, Citation, ScoredChunk
 from schemas.jobs import JobKind, Usage
 
 Stage = Literal["analysis", "retrieval", "generation", "evaluation"]
-STAGES: tuple[Stage, ...] = ("analysis", "retrieval", "generation", "evaluation")
+Pool = Literal["threads", "prefork", "solo"]
 Source = Literal["internal", "user_context", "web"]
 Triage = Literal["spam", "needs_reply", "no_reply"]
 # "reread": the answer is a close call; generate again from the same context, reading more
@@ -138,15 +145,48 @@ class EvaluationResult(StageResultBase):
 StageTask = AnalysisTask | RetrievalTask | GenerationTask | EvaluationTask
 StageResult = AnalysisResult | RetrievalResult | GenerationResult | EvaluationResult
 
-TASK_MODELS: dict[str, type[TaskEnvelope]] = {
-    "analysis": AnalysisTask,
-    "retrieval": RetrievalTask,
-    "generation": GenerationTask,
-    "evaluation": EvaluationTask,
+
+
+# --- the registry ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One pipeline stage: what it is sent, what it answers, and where it runs.
+
+    ``queue`` is the Celery queue its workers consume; the task is ``ragrelay.<name>``.
+    ``calls_llm`` marks a stage whose results a replay may reuse and whose workers need a
+    provider check at start; ``default_pool`` is the worker pool that measured best for it
+    (threads for stages waiting on a model, prefork for CPU-bound embedding).
+    """
+
+    name: str
+    task_model: type[TaskEnvelope]
+    result_model: type[StageResultBase]
+    queue: str
+    calls_llm: bool
+    default_pool: Pool
+
+    @property
+    def task_name(self) -> str:
+        return f"ragrelay.{self.name}"
+
+
+#: Every stage, in pipeline order. Keys are the ``Stage`` literal.
+STAGE_SPECS: Mapping[Stage, StageSpec] = {
+    "analysis": StageSpec("analysis", AnalysisTask, AnalysisResult, queue="analysis",
+                          calls_llm=True, default_pool="threads"),
+    "retrieval": StageSpec("retrieval", RetrievalTask, RetrievalResult, queue="retrieval",
+                           calls_llm=False, default_pool="prefork"),
+    "generation": StageSpec("generation", GenerationTask, GenerationResult,
+                            queue="generation", calls_llm=True, default_pool="threads"),
+    "evaluation": StageSpec("evaluation", EvaluationTask, EvaluationResult,
+                            queue="evaluation", calls_llm=True, default_pool="threads"),
 }
-RESULT_MODELS: dict[str, type[StageResultBase]] = {
-    "analysis": AnalysisResult,
-    "retrieval": RetrievalResult,
-    "generation": GenerationResult,
-    "evaluation": EvaluationResult,
+
+TASK_MODELS: Mapping[str, type[TaskEnvelope]] = {
+    name: spec.task_model for name, spec in STAGE_SPECS.items()
+}
+RESULT_MODELS: Mapping[str, type[StageResultBase]] = {
+    name: spec.result_model for name, spec in STAGE_SPECS.items()
 }

@@ -17,12 +17,11 @@ from typing import Any
 
 from celery import Celery
 
-from bus.keys import task_name
 from bus.runtime import Runtime, attach
 from bus.settings import Settings
 from bus.task import StageTaskBase
 from schemas import (
-    TASK_MODELS,
+    STAGE_SPECS,
     AnalysisResult,
     AnalysisTask,
     Chunk,
@@ -32,6 +31,7 @@ from schemas import (
     RetrievalResult,
     RetrievalTask,
     ScoredChunk,
+    Stage,
     StageResultBase,
     TaskEnvelope,
 )
@@ -60,22 +60,23 @@ def noop_result(stage: str, msg: TaskEnvelope) -> StageResultBase:
 
 
 def register(app: Celery, settings: Settings, *, delays_s: dict[str, float] | None = None,
-             ) -> Runtime:
+             ) -> Runtime[None]:
     """Register the four stage tasks answering with :func:`noop_result`.
 
     ``delays_s`` makes a stage sleep first (an I/O-bound stand-in, e.g. an LLM call).
     """
-    runtime = attach(app, Runtime(settings=settings))
-    for stage in TASK_MODELS:
+    runtime: Runtime[None] = attach(app, Runtime(settings=settings))
+    for stage in STAGE_SPECS:
         _register_stage(app, stage, (delays_s or {}).get(stage, 0.0))
     return runtime
 
 
-def _register_stage(app: Celery, stage: str, delay_s: float) -> None:
+def _register_stage(app: Celery, stage: Stage, delay_s: float) -> None:
+    spec = STAGE_SPECS[stage]
     base = type(
         f"Noop{stage.title()}Task",
         (StageTaskBase,),
-        {"abstract": True, "message_model": TASK_MODELS[stage], "stage": stage},
+        {"abstract": True, "message_model": spec.task_model, "stage": stage},
     )
 
     def run(self: StageTaskBase, msg: Any) -> Any:
@@ -84,4 +85,4 @@ def _register_stage(app: Celery, stage: str, delay_s: float) -> None:
         return noop_result(stage, msg)
 
     run.__name__ = f"run_{stage}"
-    app.task(name=task_name(stage), base=base, bind=True)(run)
+    app.task(name=spec.task_name, base=base, bind=True)(run)

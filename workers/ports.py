@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -75,6 +75,22 @@ class LLMProvider(Protocol):
 
     def evaluate(self, task: EvaluationTask) -> EvaluationResult: ...
 
+    def check(self) -> None:
+        """Fail at worker start (``ConfigError``), not in the first task: key, models, prices."""
+
+    def close(self) -> None:
+        """Release the provider's connections."""
+
+
+class NullLifecycle:
+    """``check`` and ``close`` for a provider with nothing to check or release."""
+
+    def check(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
 
 @runtime_checkable
 class UserContextStore(Protocol):
@@ -94,6 +110,14 @@ class WebSource(Protocol):
     def search(self, query: str, k: int = 5) -> list[ScoredChunk]: ...
 
 
+class Faults(Protocol):
+    """Injected faults around a handler (chaos and integration tests; ``workers/faults.py``)."""
+
+    def before(self, stage: str, msg: Any) -> None: ...
+
+    def after(self, stage: str, result: Any) -> Any: ...
+
+
 @dataclass
 class Deps:
     """Everything a stage handler may use. Built once per worker process."""
@@ -102,4 +126,4 @@ class Deps:
     store: DocumentStore
     user_context: UserContextStore
     web: WebSource
-    extras: dict[str, Any] = field(default_factory=dict)
+    faults: Faults | None = None  # set only by RAGRELAY_FAULTS

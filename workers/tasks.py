@@ -5,19 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import redis
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready
 
-from bus.keys import INGEST_TASK, task_name
+from bus.keys import INGEST_TASK
 from bus.runtime import Runtime, attach
 from bus.settings import Settings
 from bus.task import RagrelayTask, StageTaskBase
-from schemas import TASK_MODELS, IngestResult, IngestTask, Message
+from schemas import STAGE_SPECS, IngestResult, IngestTask, Message, Stage
 from workers import analysis, evaluation, generation, indexing, retrieval
 from workers.deps import build_deps
-from workers.faults import FaultInjector
+from workers.ports import Deps
+from workers.settings import WorkerSettings
 
-HANDLERS: dict[str, Callable[[Any, Any], Any]] = {
+#: The pure handler of every registered stage (``schemas.STAGE_SPECS``).
+HANDLERS: dict[Stage, Callable[[Any, Deps], Any]] = {
     "analysis": analysis.handle,
     "retrieval": retrieval.handle,
     "generation": generation.handle,
@@ -37,14 +40,18 @@ class IngestTaskBase(RagrelayTask):
             rt.redis.expire(rt.keys.ingest_done(msg.run_id), rt.settings.result_ttl_s)
 
 
-def register(app: Celery, settings: Settings) -> Runtime:
-    """Register the four stage tasks and the ingest task on ``app``; attach the runtime."""
-    runtime = attach(app, Runtime(settings=settings, deps_factory=build_deps))
+def register(app: Celery, settings: Settings, workers: WorkerSettings) -> Runtime[Deps]:
+    """Register every stage's task and the ingest task on ``app``; attach the runtime."""
+
+    def deps_factory(settings: Settings, client: redis.Redis) -> Deps:
+        return build_deps(settings, workers, client)
+
+    runtime: Runtime[Deps] = attach(app, Runtime(settings=settings, deps_factory=deps_factory))
     for stage, handler in HANDLERS.items():
-        _register_stage(app, stage, handler)
+        _register_stage(app, runtime, stage, handler)
 
     def run_ingest(self: RagrelayTask, msg: IngestTask) -> IngestResult:
-        return indexing.handle(msg, self.runtime.deps())
+        return indexing.handle(msg, runtime.deps())
 
     app.task(name=INGEST_TASK, base=IngestTaskBase, bind=True, shared=False)(run_ingest)
 
@@ -61,20 +68,21 @@ def register(app: Celery, settings: Settings) -> Runtime:
     return runtime
 
 
-def _register_stage(app: Celery, stage: str, handler: Callable[[Any, Any], Any]) -> None:
+def _register_stage(app: Celery, runtime: Runtime[Deps], stage: Stage,
+                    handler: Callable[[Any, Deps], Any]) -> None:
+    spec = STAGE_SPECS[stage]
     base = type(
         f"{stage.title()}Task",
         (StageTaskBase,),
-        {"abstract": True, "message_model": TASK_MODELS[stage], "stage": stage},
+        {"abstract": True, "message_model": spec.task_model, "stage": stage},
     )
 
     def run(self: StageTaskBase, msg: Any) -> Any:
-        deps = self.runtime.deps()
-        faults: FaultInjector | None = deps.extras.get("faults")
-        if faults is None:
+        deps = runtime.deps()  # the runtime attached to ``app``, which is ``self.runtime``
+        if deps.faults is None:
             return handler(msg, deps)
-        faults.before(stage, msg)
-        return faults.after(stage, handler(msg, deps))
+        deps.faults.before(stage, msg)
+        return deps.faults.after(stage, handler(msg, deps))
 
     run.__name__ = f"run_{stage}"
-    app.task(name=task_name(stage), base=base, bind=True, shared=False)(run)
+    app.task(name=spec.task_name, base=base, bind=True, shared=False)(run)

@@ -15,7 +15,7 @@ cleanup() { kill "$UP" "$SERVE" 2>/dev/null || true; wait 2>/dev/null || true
             redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 trap cleanup EXIT
 $RR up >/dev/null 2>&1 & UP=$!
-$RR ingest orchestrator/sample/corpus.jsonl --tenant acme >/dev/null 2>&1  # on the ingest queue
+$RR ingest ragrelay/sample/corpus.jsonl --tenant acme >/dev/null 2>&1  # on the ingest queue
 $RR serve --port "$http" >/dev/null 2>&1 & SERVE=$!
 for _ in $(seq 120); do curl -sf "localhost:$http/readyz" >/dev/null && break; sleep 1; done
 
@@ -53,6 +53,6 @@ echo "# feedback becomes a regression set"
 show "ragrelay feedback export --since 1d > cases.jsonl && jq -c '{_id, question, answers, reference_kind, rating, job_answer}' cases.jsonl"
 $RR feedback export --since 1d > "$tmp/cases.jsonl"
 jq -c '{_id, question, answers, reference_kind, rating, job_answer}' "$tmp/cases.jsonl" 2>/dev/null || cat "$tmp/cases.jsonl"
-show "ragrelay eval qa --corpus orchestrator/sample/corpus.jsonl --questions cases.jsonl --json"
-env -u RAGRELAY_REDIS_URL $RR eval qa --corpus orchestrator/sample/corpus.jsonl --questions "$tmp/cases.jsonl" --json 2>/dev/null \
+show "ragrelay eval qa --corpus ragrelay/sample/corpus.jsonl --questions cases.jsonl --json"
+env -u RAGRELAY_REDIS_URL $RR eval qa --corpus ragrelay/sample/corpus.jsonl --questions "$tmp/cases.jsonl" --json 2>/dev/null \
   | jq -c '{questions, answer_hit, f1, answer_words_mean, iterations_mean}'

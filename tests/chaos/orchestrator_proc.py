@@ -10,9 +10,11 @@ Everything else is the production code path (``orchestrator.loop.run_loop``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
+from contextlib import AbstractContextManager
 from typing import Any
 
 from celery import Celery
@@ -30,6 +32,9 @@ class DuplicatingDispatcher:
         for _ in range(2):
             self.inner.send(stage, payload, task_id=task_id, headers=headers)
 
+    def batch(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()  # one publish per send, as the scenario needs
+
 
 class DyingDispatcher:
     def __init__(self, app: Celery, stage: str) -> None:
@@ -43,6 +48,9 @@ class DyingDispatcher:
             sys.stderr.flush()
             os.kill(os.getpid(), signal.SIGKILL)
         self.inner.send(stage, payload, task_id=task_id, headers=headers)
+
+    def batch(self) -> AbstractContextManager[None]:
+        return contextlib.nullcontext()  # publish before the kill, as the scenario needs
 
 
 def main(argv: list[str]) -> None:
@@ -59,7 +67,7 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"usage: orchestrator_proc duplicate|die-before:STAGE (got {mode!r})")
     # run_loop builds its dispatcher from this module global: swap in the test wrapper.
     setattr(loop, "CeleryDispatcher", factory)  # noqa: B010 - not re-exported by loop
-    from orchestrator.cli import main as cli_main
+    from ragrelay.cli.app import main as cli_main
 
     sys.argv = ["ragrelay", "orchestrator"]
     cli_main()

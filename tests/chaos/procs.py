@@ -31,7 +31,7 @@ class ChaosCluster(Cluster):
         self.kills = 0
         self.by_role: dict[str, str] = {}  # role (e.g. "generation") -> current process name
 
-    def spawn(self, role: str, *args: str, module: str = "orchestrator",
+    def spawn(self, role: str, *args: str, module: str = "ragrelay",
               env: Mapping[str, str] | None = None, wait: bool = True) -> str:
         """Start ``python -m module *args`` as a new process for ``role``; wait until ready."""
         name = f"{role}-{next(_seq)}"

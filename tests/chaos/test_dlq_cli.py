@@ -12,8 +12,8 @@ from click.testing import CliRunner, Result
 from bus.events import DeadLetters
 from bus.keys import Keys
 from bus.settings import Settings
-from orchestrator.cli_dlq import dlq
 from orchestrator.jobs import JobStore
+from ragrelay.cli.dlq import dlq
 from tests.chaos.helpers import submit, wait_for
 from tests.chaos.procs import ChaosCluster, MakeCluster
 

@@ -36,8 +36,8 @@ from fastapi.testclient import TestClient
 from bus.events import DeadLetters
 from bus.keys import Keys
 from bus.settings import Settings
-from orchestrator.gateway import GatewayConfig, create_app
-from orchestrator.keys_store import ApiKeyStore
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore
 from tests.chaos.helpers import QUESTIONS, close
 from tests.chaos.procs import MakeCluster
 from tests.chaos.record import ScenarioRecord

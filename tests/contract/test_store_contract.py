@@ -25,10 +25,10 @@ from typing import Any
 
 import pytest
 
-from bus.settings import Settings
 from schemas import Chunk
 from tests.fakes.embedder import HashingEmbedder
 from workers.ports import DocumentStore, Embedder
+from workers.settings import WeaviateSettings
 from workers.store.batch import PartialBatchError
 from workers.store.embedded import EmbeddedStore
 
@@ -71,13 +71,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[DocumentSt
         from tests.fakes.weaviate_server import FakeWeaviate
 
         with FakeWeaviate() as fake:
-            settings = Settings(weaviate_url=fake.url, weaviate_grpc_port=fake.grpc_port)
+            settings = WeaviateSettings(url=fake.url, grpc_port=fake.grpc_port)
             ws = WeaviateStore(settings, _embedder(), batch_size=100)
             yield ws
             ws.close()
         return
     # A real Weaviate: settings from the environment, a throwaway collection per test.
-    settings = Settings(weaviate_collection=f"RagrelayContract{uuid.uuid4().hex[:10]}")
+    settings = WeaviateSettings(collection=f"RagrelayContract{uuid.uuid4().hex[:10]}")
     ws = WeaviateStore(settings, _embedder(), batch_size=100)
     try:
         yield ws

@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from orchestrator.keys_store import new_key
+from ragrelay.gateway.keys_store import new_key
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.interop.support import wait_http
 from tests.support.cluster import sample_corpus_env

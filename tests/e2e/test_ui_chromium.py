@@ -32,10 +32,10 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from bus.keys import Keys
 from bus.settings import Settings
-from orchestrator.gateway import GatewayConfig, create_app
 from orchestrator.jobs import JobStore
-from orchestrator.keys_store import ApiKeyStore
-from orchestrator.observe.ui_signin import COOKIE
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore
+from ragrelay.gateway.ui_signin import COOKIE
 from tests.fakes.anthropic_server import FakeAnthropicServer
 from tests.interop.support import PIPELINE, serve_in_thread
 from tests.support.cluster import REPO, Cluster, sample_corpus_env

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop("RAGRELAY_REDIS_URL", None)
         from click.testing import CliRunner
 
-        from orchestrator.cli import cli
+        from ragrelay.cli.app import cli
 
         runner = CliRunner()
         ingested = runner.invoke(cli, ["ingest", args.corpus, "--json"])

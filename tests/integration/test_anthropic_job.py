@@ -20,7 +20,7 @@ from workers.prompts import load_prompt
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "orchestrator" / "sample" / "corpus.jsonl"
+SAMPLE = ROOT / "ragrelay" / "sample" / "corpus.jsonl"
 PRICES = {
     "claude-haiku-4-5": {"input": 1.0, "output": 5.0, "cache_read": 0.10, "cache_write": 1.25},
     "claude-sonnet-4-6": {"input": 3.0, "output": 15.0, "cache_read": 0.30, "cache_write": 3.75},
@@ -61,11 +61,12 @@ def ingest_sample(data_dir: str) -> None:
     """
     from bus.settings import Settings
     from schemas import Document
+    from workers.settings import load_worker_settings
     from workers.store import chunk_document, open_store
 
     settings = Settings(data_dir=Path(data_dir))
     settings.ensure_data_dir()
-    store = open_store(settings)
+    store = open_store(settings, load_worker_settings())
     docs = [json.loads(line) for line in SAMPLE.read_text().splitlines() if line.strip()]
     chunks = [
         c
@@ -78,7 +79,7 @@ def ingest_sample(data_dir: str) -> None:
 
 # `ragrelay ...` in its own process, as a user runs it: worker deps build the Anthropic
 # provider because a key is set.
-CLI = "import sys; from orchestrator.cli import cli; sys.argv[0] = 'ragrelay'; cli()"
+CLI = "import sys; from ragrelay.cli.app import cli; sys.argv[0] = 'ragrelay'; cli()"
 
 
 def run(*args: str, exit_code: int = 0) -> dict[str, Any]:
@@ -205,6 +206,7 @@ def test_ingest_contextualize_writes_a_context_into_every_chunk(
 ) -> None:
     from bus.settings import Settings
     from workers.providers.contextual import CONTEXT_KEY, PROMPT_KEY
+    from workers.settings import load_worker_settings
     from workers.store import open_store
 
     summary = run("ingest", str(SAMPLE), "--contextualize", "--json")
@@ -212,7 +214,8 @@ def test_ingest_contextualize_writes_a_context_into_every_chunk(
     assert summary["contextualized_chunks"] == summary["chunks"] == len(calls) > 0
     assert summary["llm_calls"] == len(calls) and summary["cost_usd"] > 0
     assert summary["cost_usd"] == pytest.approx(served_cost(server), abs=1e-6)
-    store = open_store(Settings(data_dir=Path(cli_env["RAGRELAY_DATA_DIR"])))
+    store = open_store(Settings(data_dir=Path(cli_env["RAGRELAY_DATA_DIR"])),
+                       load_worker_settings())
     try:
         hits = store.search("default", "budget iterations deadline", k=3)
     finally:
@@ -228,7 +231,7 @@ def test_ingest_contextualize_without_claude_says_what_to_set(tmp_path: Path) ->
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("RAGRELAY_", "ANTHROPIC_"))}
     proc = subprocess.run(
-        [sys.executable, "-m", "orchestrator", "ingest", str(SAMPLE), "--contextualize"],
+        [sys.executable, "-m", "ragrelay", "ingest", str(SAMPLE), "--contextualize"],
         cwd=ROOT, env={**env, "RAGRELAY_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
         capture_output=True, text=True, timeout=90)
     assert proc.returncode != 0

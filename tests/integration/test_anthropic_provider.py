@@ -18,7 +18,6 @@ import pytest
 
 from bus.backoff import compute_backoff
 from bus.errors import ConfigError, PermanentError, TransientError
-from bus.settings import Settings
 from schemas import (
     AnalysisTask,
     Chunk,
@@ -34,6 +33,7 @@ from workers.providers.anthropic import (
     MalformedOutputError,
     TokenBudgetExceeded,
 )
+from workers.settings import AnthropicSettings, PromptSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 PRICES = {
@@ -62,7 +62,7 @@ CONTEXT = [
 QUESTION = "Which is the longest river in Europe?"
 
 
-def settings_for(server: FakeAnthropicServer, **overrides: Any) -> Settings:
+def settings_for(server: FakeAnthropicServer, **overrides: Any) -> AnthropicSettings:
     values: dict[str, Any] = {
         "anthropic_api_key": "test-key",
         "anthropic_base_url": server.base_url,
@@ -74,7 +74,7 @@ def settings_for(server: FakeAnthropicServer, **overrides: Any) -> Settings:
         "anthropic_prices": PRICES,
     }
     values.update(overrides)
-    return Settings(**values)
+    return AnthropicSettings(**{k.removeprefix("anthropic_"): v for k, v in values.items()})
 
 
 @pytest.fixture
@@ -194,11 +194,11 @@ def test_connection_refused_is_transient() -> None:
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    settings = Settings(
-        anthropic_api_key="k",
-        anthropic_base_url=f"http://127.0.0.1:{port}",
-        anthropic_model_generation="claude-sonnet-4-6",
-        anthropic_prices=PRICES,
+    settings = AnthropicSettings(
+        api_key="k",
+        base_url=f"http://127.0.0.1:{port}",
+        model_generation="claude-sonnet-4-6",
+        prices=PRICES,
     )
     p = AnthropicProvider.from_settings(settings)
     with pytest.raises(TransientError, match="cannot reach"):
@@ -341,8 +341,8 @@ def test_results_carry_prompt_version_and_stage_model(
 
 
 def test_pinned_prompt_version_is_the_one_sent_and_recorded(server: FakeAnthropicServer) -> None:
-    p = AnthropicProvider.from_settings(
-        settings_for(server, prompt_versions="generation=1"))  # as RAGRELAY_PROMPT_VERSIONS
+    p = AnthropicProvider.from_settings(settings_for(server), prompt_versions=PromptSettings(
+        prompt_versions="generation=1").prompt_versions)  # as RAGRELAY_PROMPT_VERSIONS
     try:
         g = p.generate(gen_task())
     finally:
@@ -356,7 +356,7 @@ def test_pinned_prompt_version_is_the_one_sent_and_recorded(server: FakeAnthropi
 
 def test_pin_of_an_unknown_prompt_version_is_a_config_error(server: FakeAnthropicServer) -> None:
     with pytest.raises(ConfigError, match="has no version v9"):
-        AnthropicProvider.from_settings(settings_for(server, prompt_versions={"generation": 9}))
+        AnthropicProvider.from_settings(settings_for(server), prompt_versions={"generation": 9})
 
 
 def test_stable_prefix_is_marked_for_caching_and_read_back_next_iteration(

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.integration
 
 
 def bench(env: dict[str, str], *args: str, timeout: float = 100) -> list[dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-m", "orchestrator.bench", *args, "--json"],
+    proc = subprocess.run([sys.executable, "-m", "ragrelay.bench", *args, "--json"],
                           env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]

@@ -56,7 +56,7 @@ def questions(tmp_path: Path) -> Path:
 def ragrelay(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
     env["RAGRELAY_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "ragrelay", *args], env=env,
                           capture_output=True, text=True, timeout=300)
 
 

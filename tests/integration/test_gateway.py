@@ -15,12 +15,13 @@ from fastapi.testclient import TestClient
 from bus.errors import ConfigError
 from bus.keys import Keys
 from bus.settings import Settings
-from orchestrator.cli_gateway import feedback, keys
-from orchestrator.gateway import GatewayConfig, create_app
-from orchestrator.gateway.ratelimit import TokenBucket
-from orchestrator.gateway.readiness import live_orchestrators
 from orchestrator.jobs import JobStore
-from orchestrator.keys_store import ApiKeyStore, hash_key
+from ragrelay.cli.gateway import keys
+from ragrelay.cli.observe import feedback
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore, hash_key
+from ragrelay.gateway.ratelimit import TokenBucket
+from ragrelay.gateway.readiness import live_orchestrators
 from schemas import JobResult
 from workers.context import RedisUserContext
 
@@ -226,11 +227,11 @@ def test_feedback_is_stored_with_a_snapshot_and_exported_as_an_eval_case(
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.rating"
     out = CliRunner().invoke(feedback, ["export", "--tenant", "acme"], obj=settings)
     assert out.exit_code == 0, out.output
-    case = json.loads(out.output.strip().splitlines()[-1])
-    assert case["query"] == "How are retries done?" and case["answer"] == "They are not."
-    assert case["reference_answer"] == "With exponential backoff." and case["rating"] == 2
+    case = json.loads(out.stdout.strip().splitlines()[-1])
+    assert case["question"] == "How are retries done?" and case["job_answer"] == "They are not."
+    assert case["answers"] == ["With exponential backoff."] and case["rating"] == 2
     other = CliRunner().invoke(feedback, ["export", "--tenant", "globex"], obj=settings)
-    assert other.output.strip() == ""
+    assert other.stdout.strip() == ""
 
 
 def test_user_context_is_written_as_the_worker_reads_it_and_stays_in_its_tenant(

@@ -17,9 +17,9 @@ import redis
 import redis.asyncio as aioredis
 
 from bus.settings import Settings
-from orchestrator.gateway import GatewayConfig, create_app
-from orchestrator.gateway.ratelimit import FailureBucket
-from orchestrator.keys_store import ApiKeyStore
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore
+from ragrelay.gateway.ratelimit import FailureBucket
 from tests.interop.support import serve_in_thread, wait_http
 from tests.support.redis_server import free_port
 

@@ -14,8 +14,8 @@ import pytest
 import redis
 
 from bus.settings import Settings
-from orchestrator.gateway import GatewayConfig, create_app
-from orchestrator.keys_store import ApiKeyStore
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore
 from tests.conftest import REPO
 from tests.integration.test_gateway import parse_sse
 from tests.interop.support import serve_in_thread, start_pipeline, wait_http
@@ -126,7 +126,7 @@ def test_ragrelay_serve_runs_the_gateway_on_the_given_port(
     port = free_port()
     log = (tmp_path / "serve.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from orchestrator.cli_gateway import serve; serve()",
+        [sys.executable, "-c", "from ragrelay.cli.gateway import serve; serve()",
          "--host", "127.0.0.1", "--port", str(port)],
         env=dict(env, RAGRELAY_GATEWAY_BURST="5"), stdout=log, stderr=subprocess.STDOUT,
     )
@@ -147,8 +147,8 @@ def test_serve_without_redis_refuses_with_a_clear_message(tmp_path: Path) -> Non
     env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(tmp_path))
     out = subprocess.run(
         [sys.executable, "-c",
-         "from orchestrator.cli import main; from orchestrator import cli;"
-         "from orchestrator.cli_gateway import serve; cli.cli.add_command(serve); main()",
+         "from ragrelay.cli.app import main; from ragrelay.cli import app as cli;"
+         "from ragrelay.cli.gateway import serve; cli.cli.add_command(serve); main()",
          "serve", "--port", str(free_port())],
         env=env, capture_output=True, text=True, timeout=60,
     )

@@ -19,9 +19,9 @@ import redis
 
 from bus.keys import Keys
 from bus.settings import Settings
-from orchestrator.gateway import GatewayConfig, create_app
 from orchestrator.jobs import JobStore
-from orchestrator.keys_store import ApiKeyStore, key_id_of
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore, key_id_of
 from schemas import JobRequest, JobResult
 from tests.interop.support import serve_in_thread, wait_http
 from tests.support.redis_server import free_port

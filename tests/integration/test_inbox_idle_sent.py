@@ -28,13 +28,13 @@ from pathlib import Path
 import pytest
 import redis
 
-from orchestrator.feedback import FeedbackStore
-from orchestrator.inbox.draft import DRAFT_KEY_HEADER
-from orchestrator.inbox.imap import ImapMailbox, parse_imap_url
-from orchestrator.inbox.ledger import RedisLedger
-from orchestrator.inbox.parse import parse_message
-from orchestrator.inbox.process import InboxProcessor
-from orchestrator.inbox.sent import SentScanner
+from ragrelay.feedback import FeedbackStore
+from ragrelay.inbox.draft import DRAFT_KEY_HEADER
+from ragrelay.inbox.imap import ImapMailbox, parse_imap_url
+from ragrelay.inbox.ledger import RedisLedger
+from ragrelay.inbox.parse import parse_message
+from ragrelay.inbox.process import InboxProcessor
+from ragrelay.inbox.sent import SentScanner
 from tests.integration.test_inbox_imap import INBOX, SAMPLES, ScriptedClient
 from tests.support.dovecot import DovecotServer
 
@@ -75,7 +75,7 @@ class Agent:
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "inbox", *args], env=env,
+            [sys.executable, "-m", "ragrelay", "inbox", *args], env=env,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
@@ -234,7 +234,7 @@ def test_edited_draft_in_sent_becomes_an_eval_case(
     dovecot.append(user, unrelated.as_bytes(), "Sent")
 
     # 3. the next pass of `ragrelay inbox` (no new inbox mail: no job, no worker needed)
-    cmd = [sys.executable, "-m", "orchestrator", "inbox", "--imap", dovecot.url(user),
+    cmd = [sys.executable, "-m", "ragrelay", "inbox", "--imap", dovecot.url(user),
            "--once", "--json", "--tenant", "acme"]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
@@ -246,7 +246,7 @@ def test_edited_draft_in_sent_becomes_an_eval_case(
     assert all(b"$RagrelayProcessed" in flags for flags, _ in dovecot.messages(user, "Sent"))
 
     # 4. feedback export: the edited draft's case has the person's text as the reference
-    export = subprocess.run([sys.executable, "-m", "orchestrator", "feedback", "export",
+    export = subprocess.run([sys.executable, "-m", "ragrelay", "feedback", "export",
                              "--since", "1h"], env=env, capture_output=True, text=True, timeout=60)
     assert export.returncode == 0, export.stderr
     cases = [json.loads(line) for line in export.stdout.splitlines()]
@@ -277,7 +277,7 @@ def test_edited_draft_in_sent_becomes_an_eval_case(
     corpus = tmp_path / "corpus.jsonl"
     corpus.write_text(json.dumps({"_id": "kb#0", "title": "Updates",
                                   "text": "Version 2.4.1 fixes the crash on start."}) + "\n")
-    qa = subprocess.run([sys.executable, "-m", "orchestrator", "eval", "qa", "--corpus",
+    qa = subprocess.run([sys.executable, "-m", "ragrelay", "eval", "qa", "--corpus",
                          str(corpus), "--questions", str(cases_file), "--json"],
                         env=base_env, capture_output=True, text=True, timeout=300)
     assert qa.returncode == 0, qa.stderr
@@ -288,7 +288,7 @@ def test_reply_key_header_alone_matches_the_draft(
     dovecot: DovecotServer, user: str, redis_url: str, tmp_path: Path
 ) -> None:
     """A client that keeps our X-Ragrelay-Reply-Key but neither threading nor Message-ID."""
-    from orchestrator.inbox.ledger import SqliteLedger
+    from ragrelay.inbox.ledger import SqliteLedger
 
     dovecot.append(user, (INBOX / SAMPLES[1]).read_bytes())
     ledger = SqliteLedger(tmp_path / "l.sqlite3")

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.inbox.draft import DRAFT_KEY_HEADER
-from orchestrator.inbox.imap import ImapMailbox, parse_imap_url
-from orchestrator.inbox.ledger import RedisLedger, SqliteLedger
-from orchestrator.inbox.parse import parse_message
-from orchestrator.inbox.process import InboxProcessor
+from ragrelay.inbox.draft import DRAFT_KEY_HEADER
+from ragrelay.inbox.imap import ImapMailbox, parse_imap_url
+from ragrelay.inbox.ledger import RedisLedger, SqliteLedger
+from ragrelay.inbox.parse import parse_message
+from ragrelay.inbox.process import InboxProcessor
 from schemas import JobRequest, JobResult
 from tests.support.dovecot import DovecotServer
 
@@ -192,7 +192,7 @@ def test_lost_keyword_and_expired_lease_still_one_draft(
     parsed = parse_message(message.raw)
     claim = ledger.claim("acme", parsed.key, lease_s=0.01)
     assert claim is not None
-    from orchestrator.inbox.draft import build_draft, key_digest
+    from ragrelay.inbox.draft import build_draft, key_digest
 
     digest = key_digest("acme", parsed.key)
     assert crashed.mailbox.store_draft(digest, build_draft(parsed, "Hi", tenant="acme"))
@@ -257,7 +257,7 @@ def test_cli_end_to_end_with_the_embedded_pipeline(
     """`ragrelay inbox --imap URL --once` twice in parallel, then once more: the real
     pipeline (embedded), real IMAP, one draft per needs_reply message in total."""
     _deliver(dovecot, mailbox_user)
-    cmd = [sys.executable, "-m", "orchestrator.inbox.cli", "--imap", dovecot.url(mailbox_user),
+    cmd = [sys.executable, "-m", "ragrelay.cli.inbox", "--imap", dovecot.url(mailbox_user),
            "--once", "--json", "--tenant", "acme"]
     procs = [subprocess.Popen(cmd, env=base_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
@@ -281,7 +281,7 @@ def test_maildir_connector_is_dovecot_compatible(
 ) -> None:
     """Work on Dovecot's own Maildir on disk, then look through IMAP: the draft is in
     Drafts with \\Draft, the originals carry $RagrelayProcessed (dovecot-keywords)."""
-    from orchestrator.inbox.mailbox import MaildirMailbox
+    from ragrelay.inbox.mailbox import MaildirMailbox
 
     _deliver(dovecot, mailbox_user)
     assert dovecot.dir is not None

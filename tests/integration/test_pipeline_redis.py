@@ -18,11 +18,11 @@ from tests.support.cluster import Cluster
 
 pytestmark = pytest.mark.integration
 
-CORPUS = Path(__file__).resolve().parents[2] / "orchestrator" / "sample" / "corpus.jsonl"
+CORPUS = Path(__file__).resolve().parents[2] / "ragrelay" / "sample" / "corpus.jsonl"
 
 
 def ragrelay(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "orchestrator", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "ragrelay", *args], env=env,
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -20,7 +20,7 @@ import pytest
 from bus.app import create_app
 from bus.redis import connect, connect_async, ping
 from bus.settings import Settings
-from orchestrator.bench.rawchain import create_raw_app
+from ragrelay.bench.rawchain import create_raw_app
 from tests.conftest import REPO
 from tests.support.redis_server import free_port
 from tests.support.secure_redis import SecureRedis

@@ -20,8 +20,8 @@ from schemathesis.checks import (
 )
 
 from bus.settings import Settings as RagrelaySettings
-from orchestrator.gateway import GatewayConfig, create_app
-from orchestrator.keys_store import ApiKeyStore
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore
 from tests.support.redis_server import RedisServer, free_port
 
 pytestmark = pytest.mark.integration

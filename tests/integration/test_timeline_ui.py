@@ -19,14 +19,14 @@ from fastapi.testclient import TestClient
 
 from bus.keys import Keys
 from bus.settings import Settings
-from orchestrator.gateway import GatewayConfig, create_app
 from orchestrator.jobs import JobStore
-from orchestrator.keys_store import ApiKeyStore
-from orchestrator.observe.cli import feedback, timeline
+from ragrelay.cli.observe import feedback, timeline
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore
 from schemas import JobRequest
 from tests.conftest import REPO
-from tests.unit.test_observe_timeline import result as final_result
-from tests.unit.test_observe_timeline import two_iteration_trace
+from tests.unit.ragrelay.observe.test_timeline import result as final_result
+from tests.unit.ragrelay.observe.test_timeline import two_iteration_trace
 
 pytestmark = pytest.mark.integration
 
@@ -169,8 +169,8 @@ def test_feedback_export_without_redis_says_what_to_set(tmp_path: object) -> Non
 
 # -- replay (subprocesses: each embedded pipeline lives in its own process) -----------------
 
-CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
-REPLAY = "from orchestrator.observe.cli import replay; replay()"
+CORPUS = REPO / "ragrelay" / "sample" / "corpus.jsonl"
+REPLAY = "from ragrelay.cli.observe import replay; replay()"
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -181,7 +181,7 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 @pytest.fixture
 def embedded_env(base_env: dict[str, str]) -> dict[str, str]:
     env = dict(base_env, RAGRELAY_EMBEDDER="hashing", RAGRELAY_LOG_LEVEL="WARNING")
-    out = run(env, "-m", "orchestrator", "ingest", str(CORPUS), "--tenant", "acme")
+    out = run(env, "-m", "ragrelay", "ingest", str(CORPUS), "--tenant", "acme")
     assert out.returncode == 0, out.stderr
     return env
 
@@ -189,7 +189,7 @@ def embedded_env(base_env: dict[str, str]) -> dict[str, str]:
 def test_replay_of_an_embedded_job_reruns_it_and_prints_the_diff(
     embedded_env: dict[str, str],
 ) -> None:
-    asked = run(embedded_env, "-m", "orchestrator", "ask", "--json", "--tenant", "acme",
+    asked = run(embedded_env, "-m", "ragrelay", "ask", "--json", "--tenant", "acme",
                 "How does ragrelay make sure no job loops forever?")
     assert asked.returncode == 0, asked.stderr
     job_id = json.loads(asked.stdout)["job_id"]

@@ -20,11 +20,11 @@ import redis
 
 from bus.keys import Keys
 from bus.settings import Settings
-from orchestrator.gateway import GatewayConfig, create_app
-from orchestrator.gateway.session import SessionClaims, sign_session
 from orchestrator.jobs import JobStore
-from orchestrator.keys_store import ApiKeyStore
-from orchestrator.observe.ui_signin import COOKIE
+from ragrelay.gateway import GatewayConfig, create_app
+from ragrelay.gateway.keys_store import ApiKeyStore
+from ragrelay.gateway.session import SessionClaims, sign_session
+from ragrelay.gateway.ui_signin import COOKIE
 from schemas import Citation, JobRequest
 from tests.conftest import REPO
 from tests.interop.support import serve_in_thread, wait_http

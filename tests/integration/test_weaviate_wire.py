@@ -18,11 +18,11 @@ import weaviate.retry
 from weaviate.proto.v1 import base_pb2, base_search_pb2
 
 from bus.errors import ConfigError, PermanentError, TransientError
-from bus.settings import Settings
 from schemas import Chunk
 from tests.fakes.embedder import HashingEmbedder
 from tests.fakes.weaviate_server import Collection, FakeWeaviate
 from workers.ports import DocumentStore
+from workers.settings import WeaviateSettings
 from workers.store.batch import PartialBatchError
 from workers.store.weaviate import WeaviateStore
 from workers.store.weaviate_mapping import chunk_uuid
@@ -36,8 +36,8 @@ def fake() -> Iterator[FakeWeaviate]:
         yield server
 
 
-def settings_for(fake: FakeWeaviate, **extra: Any) -> Settings:
-    return Settings(weaviate_url=fake.url, weaviate_grpc_port=fake.grpc_port, **extra)
+def settings_for(fake: FakeWeaviate, **extra: Any) -> WeaviateSettings:
+    return WeaviateSettings(url=fake.url, grpc_port=fake.grpc_port, **extra)
 
 
 @pytest.fixture
@@ -83,8 +83,8 @@ def test_store_is_a_document_store(store: WeaviateStore) -> None:
 def test_start_creates_one_multi_tenant_collection_with_self_provided_vectors(
     fake: FakeWeaviate,
 ) -> None:
-    WeaviateStore(settings_for(fake, weaviate_collection="TeamChunks"), HashingEmbedder()).close()
-    WeaviateStore(settings_for(fake, weaviate_collection="TeamChunks"), HashingEmbedder()).close()
+    WeaviateStore(settings_for(fake, collection="TeamChunks"), HashingEmbedder()).close()
+    WeaviateStore(settings_for(fake, collection="TeamChunks"), HashingEmbedder()).close()
 
     created = fake.rest_calls("POST", "/v1/schema")
     assert len(created) == 1, "the second start finds the collection and does not recreate it"
@@ -131,7 +131,7 @@ def test_too_old_server_fails_start_with_an_upgrade_hint(fake: FakeWeaviate) -> 
 
 def test_unreachable_server_fails_start_saying_what_to_set() -> None:
     port = free_port()
-    settings = Settings(weaviate_url=f"http://127.0.0.1:{port}", weaviate_grpc_port=free_port())
+    settings = WeaviateSettings(url=f"http://127.0.0.1:{port}", grpc_port=free_port())
     with pytest.raises(
         ConfigError,
         match=rf"Cannot reach Weaviate at http://127.0.0.1:{port}.*RAGRELAY_WEAVIATE_URL",
@@ -140,7 +140,7 @@ def test_unreachable_server_fails_start_saying_what_to_set() -> None:
 
 
 def test_wrong_grpc_port_fails_start_naming_the_setting(fake: FakeWeaviate) -> None:
-    settings = Settings(weaviate_url=fake.url, weaviate_grpc_port=free_port())
+    settings = WeaviateSettings(url=fake.url, grpc_port=free_port())
     with pytest.raises(ConfigError, match="RAGRELAY_WEAVIATE_GRPC_PORT"):
         WeaviateStore(settings, HashingEmbedder())
 
@@ -148,10 +148,10 @@ def test_wrong_grpc_port_fails_start_naming_the_setting(fake: FakeWeaviate) -> N
 @pytest.mark.parametrize(
     ("overrides", "setting"),
     [
-        ({"weaviate_url": "localhost:8080"}, "RAGRELAY_WEAVIATE_URL"),
-        ({"weaviate_url": "http://x", "weaviate_fusion": "max"}, "RAGRELAY_WEAVIATE_FUSION"),
+        ({"url": "localhost:8080"}, "RAGRELAY_WEAVIATE_URL"),
+        ({"url": "http://x", "fusion": "max"}, "RAGRELAY_WEAVIATE_FUSION"),
         (
-            {"weaviate_url": "http://x", "weaviate_collection": "chunks"},
+            {"url": "http://x", "collection": "chunks"},
             "RAGRELAY_WEAVIATE_COLLECTION",
         ),
         ({}, "RAGRELAY_WEAVIATE_URL"),
@@ -161,7 +161,7 @@ def test_bad_settings_are_config_errors_before_any_connection(
     overrides: dict[str, Any], setting: str
 ) -> None:
     with pytest.raises(ConfigError, match=setting):
-        WeaviateStore(Settings(**overrides), HashingEmbedder(), connect=False)
+        WeaviateStore(WeaviateSettings(**overrides), HashingEmbedder(), connect=False)
 
 
 def test_existing_collection_without_multi_tenancy_is_a_config_error(fake: FakeWeaviate) -> None:
@@ -179,7 +179,7 @@ def test_existing_collection_without_multi_tenancy_is_a_config_error(fake: FakeW
 
 def test_api_key_travels_on_rest_and_grpc(fake: FakeWeaviate) -> None:
     fake.api_key = "s3cret"
-    store = WeaviateStore(settings_for(fake, weaviate_api_key="s3cret"), HashingEmbedder())
+    store = WeaviateStore(settings_for(fake, api_key="s3cret"), HashingEmbedder())
     store.upsert("acme", [chunk(1)])
     assert store.search("acme", "lava", k=1)
     store.close()
@@ -192,12 +192,12 @@ def test_api_key_travels_on_rest_and_grpc(fake: FakeWeaviate) -> None:
 def test_wrong_api_key_at_start_is_permanent(fake: FakeWeaviate) -> None:
     fake.api_key = "s3cret"
     with pytest.raises(PermanentError, match=r"not authorised.*RAGRELAY_WEAVIATE_API_KEY"):
-        WeaviateStore(settings_for(fake, weaviate_api_key="wrong"), HashingEmbedder())
+        WeaviateStore(settings_for(fake, api_key="wrong"), HashingEmbedder())
 
 
 def test_key_revoked_while_running_is_permanent_on_grpc_and_rest(fake: FakeWeaviate) -> None:
     fake.api_key = "s3cret"
-    store = WeaviateStore(settings_for(fake, weaviate_api_key="s3cret"), HashingEmbedder())
+    store = WeaviateStore(settings_for(fake, api_key="s3cret"), HashingEmbedder())
     store.upsert("acme", [chunk(1)])
     fake.api_key = "rotated"
     with pytest.raises(PermanentError, match="not authorised"):
@@ -355,7 +355,7 @@ def test_client_side_bad_chunks_never_reach_the_server(
 
 def test_hybrid_query_sends_alpha_fusion_vector_tenant_and_filters(fake: FakeWeaviate) -> None:
     store = WeaviateStore(
-        settings_for(fake, weaviate_alpha=0.25, weaviate_fusion="ranked"), HashingEmbedder()
+        settings_for(fake, alpha=0.25, fusion="ranked"), HashingEmbedder()
     )
     store.upsert("acme", [chunk(1), chunk(2, metadata={"lang": "fr"})])
 
@@ -464,7 +464,7 @@ def test_server_gone_is_transient(
 
 
 def test_slow_server_times_out_as_transient(fake: FakeWeaviate) -> None:
-    store = WeaviateStore(settings_for(fake, weaviate_timeout_s=0.3), HashingEmbedder())
+    store = WeaviateStore(settings_for(fake, timeout_s=0.3), HashingEmbedder())
     store.upsert("acme", [chunk(1)])
     fake.grpc_delay_s = 1.0
     with pytest.raises(TransientError, match=r"(?i)deadline"):

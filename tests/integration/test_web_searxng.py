@@ -18,7 +18,7 @@ import pytest
 from bus.errors import PermanentError, TransientError
 from workers.web import SearxngWeb
 
-CORPUS = Path(__file__).resolve().parents[2] / "orchestrator" / "sample" / "corpus.jsonl"
+CORPUS = Path(__file__).resolve().parents[2] / "ragrelay" / "sample" / "corpus.jsonl"
 
 RESULTS = [
     {"url": "https://example.org/release", "title": "ragrelay 2.0 released",
@@ -106,7 +106,7 @@ def test_refusal_is_permanent_and_garbage_is_transient(searxng: str) -> None:
 
 def test_a_job_about_recent_events_cites_the_web(searxng: str, base_env: dict[str, str]) -> None:
     env = dict(base_env, RAGRELAY_WEB_SEARCH_URL=searxng)
-    run = [sys.executable, "-m", "orchestrator"]
+    run = [sys.executable, "-m", "ragrelay"]
     ingest = subprocess.run([*run, "ingest", str(CORPUS)], env=env, capture_output=True,
                             text=True, timeout=120)
     assert ingest.returncode == 0, ingest.stderr

@@ -22,8 +22,8 @@ import redis
 from fastapi.testclient import TestClient
 
 from bus.settings import Settings
-from orchestrator.gateway import create_app
-from orchestrator.keys_store import ApiKeyStore
+from ragrelay.gateway import create_app
+from ragrelay.gateway.keys_store import ApiKeyStore
 from tests.interop.support import start_pipeline
 from tests.support.cluster import Cluster, sample_corpus_env
 from tests.support.redis_server import RedisServer

@@ -26,7 +26,7 @@ class Cluster:
         log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", *args],
+            [sys.executable, "-m", "ragrelay", *args],
             env=self.env, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -81,7 +81,7 @@ class Cluster:
 
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CORPUS = REPO / "orchestrator" / "sample" / "corpus.jsonl"
+SAMPLE_CORPUS = REPO / "ragrelay" / "sample" / "corpus.jsonl"
 
 
 def sample_corpus_env(data_dir: Path, tenant: str, **extra: str) -> dict[str, str]:
@@ -90,7 +90,7 @@ def sample_corpus_env(data_dir: Path, tenant: str, **extra: str) -> dict[str, st
     (embedded ingest, no broker needed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
     env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(data_dir), **extra)
-    out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(SAMPLE_CORPUS),
+    out = subprocess.run([sys.executable, "-m", "ragrelay", "ingest", str(SAMPLE_CORPUS),
                           "--tenant", tenant], env=env, capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0, out.stderr

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from orchestrator.bench.procs import free_port, stop_process
+from ragrelay.bench.procs import free_port, stop_process
 
 CONFIG = """\
 protocols = imap

@@ -26,7 +26,6 @@ from anthropic.types import Message, MessageParam, TextBlock, TextBlockParam, To
 from pydantic import BaseModel
 
 from bus.errors import ConfigError, PermanentError, StepError, TransientError
-from bus.settings import Settings
 from schemas import (
     AnalysisResult,
     AnalysisTask,
@@ -58,6 +57,7 @@ from workers.providers.anthropic_requests import (
     system_blocks,
 )
 from workers.providers.pricing import PriceTable
+from workers.settings import AnthropicSettings
 
 log = structlog.get_logger("ragrelay.anthropic")
 M = TypeVar("M", bound=BaseModel)
@@ -201,31 +201,28 @@ class AnthropicProvider:
             prices.price(model)  # ConfigError now rather than a cost-less call later
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, web_enabled: bool = True) -> AnthropicProvider:
+    def from_settings(cls, settings: AnthropicSettings, *,
+                      prompt_versions: Mapping[str, int] | None = None,
+                      web_enabled: bool = True) -> AnthropicProvider:
         """The one provider of a worker process. ``web_enabled=False`` (no web connector
         configured) keeps analysis from routing to the web."""
-        key = settings.anthropic_api_key
+        key = settings.api_key
         if key is None or not key.get_secret_value().strip():
             raise ConfigError(f"no Anthropic API key. {API_KEY_HINT}")
         client = anthropic.Anthropic(
             api_key=key.get_secret_value().strip(),
-            base_url=settings.anthropic_base_url or None,
-            timeout=settings.anthropic_timeout_s,
-            max_retries=settings.anthropic_max_retries,
+            base_url=settings.base_url or None,
+            timeout=settings.timeout_s,
+            max_retries=settings.max_retries,
         )
         return cls(
             client,
-            models=StageModels(
-                analysis=settings.anthropic_model_analysis,
-                generation=settings.anthropic_model_generation,
-                evaluation=settings.anthropic_model_evaluation,
-            ),
-            prices=PriceTable.from_mapping(settings.anthropic_prices),
+            models=StageModels(**settings.models()),
+            prices=PriceTable.from_mapping(settings.prices),
             prompts={name: load_prompt(name, version)
-                     for name, version in settings.prompt_versions.items()},
+                     for name, version in (prompt_versions or {}).items()},
             web_enabled=web_enabled,
-            # RAGRELAY_ANTHROPIC_CACHE_CONTEXT, once Settings carries it (default: on).
-            cache_context=bool(getattr(settings, "anthropic_cache_context", True)),
+            cache_context=settings.cache_context,
         )
 
     def close(self) -> None:

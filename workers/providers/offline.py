@@ -35,7 +35,7 @@ from schemas import (
 )
 from workers.email.reply import compose_reply
 from workers.guardrails import email_injection_flags, find_injections, injection_flags
-from workers.ports import Embedder
+from workers.ports import Embedder, NullLifecycle
 from workers.text.answer_types import is_question
 from workers.text.extractive import Extract, extract_answer
 from workers.text.rewrite import rewrite_query
@@ -94,7 +94,7 @@ def offline_versions(pins: Mapping[str, int] | None) -> dict[str, int]:
     return versions
 
 
-class OfflineProvider:
+class OfflineProvider(NullLifecycle):  # nothing to check at start, nothing to close
     """A :class:`workers.ports.LLMProvider` that needs no network and no model weights."""
 
     name = "offline"

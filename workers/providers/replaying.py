@@ -71,12 +71,13 @@ class ReplayingProvider:
     def prompt_ref(self, stage: str) -> str:
         return self._versions().prompt_ref(stage)
 
-    def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if callable(close):
-            close()
+    def check(self) -> None:
+        self.inner.check()
 
-    def __getattr__(self, name: str) -> Any:  # check(), contextualize(), triage_model, ...
+    def close(self) -> None:
+        self.inner.close()
+
+    def __getattr__(self, name: str) -> Any:  # contextualize(), triage_model, ...
         return getattr(self.inner, name)
 
     def _versions(self) -> _Versioned:

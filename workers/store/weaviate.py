@@ -51,9 +51,9 @@ from weaviate.exceptions import (
 from weaviate.proto.v1 import health_weaviate_pb2
 
 from bus.errors import ConfigError, PermanentError, RagrelayError, TransientError
-from bus.settings import Settings
 from schemas import Chunk, ScoredChunk
 from workers.ports import Embedder
+from workers.settings import WeaviateSettings
 from workers.store.batch import ChunkFailure, PartialBatchError, chunk_problem
 from workers.store.weaviate_errors import http_status, short, translate
 from workers.store.weaviate_mapping import (
@@ -93,30 +93,30 @@ class Health:
 class WeaviateStore:
     """A :class:`workers.ports.DocumentStore` on Weaviate.
 
-    Built from :class:`Settings` (``weaviate_url``, ``weaviate_grpc_port``,
-    ``weaviate_api_key``, ``weaviate_collection``, ``weaviate_alpha``, ``weaviate_fusion``,
-    ``weaviate_timeout_s``) and the embedder that provides vectors. Connects at once, so a
-    wrong URL or an old server fails at start-up with a :class:`ConfigError`.
+    Built from :class:`WeaviateSettings` (``url``, ``grpc_port``, ``api_key``,
+    ``collection``, ``alpha``, ``fusion``, ``timeout_s``) and the embedder that provides
+    vectors. Connects at once, so a wrong URL or an old server fails at start-up with a
+    :class:`ConfigError`.
     """
 
     def __init__(
         self,
-        settings: Settings,
+        settings: WeaviateSettings,
         embedder: Embedder,
         *,
         batch_size: int = 200,
         connect: bool = True,
     ) -> None:
-        if not settings.weaviate_url:
+        if not settings.url:
             raise ConfigError(
                 "Set RAGRELAY_WEAVIATE_URL (e.g. http://localhost:8080) to use Weaviate."
             )
-        self.endpoint: Endpoint = parse_endpoint(settings.weaviate_url, settings.weaviate_grpc_port)
-        self.collection_name = check_collection_name(settings.weaviate_collection)
-        self.alpha = settings.weaviate_alpha
-        self.fusion = check_fusion(settings.weaviate_fusion)
-        self.timeout_s = settings.weaviate_timeout_s
-        key = settings.weaviate_api_key
+        self.endpoint: Endpoint = parse_endpoint(settings.url, settings.grpc_port)
+        self.collection_name = check_collection_name(settings.collection)
+        self.alpha = settings.alpha
+        self.fusion = check_fusion(settings.fusion)
+        self.timeout_s = settings.timeout_s
+        key = settings.api_key
         self._api_key = key.get_secret_value() if key is not None else None
         self.embedder = embedder
         self.batch_size = max(1, batch_size)

@@ -17,7 +17,6 @@ the question's words in the best sentence, when there is one.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -47,14 +46,6 @@ class Extract:
     answer_type: str | None = None
     # best score - runner-up's: how clearly the answer won (None: only one sentence)
     margin: float | None = None
-
-
-def score_sentence(query_stems: set[str], sentence: str, idf: dict[str, float]) -> float:
-    """Lexical support of a sentence for a query (kept for callers of the first version)."""
-    terms = set(stems(sentence))
-    if not terms:
-        return 0.0
-    return sum(idf.get(t, 1.0) for t in query_stems & terms) / math.sqrt(len(terms) + 4)
 
 
 # Weights of the features (workers/text/sentence_features.NAMES, in order): a listwise

@@ -1,0 +1,168 @@
+"""Long-running processes: workers, the orchestrator, a local cluster, health checks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import click
+
+from bus.app import create_app
+from bus.heartbeat import Heartbeat
+from bus.settings import Settings
+from ragrelay.cli.settings import require_redis, workers_of
+from ragrelay.cli.settings import settings_of as _settings
+from schemas import STAGE_SPECS
+from schemas.fingerprint import LLM_STAGES
+
+# Worker kinds: every registered stage, and ingest (CPU-bound embedding: prefork).
+DEFAULT_POOLS: dict[str, str] = {
+    **{name: spec.default_pool for name, spec in STAGE_SPECS.items()}, "ingest": "prefork",
+}
+STAGES = tuple(DEFAULT_POOLS)
+
+
+
+
+def _require_redis(settings: Settings, what: str) -> None:
+    require_redis(settings, (
+        f"{what} needs a broker: set RAGRELAY_REDIS_URL (e.g. redis://127.0.0.1:6379/0). "
+        "Without it, `ragrelay ask` and `ragrelay demo` run everything in one process.")
+    ).close()
+
+
+@click.command()
+@click.argument("stage", type=click.Choice(STAGES))
+@click.option("--concurrency", "-c", type=int, default=None,
+              help="Pool size (default: 16 for threads, 2 for prefork).")
+@click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default=None,
+              help="Default: threads for LLM-bound stages, prefork for retrieval and ingest.")
+@click.pass_context
+def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | None) -> None:
+    """Run a worker of STAGE consuming its own queue."""
+    settings = _settings(ctx)
+    _require_redis(settings, "ragrelay worker")
+    pool = pool or DEFAULT_POOLS[stage]
+    concurrency = concurrency or (16 if pool == "threads" else 2)
+    _start_metrics(settings, pool)
+    # Imported here, after _start_metrics: prometheus_client reads PROMETHEUS_MULTIPROC_DIR
+    # when bus.metrics is first imported, and the orchestrator process loads no worker code.
+    if stage in LLM_STAGES:
+        from workers.deps import preflight
+
+        preflight(settings, workers_of(ctx))
+    from workers.tasks import register
+
+    app = create_app(settings)
+    register(app, settings, workers_of(ctx))
+    _start_heartbeat(settings, stage)
+    app.worker_main([
+        "worker", "-Q", stage, "-P", pool, "-c", str(concurrency),
+        "-n", f"{stage}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+        "-l", settings.log_level,
+    ])
+
+
+@click.command("orchestrator")
+@click.option("--concurrency", "-c", type=int, default=4, show_default=True,
+              help="Threads consuming the orchestrator queue (ingress by send_task).")
+@click.pass_context
+def orchestrator_command(ctx: click.Context, concurrency: int) -> None:
+    """Run the orchestrator: event loop, sweeper, and the `ragrelay.submit` ingress task."""
+    from orchestrator import ingress
+    from orchestrator.loop import run_loop
+
+    settings = _settings(ctx)
+    _require_redis(settings, "ragrelay orchestrator")
+    _start_metrics(settings, "threads")
+    app = create_app(settings)
+    ingress.register(app, settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=run_loop, args=(app, settings, stop), daemon=True,
+                              name="ragrelay-engine")
+    thread.start()
+    _start_heartbeat(settings, "orchestrator")
+    try:
+        app.worker_main([
+            "worker", "-Q", "orchestrator", "-P", "threads", "-c", str(concurrency),
+            "-n", f"orchestrator-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
+            "-l", settings.log_level,
+        ])
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+@click.command()
+@click.option("--workers", "spec", default="", metavar="KIND=N,...",
+              help="Processes per kind, e.g. analysis=2,retrieval=4 (default 1 each).")
+@click.pass_context
+def up(ctx: click.Context, spec: str) -> None:
+    """Start a local cluster: the orchestrator and every worker kind as its own OS process."""
+    settings = _settings(ctx)
+    _require_redis(settings, "ragrelay up")
+    counts = {stage: 1 for stage in STAGES}
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        kind, _, amount = part.partition("=")
+        if kind not in counts or not amount.isdigit():
+            raise click.BadParameter(f"expected KIND=N with KIND in {', '.join(STAGES)}: {part!r}",
+                                     param_hint="--workers")
+        counts[kind] = int(amount)
+    exe = [sys.executable, "-m", "ragrelay"]
+    procs = [subprocess.Popen([*exe, "orchestrator"])]
+    for stage, n in counts.items():
+        procs += [subprocess.Popen([*exe, "worker", stage]) for _ in range(n)]
+    click.echo(f"ragrelay up: {len(procs)} processes "
+               f"({', '.join(f'{k}={v}' for k, v in counts.items())}); Ctrl-C stops them",
+               err=True)
+
+    def stop_all(signum: int = signal.SIGTERM, frame: object = None) -> None:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop_all)
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop_all()
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    failed = [p.args for p in procs if p.returncode not in (0, -signal.SIGTERM, None)]
+    sys.exit(1 if failed else 0)
+
+
+def _start_metrics(settings: Settings, pool: str) -> None:
+    """Serve /metrics on RAGRELAY_METRICS_PORT; prefork children share a multiprocess dir."""
+    if settings.metrics_port is None:
+        return
+    if pool == "prefork" and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="ragrelay-metrics-")
+    from bus.metrics import serve_metrics
+
+    serve_metrics(settings.metrics_port)
+
+
+def _start_heartbeat(settings: Settings, name: str) -> None:
+    """The heartbeat file (probes) and, with Redis, a key per process (the gateway's /readyz)."""
+    from bus.keys import Keys
+    from bus.redis import connect
+
+    path = settings.heartbeat_dir / f"{name}.heartbeat" if settings.heartbeat_dir else None
+    key = Keys(settings.key_prefix).heartbeat(f"{name}:{socket.gethostname()}-{os.getpid()}")
+    Heartbeat(path, settings.heartbeat_interval_s,
+              redis_client=None if settings.embedded else connect(settings),
+              redis_key=key).start()

@@ -1,0 +1,211 @@
+"""The inbox loop: fetch → parse → claim → submit → wait → draft → mark → complete.
+
+Exactly once per (tenant, message key): the ledger claim comes first, the job's
+idempotency key is ``tenant:key``, the draft store is idempotent per key, the processed
+keyword is set only after the draft is stored, and the ledger is completed last. A message
+that cannot be parsed is recorded (with its reason) and marked, never retried forever; a
+failing job releases its claim so the next poll retries it. Jobs run pipelined: up to
+``window`` are submitted before the oldest is awaited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from email.message import EmailMessage
+from typing import Protocol
+
+from bus.errors import InvalidMessage, RagrelayError
+from ragrelay.inbox.draft import build_draft, key_digest
+from ragrelay.inbox.ledger import DEFAULT_LEASE_S, Claim, Ledger
+from ragrelay.inbox.mailbox import Mailbox, RawMessage
+from ragrelay.inbox.parse import ParsedEmail, content_hash, parse_message
+from schemas import Budget, JobRequest, JobResult
+
+DRAFTABLE_STATUSES = frozenset({"succeeded", "budget_exhausted"})
+
+
+class JobClient(Protocol):
+    """What the loop needs of ``ragrelay.client.RagrelayClient``."""
+
+    def submit(self, request: JobRequest) -> tuple[str, bool]: ...
+
+    def wait(self, job_id: str, timeout_s: float = 60.0) -> JobResult: ...
+
+
+@dataclass
+class Outcome:
+    ref: str
+    key: str
+    status: str  # drafted | no_draft | duplicate | skipped | unparseable | failed
+    triage: str | None = None
+    job_id: str | None = None
+    reason: str = ""
+    elapsed_ms: float = 0.0
+    draft_digest: str | None = None
+    scores: dict[str, float] | None = None
+    job_status: str | None = None
+    stop_reason: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def idempotency_key(tenant: str, key: str) -> str:
+    value = f"{tenant}:{key}"
+    if len(value) <= 200:
+        return value
+    return f"{tenant}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+def job_request(parsed: ParsedEmail, tenant: str, budget: Budget | None = None) -> JobRequest:
+    return JobRequest(
+        query=parsed.question(),
+        tenant=tenant,
+        kind="email_reply",
+        budget=budget or Budget(),
+        idempotency_key=idempotency_key(tenant, parsed.key),
+        metadata=dict(parsed.to_metadata()),
+    )
+
+
+@dataclass
+class _InFlight:
+    message: RawMessage
+    parsed: ParsedEmail
+    claim: Claim
+    job_id: str
+    started: float
+
+
+class InboxProcessor:
+    def __init__(
+        self,
+        mailbox: Mailbox,
+        ledger: Ledger,
+        client: JobClient,
+        *,
+        tenant: str = "default",
+        mailbox_address: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        job_timeout_s: float = 120.0,
+        window: int = 8,
+        on_outcome: Callable[[Outcome], None] | None = None,
+        budget: Budget | None = None,
+    ) -> None:
+        self.mailbox = mailbox
+        self.ledger = ledger
+        self.client = client
+        self.tenant = tenant
+        self.mailbox_address = mailbox_address
+        self.lease_s = lease_s
+        self.job_timeout_s = job_timeout_s
+        self.window = max(1, window)
+        self.on_outcome = on_outcome
+        self.budget = budget
+
+    def _emit(self, outcome: Outcome, out: list[Outcome]) -> None:
+        out.append(outcome)
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
+
+    def run_once(self, messages: Iterable[RawMessage] | None = None) -> list[Outcome]:
+        """One pass over the mailbox (or the given messages)."""
+        out: list[Outcome] = []
+        pending: deque[_InFlight] = deque()
+        for message in self.mailbox.fetch() if messages is None else messages:
+            started = time.perf_counter()
+            try:
+                parsed = parse_message(message.raw)
+            except InvalidMessage as exc:
+                self._unparseable(message, exc.reason, started, out)
+                continue
+            claim = self.ledger.claim(self.tenant, parsed.key, self.lease_s)
+            if claim is None:
+                self._emit(Outcome(message.ref, parsed.key, "skipped",
+                                   reason="already processed or claimed by another poller"), out)
+                continue
+            try:
+                job_id, _created = self.client.submit(job_request(parsed, self.tenant, self.budget))
+            except (RagrelayError, ValueError) as exc:
+                self.ledger.release(claim)
+                self._emit(Outcome(message.ref, parsed.key, "failed", reason=f"submit: {exc}",
+                                   elapsed_ms=_ms(started)), out)
+                continue
+            pending.append(_InFlight(message, parsed, claim, job_id, started))
+            while len(pending) >= self.window:
+                self._finish(pending.popleft(), out)
+        while pending:
+            self._finish(pending.popleft(), out)
+        return out
+
+    def _unparseable(self, message: RawMessage, reason: str, started: float,
+                     out: list[Outcome]) -> None:
+        key = f"sha256:{content_hash(message.raw)}"
+        claim = self.ledger.claim(self.tenant, key, self.lease_s)
+        if claim is None:
+            self._emit(Outcome(message.ref, key, "skipped", reason="already recorded"), out)
+            return
+        with contextlib.suppress(RagrelayError):  # the ledger entry alone suffices
+            self.mailbox.mark_processed(message.ref)
+        self.ledger.complete(claim, {"status": "unparseable", "reason": reason})
+        self._emit(Outcome(message.ref, key, "unparseable", reason=reason,
+                           elapsed_ms=_ms(started)), out)
+
+    def _finish(self, job: _InFlight, out: list[Outcome]) -> None:
+        parsed, claim = job.parsed, job.claim
+        try:
+            result = self.client.wait(job.job_id, timeout_s=self.job_timeout_s)
+            digest: str | None = None
+            status = "no_draft"
+            if (
+                result.triage == "needs_reply"
+                and result.status in DRAFTABLE_STATUSES
+                and result.answer.strip()
+            ):
+                digest = key_digest(self.tenant, parsed.key)
+                draft = build_draft(parsed, result.answer, tenant=self.tenant,
+                                    mailbox_address=self.mailbox_address, job_id=job.job_id)
+                stored = self.mailbox.store_draft(digest, draft)
+                status = "drafted" if stored else "duplicate"
+                self._remember_draft(parsed, digest, draft, result)
+            self.mailbox.mark_processed(job.message.ref)
+        except RagrelayError as exc:
+            self.ledger.release(claim)
+            self._emit(Outcome(job.message.ref, parsed.key, "failed", job_id=job.job_id,
+                               reason=str(exc), elapsed_ms=_ms(job.started)), out)
+            return
+        outcome = Outcome(
+            job.message.ref, parsed.key, status, triage=result.triage, job_id=job.job_id,
+            elapsed_ms=_ms(job.started), draft_digest=digest, scores=dict(result.scores),
+            job_status=result.status, stop_reason=result.stop_reason,
+            reason=result.error or ("" if status != "no_draft" else result.stop_reason),
+        )
+        if not self.ledger.complete(claim, {"status": status, "job_id": job.job_id,
+                                            "triage": result.triage}):
+            outcome.reason = (outcome.reason + "; lease expired before completion").strip("; ")
+        self._emit(outcome, out)
+
+
+    def _remember_draft(self, parsed: ParsedEmail, digest: str, draft: EmailMessage,
+                        result: JobResult) -> None:
+        """For edited-draft feedback (``sent.py``): what we drafted, findable by the
+        original's key, the draft's Message-ID and its reply key."""
+        draft_id = str(draft["Message-ID"] or "").strip()
+        info = {"key": parsed.key, "question": parsed.question(), "draft": result.answer.strip(),
+                "job_id": result.job_id, "draft_message_id": draft_id, "digest": digest,
+                "cited_doc_ids": sorted({c.doc_id for c in result.citations}),
+                "at": time.time()}
+        refs = [parsed.key, digest] + ([draft_id] if draft_id else [])
+        self.ledger.record_draft(self.tenant, refs, info)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000.0, 1)
+
+
+__all__ = ["DRAFTABLE_STATUSES", "InboxProcessor", "JobClient", "Outcome", "idempotency_key", "job_request"]
