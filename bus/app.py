@@ -25,9 +25,11 @@ def create_app(settings: Settings) -> Celery:
     }
     # The URL's TLS and socket options reach kombu through the one translation in
     # bus/redis_url.py (kombu would misread them in the URL).
-    broker = (RedisUrl.parse(settings.redis_url).celery_conf(transport_options=transport_options)
-              if settings.redis_url
-              else {"broker_url": "memory://", "broker_transport_options": transport_options})
+    broker = (
+        RedisUrl.parse(settings.redis_url).celery_conf(transport_options=transport_options)
+        if settings.redis_url
+        else {"broker_url": "memory://", "broker_transport_options": transport_options}
+    )
     app.conf.update(
         **broker,
         result_backend=None,

@@ -22,16 +22,26 @@ class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
     def on_decode_error(self, message: Any, exc: Exception) -> None:
         body = message.body
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-        _dead_letter(self.app, message, payload=text, kind="undecodable",
-                     reason=f"undecodable message ({message.content_type}): {exc}")
+        _dead_letter(
+            self.app,
+            message,
+            payload=text,
+            kind="undecodable",
+            reason=f"undecodable message ({message.content_type}): {exc}",
+        )
         super().on_decode_error(message, exc)
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         name = (message.headers or {}).get("task", "?")
         args = body[0] if isinstance(body, list | tuple) and body else body
         payload = args[0] if isinstance(args, list | tuple) and len(args) == 1 else args
-        _dead_letter(self.app, message, payload=payload, kind="unknown_task",
-                     reason=f"unknown task {name!r}: no worker on this queue registers it")
+        _dead_letter(
+            self.app,
+            message,
+            payload=payload,
+            kind="unknown_task",
+            reason=f"unknown task {name!r}: no worker on this queue registers it",
+        )
         super().on_unknown_task(body, message, exc)
 
     def on_connection_error_after_connected(self, exc: Exception) -> None:
@@ -69,11 +79,18 @@ def _dead_letter(app: Any, message: Any, *, payload: Any, kind: str, reason: str
         return
     try:
         runtime.dead_letters.put(
-            task=str(headers.get("task") or ""), queue=str(info.get("routing_key") or ""),
-            payload=payload, reason=reason, kind=kind,
+            task=str(headers.get("task") or ""),
+            queue=str(info.get("routing_key") or ""),
+            payload=payload,
+            reason=reason,
+            kind=kind,
             job_id=job_id if isinstance(job_id, str) else None,
             task_id=str(headers.get("id") or "") or None,
         )
     except Exception as err:  # never let the store's failure crash the consumer loop
-        log.error("dead_letter.failed", reason=reason, error=str(err),
-                  payload=json.dumps(payload, default=str)[:500])
+        log.error(
+            "dead_letter.failed",
+            reason=reason,
+            error=str(err),
+            payload=json.dumps(payload, default=str)[:500],
+        )

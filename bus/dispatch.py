@@ -20,8 +20,9 @@ class Dispatcher(Protocol):
     """Sends stage tasks by name. ``batch()`` groups the sends inside it into one round trip
     where the transport can (a no-op where it cannot)."""
 
-    def send(self, stage: str, payload: dict[str, Any], *, task_id: str,
-             headers: dict[str, Any]) -> None: ...
+    def send(
+        self, stage: str, payload: dict[str, Any], *, task_id: str, headers: dict[str, Any]
+    ) -> None: ...
 
     def batch(self) -> AbstractContextManager[None]: ...
 
@@ -33,14 +34,20 @@ class CeleryDispatcher:
         self.app = app
         self._producer: Any = None
 
-    def send(self, stage: str, payload: dict[str, Any], *, task_id: str,
-             headers: dict[str, Any]) -> None:
+    def send(
+        self, stage: str, payload: dict[str, Any], *, task_id: str, headers: dict[str, Any]
+    ) -> None:
         self.app.send_task(
-            task_name(stage), args=[payload], queue=stage, task_id=task_id, headers=headers,
+            task_name(stage),
+            args=[payload],
+            queue=stage,
+            task_id=task_id,
+            headers=headers,
             producer=self._producer,
             # what monitoring shows instead of a repr of the payload: cheaper, and no
             # query text or documents copied into message headers
-            argsrepr=f"({stage} {task_id})", kwargsrepr="{}",
+            argsrepr=f"({stage} {task_id})",
+            kwargsrepr="{}",
         )
 
     @contextlib.contextmanager
@@ -66,8 +73,9 @@ class LocalDispatcher:
             collections.deque()
         )
 
-    def send(self, stage: str, payload: dict[str, Any], *, task_id: str,
-             headers: dict[str, Any]) -> None:
+    def send(
+        self, stage: str, payload: dict[str, Any], *, task_id: str, headers: dict[str, Any]
+    ) -> None:
         self.queue.append((stage, payload, task_id, headers))
 
     def batch(self) -> AbstractContextManager[None]:

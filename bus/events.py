@@ -33,8 +33,9 @@ class EventLog:
     def emit_result(self, event: JobEvent, step_id: str, ttl_s: int) -> None:
         """Append a step's result event and mark the step done, in one round trip."""
         pipe = self.client.pipeline(transaction=False)
-        pipe.xadd(self.keys.events, {"event": event.to_json()}, maxlen=self.maxlen,
-                  approximate=True)
+        pipe.xadd(
+            self.keys.events, {"event": event.to_json()}, maxlen=self.maxlen, approximate=True
+        )
         pipe.set(self.keys.step_done(step_id), b"1", nx=True, ex=ttl_s)
         pipe.execute()
 

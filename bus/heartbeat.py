@@ -13,8 +13,14 @@ import redis
 
 
 class Heartbeat:
-    def __init__(self, path: Path | None, interval_s: float, *, redis_client: Any = None,
-                 redis_key: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | None,
+        interval_s: float,
+        *,
+        redis_client: Any = None,
+        redis_key: str | None = None,
+    ) -> None:
         self.path = path
         self.interval_s = interval_s
         self.redis_client = redis_client
@@ -28,8 +34,9 @@ class Heartbeat:
         if self.redis_client is not None and self.redis_key:
             # Redis down: the file still says the process is alive
             with contextlib.suppress(redis.exceptions.RedisError):
-                self.redis_client.set(self.redis_key, repr(time.time()),
-                                      ex=max(2, int(3 * self.interval_s)))
+                self.redis_client.set(
+                    self.redis_key, repr(time.time()), ex=max(2, int(3 * self.interval_s))
+                )
 
     def start(self) -> None:
         self.beat()

@@ -34,8 +34,17 @@ from bus.redaction import Redactor, redact_text
 CONTEXT_KEYS = ("job_id", "step", "tenant", "task_id", "trace_id", "traceparent")
 # Third-party loggers that log request bodies, headers or prompts at DEBUG.
 SDK_LOGGERS = (
-    "anthropic", "httpx", "httpx2", "httpcore", "httpcore2", "h11", "h2", "hpack",
-    "urllib3", "weaviate", "grpc",
+    "anthropic",
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "httpcore2",
+    "h11",
+    "h2",
+    "hpack",
+    "urllib3",
+    "weaviate",
+    "grpc",
 )
 
 # servers that configure their own loggers when they start

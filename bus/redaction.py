@@ -33,9 +33,7 @@ _SECRET_WORDS = (
     "key|apikey|token|accesstoken|password|passwd|pwd|pass|secret|signature|sig|session"
     "|sessionid|sid|auth|credential|credentials|jwt|code_verifier"
 )
-_SECRET_PARAM = re.compile(
-    rf"(?:[\w.-]*[_.-])?(?:{_SECRET_WORDS})(?:[_.-][\w.-]*)?", re.IGNORECASE
-)
+_SECRET_PARAM = re.compile(rf"(?:[\w.-]*[_.-])?(?:{_SECRET_WORDS})(?:[_.-][\w.-]*)?", re.IGNORECASE)
 _URL_USERINFO = re.compile(
     # scheme://user:password@ — the password runs to the last '@' before the host part
     r"(?P<head>\b[A-Za-z][A-Za-z0-9+.-]*://[^\s:/?#@\"'<>]*:)(?P<secret>[^\s/?#\"'<>]+)@"
@@ -132,7 +130,7 @@ def display_url(url: str | None) -> str:
         at = head.rfind("@")
         if at >= 0:
             user, colon, _ = head[:at].partition(":")
-            head = f"{user}{colon}{MASK if colon else ''}@{head[at + 1:]}"
+            head = f"{user}{colon}{MASK if colon else ''}@{head[at + 1 :]}"
         if qmark:
             parts = []
             for part in query.split("&"):
@@ -219,7 +217,7 @@ def _card(match: re.Match[str]) -> str:
     cut = max(text.rfind(" "), text.rfind("-"))
     head = text[:cut] if cut > 0 else ""
     if head and _is_card(head):
-        return CARD_PLACEHOLDER + text[len(head):]
+        return CARD_PLACEHOLDER + text[len(head) :]
     return text
 
 
@@ -278,8 +276,13 @@ def redact_value(value: Any, *, pii: bool = True, secrets: bool = True) -> Any:
 
 
 def _redact_field(key: Any, value: Any, *, pii: bool, secrets: bool) -> Any:
-    if secrets and isinstance(value, str | bytes) and value and isinstance(key, str) \
-            and _SECRET_FIELD.fullmatch(key):
+    if (
+        secrets
+        and isinstance(value, str | bytes)
+        and value
+        and isinstance(key, str)
+        and _SECRET_FIELD.fullmatch(key)
+    ):
         return MASK
     return redact_value(value, pii=pii and key not in SAFE_KEYS, secrets=secrets)
 

@@ -45,19 +45,27 @@ def client_for_url(url: str, **options: Any) -> redis.Redis:
     ``options`` are defaults the URL's own options override."""
     target = RedisUrl.parse(url)
     try:
-        return redis.Redis.from_url(target.url, **{
-            "socket_connect_timeout": CONNECT_TIMEOUT_S, **options, **target.client_kwargs()})
+        return redis.Redis.from_url(
+            target.url,
+            **{"socket_connect_timeout": CONNECT_TIMEOUT_S, **options, **target.client_kwargs()},
+        )
     except ValueError as exc:
-        raise ConfigError(f"{SETTING}={target.display} is not a Redis URL "
-                          f"({redact_secrets(str(exc))}); use redis://host:6379/0") from exc
+        raise ConfigError(
+            f"{SETTING}={target.display} is not a Redis URL "
+            f"({redact_secrets(str(exc))}); use redis://host:6379/0"
+        ) from exc
 
 
 def connect(settings: Settings) -> redis.Redis:
     """A client for job state and events. Embedded mode shares one in-process server."""
     if settings.redis_url:
-        return client_for_url(settings.redis_url, decode_responses=False,
-                              health_check_interval=30, socket_keepalive=True,
-                              retry_on_timeout=True)
+        return client_for_url(
+            settings.redis_url,
+            decode_responses=False,
+            health_check_interval=30,
+            socket_keepalive=True,
+            retry_on_timeout=True,
+        )
     import fakeredis
 
     client: redis.Redis = fakeredis.FakeRedis(server=fake_server())
@@ -65,7 +73,10 @@ def connect(settings: Settings) -> redis.Redis:
 
 
 def connect_async(
-    settings: Settings, *, max_connections: int | None = None, pool_timeout_s: float = 10,
+    settings: Settings,
+    *,
+    max_connections: int | None = None,
+    pool_timeout_s: float = 10,
     client_name: str | None = None,
 ) -> aioredis.Redis:
     """The asyncio client of the same Redis (the gateway's SSE and rate limits). With
@@ -75,8 +86,10 @@ def connect_async(
         raise ConfigError(f"an asyncio Redis client needs {SETTING}")
     target = RedisUrl.parse(settings.redis_url)
     options: dict[str, Any] = {
-        "health_check_interval": 30, "socket_keepalive": True,
-        "socket_connect_timeout": CONNECT_TIMEOUT_S, **target.client_kwargs(),
+        "health_check_interval": 30,
+        "socket_keepalive": True,
+        "socket_connect_timeout": CONNECT_TIMEOUT_S,
+        **target.client_kwargs(),
     }
     if client_name is not None:
         options["client_name"] = client_name
@@ -85,11 +98,13 @@ def connect_async(
             client: aioredis.Redis = aioredis.Redis.from_url(target.url, **options)
             return client
         pool = aioredis.BlockingConnectionPool.from_url(
-            target.url, **{**options, "max_connections": max_connections,
-                           "timeout": pool_timeout_s})
+            target.url, **{**options, "max_connections": max_connections, "timeout": pool_timeout_s}
+        )
     except ValueError as exc:
-        raise ConfigError(f"{SETTING}={target.display} is not a Redis URL "
-                          f"({redact_secrets(str(exc))}); use redis://host:6379/0") from exc
+        raise ConfigError(
+            f"{SETTING}={target.display} is not a Redis URL "
+            f"({redact_secrets(str(exc))}); use redis://host:6379/0"
+        ) from exc
     pooled: aioredis.Redis = aioredis.Redis.from_pool(pool)
     return pooled
 
@@ -125,37 +140,61 @@ def describe_redis_error(exc: BaseException, url: str | None) -> str:
     if any(isinstance(e, redis.exceptions.AuthenticationError) for e in chain) or any(
         code in text for code in ("NOAUTH", "WRONGPASS", "invalid password", "invalid username")
     ):
-        return (f"Redis at {shown} refused the password: check {SETTING} "
-                "(redis://:<password>@host:port/db, or redis://<user>:<password>@... for an ACL user)")
+        return (
+            f"Redis at {shown} refused the password: check {SETTING} "
+            "(redis://:<password>@host:port/db, or redis://<user>:<password>@... for an ACL user)"
+        )
     if any(isinstance(e, redis.exceptions.NoPermissionError) for e in chain):
-        return (f"Redis at {shown} accepted the login but refused a command ({reason}): the "
-                "ACL user needs ragrelay's keys and commands")
+        return (
+            f"Redis at {shown} accepted the login but refused a command ({reason}): the "
+            "ACL user needs ragrelay's keys and commands"
+        )
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
-        return (f"TLS to Redis at {shown} failed: the server's certificate did not verify "
-                f"({reason}). Give its CA with ?ssl_cert_reqs=required&ssl_ca_certs=/path/ca.pem "
-                f"in {SETTING}, or check the host name")
+        return (
+            f"TLS to Redis at {shown} failed: the server's certificate did not verify "
+            f"({reason}). Give its CA with ?ssl_cert_reqs=required&ssl_ca_certs=/path/ca.pem "
+            f"in {SETTING}, or check the host name"
+        )
     if any(isinstance(e, ssl.SSLError) for e in chain):
-        return (f"TLS to Redis at {shown} failed ({reason}): does the server speak TLS on this "
-                "port, and do ssl_certfile/ssl_keyfile match what it requires?")
-    if tls and any(isinstance(e, OSError) and e.errno is not None and not isinstance(
-            e, ConnectionError | socket.gaierror | TimeoutError) for e in chain[1:]):
-        return (f"TLS set-up for Redis at {shown} failed: cannot read a file named by "
-                f"ssl_ca_certs, ssl_certfile or ssl_keyfile in {SETTING} ({reason})")
+        return (
+            f"TLS to Redis at {shown} failed ({reason}): does the server speak TLS on this "
+            "port, and do ssl_certfile/ssl_keyfile match what it requires?"
+        )
+    if tls and any(
+        isinstance(e, OSError)
+        and e.errno is not None
+        and not isinstance(e, ConnectionError | socket.gaierror | TimeoutError)
+        for e in chain[1:]
+    ):
+        return (
+            f"TLS set-up for Redis at {shown} failed: cannot read a file named by "
+            f"ssl_ca_certs, ssl_certfile or ssl_keyfile in {SETTING} ({reason})"
+        )
     if any(isinstance(e, ConnectionRefusedError) for e in chain):
-        return (f"cannot reach Redis at {shown}: connection refused. Start redis-server, or "
-                f"unset {SETTING} to run embedded in one process")
+        return (
+            f"cannot reach Redis at {shown}: connection refused. Start redis-server, or "
+            f"unset {SETTING} to run embedded in one process"
+        )
     if any(isinstance(e, socket.gaierror) for e in chain):
         return f"cannot reach Redis at {shown}: unknown host ({reason}). Check {SETTING}"
     if isinstance(exc, redis.exceptions.TimeoutError) or any(
-            isinstance(e, TimeoutError) for e in chain):
-        hint = ("does the server speak TLS on this port? (redis:// for a plain one)" if tls
-                else "is the host and port right, and reachable from here?")
+        isinstance(e, TimeoutError) for e in chain
+    ):
+        hint = (
+            "does the server speak TLS on this port? (redis:// for a plain one)"
+            if tls
+            else "is the host and port right, and reachable from here?"
+        )
         return f"timed out connecting to Redis at {shown}: {hint}"
     reset = any(isinstance(e, ConnectionResetError) for e in chain) or "closed by server" in text
     if reset and not tls:
-        return (f"Redis at {shown} closed the connection ({reason}): if it only accepts TLS, "
-                f"use a rediss:// URL in {SETTING}")
+        return (
+            f"Redis at {shown} closed the connection ({reason}): if it only accepts TLS, "
+            f"use a rediss:// URL in {SETTING}"
+        )
     if isinstance(exc, redis.exceptions.ConnectionError):
-        return (f"cannot reach Redis at {shown}: {reason}. Start redis-server, or unset "
-                f"{SETTING} to run embedded in one process")
+        return (
+            f"cannot reach Redis at {shown}: {reason}. Start redis-server, or unset "
+            f"{SETTING} to run embedded in one process"
+        )
     return f"Redis at {shown} answered with an error: {reason}"

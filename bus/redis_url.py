@@ -39,8 +39,13 @@ CERT_REQS: Mapping[str, ssl.VerifyMode] = {
 }
 # The ssl_* options a URL may carry, and how each is read. Paths stay strings.
 SSL_OPTIONS = (
-    "ssl_cert_reqs", "ssl_ca_certs", "ssl_ca_path", "ssl_certfile", "ssl_keyfile",
-    "ssl_password", "ssl_check_hostname",
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_ca_path",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_password",
+    "ssl_check_hostname",
 )
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -57,12 +62,17 @@ def _flag(value: str, name: str = "ssl_check_hostname") -> bool:
 CLIENT_OPTIONS: Mapping[str, tuple[Callable[[str], Any], str, str]] = {
     "socket_timeout": (float, "socket_timeout", "redis_socket_timeout"),
     "socket_connect_timeout": (float, "socket_connect_timeout", "redis_socket_connect_timeout"),
-    "socket_keepalive": (lambda v: _flag(v, "socket_keepalive"), "socket_keepalive",
-                         "redis_socket_keepalive"),
-    "retry_on_timeout": (lambda v: _flag(v, "retry_on_timeout"), "retry_on_timeout",
-                         "redis_retry_on_timeout"),
-    "health_check_interval": (int, "health_check_interval",
-                              "redis_backend_health_check_interval"),
+    "socket_keepalive": (
+        lambda v: _flag(v, "socket_keepalive"),
+        "socket_keepalive",
+        "redis_socket_keepalive",
+    ),
+    "retry_on_timeout": (
+        lambda v: _flag(v, "retry_on_timeout"),
+        "retry_on_timeout",
+        "redis_retry_on_timeout",
+    ),
+    "health_check_interval": (int, "health_check_interval", "redis_backend_health_check_interval"),
     "max_connections": (int, "max_connections", "redis_max_connections"),
     "client_name": (str, "client_name", "redis_client_name"),
 }
@@ -96,12 +106,16 @@ class RedisUrl:
             parts = urlsplit(url.strip())
             parts.port  # noqa: B018 - raises ValueError on a bad port
         except ValueError as exc:
-            raise ConfigError(f"RAGRELAY_REDIS_URL={shown} is not a Redis URL ({exc}); "
-                              "use redis://[:password@]host:6379/0") from None
+            raise ConfigError(
+                f"RAGRELAY_REDIS_URL={shown} is not a Redis URL ({exc}); "
+                "use redis://[:password@]host:6379/0"
+            ) from None
         scheme = parts.scheme.lower()
         if scheme not in SCHEMES:
-            raise ConfigError(f"RAGRELAY_REDIS_URL={shown} is not a Redis URL: use "
-                              "redis://[:password@]host:6379/0, or rediss:// for TLS")
+            raise ConfigError(
+                f"RAGRELAY_REDIS_URL={shown} is not a Redis URL: use "
+                "redis://[:password@]host:6379/0, or rediss:// for TLS"
+            )
         raw: dict[str, str] = {}
         options: dict[str, Any] = {}
         path = parts.path
@@ -145,8 +159,9 @@ class RedisUrl:
         """``broker_use_ssl`` / ``redis_backend_use_ssl``: None without TLS."""
         return dict(self.ssl_options) if self.tls else None
 
-    def celery_conf(self, *, result_backend: bool = False,
-                    transport_options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    def celery_conf(
+        self, *, result_backend: bool = False, transport_options: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
         """The Celery settings that name this Redis: the broker (its ``transport_options``
         merged with the URL's options) and, when asked, the result backend."""
         kombu = {CLIENT_OPTIONS[k][1]: v for k, v in self.options.items()}

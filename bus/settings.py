@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     log_json: bool = True
     redact_pii: bool = True
     log_sdk_debug: bool = Field(
-        False, description="let SDK and HTTP-client loggers (anthropic, httpx, ...) log at "
+        False,
+        description="let SDK and HTTP-client loggers (anthropic, httpx, ...) log at "
         "DEBUG: whole prompts and request bodies, still redacted; off: INFO at most",
     )
 

@@ -84,8 +84,12 @@ class RagrelayTask(Task):  # type: ignore[misc]
         request = self.request
         headers = _headers(request)
         blog.clear()
-        blog.bind(task_id=request.id, trace_id=headers.get("trace_id"),
-                  traceparent=headers.get("traceparent"), stage=self.stage or None)
+        blog.bind(
+            task_id=request.id,
+            trace_id=headers.get("trace_id"),
+            traceparent=headers.get("traceparent"),
+            stage=self.stage or None,
+        )
         started = time.time()
         try:
             try:
@@ -160,8 +164,13 @@ class RagrelayTask(Task):  # type: ignore[misc]
         runs = int(pipe.execute()[0])
         if runs <= rt.settings.max_deliveries:
             return False
-        self.give_up(msg, payload, f"started {runs - 1} times without finishing (the worker "
-                     "died each time): poison message", "poison")
+        self.give_up(
+            msg,
+            payload,
+            f"started {runs - 1} times without finishing (the worker "
+            "died each time): poison message",
+            "poison",
+        )
         return True
 
     def on_transient(self, msg: Message, payload: Any, exc: BaseException) -> Any:
@@ -246,8 +255,9 @@ class StageTaskBase(RagrelayTask):
         if not isinstance(msg, TaskEnvelope):
             return False
         info = getattr(self.request, "delivery_info", None) or {}
-        maybe_repeat = (msg.attempt > 1 or bool(self.request.retries)
-                        or bool(info.get("redelivered")))
+        maybe_repeat = (
+            msg.attempt > 1 or bool(self.request.retries) or bool(info.get("redelivered"))
+        )
         return maybe_repeat and self.runtime.events.is_done(msg.step_id)
 
     def on_result(self, msg: Message, result: Any, started: float) -> None:

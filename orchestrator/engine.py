@@ -71,8 +71,11 @@ class Engine:
         """Read one batch of new events, apply them, acknowledge them. Returns events handled."""
         try:
             rows: Any = self.client.xreadgroup(
-                ORCHESTRATOR_GROUP, self.consumer, {self.keys.events: ">"},
-                count=self.batch, block=block_ms,
+                ORCHESTRATOR_GROUP,
+                self.consumer,
+                {self.keys.events: ">"},
+                count=self.batch,
+                block=block_ms,
             )
         except redis.exceptions.ResponseError as exc:
             if "NOGROUP" not in str(exc):
@@ -84,8 +87,12 @@ class Engine:
     def reclaim(self, min_idle_ms: int = 30_000) -> int:
         """Take over events another consumer read but never acknowledged (it crashed)."""
         got: Any = self.client.xautoclaim(
-            self.keys.events, ORCHESTRATOR_GROUP, self.consumer, min_idle_time=min_idle_ms,
-            start_id="0-0", count=self.batch,
+            self.keys.events,
+            ORCHESTRATOR_GROUP,
+            self.consumer,
+            min_idle_time=min_idle_ms,
+            start_id="0-0",
+            count=self.batch,
         )
         return self._handle_rows(got[1] if len(got) > 1 else [])
 
@@ -182,18 +189,27 @@ class Engine:
     def _quarantine(self, bad: CorruptRecord, event: JobEvent) -> None:
         if self.jobs.quarantine(bad, source=f"event {event.type}"):
             metrics.JOBS_QUARANTINED.inc()
-            log.error("job.quarantined", job_id=bad.job_id, reason=bad.reason,
-                      event_type=event.type)
+            log.error(
+                "job.quarantined", job_id=bad.job_id, reason=bad.reason, event_type=event.type
+            )
 
     def _dead_letter_event(self, entry_id: Any, fields: dict[Any, Any], exc: Exception) -> None:
         """An entry of the events stream that is not a JobEvent: kept, acknowledged, reported."""
-        raw = {(k.decode() if isinstance(k, bytes) else str(k)):
-               (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))[:4096]
-               for k, v in fields.items()}
+        raw = {
+            (k.decode() if isinstance(k, bytes) else str(k)): (
+                v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+            )[:4096]
+            for k, v in fields.items()
+        }
         entry = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
         reason = f"invalid event {entry}: {' '.join(str(exc).split())[:300]}"
-        self.dead_letters.put(task="ragrelay.orchestrator", queue="orchestrator", payload=raw,
-                              reason=reason, kind="invalid_event")
+        self.dead_letters.put(
+            task="ragrelay.orchestrator",
+            queue="orchestrator",
+            payload=raw,
+            reason=reason,
+            kind="invalid_event",
+        )
         log.error("event.invalid", entry=entry, error=reason)
 
     def _applied(self, event: JobEvent, t: Transition) -> None:
@@ -205,13 +221,19 @@ class Engine:
         headers = {"job_id": job_id, "trace_id": job_id}
         for cmd in commands:
             if isinstance(cmd, Dispatch):
-                self.dispatcher.send(cmd.stage, cmd.payload,
-                                     task_id=f"{cmd.step_id}@{cmd.attempt}",
-                                     headers={**headers,
-                                              "traceparent": traceparent_for(job_id, cmd.step_id)})
+                self.dispatcher.send(
+                    cmd.stage,
+                    cmd.payload,
+                    task_id=f"{cmd.step_id}@{cmd.attempt}",
+                    headers={**headers, "traceparent": traceparent_for(job_id, cmd.step_id)},
+                )
             elif isinstance(cmd, Finish):
-                log.info("job.finished", job_id=job_id, status=cmd.result.status,
-                         stop_reason=cmd.result.stop_reason)
+                log.info(
+                    "job.finished",
+                    job_id=job_id,
+                    status=cmd.result.status,
+                    stop_reason=cmd.result.stop_reason,
+                )
 
 
 def record_metrics(state: JobState, trace: list[TraceEvent]) -> None:
@@ -230,14 +252,16 @@ def record_metrics(state: JobState, trace: list[TraceEvent]) -> None:
             for name, score in (e.detail.get("scores") or {}).items():
                 metrics.EVAL_SCORE.labels(name).observe(score)
         elif e.type == "job.finished":
-            metrics.JOBS_FINISHED.labels(tenant, e.outcome or "unknown",
-                                         str(e.detail.get("stop_reason"))).inc()
+            metrics.JOBS_FINISHED.labels(
+                tenant, e.outcome or "unknown", str(e.detail.get("stop_reason"))
+            ).inc()
             metrics.JOB_ITERATIONS.observe(state.iteration)
             metrics.JOB_SECONDS.labels(tenant).observe(max(0.0, e.at - state.created_at))
 
 
-def wait_result(jobs: JobStore, job_id: str, *, timeout_s: float,
-                poll: Any = None) -> JobResult | None:
+def wait_result(
+    jobs: JobStore, job_id: str, *, timeout_s: float, poll: Any = None
+) -> JobResult | None:
     """Block until the job's final result exists (or time runs out)."""
     deadline = time.monotonic() + timeout_s
     last: Any = "$"

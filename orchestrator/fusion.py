@@ -7,8 +7,12 @@ from collections.abc import Iterable, Sequence
 from schemas import Chunk, ScoredChunk
 
 
-def rrf(ranked_lists: Iterable[Sequence[ScoredChunk]], *, k: int = 60,
-        weights: Sequence[float] | None = None) -> list[ScoredChunk]:
+def rrf(
+    ranked_lists: Iterable[Sequence[ScoredChunk]],
+    *,
+    k: int = 60,
+    weights: Sequence[float] | None = None,
+) -> list[ScoredChunk]:
     """Reciprocal-rank fusion: score(c) = Σ w/(k + rank), w = 1 unless ``weights`` gives one
     per list. Ties keep first-seen order."""
     scores: dict[str, float] = {}

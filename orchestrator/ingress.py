@@ -55,9 +55,13 @@ def register(app: Celery, settings: Settings) -> None:
                 request, job_id=self.request.id, reply_task_id=self.request.id
             )
         except IdempotencyConflict as exc:  # the caller's result names the job it collided with
-            store.fail_unparseable(self.request.id, request.tenant, str(exc),
-                                   reply_task_id=self.request.id,
-                                   stop_reason="idempotency_conflict")
+            store.fail_unparseable(
+                self.request.id,
+                request.tenant,
+                str(exc),
+                reply_task_id=self.request.id,
+                stop_reason="idempotency_conflict",
+            )
             return exc.job_id
         return job_id
 

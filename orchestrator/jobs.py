@@ -74,11 +74,19 @@ class JobStore:
         idem = self.keys.idempotency(request.tenant, request.idempotency_key or f"job:{job_id}")
         event = JobEvent(type="job.submitted", job_id=job_id, at=now)
         trace = TraceEvent(
-            job_id=job_id, type="job.submitted", at=now, outcome="accepted",
-            detail={"tenant": request.tenant, "kind": request.kind, "query": request.query,
-                    "user_id": request.user_id, "metadata": request.metadata,
-                    "budget": request.budget.to_dict(),
-                    "idempotency_key": request.idempotency_key},
+            job_id=job_id,
+            type="job.submitted",
+            at=now,
+            outcome="accepted",
+            detail={
+                "tenant": request.tenant,
+                "kind": request.kind,
+                "query": request.query,
+                "user_id": request.user_id,
+                "metadata": request.metadata,
+                "budget": request.budget.to_dict(),
+                "idempotency_key": request.idempotency_key,
+            },
         )
         state_json = state.model_dump_json()
         try:  # nothing is stored that cannot be read back
@@ -87,10 +95,24 @@ class JobStore:
             raise ValueError(f"the job would not read back: {exc}") from exc
         fp = request_fingerprint(request)
         got = self._submit(
-            keys=[idem, self.keys.job(job_id), self.keys.events, self.keys.running,
-                  self.keys.trace(job_id)],
-            args=[job_id, state_json, event.to_json(), state.deadline_at,
-                  trace.to_json(), self.ttl_s, request.tenant, fp, reply_task_id or ""],
+            keys=[
+                idem,
+                self.keys.job(job_id),
+                self.keys.events,
+                self.keys.running,
+                self.keys.trace(job_id),
+            ],
+            args=[
+                job_id,
+                state_json,
+                event.to_json(),
+                state.deadline_at,
+                trace.to_json(),
+                self.ttl_s,
+                request.tenant,
+                fp,
+                reply_task_id or "",
+            ],
         )
         existing, created = _s(got[0]), bool(int(got[1]))
         if not created and request.idempotency_key is not None:
@@ -99,15 +121,27 @@ class JobStore:
                 raise IdempotencyConflict(request.idempotency_key, existing)
         return existing, created
 
-    def fail_unparseable(self, job_id: str, tenant: str, error: str,
-                         reply_task_id: str | None = None, *,
-                         stop_reason: str = "invalid_request") -> JobResult:
+    def fail_unparseable(
+        self,
+        job_id: str,
+        tenant: str,
+        error: str,
+        reply_task_id: str | None = None,
+        *,
+        stop_reason: str = "invalid_request",
+    ) -> JobResult:
         """Record a job whose request was refused: failed at once, with the reason."""
         now = time.time()
-        result = JobResult(job_id=job_id, tenant=tenant, status="failed",
-                           stop_reason=stop_reason, error=error)
-        trace = TraceEvent(job_id=job_id, type="job.finished", at=now, outcome="failed",
-                           detail={"stop_reason": stop_reason, "error": error})
+        result = JobResult(
+            job_id=job_id, tenant=tenant, status="failed", stop_reason=stop_reason, error=error
+        )
+        trace = TraceEvent(
+            job_id=job_id,
+            type="job.finished",
+            at=now,
+            outcome="failed",
+            detail={"stop_reason": stop_reason, "error": error},
+        )
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.keys.result(job_id), result.to_json(), ex=self.ttl_s, nx=True)
         pipe.xadd(self.keys.trace(job_id), {"event": trace.to_json()})
@@ -135,8 +169,10 @@ class JobStore:
         pipe = self.client.pipeline(transaction=False)
         for job_id in job_ids:
             pipe.hmget(self.keys.job(job_id), ["state", "version"])
-        return [_parse_job(job_id, got)
-                for job_id, got in zip(job_ids, pipe.execute(raise_on_error=False), strict=True)]
+        return [
+            _parse_job(job_id, got)
+            for job_id, got in zip(job_ids, pipe.execute(raise_on_error=False), strict=True)
+        ]
 
     def owner(self, job_id: str) -> str | None:
         """The job's tenant, read without parsing its state (which may be unreadable).
@@ -228,28 +264,56 @@ class JobStore:
         fields = self._raw_fields(job_id)
         tenant = fields.get("tenant") or "unknown"
         reply = fields.get("reply") or ""
-        error = (f"the job's stored state could not be read ({bad.reason}); it was "
-                 "quarantined in the dead-letter store")
-        result = JobResult(job_id=job_id, tenant=tenant, status="failed",
-                           stop_reason="quarantined", error=error)
+        error = (
+            f"the job's stored state could not be read ({bad.reason}); it was "
+            "quarantined in the dead-letter store"
+        )
+        result = JobResult(
+            job_id=job_id, tenant=tenant, status="failed", stop_reason="quarantined", error=error
+        )
         now = time.time()
-        trace = TraceEvent(job_id=job_id, type="job.finished", at=now, outcome="failed",
-                           detail={"stop_reason": "quarantined", "error": error})
+        trace = TraceEvent(
+            job_id=job_id,
+            type="job.finished",
+            at=now,
+            outcome="failed",
+            detail={"stop_reason": "quarantined", "error": error},
+        )
         raw = bad.raw if bad.raw is not None else fields.get("state", "").encode()
         letter = {
-            "task": "ragrelay.orchestrator", "queue": "orchestrator",
-            "payload": json.dumps({"job_id": job_id, "found_by": source,
-                                   "record": raw[:RAW_KEEP_BYTES].decode("utf-8", "replace")}),
-            "reason": bad.reason, "kind": "corrupt_job", "job_id": job_id,
-            "task_id": reply, "at": repr(now),
+            "task": "ragrelay.orchestrator",
+            "queue": "orchestrator",
+            "payload": json.dumps(
+                {
+                    "job_id": job_id,
+                    "found_by": source,
+                    "record": raw[:RAW_KEEP_BYTES].decode("utf-8", "replace"),
+                }
+            ),
+            "reason": bad.reason,
+            "kind": "corrupt_job",
+            "job_id": job_id,
+            "task_id": reply,
+            "at": repr(now),
         }
         meta_key = self.keys.celery_meta(reply) if reply else "unused"
         got = self._quarantine(
-            keys=[self.keys.job(job_id), self.keys.result(job_id), self.keys.running,
-                  self.keys.trace(job_id), self.keys.dlq, meta_key],
-            args=[job_id, result.to_json(), self.ttl_s, trace.to_json(),
-                  celery_meta(reply, result) if reply else "",
-                  *(x for kv in letter.items() for x in kv)],
+            keys=[
+                self.keys.job(job_id),
+                self.keys.result(job_id),
+                self.keys.running,
+                self.keys.trace(job_id),
+                self.keys.dlq,
+                meta_key,
+            ],
+            args=[
+                job_id,
+                result.to_json(),
+                self.ttl_s,
+                trace.to_json(),
+                celery_meta(reply, result) if reply else "",
+                *(x for kv in letter.items() for x in kv),
+            ],
         )
         return bool(int(got))
 
@@ -269,8 +333,10 @@ class JobStore:
             got: Any = self.client.hgetall(self.keys.job(job_id))
         except redis.exceptions.ResponseError:
             return {}
-        return {_s(k): v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-                for k, v in got.items()}
+        return {
+            _s(k): v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+            for k, v in got.items()
+        }
 
     def _commit_one(self, state: JobState, version: str, t: Transition, pipe: Any) -> None:
         from orchestrator.machine import Finish
@@ -282,25 +348,41 @@ class JobStore:
         if final and state.reply_task_id:
             meta_key = self.keys.celery_meta(state.reply_task_id)
             meta_json = celery_meta(state.reply_task_id, final.result)
-        keys = [self.keys.job(state.job_id), self.keys.trace(state.job_id),
-                self.keys.result(state.job_id), self.keys.running, meta_key or "unused"]
+        keys = [
+            self.keys.job(state.job_id),
+            self.keys.trace(state.job_id),
+            self.keys.result(state.job_id),
+            self.keys.running,
+            meta_key or "unused",
+        ]
         # EVALSHA straight on the pipeline: a Script object would add a SCRIPT EXISTS
         # round trip to every batch
-        pipe.evalsha(self._commit_sha, len(keys), *keys, version, t.state.model_dump_json(),
-                     result_json, self.ttl_s, state.job_id, meta_json,
-                     *(e.to_json() for e in t.trace))
+        pipe.evalsha(
+            self._commit_sha,
+            len(keys),
+            *keys,
+            version,
+            t.state.model_dump_json(),
+            result_json,
+            self.ttl_s,
+            state.job_id,
+            meta_json,
+            *(e.to_json() for e in t.trace),
+        )
 
 
 def celery_meta(task_id: str, result: JobResult) -> str:
     """A Celery result-backend record, so any Celery client's ``AsyncResult.get()`` works."""
-    return json.dumps({
-        "status": "SUCCESS",
-        "result": result.to_dict(),
-        "traceback": None,
-        "children": [],
-        "date_done": datetime.now(UTC).isoformat(),
-        "task_id": task_id,
-    })
+    return json.dumps(
+        {
+            "status": "SUCCESS",
+            "result": result.to_dict(),
+            "traceback": None,
+            "children": [],
+            "date_done": datetime.now(UTC).isoformat(),
+            "task_id": task_id,
+        }
+    )
 
 
 def request_fingerprint(request: JobRequest) -> str:
@@ -316,8 +398,11 @@ def _parse_job(job_id: str, got: Any) -> Loaded | CorruptRecord | None:
     if raw is None and version is None:
         return None
     if raw is None or version is None or not _VERSION.match(_b(version)):
-        return CorruptRecord(job_id, f"job record without a state or a numeric version "
-                                     f"(version={version!r})", raw=_b(raw) if raw else None)
+        return CorruptRecord(
+            job_id,
+            f"job record without a state or a numeric version (version={version!r})",
+            raw=_b(raw) if raw else None,
+        )
     try:
         return JobState.model_validate_json(raw), _s(version)
     except ValidationError as exc:

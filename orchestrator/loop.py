@@ -36,8 +36,14 @@ def run_loop(app: Celery, settings: Settings, stop: threading.Event) -> None:
     keys = Keys(settings.key_prefix)
     client = connect(settings)
     jobs = JobStore(client, keys, ttl_s=settings.result_ttl_s)
-    engine = Engine(client, jobs, CeleryDispatcher(app), keys=keys,
-                    config=machine_config(settings), batch=settings.events_batch)
+    engine = Engine(
+        client,
+        jobs,
+        CeleryDispatcher(app),
+        keys=keys,
+        config=machine_config(settings),
+        batch=settings.events_batch,
+    )
     events = EventLog(client, keys)
     next_sweep = 0.0
     log.info("orchestrator.started", consumer=engine.consumer)

@@ -50,9 +50,11 @@ class MachineConfig:
     # unless a caller (a test adding a toy stage, docs/architecture.md) passes its own.
     # (Read-only maps keyed by the Stage literal, read here by any stage name.)
     stages: Mapping[str, StageSpec] = field(
-        default_factory=lambda: cast(Mapping[str, StageSpec], STAGE_SPECS))
+        default_factory=lambda: cast(Mapping[str, StageSpec], STAGE_SPECS)
+    )
     transitions: Mapping[str, ResultTransition] = field(
-        default_factory=lambda: cast(Mapping[str, ResultTransition], TRANSITIONS))
+        default_factory=lambda: cast(Mapping[str, ResultTransition], TRANSITIONS)
+    )
 
 
 @dataclass(frozen=True)
@@ -138,14 +140,25 @@ def _on_failed(t: Transition, event: JobEvent, cfg: MachineConfig) -> None:
         return
     reason = event.error or "step failed"
     t.trace.append(
-        _trace(s, event, "step.failed", stage=pending.stage, step=pending.step_id,
-               outcome=event.error_kind or "failed", detail={"error": reason})
+        _trace(
+            s,
+            event,
+            "step.failed",
+            stage=pending.stage,
+            step=pending.step_id,
+            outcome=event.error_kind or "failed",
+            detail={"error": reason},
+        )
     )
     if pending.stage == "retrieval":
         _degrade(t, pending, reason, event.at, cfg)
         return
-    _fail(t, event.at, f"{pending.stage} step {pending.step_id} failed: {reason}",
-          f"step_failed:{pending.stage}")
+    _fail(
+        t,
+        event.at,
+        f"{pending.stage} step {pending.step_id} failed: {reason}",
+        f"step_failed:{pending.stage}",
+    )
 
 
 def _on_timeout(t: Transition, event: JobEvent, cfg: MachineConfig) -> None:
@@ -155,8 +168,15 @@ def _on_timeout(t: Transition, event: JobEvent, cfg: MachineConfig) -> None:
         t.changed = False  # the step finished, or was already re-sent for this timeout
         return
     t.trace.append(
-        _trace(s, event, "step.timeout", stage=pending.stage, step=pending.step_id,
-               outcome="timeout", detail={"attempt": pending.attempt})
+        _trace(
+            s,
+            event,
+            "step.timeout",
+            stage=pending.stage,
+            step=pending.step_id,
+            outcome="timeout",
+            detail={"attempt": pending.attempt},
+        )
     )
     if pending.attempt < cfg.step_max_attempts:
         payload = dict(pending.payload, attempt=pending.attempt + 1)
@@ -166,8 +186,12 @@ def _on_timeout(t: Transition, event: JobEvent, cfg: MachineConfig) -> None:
     if pending.stage == "retrieval":
         _degrade(t, pending, "timed out", event.at, cfg)
         return
-    _fail(t, event.at, f"step {pending.step_id} did not answer after {pending.attempt} attempts",
-          f"step_timeout:{pending.stage}")
+    _fail(
+        t,
+        event.at,
+        f"step {pending.step_id} did not answer after {pending.attempt} attempts",
+        f"step_timeout:{pending.stage}",
+    )
 
 
 # -- stage transitions ---------------------------------------------------------------------
@@ -197,8 +221,9 @@ def _start_iteration(t: Transition, now: float, cfg: MachineConfig) -> None:
     dispatch(t, "analysis", task.step_id, task.to_dict(), now)
 
 
-def _after_analysis(t: Transition, pending: PendingStep, r: AnalysisResult, now: float,
-                    cfg: MachineConfig) -> None:
+def _after_analysis(
+    t: Transition, pending: PendingStep, r: AnalysisResult, now: float, cfg: MachineConfig
+) -> None:
     s = t.state
     s.triage = r.triage or s.triage
     if s.request.kind == "email_reply" and r.triage in ("spam", "no_reply"):
@@ -238,8 +263,9 @@ def _after_analysis(t: Transition, pending: PendingStep, r: AnalysisResult, now:
         dispatch(t, "retrieval", task.step_id, task.to_dict(), now)
 
 
-def _after_retrieval_shard(t: Transition, pending: PendingStep, r: RetrievalResult, now: float,
-                           cfg: MachineConfig) -> None:
+def _after_retrieval_shard(
+    t: Transition, pending: PendingStep, r: RetrievalResult, now: float, cfg: MachineConfig
+) -> None:
     """Fan-in: one shard's hits kept; the last shard of the iteration fuses them all."""
     s = t.state
     s.shard_hits[pending.step_id] = r.hits
@@ -257,17 +283,26 @@ def _after_retrieval(t: Transition, now: float, cfg: MachineConfig) -> None:
     if s.iteration > 1 and s.context:
         # A revise iteration adds evidence; it does not throw away what the last one found:
         # the previous context counts as much as all of this iteration's lists together.
-        lists.append([ScoredChunk(chunk=c, score=0.0, rank=i)
-                      for i, c in enumerate(s.context, start=1)])
+        lists.append(
+            [ScoredChunk(chunk=c, score=0.0, rank=i) for i, c in enumerate(s.context, start=1)]
+        )
         weights.append(max(1.0, sum(weights)))
     fused = rrf(lists, weights=weights)
     s.context = [hit.chunk for hit in fused[: cfg.context_k]]
     t.trace.append(
-        TraceEvent(job_id=s.job_id, type="retrieval.fused", at=now, stage="retrieval",
-                   iteration=s.iteration, outcome="ok",
-                   detail={"chunk_ids": [h.chunk.chunk_id for h in fused[: cfg.retrieval_k]],
-                           "doc_ids": [h.chunk.doc_id for h in fused[: cfg.retrieval_k]],
-                           "degraded": len(s.degraded)})
+        TraceEvent(
+            job_id=s.job_id,
+            type="retrieval.fused",
+            at=now,
+            stage="retrieval",
+            iteration=s.iteration,
+            outcome="ok",
+            detail={
+                "chunk_ids": [h.chunk.chunk_id for h in fused[: cfg.retrieval_k]],
+                "doc_ids": [h.chunk.doc_id for h in fused[: cfg.retrieval_k]],
+                "degraded": len(s.degraded),
+            },
+        )
     )
     s.retrieved_ids = list(dict.fromkeys([*s.retrieved_ids, *(h.chunk.chunk_id for h in fused)]))
     s.shard_hits = {}
@@ -276,8 +311,12 @@ def _after_retrieval(t: Transition, now: float, cfg: MachineConfig) -> None:
             s.best = Answer(text=NO_DOCUMENTS_ANSWER, iteration=s.iteration, score=0.0)
             _finish(t, now, "succeeded", "no_relevant_documents")
         else:
-            _finish(t, now, "budget_exhausted" if s.iteration > 1 else "succeeded",
-                    "no_relevant_documents")
+            _finish(
+                t,
+                now,
+                "budget_exhausted" if s.iteration > 1 else "succeeded",
+                "no_relevant_documents",
+            )
         return
     _dispatch_generation(t, now)
 
@@ -304,23 +343,32 @@ def _dispatch_generation(t: Transition, now: float, *, reread: bool = False) -> 
     dispatch(t, "generation", task.step_id, task.to_dict(), now)
 
 
-def _after_generation(t: Transition, pending: PendingStep, r: GenerationResult, now: float,
-                      cfg: MachineConfig) -> None:
+def _after_generation(
+    t: Transition, pending: PendingStep, r: GenerationResult, now: float, cfg: MachineConfig
+) -> None:
     s = t.state
     allowed = {c.chunk_id for c in s.context}
     kept = [c for c in r.citations if c.chunk_id in allowed]
     dropped = [c.chunk_id for c in r.citations if c.chunk_id not in allowed]
     if dropped:
         t.trace.append(
-            TraceEvent(job_id=s.job_id, type="guardrail.citation_dropped", at=now,
-                       stage="generation", iteration=s.iteration, outcome="flagged",
-                       detail={"chunk_ids": dropped})
+            TraceEvent(
+                job_id=s.job_id,
+                type="guardrail.citation_dropped",
+                at=now,
+                stage="generation",
+                iteration=s.iteration,
+                outcome="flagged",
+                detail={"chunk_ids": dropped},
+            )
         )
-    s.answer = Answer(text=r.answer, short_answer=r.short_answer, citations=kept,
-                      iteration=s.iteration)
+    s.answer = Answer(
+        text=r.answer, short_answer=r.short_answer, citations=kept, iteration=s.iteration
+    )
     if r.no_answer and not s.context:
-        s.best = s.best or Answer(text=r.answer or NO_DOCUMENTS_ANSWER, iteration=s.iteration,
-                                  score=0.0)
+        s.best = s.best or Answer(
+            text=r.answer or NO_DOCUMENTS_ANSWER, iteration=s.iteration, score=0.0
+        )
         _finish(t, now, "succeeded", "no_relevant_documents")
         return
     if _stop_for_budget(t, now):
@@ -344,11 +392,16 @@ def _after_generation(t: Transition, pending: PendingStep, r: GenerationResult, 
     dispatch(t, "evaluation", task.step_id, task.to_dict(), now)
 
 
-def _after_evaluation(t: Transition, pending: PendingStep, r: EvaluationResult, now: float,
-                      cfg: MachineConfig) -> None:
+def _after_evaluation(
+    t: Transition, pending: PendingStep, r: EvaluationResult, now: float, cfg: MachineConfig
+) -> None:
     s = t.state
-    repeated = (s.answer is not None and s.best is not None
-                and s.best.iteration < s.answer.iteration and s.best.text == s.answer.text)
+    repeated = (
+        s.answer is not None
+        and s.best is not None
+        and s.best.iteration < s.answer.iteration
+        and s.best.text == s.answer.text
+    )
     if s.answer is not None:
         score = sum(r.scores.values()) / len(r.scores) if r.scores else 0.0
         s.answer.score = score
@@ -393,8 +446,9 @@ def _pending_stage(s: JobState, stage: str) -> bool:
     return any(p.stage == stage for p in s.pending.values())
 
 
-def _degrade(t: Transition, pending: PendingStep, reason: str, now: float,
-             cfg: MachineConfig) -> None:
+def _degrade(
+    t: Transition, pending: PendingStep, reason: str, now: float, cfg: MachineConfig
+) -> None:
     s = t.state
     source = pending.payload.get("source", "retrieval")
     s.degraded.append(f"{pending.step_id} ({source}): {reason}")
@@ -412,16 +466,26 @@ def _stop_for_budget(t: Transition, now: float) -> bool:
     return True
 
 
-def dispatch(t: Transition, stage: str, sid: str, payload: dict[str, Any], now: float,
-             *, attempt: int = 1) -> None:
+def dispatch(
+    t: Transition, stage: str, sid: str, payload: dict[str, Any], now: float, *, attempt: int = 1
+) -> None:
     """Send a step: pending in the state, a ``Dispatch`` command, a trace event."""
     s = t.state
-    s.pending[sid] = PendingStep(step_id=sid, stage=stage, attempt=attempt, dispatched_at=now,
-                                 payload=payload)
+    s.pending[sid] = PendingStep(
+        step_id=sid, stage=stage, attempt=attempt, dispatched_at=now, payload=payload
+    )
     t.commands.append(Dispatch(stage=stage, step_id=sid, attempt=attempt, payload=payload))
     t.trace.append(
-        TraceEvent(job_id=s.job_id, type="step.dispatched", at=now, stage=stage, step_id=sid,
-                   iteration=s.iteration, outcome="sent", detail={"attempt": attempt})
+        TraceEvent(
+            job_id=s.job_id,
+            type="step.dispatched",
+            at=now,
+            stage=stage,
+            step_id=sid,
+            iteration=s.iteration,
+            outcome="sent",
+            detail={"attempt": attempt},
+        )
     )
 
 
@@ -439,15 +503,24 @@ def _finish(t: Transition, now: float, status: str, stop_reason: str) -> None:
     result = build_result(s)
     t.commands.append(Finish(result=result))
     t.trace.append(
-        TraceEvent(job_id=s.job_id, type="job.finished", at=now, iteration=s.iteration,
-                   outcome=status,
-                   detail={"stop_reason": stop_reason, "usage": s.usage.to_dict(),
-                           **({"error": s.error} if s.error else {})})
+        TraceEvent(
+            job_id=s.job_id,
+            type="job.finished",
+            at=now,
+            iteration=s.iteration,
+            outcome=status,
+            detail={
+                "stop_reason": stop_reason,
+                "usage": s.usage.to_dict(),
+                **({"error": s.error} if s.error else {}),
+            },
+        )
     )
 
 
-def _completed(s: JobState, pending: PendingStep, r: StageResultBase,
-               spec: StageSpec) -> TraceEvent:
+def _completed(
+    s: JobState, pending: PendingStep, r: StageResultBase, spec: StageSpec
+) -> TraceEvent:
     detail: dict[str, Any] = {"usage": r.usage.to_dict()}
     if r.prompt_version:
         detail["prompt_version"] = r.prompt_version
@@ -476,19 +549,43 @@ def _completed(s: JobState, pending: PendingStep, r: StageResultBase,
         if r.notes:
             detail["notes"] = r.notes
     return TraceEvent(
-        job_id=s.job_id, type="step.completed", at=r.ended_at or 0.0, stage=pending.stage,
-        step_id=pending.step_id, iteration=s.iteration, worker_host=r.worker_host,
-        worker_pid=r.worker_pid, started_at=r.started_at, ended_at=r.ended_at,
-        outcome=outcome, detail=detail,
+        job_id=s.job_id,
+        type="step.completed",
+        at=r.ended_at or 0.0,
+        stage=pending.stage,
+        step_id=pending.step_id,
+        iteration=s.iteration,
+        worker_host=r.worker_host,
+        worker_pid=r.worker_pid,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        outcome=outcome,
+        detail=detail,
     )
 
 
-def _trace(s: JobState, event: JobEvent, type_: str, *, stage: str | None = None,
-           step: str | None = None, outcome: str | None = None,
-           detail: dict[str, Any] | None = None) -> TraceEvent:
-    return TraceEvent(job_id=s.job_id, type=type_, at=event.at, stage=stage, step_id=step,
-                      iteration=s.iteration, worker_host=event.worker_host,
-                      worker_pid=event.worker_pid, outcome=outcome, detail=detail or {})
+def _trace(
+    s: JobState,
+    event: JobEvent,
+    type_: str,
+    *,
+    stage: str | None = None,
+    step: str | None = None,
+    outcome: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> TraceEvent:
+    return TraceEvent(
+        job_id=s.job_id,
+        type=type_,
+        at=event.at,
+        stage=stage,
+        step_id=step,
+        iteration=s.iteration,
+        worker_host=event.worker_host,
+        worker_pid=event.worker_pid,
+        outcome=outcome,
+        detail=detail or {},
+    )
 
 
 #: What follows a stage's result: one function per registered stage (the machine's edges).
@@ -502,5 +599,15 @@ TRANSITIONS: Mapping[Stage, ResultTransition] = {
 }
 
 
-__all__ = ["TRANSITIONS", "Command", "Dispatch", "Finish", "MachineConfig", "ResultTransition",
-           "Transition", "Usage", "advance", "dispatch"]
+__all__ = [
+    "TRANSITIONS",
+    "Command",
+    "Dispatch",
+    "Finish",
+    "MachineConfig",
+    "ResultTransition",
+    "Transition",
+    "Usage",
+    "advance",
+    "dispatch",
+]

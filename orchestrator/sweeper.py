@@ -18,8 +18,9 @@ from schemas import JobEvent
 log = blog.get_logger("ragrelay.sweeper")
 
 
-def sweep(jobs: JobStore, events: EventLog, *, step_timeout_s: float,
-          now: float | None = None) -> dict[str, int]:
+def sweep(
+    jobs: JobStore, events: EventLog, *, step_timeout_s: float, now: float | None = None
+) -> dict[str, int]:
     """One pass over running jobs. Events are idempotent, so several sweepers are safe."""
     now = time.time() if now is None else now
     counts = {"deadline": 0, "timeout": 0, "quarantined": 0, "orphans": 0}
@@ -44,9 +45,16 @@ def sweep(jobs: JobStore, events: EventLog, *, step_timeout_s: float,
         state, _ = loaded
         for step in state.pending.values():
             if step.dispatched_at + step_timeout_s <= now:
-                events.emit(JobEvent(type="step.timeout", job_id=job_id, step_id=step.step_id,
-                                     stage=step.stage, at=now,
-                                     payload={"attempt": step.attempt}))
+                events.emit(
+                    JobEvent(
+                        type="step.timeout",
+                        job_id=job_id,
+                        step_id=step.step_id,
+                        stage=step.stage,
+                        at=now,
+                        payload={"attempt": step.attempt},
+                    )
+                )
                 counts["timeout"] += 1
     if any(counts.values()):
         log.info("sweep", **counts)

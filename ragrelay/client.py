@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 log = blog.get_logger("ragrelay.client")
 
+
 class JobTimeout(RagrelayError):
     """The job did not finish in the time the caller was willing to wait."""
 
@@ -38,8 +39,9 @@ class RagrelayClient:
     (default: ``load_worker_settings()``).
     """
 
-    def __init__(self, settings: Settings | None = None,
-                 workers: WorkerSettings | None = None) -> None:
+    def __init__(
+        self, settings: Settings | None = None, workers: WorkerSettings | None = None
+    ) -> None:
         settings = settings if settings is not None else load_settings()
         self.settings = settings
         self.keys = Keys(settings.key_prefix)
@@ -56,12 +58,19 @@ class RagrelayClient:
 
             register(self.app, settings, workers or load_worker_settings())
             self._local = LocalDispatcher(self.app)
-            self._engine = Engine(self.redis, self.jobs, self._local, keys=self.keys,
-                                  config=machine_config(settings), batch=settings.events_batch)
+            self._engine = Engine(
+                self.redis,
+                self.jobs,
+                self._local,
+                keys=self.keys,
+                config=machine_config(settings),
+                batch=settings.events_batch,
+            )
 
     @classmethod
-    def from_settings(cls, settings: Settings,
-                      workers: WorkerSettings | None = None) -> RagrelayClient:
+    def from_settings(
+        cls, settings: Settings, workers: WorkerSettings | None = None
+    ) -> RagrelayClient:
         return cls(settings, workers)
 
     # -- jobs ------------------------------------------------------------------------------
@@ -112,8 +121,11 @@ class RagrelayClient:
         handled = self._engine.poll(block_ms=None)
         ran = self._local.drain()
         if not handled and not ran:
-            sweep(self.jobs, EventLog(self.redis, self.keys),
-                  step_timeout_s=self.settings.step_timeout_s)
+            sweep(
+                self.jobs,
+                EventLog(self.redis, self.keys),
+                step_timeout_s=self.settings.step_timeout_s,
+            )
             time.sleep(0.01)
 
     def _job_file(self, job_id: str) -> Path:
@@ -132,5 +144,6 @@ class RagrelayClient:
         if self.settings.embedded:
             self.app.tasks[name].apply(args=[payload])
         else:
-            CeleryDispatcher(self.app).send(name.split(".", 1)[1], payload,
-                                            task_id=uuid.uuid4().hex, headers={})
+            CeleryDispatcher(self.app).send(
+                name.split(".", 1)[1], payload, task_id=uuid.uuid4().hex, headers={}
+            )

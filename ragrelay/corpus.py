@@ -78,8 +78,11 @@ def read_documents(path: Path, report: ReadReport, *, strict: bool = False) -> I
             report.documents += 1
             yield doc
     else:
-        _problem(report, strict, Problem(str(path), None,
-                                         f"unsupported file type (use {', '.join(SUPPORTED)})"))
+        _problem(
+            report,
+            strict,
+            Problem(str(path), None, f"unsupported file type (use {', '.join(SUPPORTED)})"),
+        )
 
 
 def _problem(report: ReadReport, strict: bool, problem: Problem) -> None:
@@ -103,13 +106,17 @@ def _jsonl(path: Path, report: ReadReport, strict: bool) -> Iterator[Document]:
         _problem(report, strict, Problem(str(path), None, f"unreadable: {exc}"))
 
 
-def _json_line(path: Path, lineno: int, raw: bytes, report: ReadReport,
-               strict: bool) -> Document | None:
+def _json_line(
+    path: Path, lineno: int, raw: bytes, report: ReadReport, strict: bool
+) -> Document | None:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        _problem(report, strict, Problem(str(path), lineno, f"not UTF-8 ({exc.reason} at byte "
-                                                            f"{exc.start})"))
+        _problem(
+            report,
+            strict,
+            Problem(str(path), lineno, f"not UTF-8 ({exc.reason} at byte {exc.start})"),
+        )
         return None
     try:
         row = json.loads(text)
@@ -130,10 +137,15 @@ def _json_line(path: Path, lineno: int, raw: bytes, report: ReadReport,
         return None
     meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
     try:
-        return Document(doc_id=str(doc_id), title=str(row.get("title") or ""), text=str(body),
-                        metadata=meta)
+        return Document(
+            doc_id=str(doc_id), title=str(row.get("title") or ""), text=str(body), metadata=meta
+        )
     except ValidationError as exc:
-        _problem(report, strict, Problem(str(path), lineno, f"invalid document: {exc.errors()[0]['msg']}"))
+        _problem(
+            report,
+            strict,
+            Problem(str(path), lineno, f"invalid document: {exc.errors()[0]['msg']}"),
+        )
         return None
 
 

@@ -31,7 +31,9 @@ class FeedbackIn(BaseModel):
     rating: int = Field(ge=1, le=5, strict=True, description="1 (useless) to 5 (perfect)")
     comment: str | None = Field(None, max_length=4000)
     corrected_answer: str | None = Field(
-        None, min_length=1, max_length=20_000,
+        None,
+        min_length=1,
+        max_length=20_000,
         description="What the answer should have been; becomes the eval case's reference",
     )
 
@@ -58,11 +60,21 @@ class FeedbackStore:
     def _tenant_key(self, tenant: str) -> str:
         return f"{self.prefix}:feedback:tenant:{tenant}"
 
-    def add(self, job_id: str, tenant: str, feedback: FeedbackIn, *, query: str | None,
-            result: JobResult | None, now: float | None = None) -> FeedbackRecord:
+    def add(
+        self,
+        job_id: str,
+        tenant: str,
+        feedback: FeedbackIn,
+        *,
+        query: str | None,
+        result: JobResult | None,
+        now: float | None = None,
+    ) -> FeedbackRecord:
         record = FeedbackRecord(
             **feedback.model_dump(),
-            feedback_id=uuid.uuid4().hex, job_id=job_id, tenant=tenant,
+            feedback_id=uuid.uuid4().hex,
+            job_id=job_id,
+            tenant=tenant,
             at=time.time() if now is None else now,
             query=query,
             answer=result.answer if result is not None else None,

@@ -14,8 +14,9 @@ class Message(BaseModel):
 
     # allow_inf_nan=False: JSON has no NaN or Infinity, and pydantic would write them as
     # null, which no reader accepts back (docs/reliability.md, "Validate before you write")
-    model_config = ConfigDict(extra="forbid", frozen=False, populate_by_name=True,
-                              allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=False, populate_by_name=True, allow_inf_nan=False
+    )
 
     schema_version: int = SCHEMA_VERSION
 

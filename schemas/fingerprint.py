@@ -19,10 +19,19 @@ from schemas.stages import STAGE_SPECS, StageResultBase
 #: Stages whose results come from a language model (the ones worth reusing in a replay).
 LLM_STAGES = frozenset(name for name, spec in STAGE_SPECS.items() if spec.calls_llm)
 
-_TASK_ENVELOPE = frozenset({"schema_version", "job_id", "step_id", "iteration", "attempt",
-                            "limits"})
-_RESULT_ENVELOPE = {"schema_version", "job_id", "step_id", "usage", "worker_host", "worker_pid",
-                    "started_at", "ended_at"}
+_TASK_ENVELOPE = frozenset(
+    {"schema_version", "job_id", "step_id", "iteration", "attempt", "limits"}
+)
+_RESULT_ENVELOPE = {
+    "schema_version",
+    "job_id",
+    "step_id",
+    "usage",
+    "worker_host",
+    "worker_pid",
+    "started_at",
+    "ended_at",
+}
 
 
 #: Fields added to tasks after recording began, left out at their default so that a task
@@ -32,8 +41,11 @@ _LATER_FIELDS: dict[str, Any] = {"reread": False, "confidence": None}
 
 def input_fingerprint(payload: Mapping[str, Any]) -> str:
     """16 hex digits of the SHA-256 of the task's content (``payload`` = ``task.to_dict()``)."""
-    content = {k: v for k, v in payload.items() if k not in _TASK_ENVELOPE
-               and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])}
+    content = {
+        k: v
+        for k, v in payload.items()
+        if k not in _TASK_ENVELOPE and not (k in _LATER_FIELDS and v == _LATER_FIELDS[k])
+    }
     blob = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 

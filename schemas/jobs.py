@@ -18,6 +18,7 @@ FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "budget_exhausted", "fa
 
 MAX_QUERY_CHARS = 20_000
 
+
 class Budget(Message):
     """Limits of one job. Every one is enforced by the orchestrator before each dispatch.
 

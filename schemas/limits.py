@@ -21,7 +21,9 @@ MAX_USER_CONTEXT_BYTES = 256 * 1024
 MAX_JSON_INT = 2**63 - 1
 
 
-def check_json_object(value: Any, *, max_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> dict[str, Any]:
+def check_json_object(
+    value: Any, *, max_bytes: int, max_depth: int = MAX_JSON_DEPTH
+) -> dict[str, Any]:
     """``value`` if it is a JSON object within the bounds; else ``ValueError`` naming the path.
 
     Accepts only what ``json.loads`` gives back unchanged: dicts with string keys, lists,
@@ -72,8 +74,10 @@ def user_context(value: Any) -> dict[str, Any]:
 Metadata = Annotated[
     dict[str, Any],
     BeforeValidator(metadata),
-    Field(description=f"free-form JSON object, at most {MAX_METADATA_BYTES} bytes "
-                      f"and {MAX_JSON_DEPTH} levels deep"),
+    Field(
+        description=f"free-form JSON object, at most {MAX_METADATA_BYTES} bytes "
+        f"and {MAX_JSON_DEPTH} levels deep"
+    ),
 ]
 
 

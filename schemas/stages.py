@@ -146,7 +146,6 @@ StageTask = AnalysisTask | RetrievalTask | GenerationTask | EvaluationTask
 StageResult = AnalysisResult | RetrievalResult | GenerationResult | EvaluationResult
 
 
-
 # --- the registry ---------------------------------------------------------------------
 
 
@@ -174,14 +173,38 @@ class StageSpec:
 
 #: Every stage, in pipeline order. Keys are the ``Stage`` literal.
 STAGE_SPECS: Mapping[Stage, StageSpec] = {
-    "analysis": StageSpec("analysis", AnalysisTask, AnalysisResult, queue="analysis",
-                          calls_llm=True, default_pool="threads"),
-    "retrieval": StageSpec("retrieval", RetrievalTask, RetrievalResult, queue="retrieval",
-                           calls_llm=False, default_pool="prefork"),
-    "generation": StageSpec("generation", GenerationTask, GenerationResult,
-                            queue="generation", calls_llm=True, default_pool="threads"),
-    "evaluation": StageSpec("evaluation", EvaluationTask, EvaluationResult,
-                            queue="evaluation", calls_llm=True, default_pool="threads"),
+    "analysis": StageSpec(
+        "analysis",
+        AnalysisTask,
+        AnalysisResult,
+        queue="analysis",
+        calls_llm=True,
+        default_pool="threads",
+    ),
+    "retrieval": StageSpec(
+        "retrieval",
+        RetrievalTask,
+        RetrievalResult,
+        queue="retrieval",
+        calls_llm=False,
+        default_pool="prefork",
+    ),
+    "generation": StageSpec(
+        "generation",
+        GenerationTask,
+        GenerationResult,
+        queue="generation",
+        calls_llm=True,
+        default_pool="threads",
+    ),
+    "evaluation": StageSpec(
+        "evaluation",
+        EvaluationTask,
+        EvaluationResult,
+        queue="evaluation",
+        calls_llm=True,
+        default_pool="threads",
+    ),
 }
 
 TASK_MODELS: Mapping[str, type[TaskEnvelope]] = {

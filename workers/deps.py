@@ -31,8 +31,12 @@ def build_web(web: WebSettings) -> WebSource:
     return DisabledWeb()
 
 
-def build_provider(settings: Settings, workers: WorkerSettings, web: WebSource,
-                   embedder: Callable[[], Embedder | None] | None = None) -> LLMProvider:
+def build_provider(
+    settings: Settings,
+    workers: WorkerSettings,
+    web: WebSource,
+    embedder: Callable[[], Embedder | None] | None = None,
+) -> LLMProvider:
     """Claude when an Anthropic key is configured, else the offline provider (re-ranking its
     best sentences with ``embedder``, loaded on first use); answering from a replay's
     recordings where they apply (``RAGRELAY_REPLAY_OUTPUTS``)."""
@@ -47,8 +51,12 @@ def build_provider(settings: Settings, workers: WorkerSettings, web: WebSource,
     return ReplayingProvider(provider, load_recordings(replay_outputs))
 
 
-def _provider(settings: Settings, workers: WorkerSettings, web: WebSource,
-              embedder: Callable[[], Embedder | None] | None) -> LLMProvider:
+def _provider(
+    settings: Settings,
+    workers: WorkerSettings,
+    web: WebSource,
+    embedder: Callable[[], Embedder | None] | None,
+) -> LLMProvider:
     if workers.anthropic.api_key is not None:
         try:
             from workers.providers.anthropic import AnthropicProvider
@@ -56,9 +64,11 @@ def _provider(settings: Settings, workers: WorkerSettings, web: WebSource,
             raise ConfigError(
                 "an Anthropic key is set but the SDK is missing: pip install 'ragrelay[anthropic]'"
             ) from exc
-        return AnthropicProvider.from_settings(workers.anthropic,
-                                               prompt_versions=workers.prompts.prompt_versions,
-                                               web_enabled=web.enabled)
+        return AnthropicProvider.from_settings(
+            workers.anthropic,
+            prompt_versions=workers.prompts.prompt_versions,
+            web_enabled=web.enabled,
+        )
     return OfflineProvider(
         web_enabled=web.enabled,
         triage=partial(classify, model_path=default_model_path(settings.data_dir)),
@@ -87,8 +97,7 @@ def preflight(settings: Settings, workers: WorkerSettings) -> None:
 def build_deps(settings: Settings, workers: WorkerSettings, client: redis.Redis) -> Deps:
     web = build_web(workers.web)
     keys = Keys(settings.key_prefix)
-    faults = (FaultInjector(parse_faults(workers.faults), client, keys) if workers.faults
-              else None)
+    faults = FaultInjector(parse_faults(workers.faults), client, keys) if workers.faults else None
     store = open_store(settings, workers)
     return Deps(
         provider=build_provider(settings, workers, web, partial(semantic_embedder, store)),

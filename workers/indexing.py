@@ -9,8 +9,10 @@ from workers.providers.contextual import Contextualizer, contextualize_document
 from workers.store.batch import PartialBatchError
 from workers.store.chunking import chunk_document
 
-NEEDS_CLAUDE = ("contextual chunks need Claude: set RAGRELAY_ANTHROPIC_API_KEY on the ingest "
-                "workers (offline, every chunk is already indexed with its title and section)")
+NEEDS_CLAUDE = (
+    "contextual chunks need Claude: set RAGRELAY_ANTHROPIC_API_KEY on the ingest "
+    "workers (offline, every chunk is already indexed with its title and section)"
+)
 
 
 def handle(msg: IngestTask, deps: Deps) -> IngestResult:
@@ -30,9 +32,15 @@ def handle(msg: IngestTask, deps: Deps) -> IngestResult:
         except PartialBatchError as exc:  # the good chunks are stored; list the bad ones
             written = exc.written
             failed = [f"{f.chunk_id or '#' + str(f.index)}: {f.reason}" for f in exc.failures]
-    return IngestResult(run_id=msg.run_id, batch=msg.batch, documents=len(doc_ids),
-                        chunks=written, failed_chunks=failed, contextualized=contextualized,
-                        usage=usage)
+    return IngestResult(
+        run_id=msg.run_id,
+        batch=msg.batch,
+        documents=len(doc_ids),
+        chunks=written,
+        failed_chunks=failed,
+        contextualized=contextualized,
+        usage=usage,
+    )
 
 
 def _contextualized(msg: IngestTask, deps: Deps) -> tuple[list[Chunk], Usage, int]:

@@ -53,14 +53,20 @@ def noop_result(stage: str, msg: TaskEnvelope) -> StageResultBase:
         cite = Citation(chunk_id=NOOP_CHUNK.chunk_id, doc_id=NOOP_CHUNK.doc_id)
         return GenerationResult(**ids, answer="noop", citations=[cite])
     if stage == "evaluation":
-        return EvaluationResult(**ids, verdict="accept",
-                                scores={"faithfulness": 1.0, "relevance": 1.0,
-                                        "completeness": 1.0})
+        return EvaluationResult(
+            **ids,
+            verdict="accept",
+            scores={"faithfulness": 1.0, "relevance": 1.0, "completeness": 1.0},
+        )
     raise ValueError(f"no zero-cost result for stage {stage!r}")
 
 
-def register(app: Celery, settings: Settings, *, delays_s: dict[str, float] | None = None,
-             ) -> Runtime[None]:
+def register(
+    app: Celery,
+    settings: Settings,
+    *,
+    delays_s: dict[str, float] | None = None,
+) -> Runtime[None]:
     """Register the four stage tasks answering with :func:`noop_result`.
 
     ``delays_s`` makes a stage sleep first (an I/O-bound stand-in, e.g. an LLM call).

@@ -16,7 +16,11 @@ def handle(msg: RetrievalTask, deps: Deps) -> RetrievalResult:
     else:
         hits = deps.web.search(msg.query, k=min(msg.k, 10)) if deps.web.enabled else []
     return RetrievalResult(
-        job_id=msg.job_id, step_id=msg.step_id, source=msg.source, query=msg.query, hits=hits,
+        job_id=msg.job_id,
+        step_id=msg.step_id,
+        source=msg.source,
+        query=msg.query,
+        hits=hits,
     )
 
 

@@ -57,8 +57,7 @@ class AnthropicSettings(BaseSettings):
 
     api_key: SecretStr | None = Field(
         None,
-        validation_alias=AliasChoices("RAGRELAY_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY",
-                                      "api_key"),
+        validation_alias=AliasChoices("RAGRELAY_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY", "api_key"),
     )
     base_url: str | None = None
     model_analysis: str = "claude-haiku-4-5"
@@ -73,21 +72,33 @@ class AnthropicSettings(BaseSettings):
     prices: dict[str, dict[str, float]] = Field(
         default_factory=lambda: {
             "claude-haiku-4-5": {
-                "input": 1.0, "output": 5.0, "cache_read": 0.10, "cache_write": 1.25,
+                "input": 1.0,
+                "output": 5.0,
+                "cache_read": 0.10,
+                "cache_write": 1.25,
             },
             "claude-sonnet-4-6": {
-                "input": 3.0, "output": 15.0, "cache_read": 0.30, "cache_write": 3.75,
+                "input": 3.0,
+                "output": 15.0,
+                "cache_read": 0.30,
+                "cache_write": 3.75,
             },
             "claude-sonnet-4-5": {
-                "input": 3.0, "output": 15.0, "cache_read": 0.30, "cache_write": 3.75,
+                "input": 3.0,
+                "output": 15.0,
+                "cache_read": 0.30,
+                "cache_write": 3.75,
             },
         }
     )
 
     def models(self) -> dict[str, str]:
         """The model of each stage that calls an LLM (``RAGRELAY_ANTHROPIC_MODEL_<STAGE>``)."""
-        return {"analysis": self.model_analysis, "generation": self.model_generation,
-                "evaluation": self.model_evaluation}
+        return {
+            "analysis": self.model_analysis,
+            "generation": self.model_generation,
+            "evaluation": self.model_evaluation,
+        }
 
 
 class WeaviateSettings(BaseSettings):
@@ -119,11 +130,15 @@ class StoreSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RAGRELAY_", extra="ignore")
 
     kind: StoreKind = Field(
-        "embedded", validation_alias=AliasChoices("RAGRELAY_STORE", "kind"),
-        description="RAGRELAY_STORE: embedded (a file under the data dir) or weaviate")
+        "embedded",
+        validation_alias=AliasChoices("RAGRELAY_STORE", "kind"),
+        description="RAGRELAY_STORE: embedded (a file under the data dir) or weaviate",
+    )
     embedder: str = "auto"
     sentence_window: int = Field(
-        2, ge=0, le=8,
+        2,
+        ge=0,
+        le=8,
         description="sentences per extra window vector the embedded store embeds at ingest "
         "(0: chunk vectors only, ~3x less ingest CPU, lower recall; docs/benchmarks-retrieval.md)",
     )
@@ -166,8 +181,7 @@ class FaultSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="RAGRELAY_", extra="ignore")
 
-    faults: str | None = Field(
-        None, description="e.g. 'analysis=transient:2,evaluation=revise'")
+    faults: str | None = Field(None, description="e.g. 'analysis=transient:2,evaluation=revise'")
 
 
 class WorkerSettings(BaseModel):
@@ -187,10 +201,12 @@ class WorkerSettings(BaseModel):
         if self.store.kind == "embedded" and self.weaviate.url:
             raise ConfigError(
                 "RAGRELAY_WEAVIATE_URL is set but the store is the embedded one: set "
-                "RAGRELAY_STORE=weaviate to use Weaviate, or unset RAGRELAY_WEAVIATE_URL")
+                "RAGRELAY_STORE=weaviate to use Weaviate, or unset RAGRELAY_WEAVIATE_URL"
+            )
         if self.store.kind == "weaviate" and not self.weaviate.url:
             raise ConfigError(
-                "RAGRELAY_STORE=weaviate needs RAGRELAY_WEAVIATE_URL (e.g. http://weaviate:8080)")
+                "RAGRELAY_STORE=weaviate needs RAGRELAY_WEAVIATE_URL (e.g. http://weaviate:8080)"
+            )
 
     def replace(self, **parts: Any) -> WorkerSettings:
         """A copy with whole parts replaced, or fields of a part updated from a mapping:

@@ -68,8 +68,9 @@ def register(app: Celery, settings: Settings, workers: WorkerSettings) -> Runtim
     return runtime
 
 
-def _register_stage(app: Celery, runtime: Runtime[Deps], stage: Stage,
-                    handler: Callable[[Any, Deps], Any]) -> None:
+def _register_stage(
+    app: Celery, runtime: Runtime[Deps], stage: Stage, handler: Callable[[Any, Deps], Any]
+) -> None:
     spec = STAGE_SPECS[stage]
     base = type(
         f"{stage.title()}Task",

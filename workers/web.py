@@ -28,8 +28,9 @@ class DisabledWeb:
 class SearxngWeb:
     enabled = True
 
-    def __init__(self, base_url: str, *, timeout_s: float = 3.0,
-                 client: httpx.Client | None = None) -> None:
+    def __init__(
+        self, base_url: str, *, timeout_s: float = 3.0, client: httpx.Client | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout_s = timeout_s
         self.client = client or httpx.Client(timeout=httpx.Timeout(timeout_s))
@@ -46,8 +47,9 @@ class SearxngWeb:
         except httpx.HTTPError as exc:
             raise TransientError(f"web search unreachable: {exc}") from exc
         if response.status_code == 429 or response.status_code >= 500:
-            raise TransientError(f"web search answered {response.status_code}",
-                                 retry_after=_retry_after(response))
+            raise TransientError(
+                f"web search answered {response.status_code}", retry_after=_retry_after(response)
+            )
         if response.status_code >= 400:
             raise PermanentError(
                 f"web search answered {response.status_code} (is format=json enabled "
@@ -72,12 +74,23 @@ def normalise_results(body: Any, k: int) -> list[ScoredChunk]:
         if not isinstance(url, str) or not url or not text:
             continue
         doc_id = "web:" + hashlib.sha256(url.encode()).hexdigest()[:16]
-        chunk = Chunk(chunk_id=f"{doc_id}#0", doc_id=doc_id, title=str(row.get("title") or url),
-                      text=text, source="web", metadata={"url": url})
+        chunk = Chunk(
+            chunk_id=f"{doc_id}#0",
+            doc_id=doc_id,
+            title=str(row.get("title") or url),
+            text=text,
+            source="web",
+            metadata={"url": url},
+        )
         score = row.get("score")
-        hits.append(ScoredChunk(chunk=chunk, score=float(score) if isinstance(score, int | float)
-                                else 1.0 / (len(hits) + 1), rank=len(hits) + 1,
-                                retriever="searxng"))
+        hits.append(
+            ScoredChunk(
+                chunk=chunk,
+                score=float(score) if isinstance(score, int | float) else 1.0 / (len(hits) + 1),
+                rank=len(hits) + 1,
+                retriever="searxng",
+            )
+        )
         if len(hits) == k:
             break
     return hits

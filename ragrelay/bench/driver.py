@@ -76,7 +76,7 @@ class Completions:
             name = channel.decode() if isinstance(channel, bytes) else str(channel)
             data = msg["data"] if isinstance(msg["data"], bytes) else str(msg["data"]).encode()
             if self.callback is not None:
-                self.callback(name[len(META_PREFIX):], data, now)
+                self.callback(name[len(META_PREFIX) :], data, now)
 
     def close(self) -> None:
         self._stop.set()

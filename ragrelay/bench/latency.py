@@ -58,15 +58,21 @@ def fake_anthropic(run: BenchRun, delay_ms: float) -> Iterator[str]:
     log = (run.workdir / "fake-anthropic.log").open("ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", FAKE_SERVER, "--port", str(port), "--delay-ms", str(delay_ms)],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             if proc.poll() is not None:
-                raise BenchError(f"the loopback Anthropic server exited ({proc.returncode}); "
-                                 f"see {run.workdir / 'fake-anthropic.log'}")
+                raise BenchError(
+                    f"the loopback Anthropic server exited ({proc.returncode}); "
+                    f"see {run.workdir / 'fake-anthropic.log'}"
+                )
             try:
                 urllib.request.urlopen(f"{url}/v1/models", timeout=1).close()
                 break
@@ -80,8 +86,12 @@ def fake_anthropic(run: BenchRun, delay_ms: float) -> Iterator[str]:
         log.close()
 
 
-def stage_specs(llm: str, plan: LatencyPlan, counts: Mapping[str, int] | None = None,
-                concurrency: int | None = None) -> dict[str, StageSpec]:
+def stage_specs(
+    llm: str,
+    plan: LatencyPlan,
+    counts: Mapping[str, int] | None = None,
+    concurrency: int | None = None,
+) -> dict[str, StageSpec]:
     counts = counts or plan.counts
     conc = concurrency or plan.concurrency
     specs: dict[str, StageSpec] = {}
@@ -103,23 +113,44 @@ def anthropic_env(url: str) -> dict[str, str]:
     }
 
 
-def measure(run: BenchRun, plan: LatencyPlan, llm: str, *, url: str | None = None,
-            counts: Mapping[str, int] | None = None, concurrency: int | None = None,
-            jobs: int | None = None, warmup: int | None = None, tag: str = "l") -> Measured:
+def measure(
+    run: BenchRun,
+    plan: LatencyPlan,
+    llm: str,
+    *,
+    url: str | None = None,
+    counts: Mapping[str, int] | None = None,
+    concurrency: int | None = None,
+    jobs: int | None = None,
+    warmup: int | None = None,
+    tag: str = "l",
+) -> Measured:
     env = anthropic_env(url) if llm == "anthropic" and url else {}
     return measure_pipeline(
-        run, stage_specs(llm, plan, counts, concurrency), jobs=jobs or plan.rounded_jobs,
-        warmup=min(plan.inflight, 20) if warmup is None else warmup, inflight=plan.inflight,
-        timeout_s=plan.timeout_s, extra_env=env, tag=tag,
+        run,
+        stage_specs(llm, plan, counts, concurrency),
+        jobs=jobs or plan.rounded_jobs,
+        warmup=min(plan.inflight, 20) if warmup is None else warmup,
+        inflight=plan.inflight,
+        timeout_s=plan.timeout_s,
+        extra_env=env,
+        tag=tag,
     )
 
 
-def latency_line(m: Measured, plan: LatencyPlan, llm: str, *, measurement: str = "latency",
-                 **extra: Any) -> dict[str, Any]:
+def latency_line(
+    m: Measured, plan: LatencyPlan, llm: str, *, measurement: str = "latency", **extra: Any
+) -> dict[str, Any]:
     calls = _typical_calls(m, llm)
     ideal_s = calls * plan.delay_ms / 1000.0
-    line = m.line(measurement=measurement, llm=llm, llm_delay_ms=plan.delay_ms,
-                  inflight=plan.inflight, llm_calls_per_job=calls, **extra)
+    line = m.line(
+        measurement=measurement,
+        llm=llm,
+        llm_delay_ms=plan.delay_ms,
+        inflight=plan.inflight,
+        llm_calls_per_job=calls,
+        **extra,
+    )
     bound = littles_bound(plan.inflight, ideal_s)
     line["per_job_latency_s"] = round(ideal_s, 3)
     line["littles_bound_jobs_per_s"] = round(bound, 1)
@@ -139,4 +170,5 @@ def check_anthropic(m: Measured) -> None:
     if _typical_calls(m, "anthropic") == 0:
         raise BenchError(
             "the workers made no LLM calls: the Anthropic provider is not selected by "
-            "RAGRELAY_ANTHROPIC_API_KEY in this build; use --llm sleep-fault")
+            "RAGRELAY_ANTHROPIC_API_KEY in this build; use --llm sleep-fault"
+        )

@@ -42,10 +42,28 @@ class StageSpec:
 
     def args(self, stage: str) -> list[str]:
         if self.mode == "real":
-            return ["-m", "ragrelay", "worker", stage, "--pool", self.pool,
-                    "-c", str(self.concurrency)]
-        return ["-m", "ragrelay.bench.worker", "noop", stage, "--pool", self.pool,
-                "-c", str(self.concurrency), "--sleep-ms", str(self.sleep_ms)]
+            return [
+                "-m",
+                "ragrelay",
+                "worker",
+                stage,
+                "--pool",
+                self.pool,
+                "-c",
+                str(self.concurrency),
+            ]
+        return [
+            "-m",
+            "ragrelay.bench.worker",
+            "noop",
+            stage,
+            "--pool",
+            self.pool,
+            "-c",
+            str(self.concurrency),
+            "--sleep-ms",
+            str(self.sleep_ms),
+        ]
 
 
 @dataclass
@@ -79,8 +97,9 @@ class Side:
     noisy machine both then see the same background load.
     """
 
-    def __init__(self, name: str, run: BenchRun, fleet: Fleet, prefix: str,
-                 submit: Callable[[str], None]) -> None:
+    def __init__(
+        self, name: str, run: BenchRun, fleet: Fleet, prefix: str, submit: Callable[[str], None]
+    ) -> None:
         self.name = name
         self.fleet = fleet
         self.prefix = prefix
@@ -95,13 +114,20 @@ class Side:
     def warm(self, n: int, *, inflight: int, timeout_s: float) -> None:
         if n <= 0:
             return
-        warm = closed_loop(self.completions, self.submit,
-                           [f"{self.prefix}w{i}" for i in range(n)], inflight=inflight,
-                           timeout_s=timeout_s, on_tick=self.fleet.check_alive)
+        warm = closed_loop(
+            self.completions,
+            self.submit,
+            [f"{self.prefix}w{i}" for i in range(n)],
+            inflight=inflight,
+            timeout_s=timeout_s,
+            on_tick=self.fleet.check_alive,
+        )
         if warm.timed_out:
             self.fleet.check_alive()
-            raise BenchError(f"{self.name} warm-up: {len(warm.latencies_s)}/{n} jobs finished "
-                             f"in {timeout_s:g} s; logs in {self.fleet.logdir}")
+            raise BenchError(
+                f"{self.name} warm-up: {len(warm.latencies_s)}/{n} jobs finished "
+                f"in {timeout_s:g} s; logs in {self.fleet.logdir}"
+            )
 
     def measure(self, n: int, *, inflight: int, timeout_s: float) -> None:
         """Run ``n`` jobs and add them (and the CPU they cost) to this side's totals."""
@@ -110,11 +136,19 @@ class Side:
         redis_before = _redis_cpu_s(self.client)
         here = time.process_time()
         ids = [f"{self.prefix}m{self.slices}-{i}" for i in range(n)]
-        got = closed_loop(self.completions, self.submit, ids, inflight=inflight,
-                          timeout_s=timeout_s, on_tick=self.fleet.check_alive)
+        got = closed_loop(
+            self.completions,
+            self.submit,
+            ids,
+            inflight=inflight,
+            timeout_s=timeout_s,
+            on_tick=self.fleet.check_alive,
+        )
         self.rss.sample()
-        spent = {"bench_client": time.process_time() - here,
-                 "redis": _redis_cpu_s(self.client) - redis_before}
+        spent = {
+            "bench_client": time.process_time() - here,
+            "redis": _redis_cpu_s(self.client) - redis_before,
+        }
         for kind, seconds in self.rss.cpu_by_kind().items():
             spent[kind] = seconds - before.get(kind, 0.0)
         for kind, seconds in spent.items():
@@ -128,8 +162,10 @@ class Side:
         out.elapsed_s += got.elapsed_s
         out.timed_out = out.timed_out or got.timed_out
         if got.timed_out:
-            raise BenchError(f"{self.name}: {len(got.latencies_s)}/{n} jobs finished in "
-                             f"{timeout_s:g} s; logs in {self.fleet.logdir}")
+            raise BenchError(
+                f"{self.name}: {len(got.latencies_s)}/{n} jobs finished in "
+                f"{timeout_s:g} s; logs in {self.fleet.logdir}"
+            )
 
     def result(self) -> Measured:
         n = max(1, len(self.outcome.latencies_s))
@@ -143,8 +179,9 @@ class Side:
         self.fleet.stop()
 
 
-def alternate(sides: list[Side], *, jobs: int, slices: int, warmup: int, inflight: int,
-              timeout_s: float) -> list[Measured]:
+def alternate(
+    sides: list[Side], *, jobs: int, slices: int, warmup: int, inflight: int, timeout_s: float
+) -> list[Measured]:
     """Warm every side, then run ``jobs`` on each in ``slices`` alternating slices."""
     for side in sides:
         side.warm(warmup, inflight=inflight, timeout_s=timeout_s)
@@ -164,10 +201,26 @@ def raw_chain_side(run: BenchRun, *, pool: str, concurrency: int) -> Iterator[Si
     side: Side | None = None
     try:
         for stage in RAW_STAGES:
-            fleet.start(stage, ["-m", "ragrelay.bench.worker", "raw", stage, "--pool", pool,
-                                "-c", str(concurrency)])
-        side = Side("raw chain", run, fleet, f"{run.run_id}-c",
-                    lambda task_id: send_chain(app, payload, task_id))
+            fleet.start(
+                stage,
+                [
+                    "-m",
+                    "ragrelay.bench.worker",
+                    "raw",
+                    stage,
+                    "--pool",
+                    pool,
+                    "-c",
+                    str(concurrency),
+                ],
+            )
+        side = Side(
+            "raw chain",
+            run,
+            fleet,
+            f"{run.run_id}-c",
+            lambda task_id: send_chain(app, payload, task_id),
+        )
         yield side
     finally:
         if side is not None:
@@ -177,8 +230,13 @@ def raw_chain_side(run: BenchRun, *, pool: str, concurrency: int) -> Iterator[Si
 
 
 @contextlib.contextmanager
-def pipeline_side(run: BenchRun, stages: Mapping[str, StageSpec], *,
-                  extra_env: Mapping[str, str] | None = None, tag: str = "p") -> Iterator[Side]:
+def pipeline_side(
+    run: BenchRun,
+    stages: Mapping[str, StageSpec],
+    *,
+    extra_env: Mapping[str, str] | None = None,
+    tag: str = "p",
+) -> Iterator[Side]:
     fleet = Fleet(run.child_env(**dict(extra_env or {})), run.logdir(f"pipeline-{tag}"))
     client = client_for_url(run.redis_url)
     store = JobStore(client, Keys(run.key_prefix), ttl_s=3600)
@@ -203,13 +261,22 @@ def pipeline_side(run: BenchRun, stages: Mapping[str, StageSpec], *,
         client.close()
 
 
-def measure_pipeline(run: BenchRun, stages: Mapping[str, StageSpec], *, jobs: int, warmup: int,
-                     inflight: int, timeout_s: float, extra_env: Mapping[str, str] | None = None,
-                     tag: str = "p") -> Measured:
+def measure_pipeline(
+    run: BenchRun,
+    stages: Mapping[str, StageSpec],
+    *,
+    jobs: int,
+    warmup: int,
+    inflight: int,
+    timeout_s: float,
+    extra_env: Mapping[str, str] | None = None,
+    tag: str = "p",
+) -> Measured:
     """The pipeline alone, in one slice."""
     with pipeline_side(run, stages, extra_env=extra_env, tag=tag) as side:
-        (measured,) = alternate([side], jobs=jobs, slices=1, warmup=warmup, inflight=inflight,
-                                timeout_s=timeout_s)
+        (measured,) = alternate(
+            [side], jobs=jobs, slices=1, warmup=warmup, inflight=inflight, timeout_s=timeout_s
+        )
         return measured
 
 

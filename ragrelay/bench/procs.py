@@ -31,8 +31,7 @@ def free_port() -> int:
 class PrivateRedis:
     """A throwaway ``redis-server`` on a free loopback port (nothing kept on disk)."""
 
-    def __init__(self, workdir: Path, *, appendonly: bool = False, port: int | None = None
-                 ) -> None:
+    def __init__(self, workdir: Path, *, appendonly: bool = False, port: int | None = None) -> None:
         self.workdir = workdir
         self.port = port or free_port()
         self.appendonly = appendonly  # every write fsynced to an AOF in workdir
@@ -45,15 +44,32 @@ class PrivateRedis:
     def start(self) -> PrivateRedis:
         exe = shutil.which("redis-server")
         if exe is None:
-            raise ConfigError("redis-server is not installed: install it, or set "
-                              "RAGRELAY_REDIS_URL to an idle Redis for the benchmark")
+            raise ConfigError(
+                "redis-server is not installed: install it, or set "
+                "RAGRELAY_REDIS_URL to an idle Redis for the benchmark"
+            )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen(
-            [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--dir", str(self.workdir), "--logfile", str(self.workdir / "redis.log"),
-             *(["--appendonly", "yes", "--appendfsync", "always"] if self.appendonly
-               else ["--appendonly", "no"])],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                exe,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--dir",
+                str(self.workdir),
+                "--logfile",
+                str(self.workdir / "redis.log"),
+                *(
+                    ["--appendonly", "yes", "--appendfsync", "always"]
+                    if self.appendonly
+                    else ["--appendonly", "no"]
+                ),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         client = redis.Redis(port=self.port)
         try:
@@ -107,8 +123,13 @@ class Fleet:
         path = self.logdir / f"{kind}-{len(self.members)}.log"
         out = path.open("ab")
         self._files.append(out)
-        proc = subprocess.Popen([sys.executable, *args], env=dict(self.env), stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            env=dict(self.env),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         member = Member(kind, proc, path)
         self.members.append(member)
         return member

@@ -33,16 +33,19 @@ class BenchRun:
 
     def child_env(self, **extra: str) -> dict[str, str]:
         env = dict(self.parent_env)
-        env.update({
-            "RAGRELAY_REDIS_URL": self.redis_url,
-            "RAGRELAY_KEY_PREFIX": self.key_prefix,
-            "RAGRELAY_LOG_LEVEL": "WARNING",  # per-task INFO lines would be measured too
-            "RAGRELAY_DATA_DIR": str(self.workdir / "data"),
-            "PYTHONUNBUFFERED": "1",
-            # children import this same source tree, wherever the bench was started from
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(project_root()), self.parent_env.get("PYTHONPATH", "")) if p),
-        })
+        env.update(
+            {
+                "RAGRELAY_REDIS_URL": self.redis_url,
+                "RAGRELAY_KEY_PREFIX": self.key_prefix,
+                "RAGRELAY_LOG_LEVEL": "WARNING",  # per-task INFO lines would be measured too
+                "RAGRELAY_DATA_DIR": str(self.workdir / "data"),
+                "PYTHONUNBUFFERED": "1",
+                # children import this same source tree, wherever the bench was started from
+                "PYTHONPATH": os.pathsep.join(
+                    p for p in (str(project_root()), self.parent_env.get("PYTHONPATH", "")) if p
+                ),
+            }
+        )
         env.pop("RAGRELAY_FAULTS", None)
         env.update(extra)
         return env
@@ -52,8 +55,9 @@ class BenchRun:
 
 
 @contextlib.contextmanager
-def bench_run(redis_url: str | None, parent_env: Mapping[str, str],
-              keep_dir: Path | None = None) -> Iterator[BenchRun]:
+def bench_run(
+    redis_url: str | None, parent_env: Mapping[str, str], keep_dir: Path | None = None
+) -> Iterator[BenchRun]:
     """Start a private redis-server unless ``redis_url`` is given; clean up afterwards."""
     if keep_dir is not None:
         keep_dir.mkdir(parents=True, exist_ok=True)

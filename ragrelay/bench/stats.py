@@ -47,8 +47,6 @@ def parse_counts(spec: str, kinds: Sequence[str], default: int = 1) -> dict[str,
         kind, _, amount = part.partition("=")
         kind = kind.strip()
         if kind not in counts or not amount.strip().isdigit() or int(amount) < 1:
-            raise ValueError(
-                f"expected KIND=N (N >= 1) with KIND in {', '.join(kinds)}: {part!r}"
-            )
+            raise ValueError(f"expected KIND=N (N >= 1) with KIND in {', '.join(kinds)}: {part!r}")
         counts[kind] = int(amount)
     return counts

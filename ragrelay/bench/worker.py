@@ -34,11 +34,24 @@ def main(kind: str, queue: str, pool: str, concurrency: int, sleep_ms: float) ->
         if not settings.redis_url:
             raise click.UsageError("set RAGRELAY_REDIS_URL")
         app = create_raw_app(settings.redis_url)
-    app.worker_main([
-        "worker", "-Q", queue, "-P", pool, "-c", str(concurrency),
-        "-n", f"bench-{kind}-{queue}-{os.getpid()}@%h", "--without-gossip",
-        "--without-mingle", "--without-heartbeat", "-l", settings.log_level,
-    ])
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            queue,
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "-n",
+            f"bench-{kind}-{queue}-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            settings.log_level,
+        ]
+    )
 
 
 if __name__ == "__main__":

@@ -139,10 +139,13 @@ LAZY_COMMANDS: dict[str, Loader] = {
 }
 
 
-@click.group(cls=LazyGroup, lazy=LAZY_COMMANDS,
-             context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=LazyGroup, lazy=LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]}
+)
 @click.version_option(package_name="ragrelay")
-@click.option("--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (logs go to stderr).")
+@click.option(
+    "--log-level", default=None, help="DEBUG, INFO, WARNING or ERROR (logs go to stderr)."
+)
 @click.pass_context
 def cli(ctx: click.Context, log_level: str | None) -> None:
     """ragrelay: agentic RAG as a distributed pipeline on Celery + Redis.
@@ -155,14 +158,24 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
     overrides: dict[str, Any] = {"log_level": log_level} if log_level else {}
     settings = load_settings(**overrides)
     if not log_level and ctx.invoked_subcommand in (
-        "ask", "demo", "trace", "ingest", "replay", "timeline", "eval", "inbox", "train-triage",
+        "ask",
+        "demo",
+        "trace",
+        "ingest",
+        "replay",
+        "timeline",
+        "eval",
+        "inbox",
+        "train-triage",
     ):
         settings.log_level = "WARNING"
-    configure_logging(settings.log_level, json=settings.log_json, redact=settings.redact_pii,
-                      sdk_debug=settings.log_sdk_debug)
+    configure_logging(
+        settings.log_level,
+        json=settings.log_json,
+        redact=settings.redact_pii,
+        sdk_debug=settings.log_sdk_debug,
+    )
     ctx.obj = settings
-
-
 
 
 def _client(settings: Settings) -> Any:
@@ -183,25 +196,48 @@ def _client(settings: Settings) -> Any:
 @click.option("--max-cost-usd", type=float, default=None)
 @click.option("--deadline-s", type=float, default=None, help="Seconds before the job stops.")
 @click.option("--idempotency-key", default=None)
-@click.option("--timeout", "timeout_s", type=float, default=None,
-              help="Seconds to wait for the result (default: the deadline + 10).")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=None,
+    help="Seconds to wait for the result (default: the deadline + 10).",
+)
 @click.pass_context
-def ask(ctx: click.Context, question: str, as_json: bool, tenant: str, user_id: str | None,
-        max_iterations: int | None, max_llm_calls: int | None, max_tokens: int | None,
-        max_cost_usd: float | None, deadline_s: float | None, idempotency_key: str | None,
-        timeout_s: float | None) -> None:
+def ask(
+    ctx: click.Context,
+    question: str,
+    as_json: bool,
+    tenant: str,
+    user_id: str | None,
+    max_iterations: int | None,
+    max_llm_calls: int | None,
+    max_tokens: int | None,
+    max_cost_usd: float | None,
+    deadline_s: float | None,
+    idempotency_key: str | None,
+    timeout_s: float | None,
+) -> None:
     """Ask QUESTION and print the JobResult (answer, citations, stop reason, usage, trace)."""
     settings = _settings(ctx)
     limits = {
-        "max_iterations": max_iterations, "max_llm_calls": max_llm_calls,
-        "max_tokens": max_tokens, "max_cost_usd": max_cost_usd, "deadline_s": deadline_s,
+        "max_iterations": max_iterations,
+        "max_llm_calls": max_llm_calls,
+        "max_tokens": max_tokens,
+        "max_cost_usd": max_cost_usd,
+        "deadline_s": deadline_s,
     }
     from bus.task import describe_validation_error
 
     try:
         budget = Budget.model_validate({k: v for k, v in limits.items() if v is not None})
-        request = JobRequest(query=question, tenant=tenant, user_id=user_id, budget=budget,
-                             idempotency_key=idempotency_key)
+        request = JobRequest(
+            query=question,
+            tenant=tenant,
+            user_id=user_id,
+            budget=budget,
+            idempotency_key=idempotency_key,
+        )
     except ValidationError as exc:
         raise click.UsageError(describe_validation_error(exc)) from exc
     client = _client(settings)
@@ -228,8 +264,9 @@ def trace(ctx: click.Context, job_id: str, as_json: bool) -> None:
 
 
 @cli.command()
-@click.option("--question", default="How does ragrelay make sure no job loops forever?",
-              show_default=True)
+@click.option(
+    "--question", default="How does ragrelay make sure no job loops forever?", show_default=True
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 def demo(ctx: click.Context, question: str, as_json: bool) -> None:
@@ -245,14 +282,19 @@ def demo(ctx: click.Context, question: str, as_json: bool) -> None:
     client = _client(settings)
     docs = [
         Document(doc_id=row["_id"], title=row["title"], text=row["text"])
-        for row in map(json.loads, resources.files("ragrelay").joinpath(
-            "sample", "corpus.jsonl").read_text().splitlines())
+        for row in map(
+            json.loads,
+            resources.files("ragrelay").joinpath("sample", "corpus.jsonl").read_text().splitlines(),
+        )
     ]
-    client.run_task("ragrelay.ingest",
-                    IngestTask(run_id="demo", batch=0, tenant="demo", documents=docs).to_dict())
+    client.run_task(
+        "ragrelay.ingest",
+        IngestTask(run_id="demo", batch=0, tenant="demo", documents=docs).to_dict(),
+    )
     if not as_json:
-        click.echo(f"Ingested {len(docs)} sample documents into tenant 'demo' "
-                   f"({settings.data_dir}).\n")
+        click.echo(
+            f"Ingested {len(docs)} sample documents into tenant 'demo' ({settings.data_dir}).\n"
+        )
         click.echo(f"Question: {question}\n")
     started = time.perf_counter()
     result = client.with_trace(client.ask(JobRequest(query=question, tenant="demo")))
@@ -269,8 +311,10 @@ def _print_result(result: JobResult, as_json: bool) -> None:
     if as_json:
         click.echo(result.to_json())
         return
-    click.echo(f"Status: {result.status} (stop reason: {result.stop_reason}, "
-               f"iterations: {result.iterations})")
+    click.echo(
+        f"Status: {result.status} (stop reason: {result.stop_reason}, "
+        f"iterations: {result.iterations})"
+    )
     if result.error:
         click.echo(f"Error: {result.error}")
     if result.triage:
@@ -296,8 +340,10 @@ def _print_trace(events: list[Any]) -> None:
     for e in events:
         where = f"{e.worker_host}:{e.worker_pid}" if e.worker_pid else ""
         took = f"{e.duration_ms:.1f} ms" if e.duration_ms is not None else ""
-        click.echo(f"  +{(e.at - t0) * 1000:8.1f} ms  {e.type:<18} {e.stage or '':<11} "
-                   f"{(e.step_id or '').partition('/')[2]:<16} {e.outcome or '':<9} {took:>10}  {where}")
+        click.echo(
+            f"  +{(e.at - t0) * 1000:8.1f} ms  {e.type:<18} {e.stage or '':<11} "
+            f"{(e.step_id or '').partition('/')[2]:<16} {e.outcome or '':<9} {took:>10}  {where}"
+        )
 
 
 def main() -> None:

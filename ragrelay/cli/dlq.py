@@ -31,13 +31,15 @@ REASON_WIDTH = 70
 RECORDS_NOT_TASKS = frozenset({"corrupt_job", "invalid_event"})
 
 
-
-
 @contextmanager
 def _client(settings: Settings) -> Iterator[redis.Redis]:
-    client = require_redis(settings, (
-        "ragrelay dlq reads the dead letters kept in Redis: set RAGRELAY_REDIS_URL "
-        "(e.g. redis://127.0.0.1:6379/0). Embedded runs keep no dead letters after they exit."))
+    client = require_redis(
+        settings,
+        (
+            "ragrelay dlq reads the dead letters kept in Redis: set RAGRELAY_REDIS_URL "
+            "(e.g. redis://127.0.0.1:6379/0). Embedded runs keep no dead letters after they exit."
+        ),
+    )
     try:
         yield client
     except redis.exceptions.ConnectionError as exc:
@@ -54,8 +56,9 @@ def _get(letters: DeadLetters, entry_id: str) -> dict[str, Any]:
     try:
         entry = letters.get(entry_id)
     except redis.exceptions.ResponseError as exc:
-        raise click.BadParameter(f"{entry_id!r} is not a dead-letter id (like 1700000000000-0)",
-                                 param_hint="ID") from exc
+        raise click.BadParameter(
+            f"{entry_id!r} is not a dead-letter id (like 1700000000000-0)", param_hint="ID"
+        ) from exc
     if entry is None:
         raise click.ClickException(f"no dead letter {entry_id} (see `ragrelay dlq list`)")
     return entry
@@ -81,8 +84,11 @@ def dlq() -> None:
 @dlq.command("list")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
-@click.option("--kind", default=None,
-              help="Only this kind (invalid, permanent, crash, transient_exhausted, ...).")
+@click.option(
+    "--kind",
+    default=None,
+    help="Only this kind (invalid, permanent, crash, transient_exhausted, ...).",
+)
 @click.pass_context
 def list_command(ctx: click.Context, as_json: bool, limit: int, kind: str | None) -> None:
     """List dead letters, oldest first."""
@@ -102,9 +108,11 @@ def list_command(ctx: click.Context, as_json: bool, limit: int, kind: str | None
         return
     click.echo(f"{'ID':<17} {'AT (UTC)':<19} {'TASK':<20} {'KIND':<19} {'JOB':<12} REASON")
     for r in rows:
-        click.echo(f"{r['id']:<17} {_when(r):<19} {_short(r.get('task', ''), 20):<20} "
-                   f"{_short(r.get('kind', ''), 19):<19} {(r.get('job_id') or '-')[:12]:<12} "
-                   f"{_short(r.get('reason', ''), REASON_WIDTH)}")
+        click.echo(
+            f"{r['id']:<17} {_when(r):<19} {_short(r.get('task', ''), 20):<20} "
+            f"{_short(r.get('kind', ''), 19):<19} {(r.get('job_id') or '-')[:12]:<12} "
+            f"{_short(r.get('reason', ''), REASON_WIDTH)}"
+        )
     if total > len(rows) and kind is None:
         click.echo(f"({len(rows)} of {total}; --limit to see more)")
 
@@ -155,8 +163,10 @@ def replay(ctx: click.Context, entry_ids: tuple[str, ...], keep: bool) -> None:
                 task_id = replay_entry(app, entry)
                 if not keep:
                     letters.delete(entry["id"])
-                click.echo(f"replayed {entry['id']}: {entry['task']} -> queue "
-                           f"{entry['queue']} as task {task_id}")
+                click.echo(
+                    f"replayed {entry['id']}: {entry['task']} -> queue "
+                    f"{entry['queue']} as task {task_id}"
+                )
                 note = _ended_job_note(jobs, entry)
                 if note:
                     click.echo(note, err=True)
@@ -172,14 +182,24 @@ def replay_entry(app: Any, entry: dict[str, Any]) -> str:
         raise click.ClickException(
             f"dead letter {entry['id']} is a quarantined {entry['kind'].replace('_', ' ')}, "
             f"not a task: there is nothing to run again. `ragrelay dlq show {entry['id']}` "
-            "shows the record; submit the job again if its answer is still wanted")
+            "shows the record; submit the job again if its answer is still wanted"
+        )
     if not task or not queue:
-        raise click.ClickException(f"dead letter {entry['id']} names no task or queue: "
-                                   "it cannot be replayed")
+        raise click.ClickException(
+            f"dead letter {entry['id']} names no task or queue: it cannot be replayed"
+        )
     task_id = uuid.uuid4().hex
-    app.send_task(task, args=[entry.get("payload")], queue=queue, task_id=task_id,
-                  headers={"replay_of": entry["id"], "job_id": entry.get("job_id") or None,
-                           "trace_id": entry.get("job_id") or None})
+    app.send_task(
+        task,
+        args=[entry.get("payload")],
+        queue=queue,
+        task_id=task_id,
+        headers={
+            "replay_of": entry["id"],
+            "job_id": entry.get("job_id") or None,
+            "trace_id": entry.get("job_id") or None,
+        },
+    )
     return task_id
 
 
@@ -193,9 +213,11 @@ def _ended_job_note(jobs: Any, entry: dict[str, Any]) -> str | None:
         return None
     if result is None:
         return None
-    return (f"note: job {job_id} already ended ({result.status}, {result.stop_reason}); the "
-            "replayed step runs again but cannot change that result. Submit the job again "
-            "(a new idempotency key) to get a new answer.")
+    return (
+        f"note: job {job_id} already ended ({result.status}, {result.stop_reason}); the "
+        "replayed step runs again but cannot change that result. Submit the job again "
+        "(a new idempotency key) to get a new answer."
+    )
 
 
 @dlq.command("purge")

@@ -20,8 +20,6 @@ NEEDS_REDIS = (
 )
 
 
-
-
 @contextmanager
 def _key_store(ctx: click.Context, what: str) -> Iterator[ApiKeyStore]:
     settings = _settings(ctx)
@@ -35,11 +33,15 @@ def _key_store(ctx: click.Context, what: str) -> Iterator[ApiKeyStore]:
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
-@click.option("--forwarded-allow-ips", default=None, metavar="IPS",
-              help="Proxies (comma-separated addresses or networks, or '*') whose "
-                   "X-Forwarded-For and X-Forwarded-Proto are trusted: uvicorn's proxy "
-                   "headers. The client address (the failed-authentication limit's) is then "
-                   "the forwarded one. Default: no proxy trusted, the TCP peer counts.")
+@click.option(
+    "--forwarded-allow-ips",
+    default=None,
+    metavar="IPS",
+    help="Proxies (comma-separated addresses or networks, or '*') whose "
+    "X-Forwarded-For and X-Forwarded-Proto are trusted: uvicorn's proxy "
+    "headers. The client address (the failed-authentication limit's) is then "
+    "the forwarded one. Default: no proxy trusted, the TCP peer counts.",
+)
 @click.pass_context
 def serve(ctx: click.Context, host: str, port: int, forwarded_allow_ips: str | None) -> None:
     """Run the HTTP gateway (FastAPI on uvicorn). Needs RAGRELAY_REDIS_URL.
@@ -56,10 +58,18 @@ def serve(ctx: click.Context, host: str, port: int, forwarded_allow_ips: str | N
     app = create_app(settings, GatewayConfig())
     # log_config=None: uvicorn's records go to the root handler, through the redaction chain
     # (bus/logging.py): a stale `?key=rr_...` link does not write the key to the access log.
-    uvicorn.run(app, host=host, port=port, log_level=settings.log_level.lower(),
-                log_config=None, proxy_headers=forwarded_allow_ips is not None,
-                forwarded_allow_ips=forwarded_allow_ips, server_header=False, access_log=True,
-                timeout_graceful_shutdown=10)  # open SSE streams must not hold a shutdown
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+        log_config=None,
+        proxy_headers=forwarded_allow_ips is not None,
+        forwarded_allow_ips=forwarded_allow_ips,
+        server_header=False,
+        access_log=True,
+        timeout_graceful_shutdown=10,
+    )  # open SSE streams must not hold a shutdown
 
 
 @click.group("keys")
@@ -75,8 +85,10 @@ def keys_create(ctx: click.Context, tenant: str, name: str) -> None:
     """Create a key for TENANT and print it once (the last line of the output)."""
     with _key_store(ctx, "ragrelay keys create") as store:
         record, plain = store.create(tenant, name)
-    click.echo(f"created key {record.key_id} for tenant {record.tenant}"
-               + (f" ({record.name})" if record.name else ""))
+    click.echo(
+        f"created key {record.key_id} for tenant {record.tenant}"
+        + (f" ({record.name})" if record.name else "")
+    )
     click.echo("store it now: it is shown only once and kept only as a hash")
     click.echo(plain)
 
@@ -91,8 +103,16 @@ def keys_list(ctx: click.Context, tenant: str | None, as_json: bool) -> None:
         records = store.list(tenant)
     for r in records:
         if as_json:
-            click.echo(json.dumps({"key_id": r.key_id, "tenant": r.tenant, "name": r.name,
-                                   "created_at": r.created_at}))
+            click.echo(
+                json.dumps(
+                    {
+                        "key_id": r.key_id,
+                        "tenant": r.tenant,
+                        "name": r.name,
+                        "created_at": r.created_at,
+                    }
+                )
+            )
         else:
             created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.created_at))
             click.echo(f"{r.key_id}  {r.tenant}  {created}  {r.name}".rstrip())
@@ -108,4 +128,3 @@ def keys_revoke(ctx: click.Context, key_id: str) -> None:
     if record is None:
         raise click.ClickException(f"no key {key_id}")
     click.echo(f"revoked key {record.key_id} of tenant {record.tenant}")
-

@@ -10,8 +10,13 @@ import click
 
 
 @click.command()
-@click.option("--heartbeat", "path", type=click.Path(path_type=Path), required=True,
-              help="The heartbeat file a worker touches.")
+@click.option(
+    "--heartbeat",
+    "path",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="The heartbeat file a worker touches.",
+)
 @click.option("--max-age", type=float, default=30.0, show_default=True)
 def healthcheck(path: Path, max_age: float) -> None:
     """Exit 0 if the heartbeat file was touched within --max-age seconds, else 1."""

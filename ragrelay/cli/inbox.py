@@ -40,7 +40,9 @@ def open_mailbox(
 ) -> Mailbox:
     chosen = [x for x in (imap, maildir, eml_dir, mbox) if x is not None]
     if len(chosen) != 1:
-        raise UsageError("give exactly one of --imap URL, --maildir DIR, --eml-dir DIR, --mbox FILE")
+        raise UsageError(
+            "give exactly one of --imap URL, --maildir DIR, --eml-dir DIR, --mbox FILE"
+        )
     if imap is not None:
         from ragrelay.inbox.imap import ImapMailbox, parse_imap_url
 
@@ -50,8 +52,9 @@ def open_mailbox(
             context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        return ImapMailbox(target, unseen_only=unseen_only, tls_context=context,
-                           sent_folder=sent_folder)
+        return ImapMailbox(
+            target, unseen_only=unseen_only, tls_context=context, sent_folder=sent_folder
+        )
     if maildir is not None:
         return MaildirMailbox(maildir)
     if eml_dir is not None:
@@ -90,9 +93,13 @@ def _printer(as_json: bool) -> Any:
             return
         if isinstance(outcome, SentOutcome):
             if outcome.status not in ("unrelated", "skipped"):
-                extra = f" similarity={outcome.similarity}" if outcome.similarity is not None else ""
-                click.echo(f"sent/{outcome.status:<6} {outcome.ref} job={outcome.job_id}{extra}"
-                           + (f" ({outcome.reason})" if outcome.reason else ""))
+                extra = (
+                    f" similarity={outcome.similarity}" if outcome.similarity is not None else ""
+                )
+                click.echo(
+                    f"sent/{outcome.status:<6} {outcome.ref} job={outcome.job_id}{extra}"
+                    + (f" ({outcome.reason})" if outcome.reason else "")
+                )
             return
         extra = f" triage={outcome.triage}" if outcome.triage else ""
         reason = f" ({outcome.reason})" if outcome.reason and outcome.status != "no_draft" else ""
@@ -110,37 +117,88 @@ def _wait(seconds: float, stop: dict[str, bool]) -> None:
 @click.command("inbox")
 @click.option("--imap", metavar="URL", help="imap[s]://user:pass@host:port/INBOX")
 @click.option("--maildir", type=click.Path(path_type=Path, file_okay=False), help="A Maildir.")
-@click.option("--eml-dir", type=click.Path(path_type=Path, file_okay=False),
-              help="A directory of .eml files (drafts go to DIR/Drafts).")
-@click.option("--mbox", type=click.Path(path_type=Path, dir_okay=False),
-              help="An mbox file, read-only (drafts go to its directory's Drafts/).")
-@click.option("--once", is_flag=True, help="One pass, then exit (default: wait for new mail forever).")
+@click.option(
+    "--eml-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="A directory of .eml files (drafts go to DIR/Drafts).",
+)
+@click.option(
+    "--mbox",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="An mbox file, read-only (drafts go to its directory's Drafts/).",
+)
+@click.option(
+    "--once", is_flag=True, help="One pass, then exit (default: wait for new mail forever)."
+)
 @click.option("--tenant", default="default", show_default=True)
-@click.option("--poll", "poll_s", type=float, default=30.0, show_default=True,
-              help="Seconds between polls (without IDLE), and before a retry after an error.")
-@click.option("--idle/--no-idle", "use_idle", default=True, show_default=True,
-              help="IMAP: wait for new mail in IDLE when the server has it (else poll).")
-@click.option("--idle-max", "idle_max_s", type=float, default=MAX_IDLE_S, show_default=True,
-              help="IMAP: re-issue IDLE (and re-scan) at least this often, in seconds "
-                   "(at most 29 min, RFC 2177).")
-@click.option("--sent-folder", default="Sent", show_default=True,
-              help="IMAP/Maildir: where sent mail is (IMAP: the \\Sent special-use wins).")
-@click.option("--sent-feedback/--no-sent-feedback", default=True, show_default=True,
-              help="Drafts edited before sending become feedback (needs Redis).")
+@click.option(
+    "--poll",
+    "poll_s",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds between polls (without IDLE), and before a retry after an error.",
+)
+@click.option(
+    "--idle/--no-idle",
+    "use_idle",
+    default=True,
+    show_default=True,
+    help="IMAP: wait for new mail in IDLE when the server has it (else poll).",
+)
+@click.option(
+    "--idle-max",
+    "idle_max_s",
+    type=float,
+    default=MAX_IDLE_S,
+    show_default=True,
+    help="IMAP: re-issue IDLE (and re-scan) at least this often, in seconds "
+    "(at most 29 min, RFC 2177).",
+)
+@click.option(
+    "--sent-folder",
+    default="Sent",
+    show_default=True,
+    help="IMAP/Maildir: where sent mail is (IMAP: the \\Sent special-use wins).",
+)
+@click.option(
+    "--sent-feedback/--no-sent-feedback",
+    default=True,
+    show_default=True,
+    help="Drafts edited before sending become feedback (needs Redis).",
+)
 @click.option("--imap-user", default=None, help="IMAP login (if not in the URL).")
-@click.option("--imap-password", default=None, envvar="RAGRELAY_IMAP_PASSWORD",
-              help="IMAP password (if not in the URL); env RAGRELAY_IMAP_PASSWORD.")
+@click.option(
+    "--imap-password",
+    default=None,
+    envvar="RAGRELAY_IMAP_PASSWORD",
+    help="IMAP password (if not in the URL); env RAGRELAY_IMAP_PASSWORD.",
+)
 @click.option("--unseen-only", is_flag=True, help="IMAP: only messages without \\Seen.")
 @click.option("--tls-insecure", is_flag=True, help="imaps: do not verify the certificate (tests).")
 @click.option("--from-addr", default=None, help="From of the drafts (default: the original's To).")
-@click.option("--drafts-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="--eml-dir/--mbox: where drafts go.")
-@click.option("--lease", "lease_s", type=float, default=DEFAULT_LEASE_S, show_default=True,
-              help="Seconds a claimed message stays ours before another poller may take it.")
+@click.option(
+    "--drafts-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="--eml-dir/--mbox: where drafts go.",
+)
+@click.option(
+    "--lease",
+    "lease_s",
+    type=float,
+    default=DEFAULT_LEASE_S,
+    show_default=True,
+    help="Seconds a claimed message stays ours before another poller may take it.",
+)
 @click.option("--job-timeout", "job_timeout_s", type=float, default=120.0, show_default=True)
 @click.option("--window", type=int, default=8, show_default=True, help="Jobs in flight at once.")
-@click.option("--max-iterations", type=int, default=None,
-              help="Evaluate→rewrite loops per email job (default: the Budget default).")
+@click.option(
+    "--max-iterations",
+    type=int,
+    default=None,
+    help="Evaluate→rewrite loops per email job (default: the Budget default).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per message.")
 @click.pass_context
 def inbox_command(
@@ -182,8 +240,11 @@ def inbox_command(
     settings.ensure_data_dir()
     model = settings.data_dir / "models" / "triage.json"  # workers.email.triage's default
     if settings.embedded and not model.exists():
-        click.echo(f"warning: no triage model at {model}; triage falls back to keyword rules. "
-                   "Train one: ragrelay train-triage --labels LABELS.jsonl", err=True)
+        click.echo(
+            f"warning: no triage model at {model}; triage falls back to keyword rules. "
+            "Train one: ragrelay train-triage --labels LABELS.jsonl",
+            err=True,
+        )
     stop = {"now": False}
 
     def _stop(signum: int, frame: FrameType | None) -> None:
@@ -194,8 +255,11 @@ def inbox_command(
     feedback = None
     if sent_feedback and (imap is not None or maildir is not None):
         if settings.embedded:
-            click.echo("note: edited drafts become feedback only with Redis "
-                       "(RAGRELAY_REDIS_URL); the Sent folder is not read", err=True)
+            click.echo(
+                "note: edited drafts become feedback only with Redis "
+                "(RAGRELAY_REDIS_URL); the Sent folder is not read",
+                err=True,
+            )
         else:
             from bus.redis import connect
             from ragrelay.feedback import FeedbackStore
@@ -203,8 +267,9 @@ def inbox_command(
             feedback = FeedbackStore(connect(settings), prefix=settings.key_prefix)
     idle = use_idle and imap is not None and not once
     emit = _printer(as_json)
-    ledger = open_ledger(redis_url=settings.redis_url, data_dir=settings.data_dir,
-                         prefix=settings.key_prefix)
+    ledger = open_ledger(
+        redis_url=settings.redis_url, data_dir=settings.data_dir, prefix=settings.key_prefix
+    )
     client = RagrelayClient.from_settings(settings)
     mailbox: Mailbox | None = None
     told: set[str] = set()
@@ -218,13 +283,27 @@ def inbox_command(
         while True:
             try:
                 if mailbox is None:
-                    mailbox = open_mailbox(imap=imap, maildir=maildir, eml_dir=eml_dir, mbox=mbox,
-                                           imap_user=imap_user, imap_password=imap_password,
-                                           unseen_only=unseen_only, tls_insecure=tls_insecure,
-                                           drafts_dir=drafts_dir, sent_folder=sent_folder)
+                    mailbox = open_mailbox(
+                        imap=imap,
+                        maildir=maildir,
+                        eml_dir=eml_dir,
+                        mbox=mbox,
+                        imap_user=imap_user,
+                        imap_password=imap_password,
+                        unseen_only=unseen_only,
+                        tls_insecure=tls_insecure,
+                        drafts_dir=drafts_dir,
+                        sent_folder=sent_folder,
+                    )
                 processor = InboxProcessor(
-                    mailbox, ledger, client, tenant=tenant, mailbox_address=from_addr,
-                    lease_s=lease_s, job_timeout_s=job_timeout_s, window=window,
+                    mailbox,
+                    ledger,
+                    client,
+                    tenant=tenant,
+                    mailbox_address=from_addr,
+                    lease_s=lease_s,
+                    job_timeout_s=job_timeout_s,
+                    window=window,
                     on_outcome=emit,
                     budget=Budget(max_iterations=max_iterations) if max_iterations else None,
                 )
@@ -232,8 +311,9 @@ def inbox_command(
                 sent = sent_folder_of(mailbox, sent_folder) if feedback is not None else None
                 if sent is not None and feedback is not None:
                     try:
-                        SentScanner(sent, ledger, feedback, tenant=tenant, lease_s=lease_s,
-                                    on_outcome=emit).run_once()
+                        SentScanner(
+                            sent, ledger, feedback, tenant=tenant, lease_s=lease_s, on_outcome=emit
+                        ).run_once()
                     except TransientError:
                         raise
                     except RagrelayError as exc:  # the Sent folder must not stop the inbox
@@ -250,7 +330,9 @@ def inbox_command(
                     counts: dict[str, int] = {}
                     for o in outcomes:
                         counts[o.status] = counts.get(o.status, 0) + 1
-                    summary = ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing new"
+                    summary = (
+                        ", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing new"
+                    )
                     click.echo(f"inbox: {summary}")
                 return
             retry_soon = mailbox is None or any(o.status == "failed" for o in outcomes)

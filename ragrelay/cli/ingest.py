@@ -25,8 +25,7 @@ from ragrelay.corpus import ReadReport, expand, read_documents
 from schemas import Document, IngestResult, IngestTask, Usage
 
 
-def run_id_for(files: list[Path], tenant: str, batch_size: int,
-               contextualize: bool = False) -> str:
+def run_id_for(files: list[Path], tenant: str, batch_size: int, contextualize: bool = False) -> str:
     h = hashlib.sha256(f"{tenant}|{batch_size}{'|contextual' if contextualize else ''}".encode())
     for f in files:
         st = f.stat()
@@ -41,29 +40,49 @@ def run_id_for(files: list[Path], tenant: str, batch_size: int,
 @click.option("--strict", is_flag=True, help="Reject a file with any bad line (default: skip).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True)
-@click.option("--store", type=click.Choice(["auto", "embedded", "weaviate"]), default="auto",
-              show_default=True,
-              help="auto: the store RAGRELAY_STORE names (default embedded); weaviate needs "
-                   "RAGRELAY_WEAVIATE_URL. With Redis, the ingest workers' settings decide.")
-@click.option("--contextualize", is_flag=True,
-              help="Contextual retrieval: Claude writes one or two sentences situating each "
-                   "chunk in its document, indexed with the chunk (one call per chunk, the "
-                   "document cached; needs RAGRELAY_ANTHROPIC_API_KEY).")
+@click.option(
+    "--store",
+    type=click.Choice(["auto", "embedded", "weaviate"]),
+    default="auto",
+    show_default=True,
+    help="auto: the store RAGRELAY_STORE names (default embedded); weaviate needs "
+    "RAGRELAY_WEAVIATE_URL. With Redis, the ingest workers' settings decide.",
+)
+@click.option(
+    "--contextualize",
+    is_flag=True,
+    help="Contextual retrieval: Claude writes one or two sentences situating each "
+    "chunk in its document, indexed with the chunk (one call per chunk, the "
+    "document cached; needs RAGRELAY_ANTHROPIC_API_KEY).",
+)
 @click.pass_context
-def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: int,
-           strict: bool, as_json: bool, timeout_s: float, store: str,
-           contextualize: bool) -> None:
+def ingest(
+    ctx: click.Context,
+    paths: tuple[str, ...],
+    tenant: str,
+    batch_size: int,
+    strict: bool,
+    as_json: bool,
+    timeout_s: float,
+    store: str,
+    contextualize: bool,
+) -> None:
     """Ingest PATHS (.jsonl/.jsonl.gz with _id,title,text; .md; .txt; .mbox) into TENANT."""
     from ragrelay.client import RagrelayClient
     from workers.settings import StoreSettings, load_worker_settings
 
     settings: Settings = ctx.find_root().obj
     # --store overrides RAGRELAY_STORE; the store and the Weaviate URL must still agree
-    workers = (workers_of(ctx) if store == "auto"
-               else load_worker_settings(store=StoreSettings(kind=store)))
+    workers = (
+        workers_of(ctx)
+        if store == "auto"
+        else load_worker_settings(store=StoreSettings(kind=store))
+    )
     if contextualize and settings.embedded and workers.anthropic.api_key is None:
-        raise ConfigError("--contextualize needs Claude: set RAGRELAY_ANTHROPIC_API_KEY "
-                          "(offline, every chunk is already indexed with its title and section)")
+        raise ConfigError(
+            "--contextualize needs Claude: set RAGRELAY_ANTHROPIC_API_KEY "
+            "(offline, every chunk is already indexed with its title and section)"
+        )
     settings.ensure_data_dir()
     files = expand(list(paths))
     report = ReadReport()
@@ -75,9 +94,11 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: 
     if len(report.problems) > 50:
         click.echo(f"... and {len(report.problems) - 50} more problems", err=True)
     if not docs:
-        raise UsageError("no documents to ingest" + (
-            f" ({len(report.problems)} problems; see above)" if report.problems else ""))
-    batches = [docs[i:i + batch_size] for i in range(0, len(docs), batch_size)]
+        raise UsageError(
+            "no documents to ingest"
+            + (f" ({len(report.problems)} problems; see above)" if report.problems else "")
+        )
+    batches = [docs[i : i + batch_size] for i in range(0, len(docs), batch_size)]
     run_id = run_id_for(files, tenant, batch_size, contextualize)
     client = RagrelayClient.from_settings(settings, workers)
     started = time.perf_counter()
@@ -88,29 +109,46 @@ def ingest(ctx: click.Context, paths: tuple[str, ...], tenant: str, batch_size: 
     for failure in failed[:50]:
         click.echo(f"not written: {failure}", err=True)
     summary: dict[str, Any] = {
-        "run_id": run_id, "tenant": tenant, "files": len(files), "documents": len(docs),
-        "chunks": chunks, "batches": len(batches), "skipped_lines": len(report.problems),
+        "run_id": run_id,
+        "tenant": tenant,
+        "files": len(files),
+        "documents": len(docs),
+        "chunks": chunks,
+        "batches": len(batches),
+        "skipped_lines": len(report.problems),
         "failed_chunks": len(failed),
         **(_contextual_summary(list(done.values())) if contextualize else {}),
-        "seconds": round(seconds, 3), "docs_per_s": round(len(docs) / seconds, 1) if seconds else None,
+        "seconds": round(seconds, 3),
+        "docs_per_s": round(len(docs) / seconds, 1) if seconds else None,
     }
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"Ingested {len(docs)} documents ({chunks} chunks) into tenant {tenant!r} "
-                   f"in {seconds:.1f} s; {len(report.problems)} lines skipped.")
+        click.echo(
+            f"Ingested {len(docs)} documents ({chunks} chunks) into tenant {tenant!r} "
+            f"in {seconds:.1f} s; {len(report.problems)} lines skipped."
+        )
 
 
 def _contextual_summary(results: list[IngestResult]) -> dict[str, Any]:
     usage = sum((r.usage for r in results), Usage())
-    return {"contextualized_chunks": sum(r.contextualized for r in results),
-            "llm_calls": usage.llm_calls, "tokens": usage.tokens,
-            "cost_usd": round(usage.cost_usd, 6)}
+    return {
+        "contextualized_chunks": sum(r.contextualized for r in results),
+        "llm_calls": usage.llm_calls,
+        "tokens": usage.tokens,
+        "cost_usd": round(usage.cost_usd, 6),
+    }
 
 
-def _run(client: Any, settings: Settings, run_id: str, tenant: str,
-         batches: list[list[Document]], timeout_s: float,
-         contextualize: bool = False) -> dict[int, IngestResult]:
+def _run(
+    client: Any,
+    settings: Settings,
+    run_id: str,
+    tenant: str,
+    batches: list[list[Document]],
+    timeout_s: float,
+    contextualize: bool = False,
+) -> dict[int, IngestResult]:
     key = client.keys.ingest_done(run_id)
 
     def finished() -> dict[int, IngestResult]:
@@ -119,14 +157,28 @@ def _run(client: Any, settings: Settings, run_id: str, tenant: str,
 
     done = finished()
     todo = [i for i in range(len(batches)) if i not in done]
-    with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total} docs"), TimeRemainingColumn(),
-                  console=None, transient=False, disable=not sys.stderr.isatty()) as bar:
-        task = bar.add_task("ingesting", total=sum(len(b) for b in batches),
-                            completed=sum(len(batches[i]) for i in done))
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} docs"),
+        TimeRemainingColumn(),
+        console=None,
+        transient=False,
+        disable=not sys.stderr.isatty(),
+    ) as bar:
+        task = bar.add_task(
+            "ingesting",
+            total=sum(len(b) for b in batches),
+            completed=sum(len(batches[i]) for i in done),
+        )
         for i in todo:
-            payload = IngestTask(run_id=run_id, batch=i, tenant=tenant, documents=batches[i],
-                                 contextualize=contextualize).to_dict()
+            payload = IngestTask(
+                run_id=run_id,
+                batch=i,
+                tenant=tenant,
+                documents=batches[i],
+                contextualize=contextualize,
+            ).to_dict()
             client.run_task(INGEST_TASK, payload)
             if settings.embedded:
                 bar.update(task, advance=len(batches[i]))
@@ -138,8 +190,10 @@ def _run(client: Any, settings: Settings, run_id: str, tenant: str,
                 if len(done) >= len(batches):
                     break
                 if time.monotonic() > deadline:
-                    raise UsageError(f"ingest run {run_id}: {len(batches) - len(done)} batches "
-                                     "not done in time; is `ragrelay worker ingest` running? "
-                                     "Run the same command again to resume.")
+                    raise UsageError(
+                        f"ingest run {run_id}: {len(batches) - len(done)} batches "
+                        "not done in time; is `ragrelay worker ingest` running? "
+                        "Run the same command again to resume."
+                    )
                 time.sleep(0.2)
     return finished()

@@ -39,10 +39,12 @@ def missing_extra(command: str, exc: ModuleNotFoundError) -> click.ClickExceptio
     if extra is None:
         return click.ClickException(
             f"`ragrelay {command}` needs the module {top!r}, which is not installed: "
-            "pip install 'ragrelay[all]'")
+            "pip install 'ragrelay[all]'"
+        )
     return click.ClickException(
         f"`ragrelay {command}` needs the {extra!r} extra ({top} is not installed): "
-        f"pip install 'ragrelay[{extra}]'")
+        f"pip install 'ragrelay[{extra}]'"
+    )
 
 
 def _unavailable(name: str, error: click.ClickException) -> click.Command:
@@ -51,17 +53,20 @@ def _unavailable(name: str, error: click.ClickException) -> click.Command:
     def fail(**_: Any) -> NoReturn:
         raise error
 
-    return click.Command(name, callback=fail, help=error.message,
-                         short_help=f"(unavailable: {error.message})",
-                         context_settings={"ignore_unknown_options": True},
-                         params=[click.Argument(["args"], nargs=-1)])
+    return click.Command(
+        name,
+        callback=fail,
+        help=error.message,
+        short_help=f"(unavailable: {error.message})",
+        context_settings={"ignore_unknown_options": True},
+        params=[click.Argument(["args"], nargs=-1)],
+    )
 
 
 class LazyGroup(click.Group):
     """A click group whose subcommands are built by loaders, on first use."""
 
-    def __init__(self, *args: Any, lazy: Mapping[str, Loader] | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lazy: Mapping[str, Loader] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lazy: dict[str, Loader] = dict(lazy or {})
 

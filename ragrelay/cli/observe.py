@@ -25,8 +25,6 @@ NEEDS_REDIS = (
 )
 
 
-
-
 def _client(settings: Settings, workers: WorkerSettings | None = None) -> Any:
     from ragrelay.client import RagrelayClient
 
@@ -43,14 +41,22 @@ def feedback() -> None:
 
 
 @feedback.command("export")
-@click.option("--since", default=None,
-              help="Only feedback from then on: 2026-11-01, 2026-11-01T12:00:00Z, 24h, 7d.")
+@click.option(
+    "--since",
+    default=None,
+    help="Only feedback from then on: 2026-11-01, 2026-11-01T12:00:00Z, 24h, 7d.",
+)
 @click.option("--tenant", default=None, help="Only this tenant's feedback.")
-@click.option("--all", "include_all", is_flag=True,
-              help="Also cases without a reference answer (low rating, no correction).")
+@click.option(
+    "--all",
+    "include_all",
+    is_flag=True,
+    help="Also cases without a reference answer (low rating, no correction).",
+)
 @click.pass_context
-def feedback_export(ctx: click.Context, since: str | None, tenant: str | None,
-                    include_all: bool) -> None:
+def feedback_export(
+    ctx: click.Context, since: str | None, tenant: str | None, include_all: bool
+) -> None:
     """Print feedback as eval cases, one JSON object per line, in the format `ragrelay eval qa`
     reads: {"_id", "question", "answers": [reference], ...}. The reference is the corrected
     answer, else the job's answer when rated 4-5. Redirect to a file: `> cases.jsonl`."""
@@ -62,8 +68,12 @@ def feedback_export(ctx: click.Context, since: str | None, tenant: str | None,
     cutoff = parse_since(since, now=time.time()) if since else None
     skipped: list[str] = []
     written = 0
-    for case in export_cases(FeedbackStore(client, prefix=settings.key_prefix).all(tenant),
-                             since=cutoff, include_unreferenced=include_all, skipped=skipped):
+    for case in export_cases(
+        FeedbackStore(client, prefix=settings.key_prefix).all(tenant),
+        since=cutoff,
+        include_unreferenced=include_all,
+        skipped=skipped,
+    ):
         click.echo(json.dumps(case, ensure_ascii=False))
         written += 1
     note = f"exported {written} case(s)"
@@ -77,18 +87,38 @@ def feedback_export(ctx: click.Context, since: str | None, tenant: str | None,
 
 @click.command("replay")
 @click.argument("job_id")
-@click.option("--prompt-version", "prompt_version", multiple=True, metavar="NAME=VERSION",
-              help="Run with this prompt version (repeatable), e.g. generation=2.")
-@click.option("--fresh", is_flag=True,
-              help="Call the model for every stage (default: reuse the recorded output of a "
-              "stage whose input and prompt version did not change).")
+@click.option(
+    "--prompt-version",
+    "prompt_version",
+    multiple=True,
+    metavar="NAME=VERSION",
+    help="Run with this prompt version (repeatable), e.g. generation=2.",
+)
+@click.option(
+    "--fresh",
+    is_flag=True,
+    help="Call the model for every stage (default: reuse the recorded output of a "
+    "stage whose input and prompt version did not change).",
+)
 @click.option("--query", default=None, help="Use this query (when the trace lacks it).")
 @click.option("--json", "as_json", is_flag=True, help="Print the diff as one JSON object.")
-@click.option("--timeout", "timeout_s", type=float, default=None,
-              help="Seconds to wait (default: the job's deadline + 10).")
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=float,
+    default=None,
+    help="Seconds to wait (default: the job's deadline + 10).",
+)
 @click.pass_context
-def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...], fresh: bool,
-           query: str | None, as_json: bool, timeout_s: float | None) -> None:
+def replay(
+    ctx: click.Context,
+    job_id: str,
+    prompt_version: tuple[str, ...],
+    fresh: bool,
+    query: str | None,
+    as_json: bool,
+    timeout_s: float | None,
+) -> None:
     """Re-run the recorded job JOB_ID through the embedded pipeline and print what changed:
     status, stop reason, iterations, answer, citations, scores, usage, prompt versions.
 
@@ -109,15 +139,18 @@ def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...], fre
     if prompt_version:
         from ragrelay.observe.flags import parse_prompt_versions
 
-        prompts["prompt_versions"] = {**workers.prompts.prompt_versions,
-                                      **parse_prompt_versions(prompt_version)}
+        prompts["prompt_versions"] = {
+            **workers.prompts.prompt_versions,
+            **parse_prompt_versions(prompt_version),
+        }
     # Embedded: one in-process client reads the recorded job (data_dir/jobs) and runs the
     # replay. With Redis: the recorded job is read there, the replay still runs embedded.
     recorded = _client(settings, workers)
     before = recorded.result(job_id)
     if before is None:
         raise click.ClickException(
-            f"no finished job {job_id} (unknown id, still running, or expired)")
+            f"no finished job {job_id} (unknown id, still running, or expired)"
+        )
     trace = recorded.trace(job_id)
     loaded = None if settings.embedded else recorded.jobs.load(job_id)
     request = recover_request(job_id, trace, loaded[0] if loaded else None, query=query)
@@ -127,10 +160,12 @@ def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...], fre
             path = Path(tmp) / "recordings.json"
             path.write_text(json.dumps(recorded_outputs), encoding="utf-8")
             prompts["replay_outputs"] = path
-        runner = _client(settings.model_copy(update={"redis_url": None}),
-                         workers.replace(prompts=prompts))
-        after = runner.with_trace(runner.ask(
-            request, timeout_s=timeout_s or request.budget.deadline_s + 10))
+        runner = _client(
+            settings.model_copy(update={"redis_url": None}), workers.replace(prompts=prompts)
+        )
+        after = runner.with_trace(
+            runner.ask(request, timeout_s=timeout_s or request.budget.deadline_s + 10)
+        )
     d = diff_results(before.model_copy(update={"trace": trace}), after)
     d.reused = reused_steps(after.trace, recorded_outputs)
     if as_json:
@@ -145,8 +180,14 @@ def replay(ctx: click.Context, job_id: str, prompt_version: tuple[str, ...], fre
 
 @click.command("timeline")
 @click.argument("job_id")
-@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="Write the page here (default: stdout).")
+@click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the page here (default: stdout).",
+)
 @click.pass_context
 def timeline(ctx: click.Context, job_id: str, out: Path | None) -> None:
     """Write the timeline page of JOB_ID (one self-contained HTML file)."""

@@ -22,26 +22,37 @@ from schemas.fingerprint import LLM_STAGES
 
 # Worker kinds: every registered stage, and ingest (CPU-bound embedding: prefork).
 DEFAULT_POOLS: dict[str, str] = {
-    **{name: spec.default_pool for name, spec in STAGE_SPECS.items()}, "ingest": "prefork",
+    **{name: spec.default_pool for name, spec in STAGE_SPECS.items()},
+    "ingest": "prefork",
 }
 STAGES = tuple(DEFAULT_POOLS)
 
 
-
-
 def _require_redis(settings: Settings, what: str) -> None:
-    require_redis(settings, (
-        f"{what} needs a broker: set RAGRELAY_REDIS_URL (e.g. redis://127.0.0.1:6379/0). "
-        "Without it, `ragrelay ask` and `ragrelay demo` run everything in one process.")
+    require_redis(
+        settings,
+        (
+            f"{what} needs a broker: set RAGRELAY_REDIS_URL (e.g. redis://127.0.0.1:6379/0). "
+            "Without it, `ragrelay ask` and `ragrelay demo` run everything in one process."
+        ),
     ).close()
 
 
 @click.command()
 @click.argument("stage", type=click.Choice(STAGES))
-@click.option("--concurrency", "-c", type=int, default=None,
-              help="Pool size (default: 16 for threads, 2 for prefork).")
-@click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default=None,
-              help="Default: threads for LLM-bound stages, prefork for retrieval and ingest.")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    default=None,
+    help="Pool size (default: 16 for threads, 2 for prefork).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "threads", "solo"]),
+    default=None,
+    help="Default: threads for LLM-bound stages, prefork for retrieval and ingest.",
+)
 @click.pass_context
 def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | None) -> None:
     """Run a worker of STAGE consuming its own queue."""
@@ -61,16 +72,34 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     app = create_app(settings)
     register(app, settings, workers_of(ctx))
     _start_heartbeat(settings, stage)
-    app.worker_main([
-        "worker", "-Q", stage, "-P", pool, "-c", str(concurrency),
-        "-n", f"{stage}-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
-        "-l", settings.log_level,
-    ])
+    app.worker_main(
+        [
+            "worker",
+            "-Q",
+            stage,
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "-n",
+            f"{stage}-{os.getpid()}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "-l",
+            settings.log_level,
+        ]
+    )
 
 
 @click.command("orchestrator")
-@click.option("--concurrency", "-c", type=int, default=4, show_default=True,
-              help="Threads consuming the orchestrator queue (ingress by send_task).")
+@click.option(
+    "--concurrency",
+    "-c",
+    type=int,
+    default=4,
+    show_default=True,
+    help="Threads consuming the orchestrator queue (ingress by send_task).",
+)
 @click.pass_context
 def orchestrator_command(ctx: click.Context, concurrency: int) -> None:
     """Run the orchestrator: event loop, sweeper, and the `ragrelay.submit` ingress task."""
@@ -83,24 +112,42 @@ def orchestrator_command(ctx: click.Context, concurrency: int) -> None:
     app = create_app(settings)
     ingress.register(app, settings)
     stop = threading.Event()
-    thread = threading.Thread(target=run_loop, args=(app, settings, stop), daemon=True,
-                              name="ragrelay-engine")
+    thread = threading.Thread(
+        target=run_loop, args=(app, settings, stop), daemon=True, name="ragrelay-engine"
+    )
     thread.start()
     _start_heartbeat(settings, "orchestrator")
     try:
-        app.worker_main([
-            "worker", "-Q", "orchestrator", "-P", "threads", "-c", str(concurrency),
-            "-n", f"orchestrator-{os.getpid()}@%h", "--without-gossip", "--without-mingle",
-            "-l", settings.log_level,
-        ])
+        app.worker_main(
+            [
+                "worker",
+                "-Q",
+                "orchestrator",
+                "-P",
+                "threads",
+                "-c",
+                str(concurrency),
+                "-n",
+                f"orchestrator-{os.getpid()}@%h",
+                "--without-gossip",
+                "--without-mingle",
+                "-l",
+                settings.log_level,
+            ]
+        )
     finally:
         stop.set()
         thread.join(timeout=5)
 
 
 @click.command()
-@click.option("--workers", "spec", default="", metavar="KIND=N,...",
-              help="Processes per kind, e.g. analysis=2,retrieval=4 (default 1 each).")
+@click.option(
+    "--workers",
+    "spec",
+    default="",
+    metavar="KIND=N,...",
+    help="Processes per kind, e.g. analysis=2,retrieval=4 (default 1 each).",
+)
 @click.pass_context
 def up(ctx: click.Context, spec: str) -> None:
     """Start a local cluster: the orchestrator and every worker kind as its own OS process."""
@@ -110,16 +157,20 @@ def up(ctx: click.Context, spec: str) -> None:
     for part in filter(None, (p.strip() for p in spec.split(","))):
         kind, _, amount = part.partition("=")
         if kind not in counts or not amount.isdigit():
-            raise click.BadParameter(f"expected KIND=N with KIND in {', '.join(STAGES)}: {part!r}",
-                                     param_hint="--workers")
+            raise click.BadParameter(
+                f"expected KIND=N with KIND in {', '.join(STAGES)}: {part!r}",
+                param_hint="--workers",
+            )
         counts[kind] = int(amount)
     exe = [sys.executable, "-m", "ragrelay"]
     procs = [subprocess.Popen([*exe, "orchestrator"])]
     for stage, n in counts.items():
         procs += [subprocess.Popen([*exe, "worker", stage]) for _ in range(n)]
-    click.echo(f"ragrelay up: {len(procs)} processes "
-               f"({', '.join(f'{k}={v}' for k, v in counts.items())}); Ctrl-C stops them",
-               err=True)
+    click.echo(
+        f"ragrelay up: {len(procs)} processes "
+        f"({', '.join(f'{k}={v}' for k, v in counts.items())}); Ctrl-C stops them",
+        err=True,
+    )
 
     def stop_all(signum: int = signal.SIGTERM, frame: object = None) -> None:
         for p in procs:
@@ -163,6 +214,9 @@ def _start_heartbeat(settings: Settings, name: str) -> None:
 
     path = settings.heartbeat_dir / f"{name}.heartbeat" if settings.heartbeat_dir else None
     key = Keys(settings.key_prefix).heartbeat(f"{name}:{socket.gethostname()}-{os.getpid()}")
-    Heartbeat(path, settings.heartbeat_interval_s,
-              redis_client=None if settings.embedded else connect(settings),
-              redis_key=key).start()
+    Heartbeat(
+        path,
+        settings.heartbeat_interval_s,
+        redis_client=None if settings.embedded else connect(settings),
+        redis_key=key,
+    ).start()

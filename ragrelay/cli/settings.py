@@ -22,8 +22,12 @@ def settings_of(ctx: click.Context) -> Settings:
     if isinstance(obj, Settings):
         return obj
     settings = load_settings()
-    configure_logging(settings.log_level, json=settings.log_json, redact=settings.redact_pii,
-                      sdk_debug=settings.log_sdk_debug)
+    configure_logging(
+        settings.log_level,
+        json=settings.log_json,
+        redact=settings.redact_pii,
+        sdk_debug=settings.log_sdk_debug,
+    )
     ctx.find_root().obj = settings
     return settings
 

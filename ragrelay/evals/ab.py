@@ -60,9 +60,16 @@ def _quantile(sorted_values: Sequence[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, metric: str = "metric",
-                     resamples: int = 10_000, confidence: float = 0.95, seed: int = 0,
-                     higher_is_better: bool = True) -> Comparison:
+def paired_bootstrap(
+    a: Sequence[float],
+    b: Sequence[float],
+    *,
+    metric: str = "metric",
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    higher_is_better: bool = True,
+) -> Comparison:
     """Confidence interval of ``mean(b) - mean(a)`` over paired observations."""
     if len(a) != len(b):
         raise UsageError(f"{metric}: paired runs need the same questions ({len(a)} vs {len(b)})")
@@ -83,18 +90,28 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], *, metric: str = "m
     above = sum(1 for m in means if m >= 0)
     p_value = min(1.0, 2 * (min(below, above) + 1) / (resamples + 1))
     return Comparison(
-        metric=metric, n=n, mean_a=sum(map(float, a)) / n, mean_b=sum(map(float, b)) / n,
-        diff=observed, ci_low=_quantile(means, alpha), ci_high=_quantile(means, 1 - alpha),
-        confidence=confidence, p_value=p_value,
-        wins=sum(1 for d in diffs if d > 0), losses=sum(1 for d in diffs if d < 0),
-        ties=sum(1 for d in diffs if d == 0), higher_is_better=higher_is_better,
+        metric=metric,
+        n=n,
+        mean_a=sum(map(float, a)) / n,
+        mean_b=sum(map(float, b)) / n,
+        diff=observed,
+        ci_low=_quantile(means, alpha),
+        ci_high=_quantile(means, 1 - alpha),
+        confidence=confidence,
+        p_value=p_value,
+        wins=sum(1 for d in diffs if d > 0),
+        losses=sum(1 for d in diffs if d < 0),
+        ties=sum(1 for d in diffs if d == 0),
+        higher_is_better=higher_is_better,
     )
 
 
-def pair_rows(rows_a: Iterable[Mapping[str, Any]], rows_b: Iterable[Mapping[str, Any]],
-              metric: str) -> tuple[list[float], list[float]]:
+def pair_rows(
+    rows_a: Iterable[Mapping[str, Any]], rows_b: Iterable[Mapping[str, Any]], metric: str
+) -> tuple[list[float], list[float]]:
     """The metric's values for the questions (by ``id``) both runs have, in id order.
     A row's value is looked up in ``metrics``, then ``scores``, then at the top level."""
+
     def values(rows: Iterable[Mapping[str, Any]]) -> dict[str, float]:
         out: dict[str, float] = {}
         for row in rows:
@@ -120,37 +137,61 @@ def _lookup(row: Mapping[str, Any], metric: str) -> float | None:
 LOWER_IS_BETTER = frozenset({"latency_s", "cost_usd", "tokens", "iterations"})
 
 
-def compare_runs(rows_a: Sequence[Mapping[str, Any]], rows_b: Sequence[Mapping[str, Any]],
-                 metrics: Sequence[str], *, resamples: int = 10_000, confidence: float = 0.95,
-                 seed: int = 0, lower_is_better: Iterable[str] = LOWER_IS_BETTER,
-                 ) -> list[Comparison]:
+def compare_runs(
+    rows_a: Sequence[Mapping[str, Any]],
+    rows_b: Sequence[Mapping[str, Any]],
+    metrics: Sequence[str],
+    *,
+    resamples: int = 10_000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    lower_is_better: Iterable[str] = LOWER_IS_BETTER,
+) -> list[Comparison]:
     """One Comparison per metric both runs report (seeded per metric for reproducibility)."""
     lower = set(lower_is_better)
     out = []
     for i, metric in enumerate(metrics):
         a, b = pair_rows(rows_a, rows_b, metric)
         if a:
-            out.append(paired_bootstrap(a, b, metric=metric, resamples=resamples,
-                                        confidence=confidence, seed=seed + i,
-                                        higher_is_better=metric not in lower))
+            out.append(
+                paired_bootstrap(
+                    a,
+                    b,
+                    metric=metric,
+                    resamples=resamples,
+                    confidence=confidence,
+                    seed=seed + i,
+                    higher_is_better=metric not in lower,
+                )
+            )
     return out
 
 
-def render_comparisons(comparisons: Sequence[Comparison], *, label_a: str = "A",
-                       label_b: str = "B") -> str:
+def render_comparisons(
+    comparisons: Sequence[Comparison], *, label_a: str = "A", label_b: str = "B"
+) -> str:
     """A Markdown table of the comparisons."""
-    lines = [f"A = {label_a}, B = {label_b}", "",
-             "| metric | n | A | B | B - A | CI | p | wins/losses/ties | verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"A = {label_a}, B = {label_b}",
+        "",
+        "| metric | n | A | B | B - A | CI | p | wins/losses/ties | verdict |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for c in comparisons:
         lines.append(
             f"| {c.metric} | {c.n} | {c.mean_a:.4f} | {c.mean_b:.4f} | {c.diff:+.4f} | "
             f"[{c.ci_low:+.4f}, {c.ci_high:+.4f}] ({c.confidence:.0%}) | {c.p_value:.3g} | "
-            f"{c.wins}/{c.losses}/{c.ties} | {c.verdict} |")
+            f"{c.wins}/{c.losses}/{c.ties} | {c.verdict} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 __all__ = [
-    "LOWER_IS_BETTER", "Comparison", "compare_runs", "pair_rows", "paired_bootstrap",
-    "parse_prompt_versions", "render_comparisons",
+    "LOWER_IS_BETTER",
+    "Comparison",
+    "compare_runs",
+    "pair_rows",
+    "paired_bootstrap",
+    "parse_prompt_versions",
+    "render_comparisons",
 ]

@@ -67,7 +67,9 @@ class Labelled:
 def _index_dir(directory: Path) -> dict[str, Path]:
     """file name / stem (Maildir info stripped) → path, for a .eml dir or a Maildir."""
     index: dict[str, Path] = {}
-    subdirs = [directory / "cur", directory / "new"] if (directory / "cur").is_dir() else [directory]
+    subdirs = (
+        [directory / "cur", directory / "new"] if (directory / "cur").is_dir() else [directory]
+    )
     for sub in subdirs:
         for path in sub.iterdir():
             if not path.is_file() or path.name.startswith("."):
@@ -127,21 +129,41 @@ def examples_of(items: Sequence[Labelled]) -> list[tuple[dict[str, str], str]]:
 # --- train-triage ---------------------------------------------------------------------------
 
 
-
-
 @click.command("train-triage")
-@click.option("--labels", "labels_path", type=click.Path(path_type=Path, dir_okay=False),
-              required=True, help="JSONL rows {file, label}; files relative to this file.")
-@click.option("--inbox", "inbox_dir", type=click.Path(path_type=Path, file_okay=False),
-              default=None, help="Look the labelled files up in this .eml dir or Maildir.")
-@click.option("--out", "out_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Model file (default: <data_dir>/models/triage.json, where workers read it).")
-@click.option("--cv", "folds", type=int, default=0,
-              help="Also report K-fold cross-validated figures (K ≥ 2).")
+@click.option(
+    "--labels",
+    "labels_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="JSONL rows {file, label}; files relative to this file.",
+)
+@click.option(
+    "--inbox",
+    "inbox_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Look the labelled files up in this .eml dir or Maildir.",
+)
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Model file (default: <data_dir>/models/triage.json, where workers read it).",
+)
+@click.option(
+    "--cv", "folds", type=int, default=0, help="Also report K-fold cross-validated figures (K ≥ 2)."
+)
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
-def train_triage_command(ctx: click.Context, labels_path: Path, inbox_dir: Path | None,
-                         out_path: Path | None, folds: int, as_json: bool) -> None:
+def train_triage_command(
+    ctx: click.Context,
+    labels_path: Path,
+    inbox_dir: Path | None,
+    out_path: Path | None,
+    folds: int,
+    as_json: bool,
+) -> None:
     """Train the offline triage classifier (spam / needs_reply / no_reply)."""
     settings = _settings(ctx)
     items, problems = read_labelled(labels_path, inbox_dir)
@@ -167,13 +189,17 @@ def train_triage_command(ctx: click.Context, labels_path: Path, inbox_dir: Path 
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        click.echo(f"Trained on {len(examples)} messages → {out} "
-                   f"(spam threshold {model.spam_threshold}, {len(model.vocabulary)} features)")
+        click.echo(
+            f"Trained on {len(examples)} messages → {out} "
+            f"(spam threshold {model.spam_threshold}, {len(model.vocabulary)} features)"
+        )
         if "cv" in summary:
             cv = summary["cv"]
-            click.echo(f"{folds}-fold CV: macro-F1 {cv['triage_macro_f1']:.3f}, spam precision "
-                       f"{cv['spam_precision']:.3f}, spam recall {cv['spam_recall']:.3f}, "
-                       f"needs_reply recall {cv['needs_reply_recall']:.3f}")
+            click.echo(
+                f"{folds}-fold CV: macro-F1 {cv['triage_macro_f1']:.3f}, spam precision "
+                f"{cv['spam_precision']:.3f}, spam recall {cv['spam_recall']:.3f}, "
+                f"needs_reply recall {cv['needs_reply_recall']:.3f}"
+            )
 
 
 # --- eval inbox -----------------------------------------------------------------------------
@@ -230,7 +256,10 @@ def plan_models(
         fold_keys: set[str] = set()
         for index in fold:
             fold_keys |= evaluated[index].keys
-        train = [*disjoint, *(t for t in training if (t.keys & eval_keys) and not (t.keys & fold_keys))]
+        train = [
+            *disjoint,
+            *(t for t in training if (t.keys & eval_keys) and not (t.keys & fold_keys)),
+        ]
         plans.append((fold, train))
     return plans, overlap
 
@@ -251,46 +280,108 @@ def _ingest(client: Any, docs: Sequence[Document], tenant: str, run_id: str) -> 
     from schemas import IngestTask
 
     for start in range(0, len(docs), 64):
-        payload = IngestTask(run_id=run_id, batch=start // 64, tenant=tenant,
-                             documents=list(docs[start:start + 64])).to_dict()
+        payload = IngestTask(
+            run_id=run_id,
+            batch=start // 64,
+            tenant=tenant,
+            documents=list(docs[start : start + 64]),
+        ).to_dict()
         client.run_task(INGEST_TASK, payload)
 
 
 @click.command("inbox")
-@click.option("--inbox", "inbox_dir", type=click.Path(path_type=Path, file_okay=False),
-              required=True, help="The evaluated messages: a .eml directory or a Maildir.")
-@click.option("--labels", "labels_path", type=click.Path(path_type=Path, dir_okay=False),
-              required=True, help="JSONL {file, label}; files relative to this file's directory.")
-@click.option("--archive", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="mbox(.gz) knowledge base ingested before the run.")
+@click.option(
+    "--inbox",
+    "inbox_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="The evaluated messages: a .eml directory or a Maildir.",
+)
+@click.option(
+    "--labels",
+    "labels_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="JSONL {file, label}; files relative to this file's directory.",
+)
+@click.option(
+    "--archive",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="mbox(.gz) knowledge base ingested before the run.",
+)
 @click.option("--limit", type=int, default=None, help="Evaluate the first N labelled messages.")
 @click.option("--json", "as_json", is_flag=True)
-@click.option("--train-labels", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help=f"Labelled training data (default: {SHARED_LABELS} if present).")
-@click.option("--model", "model_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, help="Use this trained model instead of training (must not have "
-              "seen the evaluated messages).")
-@click.option("--folds", type=int, default=5, show_default=True,
-              help="Cross-fitting folds when training data overlaps the evaluated inbox.")
+@click.option(
+    "--train-labels",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help=f"Labelled training data (default: {SHARED_LABELS} if present).",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Use this trained model instead of training (must not have seen the evaluated messages).",
+)
+@click.option(
+    "--folds",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Cross-fitting folds when training data overlaps the evaluated inbox.",
+)
 @click.option("--tenant", default="eval-inbox", show_default=True)
-@click.option("--window", type=int, default=1, show_default=True,
-              help="Jobs in flight at once (embedded mode runs them in one thread: >1 only "
-              "adds queueing to the latency figures).")
-@click.option("--data-dir", type=click.Path(path_type=Path, file_okay=False), default=None,
-              help="Embedded state for the run (default: a fresh temp dir; reusing one skips "
-              "re-ingesting the same archive).")
-@click.option("--max-iterations", type=int, default=None,
-              help="Evaluate→rewrite loops per email job (default: the Budget default).")
-def eval_inbox_command(inbox_dir: Path, labels_path: Path, archive: Path, limit: int | None,
-                       as_json: bool, train_labels: Path | None, model_path: Path | None,
-                       folds: int, tenant: str, window: int, data_dir: Path | None,
-                       max_iterations: int | None) -> None:
+@click.option(
+    "--window",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Jobs in flight at once (embedded mode runs them in one thread: >1 only "
+    "adds queueing to the latency figures).",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="Embedded state for the run (default: a fresh temp dir; reusing one skips "
+    "re-ingesting the same archive).",
+)
+@click.option(
+    "--max-iterations",
+    type=int,
+    default=None,
+    help="Evaluate→rewrite loops per email job (default: the Budget default).",
+)
+def eval_inbox_command(
+    inbox_dir: Path,
+    labels_path: Path,
+    archive: Path,
+    limit: int | None,
+    as_json: bool,
+    train_labels: Path | None,
+    model_path: Path | None,
+    folds: int,
+    tenant: str,
+    window: int,
+    data_dir: Path | None,
+    max_iterations: int | None,
+) -> None:
     """Triage + drafts over a labelled inbox through the whole pipeline (embedded)."""
     with tempfile.TemporaryDirectory(prefix="ragrelay-eval-inbox-") as tmp:
         result = run_eval(
-            inbox_dir=inbox_dir, labels_path=labels_path, archive=archive, limit=limit,
-            train_labels=train_labels, model_path=model_path, folds=folds, tenant=tenant,
-            window=window, data_dir=data_dir or Path(tmp), max_iterations=max_iterations,
+            inbox_dir=inbox_dir,
+            labels_path=labels_path,
+            archive=archive,
+            limit=limit,
+            train_labels=train_labels,
+            model_path=model_path,
+            folds=folds,
+            tenant=tenant,
+            window=window,
+            data_dir=data_dir or Path(tmp),
+            max_iterations=max_iterations,
         )
     if as_json:
         click.echo(json.dumps(result))
@@ -299,10 +390,20 @@ def eval_inbox_command(inbox_dir: Path, labels_path: Path, archive: Path, limit:
         click.echo(f"{key:>24}: {value}")
 
 
-def run_eval(*, inbox_dir: Path, labels_path: Path, archive: Path, limit: int | None,
-             train_labels: Path | None, model_path: Path | None, folds: int, tenant: str,
-             window: int, data_dir: Path, max_iterations: int | None = None
-             ) -> dict[str, Any]:
+def run_eval(
+    *,
+    inbox_dir: Path,
+    labels_path: Path,
+    archive: Path,
+    limit: int | None,
+    train_labels: Path | None,
+    model_path: Path | None,
+    folds: int,
+    tenant: str,
+    window: int,
+    data_dir: Path,
+    max_iterations: int | None = None,
+) -> dict[str, Any]:
     from ragrelay.client import RagrelayClient
 
     evaluated, problems = read_labelled(labels_path, inbox_dir)
@@ -347,13 +448,21 @@ def run_eval(*, inbox_dir: Path, labels_path: Path, archive: Path, limit: int | 
         ingest_reused = previous.get("signature") == signature and previous.get("tenant") == tenant
         if not ingest_reused:
             _ingest(client, docs, tenant, f"eval-{signature[:12]}")
-            marker.write_text(json.dumps({"signature": signature, "tenant": tenant,
-                                          "documents": documents}))
+            marker.write_text(
+                json.dumps({"signature": signature, "tenant": tenant, "documents": documents})
+            )
         ingest_seconds = time.perf_counter() - started
 
         budget = Budget(max_iterations=max_iterations) if max_iterations else Budget()
-        processor = InboxProcessor(mailbox, ledger, client, tenant=tenant, window=window,
-                                   job_timeout_s=300.0, budget=budget)
+        processor = InboxProcessor(
+            mailbox,
+            ledger,
+            client,
+            tenant=tenant,
+            window=window,
+            job_timeout_s=300.0,
+            budget=budget,
+        )
         run_seconds = 0.0
         for indices, model in plans:
             if isinstance(model, TriageModel):
@@ -366,7 +475,9 @@ def run_eval(*, inbox_dir: Path, labels_path: Path, archive: Path, limit: int | 
             for index in indices:
                 item = evaluated[index]
                 if item.parsed is not None:
-                    direct[index] = classify_detailed(item.parsed.to_metadata()["email"], path).label
+                    direct[index] = classify_detailed(
+                        item.parsed.to_metadata()["email"], path
+                    ).label
             batch = [RawMessage(str(i), evaluated[i].raw) for i in indices]
             started = time.perf_counter()
             for outcome in processor.run_once(batch):
@@ -377,7 +488,9 @@ def run_eval(*, inbox_dir: Path, labels_path: Path, archive: Path, limit: int | 
         ledger.close()
 
     truth = [item.label for item in evaluated]
-    predicted = [(outcomes[i].triage if i in outcomes else None) or "none" for i in range(len(evaluated))]
+    predicted = [
+        (outcomes[i].triage if i in outcomes else None) or "none" for i in range(len(evaluated))
+    ]
     figures = metrics(truth, predicted)
     direct_figures = metrics(truth, [direct.get(i, "none") for i in range(len(evaluated))])
     drafted = [o for o in outcomes.values() if o.status == "drafted"]

@@ -19,9 +19,7 @@ def collapse_to_documents(doc_ids: Iterable[str]) -> list[str]:
 def ndcg_at_k(ranking: Sequence[str], relevance: Mapping[str, int], k: int = 10) -> float:
     """nDCG@k as trec_eval's ``ndcg_cut`` (what BEIR reports): linear gains, log2 discount,
     the ideal ranking built from every judged relevant document."""
-    dcg = sum(
-        relevance.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranking[:k])
-    )
+    dcg = sum(relevance.get(doc, 0) / math.log2(i + 2) for i, doc in enumerate(ranking[:k]))
     ideal = sorted((r for r in relevance.values() if r > 0), reverse=True)[:k]
     idcg = sum(r / math.log2(i + 2) for i, r in enumerate(ideal))
     return dcg / idcg if idcg > 0 else 0.0

@@ -44,14 +44,21 @@ def iteration_scores(trace: Iterable[TraceEvent]) -> list[float]:
     for e in trace:
         scores = e.detail.get("scores") if e.type == "step.completed" else None
         if e.stage == "evaluation" and isinstance(scores, dict) and scores:
-            by_iteration[e.iteration or len(by_iteration) + 1] = (
-                sum(float(v) for v in scores.values()) / len(scores))
+            by_iteration[e.iteration or len(by_iteration) + 1] = sum(
+                float(v) for v in scores.values()
+            ) / len(scores)
     return [by_iteration[k] for k in sorted(by_iteration)]
 
 
-def row_from_result(case_id: str, question: str, result: JobResult, *, latency_s: float,
-                    metrics: Mapping[str, float] | None = None,
-                    trace: Sequence[TraceEvent] | None = None) -> dict[str, Any]:
+def row_from_result(
+    case_id: str,
+    question: str,
+    result: JobResult,
+    *,
+    latency_s: float,
+    metrics: Mapping[str, float] | None = None,
+    trace: Sequence[TraceEvent] | None = None,
+) -> dict[str, Any]:
     """One report row for a finished job (``trace`` defaults to ``result.trace``)."""
     return {
         "id": case_id,
@@ -93,7 +100,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for lineno, row in json_lines(path):
         if not isinstance(row, dict) or "id" not in row:
-            raise UsageError(f"{path}:{lineno}: a row is a JSON object with an \"id\"")
+            raise UsageError(f'{path}:{lineno}: a row is a JSON object with an "id"')
         rows.append(row)
     return rows
 
@@ -135,17 +142,20 @@ def iteration_gain(rows: Sequence[Row]) -> list[dict[str, float]]:
     table: list[dict[str, float]] = []
     depth = max((len(r.get("iteration_scores") or []) for r in rows), default=0)
     for k in range(depth):
-        at_k = [list(r["iteration_scores"]) for r in rows
-                if len(r.get("iteration_scores") or []) > k]
+        at_k = [
+            list(r["iteration_scores"]) for r in rows if len(r.get("iteration_scores") or []) > k
+        ]
         scores = [s[k] for s in at_k]
         gains = [s[k] - s[k - 1] for s in at_k] if k else []
-        table.append({
-            "iteration": float(k + 1),
-            "jobs": float(len(at_k)),
-            "mean_score": sum(scores) / len(scores),
-            "mean_gain": sum(gains) / len(gains) if gains else math.nan,
-            "improved": float(sum(1 for g in gains if g > 1e-9)),
-        })
+        table.append(
+            {
+                "iteration": float(k + 1),
+                "jobs": float(len(at_k)),
+                "mean_score": sum(scores) / len(scores),
+                "mean_gain": sum(gains) / len(gains) if gains else math.nan,
+                "improved": float(sum(1 for g in gains if g > 1e-9)),
+            }
+        )
     return table
 
 
@@ -223,8 +233,14 @@ def plot_iteration_gain(gain: Sequence[Mapping[str, float]], path: Path) -> None
     ks = [int(g["iteration"]) for g in gain]
     left.plot(ks, [g["mean_score"] for g in gain], marker="o", color="#2f76b5")
     for g in gain:
-        left.annotate(f"n={int(g['jobs'])}", (g["iteration"], g["mean_score"]),
-                      textcoords="offset points", xytext=(0, 7), ha="center", fontsize=8)
+        left.annotate(
+            f"n={int(g['jobs'])}",
+            (g["iteration"], g["mean_score"]),
+            textcoords="offset points",
+            xytext=(0, 7),
+            ha="center",
+            fontsize=8,
+        )
     left.margins(y=0.15)
     left.set_xticks(ks)
     left.set_xlabel("iteration")
@@ -232,10 +248,17 @@ def plot_iteration_gain(gain: Sequence[Mapping[str, float]], path: Path) -> None
     left.set_title("Score at each iteration (jobs that reached it)", fontsize=10)
     later = [g for g in gain if not math.isnan(g["mean_gain"])]
     colours = ["#2e9c5a" if g["mean_gain"] >= 0 else "#c62828" for g in later]
-    bars = right.bar([int(g["iteration"]) for g in later], [g["mean_gain"] for g in later],
-                     color=colours, width=0.5)
-    right.bar_label(bars, labels=[f"{g['mean_gain']:+.3f}\n{int(g['improved'])}/"
-                                  f"{int(g['jobs'])} up" for g in later], fontsize=8)
+    bars = right.bar(
+        [int(g["iteration"]) for g in later],
+        [g["mean_gain"] for g in later],
+        color=colours,
+        width=0.5,
+    )
+    right.bar_label(
+        bars,
+        labels=[f"{g['mean_gain']:+.3f}\n{int(g['improved'])}/{int(g['jobs'])} up" for g in later],
+        fontsize=8,
+    )
     right.axhline(0, color="#888", linewidth=0.8)
     right.set_xticks(ks)
     right.set_xlim(0.5, max(ks) + 0.5)
@@ -246,28 +269,36 @@ def plot_iteration_gain(gain: Sequence[Mapping[str, float]], path: Path) -> None
     _save(fig, path)
 
 
-def plot_ab(comparisons: Sequence[Any], path: Path, *, label_a: str = "A",
-            label_b: str = "B") -> None:
+def plot_ab(
+    comparisons: Sequence[Any], path: Path, *, label_a: str = "A", label_b: str = "B"
+) -> None:
     """A forest plot: B - A per metric with its confidence interval (score-like metrics)."""
     comps = [c for c in comparisons if c.higher_is_better]
     fig = _figure(7.0, 0.5 * len(comps) + 1.4)
     ax = fig.subplots()
     ys = list(range(len(comps)))[::-1]
     for y, c in zip(ys, comps, strict=True):
-        colour = "#2e9c5a" if c.significant and c.diff > 0 else (
-            "#c62828" if c.significant else "#666666")
+        colour = (
+            "#2e9c5a"
+            if c.significant and c.diff > 0
+            else ("#c62828" if c.significant else "#666666")
+        )
         ax.plot([c.ci_low, c.ci_high], [y, y], color=colour, linewidth=2)
         ax.plot([c.diff], [y], "o", color=colour)
     ax.axvline(0, color="#999", linewidth=0.8)
     ax.set_yticks(ys, [f"{c.metric} (n={c.n})" for c in comps])
-    ax.set_xlabel(f"{label_b}  minus  {label_a}  (mean, {comps[0].confidence:.0%} CI)"
-                  if comps else "difference")
+    ax.set_xlabel(
+        f"{label_b}  minus  {label_a}  (mean, {comps[0].confidence:.0%} CI)"
+        if comps
+        else "difference"
+    )
     ax.set_title("A/B: paired bootstrap", fontsize=10)
     _save(fig, path)
 
 
-def write_ab_report(comparisons: Sequence[Any], out_dir: Path | str, *, label_a: str = "A",
-                    label_b: str = "B") -> Path:
+def write_ab_report(
+    comparisons: Sequence[Any], out_dir: Path | str, *, label_a: str = "A", label_b: str = "B"
+) -> Path:
     """``ab.md`` (the table of ``ragrelay.evals.ab.render_comparisons``) and ``ab.png`` (forest plot)."""
     from ragrelay.evals.ab import render_comparisons
 
@@ -294,62 +325,121 @@ def _fmt(value: Any) -> str:
 # Data in a Markdown table cell: `|` would end the cell, `[`/`]` could make a link (to
 # `javascript:` in renderers that do not filter), and raw HTML passes through most Markdown
 # renderers, so `<`, `>`, `&` become entities (shown as themselves).
-_MD_CELL = str.maketrans({"\\": "\\\\", "|": "\\|", "[": "\\[", "]": "\\]", "<": "&lt;",
-                          ">": "&gt;", "&": "&amp;", "\n": " ", "\r": " "})
+_MD_CELL = str.maketrans(
+    {
+        "\\": "\\\\",
+        "|": "\\|",
+        "[": "\\[",
+        "]": "\\]",
+        "<": "&lt;",
+        ">": "&gt;",
+        "&": "&amp;",
+        "\n": " ",
+        "\r": " ",
+    }
+)
 
 
 def _md_escape(text: str) -> str:
     return text.translate(_MD_CELL)
 
 
-def render_markdown(rows: Sequence[Row], summary: Mapping[str, Any], plots: Sequence[str],
-                    *, title: str = "Eval report", worst: int = 10) -> str:
-    lines = [f"# {_md_escape(title)}", "", f"{len(rows)} questions.", "", "## Summary", "",
-             "| metric | value |", "|---|---|"]
+def render_markdown(
+    rows: Sequence[Row],
+    summary: Mapping[str, Any],
+    plots: Sequence[str],
+    *,
+    title: str = "Eval report",
+    worst: int = 10,
+) -> str:
+    lines = [
+        f"# {_md_escape(title)}",
+        "",
+        f"{len(rows)} questions.",
+        "",
+        "## Summary",
+        "",
+        "| metric | value |",
+        "|---|---|",
+    ]
     lines += [f"| {_md_escape(str(k))} | {_fmt(v)} |" for k, v in summary.items()]
     columns = score_columns(rows)
     if columns:
-        lines += ["", "## Scores", "", "| score | mean | p10 | median | p90 | n |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Scores",
+            "",
+            "| score | mean | p10 | median | p90 | n |",
+            "|---|---|---|---|---|---|",
+        ]
         for name, vals in columns.items():
-            lines.append(f"| {_md_escape(name)} | {sum(vals) / len(vals):.3f} | "
-                         f"{percentile(vals, 10):.3f} "
-                         f"| {percentile(vals, 50):.3f} | {percentile(vals, 90):.3f} "
-                         f"| {len(vals)} |")
+            lines.append(
+                f"| {_md_escape(name)} | {sum(vals) / len(vals):.3f} | "
+                f"{percentile(vals, 10):.3f} "
+                f"| {percentile(vals, 50):.3f} | {percentile(vals, 90):.3f} "
+                f"| {len(vals)} |"
+            )
     lat = [float(r["latency_s"]) for r in rows if r.get("latency_s") is not None]
     if lat:
-        lines += ["", "## Latency", "", "| p50 | p95 | p99 | max |", "|---|---|---|---|",
-                  f"| {percentile(lat, 50):.3f} s | {percentile(lat, 95):.3f} s | "
-                  f"{percentile(lat, 99):.3f} s | {max(lat):.3f} s |"]
+        lines += [
+            "",
+            "## Latency",
+            "",
+            "| p50 | p95 | p99 | max |",
+            "|---|---|---|---|",
+            f"| {percentile(lat, 50):.3f} s | {percentile(lat, 95):.3f} s | "
+            f"{percentile(lat, 99):.3f} s | {max(lat):.3f} s |",
+        ]
     stops = Counter(str(r.get("stop_reason")) for r in rows if r.get("stop_reason"))
     iters = Counter(int(r["iterations"]) for r in rows if r.get("iterations"))
     if stops or iters:
         lines += ["", "## Loop", ""]
         if iters:
-            lines.append("Iterations: " + ", ".join(
-                f"{k}: {v} job(s)" for k, v in sorted(iters.items())) + ".")
+            lines.append(
+                "Iterations: "
+                + ", ".join(f"{k}: {v} job(s)" for k, v in sorted(iters.items()))
+                + "."
+            )
         if stops:
-            lines.append("Stop reasons: " + ", ".join(
-                f"{_md_escape(k)}: {v}" for k, v in stops.most_common()) + ".")
+            lines.append(
+                "Stop reasons: "
+                + ", ".join(f"{_md_escape(k)}: {v}" for k, v in stops.most_common())
+                + "."
+            )
     gain = iteration_gain(rows)
     if gain:
-        lines += ["", "| iteration | jobs | mean score | mean gain | improved |",
-                  "|---|---|---|---|---|"]
-        lines += [f"| {int(g['iteration'])} | {int(g['jobs'])} | {g['mean_score']:.3f} | "
-                  f"{'—' if math.isnan(g['mean_gain']) else format(g['mean_gain'], '+.3f')} | "
-                  f"{int(g['improved'])} |" for g in gain]
+        lines += [
+            "",
+            "| iteration | jobs | mean score | mean gain | improved |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {int(g['iteration'])} | {int(g['jobs'])} | {g['mean_score']:.3f} | "
+            f"{'—' if math.isnan(g['mean_gain']) else format(g['mean_gain'], '+.3f')} | "
+            f"{int(g['improved'])} |"
+            for g in gain
+        ]
     if plots:
         lines += ["", "## Plots", ""] + [f"![{p}]({p})" for p in plots]
     key = _worst_key(rows)
     if key:
-        ranked = sorted((r for r in rows if _value(r, key) is not None),
-                        key=lambda r: float(_value(r, key) or 0.0))[:worst]
-        lines += ["", f"## Lowest {_md_escape(key)}", "",
-                  f"| id | {_md_escape(key)} | stop reason | question |",
-                  "|---|---|---|---|"]
-        lines += [f"| {_md_escape(str(r.get('id')))} | {_fmt(float(_value(r, key) or 0.0))} | "
-                  f"{_md_escape(str(r.get('stop_reason', '')))} | "
-                  f"{_md_escape(str(r.get('question', ''))[:120])} |" for r in ranked]
+        ranked = sorted(
+            (r for r in rows if _value(r, key) is not None),
+            key=lambda r: float(_value(r, key) or 0.0),
+        )[:worst]
+        lines += [
+            "",
+            f"## Lowest {_md_escape(key)}",
+            "",
+            f"| id | {_md_escape(key)} | stop reason | question |",
+            "|---|---|---|---|",
+        ]
+        lines += [
+            f"| {_md_escape(str(r.get('id')))} | {_fmt(float(_value(r, key) or 0.0))} | "
+            f"{_md_escape(str(r.get('stop_reason', '')))} | "
+            f"{_md_escape(str(r.get('question', ''))[:120])} |"
+            for r in ranked
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -369,8 +459,13 @@ def _worst_key(rows: Sequence[Row]) -> str | None:
     return next(iter(names), None)
 
 
-def write_report(rows: Sequence[Row], summary: Mapping[str, Any], out_dir: Path | str,
-                 *, title: str = "Eval report") -> Path:
+def write_report(
+    rows: Sequence[Row],
+    summary: Mapping[str, Any],
+    out_dir: Path | str,
+    *,
+    title: str = "Eval report",
+) -> Path:
     """Write ``report.md`` and its PNG plots into ``out_dir``; returns the report's path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -401,8 +496,13 @@ def write_report(rows: Sequence[Row], summary: Mapping[str, Any], out_dir: Path 
 
 @click.command("report")
 @click.argument("rows_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              required=True, help="Directory for report.md and the PNG plots.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Directory for report.md and the PNG plots.",
+)
 @click.option("--title", default="Eval report", show_default=True)
 def report_command(rows_file: Path, out_dir: Path, title: str) -> None:
     """Write a Markdown report with plots from per-question rows (JSON lines)."""
@@ -416,26 +516,40 @@ def report_command(rows_file: Path, out_dir: Path, title: str) -> None:
 @click.command("ab")
 @click.argument("rows_a", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("rows_b", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--metric", "metrics", multiple=True,
-              help="Metric to compare (repeatable; default: every one both runs have).")
+@click.option(
+    "--metric",
+    "metrics",
+    multiple=True,
+    help="Metric to compare (repeatable; default: every one both runs have).",
+)
 @click.option("--label-a", default="A", show_default=True)
 @click.option("--label-b", default="B", show_default=True)
-@click.option("--resamples", type=click.IntRange(100, 1_000_000), default=10_000,
-              show_default=True)
-@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95,
-              show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Also write ab.md and ab.png here.")
+@click.option("--resamples", type=click.IntRange(100, 1_000_000), default=10_000, show_default=True)
+@click.option("--confidence", type=click.FloatRange(0.5, 0.999), default=0.95, show_default=True)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Also write ab.md and ab.png here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per metric.")
-def ab_command(rows_a: Path, rows_b: Path, metrics: tuple[str, ...], label_a: str,
-               label_b: str, resamples: int, confidence: float, out_dir: Path | None,
-               as_json: bool) -> None:
+def ab_command(
+    rows_a: Path,
+    rows_b: Path,
+    metrics: tuple[str, ...],
+    label_a: str,
+    label_b: str,
+    resamples: int,
+    confidence: float,
+    out_dir: Path | None,
+    as_json: bool,
+) -> None:
     """Compare two runs on the same questions: B - A per metric, paired bootstrap CI."""
     from ragrelay.evals.ab import compare_runs, render_comparisons
 
     a, b = read_rows(rows_a), read_rows(rows_b)
-    names = list(metrics) or sorted(
-        (set(score_columns(a)) & set(score_columns(b))) | {"latency_s"})
+    names = list(metrics) or sorted((set(score_columns(a)) & set(score_columns(b))) | {"latency_s"})
     comps = compare_runs(a, b, names, resamples=resamples, confidence=confidence)
     if not comps:
         raise UsageError("the two runs share no question with these metrics")

@@ -45,16 +45,22 @@ def _progress() -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=Console(stderr=True), transient=True, disable=not sys.stderr.isatty(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
     )
 
 
 LATENCY_K = 10
 
 
-def _timed_searches(store: EmbeddedStore, queries: list[str], k: int,
-                    advance: Callable[[], None]) -> dict[str, float | None]:
+def _timed_searches(
+    store: EmbeddedStore, queries: list[str], k: int, advance: Callable[[], None]
+) -> dict[str, float | None]:
     """The retrieval stage alone, as a worker runs it: every query once more at ``k``, on
     the warm index the quality pass left. Wall p50/p95 and mean CPU (all threads) per search.
     """
@@ -67,8 +73,11 @@ def _timed_searches(store: EmbeddedStore, queries: list[str], k: int,
         advance()
     cpu_ms = (time.process_time() - cpu_started) * 1000
     if not walls:
-        return {f"search_k{k}_p50_ms": None, f"search_k{k}_p95_ms": None,
-                f"search_k{k}_cpu_ms": None}
+        return {
+            f"search_k{k}_p50_ms": None,
+            f"search_k{k}_p95_ms": None,
+            f"search_k{k}_cpu_ms": None,
+        }
     return {
         f"search_k{k}_p50_ms": round(percentile(walls, 50), 2),
         f"search_k{k}_p95_ms": round(percentile(walls, 95), 2),
@@ -124,8 +133,9 @@ def evaluate_retrieval(
                     recalls.append(recall_at_k(ranking, judged[qid], 100))
                     progress.advance(task)
                 task = progress.add_task("latency (k=10)", total=len(qids))
-                latency = _timed_searches(store, [texts[q] for q in qids], LATENCY_K,
-                                          lambda: progress.advance(task))
+                latency = _timed_searches(
+                    store, [texts[q] for q in qids], LATENCY_K, lambda: progress.advance(task)
+                )
         finally:
             store.close()
     return {
@@ -147,8 +157,10 @@ def apply_settings(config: SearchConfig, settings: tuple[str, ...]) -> SearchCon
     for item in settings:
         key, sep, raw = item.partition("=")
         if not sep or key not in vars(config):
-            raise click.BadParameter(f"{item!r}: use KEY=VALUE with KEY one of "
-                                     f"{', '.join(vars(config))}", param_hint="--set")
+            raise click.BadParameter(
+                f"{item!r}: use KEY=VALUE with KEY one of {', '.join(vars(config))}",
+                param_hint="--set",
+            )
         current = getattr(config, key)
         value: Any
         if isinstance(current, bool):
@@ -164,28 +176,58 @@ def apply_settings(config: SearchConfig, settings: tuple[str, ...]) -> SearchCon
 
 
 @click.command("retrieval")
-@click.option("--corpus", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--qrels", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--corpus", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--queries", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--qrels", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="first N judged queries")
-@click.option("--embedder", "embedder_name", type=click.Choice(EMBEDDERS), default="auto",
-              show_default=True)
-@click.option("--mode", type=click.Choice(["hybrid", "bm25", "dense"]), default=None,
-              help="retriever(s) to use (default: the store's default, hybrid)")
+@click.option(
+    "--embedder", "embedder_name", type=click.Choice(EMBEDDERS), default="auto", show_default=True
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "bm25", "dense"]),
+    default=None,
+    help="retriever(s) to use (default: the store's default, hybrid)",
+)
 @click.option("--fusion", type=click.Choice(["score", "rrf", "zscore"]), default=None)
 @click.option("--prf/--no-prf", default=None, help="RM3 feedback on the keyword side")
 @click.option("--contextual/--no-contextual", default=None, help="index title with each chunk")
-@click.option("--store", "store_path", type=click.Path(dir_okay=False, path_type=Path),
-              default=None, help="keep the ingested store in this file and reuse it next time "
-              "(default: a fresh temporary store)")
-@click.option("--set", "settings", multiple=True, metavar="KEY=VALUE",
-              help="override a SearchConfig field, e.g. --set k1=1.2, or --set "
-              "sentence_window=0 to measure without sentence windows")
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="keep the ingested store in this file and reuse it next time "
+    "(default: a fresh temporary store)",
+)
+@click.option(
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="override a SearchConfig field, e.g. --set k1=1.2, or --set "
+    "sentence_window=0 to measure without sentence windows",
+)
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 def retrieval_command(
-    corpus: Path, queries: Path, qrels: Path, limit: int | None, embedder_name: str,
-    mode: str | None, fusion: str | None, prf: bool | None, contextual: bool | None,
-    store_path: Path | None, settings: tuple[str, ...], as_json: bool,
+    corpus: Path,
+    queries: Path,
+    qrels: Path,
+    limit: int | None,
+    embedder_name: str,
+    mode: str | None,
+    fusion: str | None,
+    prf: bool | None,
+    contextual: bool | None,
+    store_path: Path | None,
+    settings: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """nDCG@10 and Recall@100 of the embedded store on a BEIR-style dataset.
 
@@ -205,9 +247,15 @@ def retrieval_command(
         config = replace(config, contextual=contextual)
     config = apply_settings(config, settings)
     try:
-        result = evaluate_retrieval(corpus, queries, qrels, limit=limit,
-                                    embedder_name=embedder_name, config=config,
-                                    store_path=store_path)
+        result = evaluate_retrieval(
+            corpus,
+            queries,
+            qrels,
+            limit=limit,
+            embedder_name=embedder_name,
+            config=config,
+            store_path=store_path,
+        )
     except UsageError as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:

@@ -42,8 +42,12 @@ def async_client(settings: Settings, config: GatewayConfig) -> aioredis.Redis:
     ``config.redis_max_connections``: each open event stream holds one while it waits in
     XREAD, and the per-process stream cap keeps them inside it. A request that still finds
     the pool empty waits for a connection (up to 10 s) instead of opening another."""
-    return connect_async(settings, max_connections=config.redis_max_connections,
-                         pool_timeout_s=10, client_name="ragrelay-gateway")
+    return connect_async(
+        settings,
+        max_connections=config.redis_max_connections,
+        pool_timeout_s=10,
+        client_name="ragrelay-gateway",
+    )
 
 
 def create_app(
@@ -69,8 +73,13 @@ def create_app(
         if redis_client is None:
             client.close()
 
-    app = FastAPI(title="ragrelay gateway", version="1", description=DESCRIPTION,
-                  lifespan=lifespan, debug=False)
+    app = FastAPI(
+        title="ragrelay gateway",
+        version="1",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        debug=False,
+    )
     app.state.services = svc
     errors.install(app)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)

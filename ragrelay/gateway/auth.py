@@ -29,8 +29,11 @@ def admit(svc: Services, tenant: str) -> str:
     """``tenant`` once its rate limit allows one more request (429 if not)."""
     decision = svc.bucket.take(tenant)
     if not decision.allowed:
-        raise HTTPException(429, f"rate limit of tenant {tenant!r} exceeded",
-                            headers={"Retry-After": str(decision.retry_after_s)})
+        raise HTTPException(
+            429,
+            f"rate limit of tenant {tenant!r} exceeded",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
     return tenant
 
 
@@ -40,8 +43,7 @@ def tenant_of(
 ) -> str:
     """The tenant of the request's bearer API key (see :func:`tenant_for_key`)."""
     key = creds.credentials if creds is not None and creds.scheme.lower() == "bearer" else None
-    return tenant_for_key(svc, key,
-                          missing="missing API key: send `Authorization: Bearer <key>`")
+    return tenant_for_key(svc, key, missing="missing API key: send `Authorization: Bearer <key>`")
 
 
 Tenant = Annotated[str, Depends(tenant_of)]

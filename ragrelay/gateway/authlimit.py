@@ -37,13 +37,18 @@ def client_address(scope: Scope) -> str:
 
 
 def refusal_body(retry_after_s: int) -> bytes:
-    return json.dumps({"detail": "too many failed authentications from this address; "
-                                 f"retry after {retry_after_s} s"}).encode()
+    return json.dumps(
+        {
+            "detail": "too many failed authentications from this address; "
+            f"retry after {retry_after_s} s"
+        }
+    ).encode()
 
 
 class FailedAuthLimit:
-    def __init__(self, app: ASGIApp, bucket: FailureBucket,
-                 exempt: frozenset[str] = OPERATIONS) -> None:
+    def __init__(
+        self, app: ASGIApp, bucket: FailureBucket, exempt: frozenset[str] = OPERATIONS
+    ) -> None:
         self.app = app
         self.bucket = bucket
         self.exempt = exempt
@@ -78,8 +83,15 @@ class FailedAuthLimit:
     @staticmethod
     async def _refuse(send: Send, retry_after_s: int) -> None:
         body = refusal_body(retry_after_s)
-        await send({"type": "http.response.start", "status": 429, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-            (b"retry-after", str(retry_after_s).encode()),
-        ]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 429,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"retry-after", str(retry_after_s).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": body})

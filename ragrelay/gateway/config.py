@@ -21,39 +21,55 @@ class GatewayConfig(BaseSettings):
     sse_max_s: float = Field(3600.0, gt=0, description="an events stream ends after this")
     sse_max_per_key: int = Field(20, ge=1, description="open event streams per API key (429)")
     sse_max_per_tenant: int = Field(
-        100, ge=1, description="open event streams per tenant, all its keys together (429)")
+        100, ge=1, description="open event streams per tenant, all its keys together (429)"
+    )
     sse_max_streams: int = Field(
-        200, ge=1, description="open event streams of one gateway process (503); it holds at "
-                               "most this many + 16 async Redis connections")
+        200,
+        ge=1,
+        description="open event streams of one gateway process (503); it holds at "
+        "most this many + 16 async Redis connections",
+    )
     sse_lease_s: float = Field(
-        60.0, ge=1, le=3600, description="a stream's slot outlives a dead replica this long "
-                                          "(refreshed every third of it while the stream is open)")
+        60.0,
+        ge=1,
+        le=3600,
+        description="a stream's slot outlives a dead replica this long "
+        "(refreshed every third of it while the stream is open)",
+    )
     sse_retry_after_s: int = Field(10, ge=1, description="Retry-After of a refused stream")
     auth_failures_per_min: float = Field(
-        10.0, gt=0, description="failed authentications per minute per client address (refill)")
+        10.0, gt=0, description="failed authentications per minute per client address (refill)"
+    )
     auth_failure_burst: int = Field(
-        20, ge=1, description="failed authentications an address may make at once; past them "
-                              "every request from the address gets 429 until the bucket refills")
+        20,
+        ge=1,
+        description="failed authentications an address may make at once; past them "
+        "every request from the address gets 429 until the bucket refills",
+    )
     heartbeat_max_age_s: float = Field(30.0, gt=0, description="older = a worker is not alive")
     require_workers: bool = Field(
         True, description="readyz fails when no orchestrator is consuming the events stream"
     )
     # Browser sign-in for /ui (docs/observability.md, "Signing in from a browser").
-    ui_session_ttl_s: int = Field(3600, ge=60, le=7 * 86_400,
-                                  description="a /ui browser session lasts this long")
+    ui_session_ttl_s: int = Field(
+        3600, ge=60, le=7 * 86_400, description="a /ui browser session lasts this long"
+    )
     ui_session_secret: SecretStr | None = Field(
-        None, min_length=32,
+        None,
+        min_length=32,
         description="HMAC key of /ui session cookies; unset = random per process, so every "
-                    "replica behind one address needs the same value",
+        "replica behind one address needs the same value",
     )
     ui_cookie_secure: bool = Field(
-        False, description="mark the session cookie Secure even on plain http (set it behind "
-                           "a TLS-terminating proxy); it always is when the request is https",
+        False,
+        description="mark the session cookie Secure even on plain http (set it behind "
+        "a TLS-terminating proxy); it always is when the request is https",
     )
     ui_public_origin: str | None = Field(
-        None, pattern=r"^https?://[^/?#\s]+$",
+        None,
+        pattern=r"^https?://[^/?#\s]+$",
         description="the origin browsers see (https://host[:port]) when a proxy rewrites Host; "
-                    "sign-in and sign-out POSTs must come from it",
+        "sign-in and sign-out POSTs must come from it",
     )
 
     @property

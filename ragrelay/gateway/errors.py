@@ -44,8 +44,9 @@ def field_errors(errors: Iterable[Any], prefix: Sequence[str] = ()) -> list[dict
 
 def _validation_response(fields: list[dict[str, str]]) -> JSONResponse:
     summary = "; ".join(f"{f['field']}: {f['message']}" for f in fields[:5])
-    return JSONResponse({"detail": f"invalid request: {summary}", "errors": fields},
-                        status_code=422)
+    return JSONResponse(
+        {"detail": f"invalid request: {summary}", "errors": fields}, status_code=422
+    )
 
 
 async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
@@ -63,8 +64,9 @@ async def on_http(request: Request, exc: Exception) -> JSONResponse:
         return await on_unexpected(request, exc)
     if exc.status_code == 400:  # FastAPI: the body is not decodable JSON (e.g. not UTF-8)
         return _validation_response([{"field": "body", "message": str(exc.detail)}])
-    return JSONResponse({"detail": exc.detail}, status_code=exc.status_code,
-                        headers=getattr(exc, "headers", None))
+    return JSONResponse(
+        {"detail": exc.detail}, status_code=exc.status_code, headers=getattr(exc, "headers", None)
+    )
 
 
 async def on_invalid_field(request: Request, exc: Exception) -> JSONResponse:
@@ -79,15 +81,23 @@ async def on_usage(request: Request, exc: Exception) -> JSONResponse:
 
 async def on_redis(request: Request, exc: Exception) -> JSONResponse:
     log.error("gateway.redis_error", error=str(exc), path=request.url.path)
-    return JSONResponse({"detail": "the job store is unavailable; retry later"},
-                        status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse(
+        {"detail": "the job store is unavailable; retry later"},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
 
 
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     ref = uuid.uuid4().hex[:12]
     # The traceback goes to the log as text (never to the client).
-    log.error("gateway.unhandled", ref=ref, path=request.url.path, error=repr(exc),
-              traceback="".join(traceback.format_exception(exc)))
+    log.error(
+        "gateway.unhandled",
+        ref=ref,
+        path=request.url.path,
+        error=repr(exc),
+        traceback="".join(traceback.format_exception(exc)),
+    )
     return JSONResponse({"detail": f"internal error (reference {ref})"}, status_code=500)
 
 

@@ -88,10 +88,15 @@ class ApiKeyStore:
         record = ApiKeyRecord(key_id=key_id, tenant=tenant, name=name, created_at=time.time())
         digest = hash_key(plain)
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(self.names.by_hash(digest), mapping={
-            "key_id": key_id, "tenant": tenant, "name": name,
-            "created_at": repr(record.created_at),
-        })
+        pipe.hset(
+            self.names.by_hash(digest),
+            mapping={
+                "key_id": key_id,
+                "tenant": tenant,
+                "name": name,
+                "created_at": repr(record.created_at),
+            },
+        )
         pipe.set(self.names.by_id(key_id), digest)
         pipe.sadd(self.names.tenant_index(tenant), key_id)
         pipe.execute()
@@ -141,7 +146,9 @@ class ApiKeyStore:
 
 def _record(raw: dict[bytes, bytes]) -> ApiKeyRecord:
     return ApiKeyRecord(
-        key_id=_s(raw[b"key_id"]), tenant=_s(raw[b"tenant"]), name=_s(raw.get(b"name", b"")),
+        key_id=_s(raw[b"key_id"]),
+        tenant=_s(raw[b"tenant"]),
+        name=_s(raw.get(b"name", b"")),
         created_at=float(_s(raw.get(b"created_at", b"0"))),
     )
 

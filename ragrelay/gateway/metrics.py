@@ -8,12 +8,15 @@ from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter(
-    "ragrelay_gateway_requests_total", "HTTP requests answered by the gateway",
+    "ragrelay_gateway_requests_total",
+    "HTTP requests answered by the gateway",
     ["method", "route", "status"],
 )
 LATENCY = Histogram(
-    "ragrelay_gateway_request_seconds", "Time to the response's first byte",
-    ["method", "route"], buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+    "ragrelay_gateway_request_seconds",
+    "Time to the response's first byte",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 
 
@@ -40,7 +43,8 @@ class RequestMetrics:
             if message["type"] == "http.response.start":
                 status = int(message["status"])
                 LATENCY.labels(scope["method"], route_of(scope)).observe(
-                    time.perf_counter() - started)
+                    time.perf_counter() - started
+                )
             await send(message)
 
         try:

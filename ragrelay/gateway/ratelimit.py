@@ -57,8 +57,9 @@ def retry_after_seconds(wait_ms: int) -> int:
 
 
 class TokenBucket:
-    def __init__(self, client: redis.Redis, *, rate_per_s: float, burst: int,
-                 prefix: str = "ragrelay") -> None:
+    def __init__(
+        self, client: redis.Redis, *, rate_per_s: float, burst: int, prefix: str = "ragrelay"
+    ) -> None:
         self.rate_per_s = rate_per_s
         self.burst = burst
         self.prefix = prefix
@@ -68,8 +69,9 @@ class TokenBucket:
         return f"{self.prefix}:ratelimit:{tenant}"
 
     def take(self, tenant: str, cost: int = 1) -> Decision:
-        allowed, wait_ms = self._script(keys=[self.key(tenant)],
-                                        args=[self.rate_per_s, self.burst, cost])
+        allowed, wait_ms = self._script(
+            keys=[self.key(tenant)], args=[self.rate_per_s, self.burst, cost]
+        )
         if int(allowed):
             return Decision(True, 0)
         return Decision(False, retry_after_seconds(int(wait_ms)))
@@ -108,8 +110,9 @@ return {0, math.ceil((1 - tokens) * 1000 / rate)}
 class FailureBucket:
     """Failed authentications per client address (async: it runs in a middleware)."""
 
-    def __init__(self, client: aioredis.Redis, *, per_min: float, burst: int,
-                 prefix: str = "ragrelay") -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, per_min: float, burst: int, prefix: str = "ragrelay"
+    ) -> None:
         self.rate_per_s = per_min / 60.0
         self.burst = burst
         self.prefix = prefix
@@ -127,8 +130,9 @@ class FailureBucket:
         return await self._run(address, 1)
 
     async def _run(self, address: str, cost: int) -> Decision:
-        allowed, wait_ms = await self._script(keys=[self.key(address)],
-                                              args=[self.rate_per_s, self.burst, cost])
+        allowed, wait_ms = await self._script(
+            keys=[self.key(address)], args=[self.rate_per_s, self.burst, cost]
+        )
         if int(allowed):
             return Decision(True, 0)
         return Decision(False, retry_after_seconds(int(wait_ms)))

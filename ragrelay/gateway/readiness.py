@@ -32,8 +32,14 @@ class Readiness:
     checks: dict[str, Any] = field(default_factory=dict)
 
 
-def assess(*, redis_ok: bool, orchestrators: int, heartbeat_ages: dict[str, float],
-           max_age_s: float, require_workers: bool) -> tuple[bool, list[str]]:
+def assess(
+    *,
+    redis_ok: bool,
+    orchestrators: int,
+    heartbeat_ages: dict[str, float],
+    max_age_s: float,
+    require_workers: bool,
+) -> tuple[bool, list[str]]:
     """Pure verdict: (ready, reasons it is not)."""
     problems: list[str] = []
     if not redis_ok:
@@ -63,7 +69,7 @@ def heartbeat_keys(client: redis.Redis, keys: Keys, now: float) -> dict[str, flo
     ages: dict[str, float] = {}
     for key in client.scan_iter(match=keys.heartbeat("*"), count=500):
         name = key.decode() if isinstance(key, bytes) else str(key)
-        kind = name[len(keys.heartbeat("")):].split(":", 1)[0]
+        kind = name[len(keys.heartbeat("")) :].split(":", 1)[0]
         raw = client.get(name)
         try:
             age = max(0.0, now - float(raw)) if raw is not None else None
@@ -78,8 +84,11 @@ def live_orchestrators(client: redis.Redis, keys: Keys, max_age_s: float) -> int
     """How many Redis clients read the events stream within ``max_age_s``."""
     try:
         clients: Any = client.client_list()
-        return sum(1 for c in clients if c.get("cmd") == "xreadgroup"
-                   and int(c.get("idle", 1 << 30)) <= max_age_s)
+        return sum(
+            1
+            for c in clients
+            if c.get("cmd") == "xreadgroup" and int(c.get("idle", 1 << 30)) <= max_age_s
+        )
     except redis.exceptions.ResponseError:  # CLIENT LIST not allowed: ask the group instead
         pass
     try:
@@ -89,8 +98,14 @@ def live_orchestrators(client: redis.Redis, keys: Keys, max_age_s: float) -> int
     return sum(1 for c in consumers if int(c["idle"]) <= max_age_s * 1000)
 
 
-def check(client: redis.Redis, keys: Keys, *, heartbeat_dir: Path | None, max_age_s: float,
-          require_workers: bool) -> Readiness:
+def check(
+    client: redis.Redis,
+    keys: Keys,
+    *,
+    heartbeat_dir: Path | None,
+    max_age_s: float,
+    require_workers: bool,
+) -> Readiness:
     now = time.time()
     try:
         client.ping()
@@ -100,14 +115,22 @@ def check(client: redis.Redis, keys: Keys, *, heartbeat_dir: Path | None, max_ag
     ages = heartbeat_files(heartbeat_dir, now)
     for kind, age in heartbeat_keys(client, keys, now).items():
         ages[kind] = min(age, ages.get(kind, age))
-    ready, problems = assess(redis_ok=True, orchestrators=orchestrators, heartbeat_ages=ages,
-                             max_age_s=max_age_s, require_workers=require_workers)
+    ready, problems = assess(
+        redis_ok=True,
+        orchestrators=orchestrators,
+        heartbeat_ages=ages,
+        max_age_s=max_age_s,
+        require_workers=require_workers,
+    )
     queues = {q: int(client.llen(q)) for q in QUEUES}
-    return Readiness(ready, {
-        "redis": "ok",
-        "orchestrators": orchestrators,
-        "heartbeats_age_s": {k: round(v, 1) for k, v in sorted(ages.items())},
-        "stages_without_heartbeat": [s for s in STAGE_QUEUES if s not in ages] if ages else [],
-        "queues": queues,
-        "problems": problems,
-    })
+    return Readiness(
+        ready,
+        {
+            "redis": "ok",
+            "orchestrators": orchestrators,
+            "heartbeats_age_s": {k: round(v, 1) for k, v in sorted(ages.items())},
+            "stages_without_heartbeat": [s for s in STAGE_QUEUES if s not in ages] if ages else [],
+            "queues": queues,
+            "problems": problems,
+        },
+    )

@@ -26,8 +26,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "no context stored for this user"},
     413: {"model": ErrorBody, "description": "request body too large"},
     409: {"model": ErrorBody, "description": "the stored context cannot be read; PUT a new one"},
-    422: {"model": ValidationErrorBody,
-          "description": "the body is not a JSON object within the size and depth limits"},
+    422: {
+        "model": ValidationErrorBody,
+        "description": "the body is not a JSON object within the size and depth limits",
+    },
     429: {"model": ErrorBody, "description": "rate limit exceeded; see Retry-After"},
 }
 
@@ -37,11 +39,18 @@ def put_user_context(
     user_id: UserId,
     tenant: Tenant,
     svc: Svc,
-    context: Annotated[dict[str, Any], BeforeValidator(limits.user_context), Body(
-        description=(f"Any JSON object (at most {limits.MAX_USER_CONTEXT_BYTES} bytes, "
-                     f"{limits.MAX_JSON_DEPTH} levels deep): location, account state, ...; "
-                     "replaces the previous one"),
-        examples=[{"city": "Leeds", "plan": "pro", "open_tickets": 2}])],
+    context: Annotated[
+        dict[str, Any],
+        BeforeValidator(limits.user_context),
+        Body(
+            description=(
+                f"Any JSON object (at most {limits.MAX_USER_CONTEXT_BYTES} bytes, "
+                f"{limits.MAX_JSON_DEPTH} levels deep): location, account state, ...; "
+                "replaces the previous one"
+            ),
+            examples=[{"city": "Leeds", "plan": "pro", "open_tickets": 2}],
+        ),
+    ],
 ) -> UserContextView:
     """Replace the user's real-time context (read by retrieval's user-context source)."""
     svc.redis.set(svc.keys.user_context(tenant, user_id), json.dumps(context))
@@ -58,6 +67,7 @@ def get_user_context(user_id: UserId, tenant: Tenant, svc: Svc) -> UserContextVi
         value = json.loads(raw)
         value = limits.user_context(value if isinstance(value, dict) else {"value": value})
     except (ValueError, RecursionError) as exc:
-        raise HTTPException(409, f"the stored context of user {user_id} cannot be read "
-                                 f"({exc}); PUT a new one") from exc
+        raise HTTPException(
+            409, f"the stored context of user {user_id} cannot be read ({exc}); PUT a new one"
+        ) from exc
     return UserContextView(user_id=user_id, context=value)

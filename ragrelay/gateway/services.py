@@ -33,23 +33,37 @@ class Services:
     auth_failures: FailureBucket
 
     @classmethod
-    def build(cls, settings: Settings, config: GatewayConfig, client: SyncRedis,
-              aclient: aioredis.Redis) -> Services:
+    def build(
+        cls, settings: Settings, config: GatewayConfig, client: SyncRedis, aclient: aioredis.Redis
+    ) -> Services:
         keys = Keys(settings.key_prefix)
         return cls(
-            settings=settings, config=config, keys=keys, redis=client, aredis=aclient,
+            settings=settings,
+            config=config,
+            keys=keys,
+            redis=client,
+            aredis=aclient,
             jobs=JobStore(client, keys, ttl_s=settings.result_ttl_s),
             api_keys=ApiKeyStore(client, prefix=settings.key_prefix),
-            bucket=TokenBucket(client, rate_per_s=config.rate_per_s, burst=config.burst,
-                               prefix=settings.key_prefix),
+            bucket=TokenBucket(
+                client, rate_per_s=config.rate_per_s, burst=config.burst, prefix=settings.key_prefix
+            ),
             feedback=FeedbackStore(client, prefix=settings.key_prefix),
-            streams=StreamLimiter(client, aclient, per_key=config.sse_max_per_key,
-                                  per_tenant=config.sse_max_per_tenant,
-                                  per_process=config.sse_max_streams,
-                                  lease_s=config.sse_lease_s, prefix=settings.key_prefix),
-            auth_failures=FailureBucket(aclient, per_min=config.auth_failures_per_min,
-                                        burst=config.auth_failure_burst,
-                                        prefix=settings.key_prefix),
+            streams=StreamLimiter(
+                client,
+                aclient,
+                per_key=config.sse_max_per_key,
+                per_tenant=config.sse_max_per_tenant,
+                per_process=config.sse_max_streams,
+                lease_s=config.sse_lease_s,
+                prefix=settings.key_prefix,
+            ),
+            auth_failures=FailureBucket(
+                aclient,
+                per_min=config.auth_failures_per_min,
+                burst=config.auth_failure_burst,
+                prefix=settings.key_prefix,
+            ),
         )
 
 

@@ -38,8 +38,12 @@ class SessionClaims:
 
     @classmethod
     def new(cls, tenant: str, key_id: str, *, now: float, ttl_s: int) -> SessionClaims:
-        return cls(tenant=tenant, key_id=key_id, session_id=secrets.token_urlsafe(12),
-                   expires_at=int(now) + ttl_s)
+        return cls(
+            tenant=tenant,
+            key_id=key_id,
+            session_id=secrets.token_urlsafe(12),
+            expires_at=int(now) + ttl_s,
+        )
 
 
 def _b64(data: bytes) -> str:
@@ -56,8 +60,17 @@ def _mac(secret: bytes, signed: str) -> bytes:
 
 def sign_session(claims: SessionClaims, secret: bytes) -> str:
     """The cookie value for ``claims``."""
-    payload = _b64(json.dumps({"t": claims.tenant, "k": claims.key_id, "s": claims.session_id,
-                               "e": claims.expires_at}, separators=(",", ":")).encode())
+    payload = _b64(
+        json.dumps(
+            {
+                "t": claims.tenant,
+                "k": claims.key_id,
+                "s": claims.session_id,
+                "e": claims.expires_at,
+            },
+            separators=(",", ":"),
+        ).encode()
+    )
     signed = f"{VERSION}.{payload}"
     return f"{signed}.{_b64(_mac(secret, signed))}"
 
@@ -80,13 +93,16 @@ def verify_session(token: str | None, secret: bytes, *, now: float) -> SessionCl
     if not isinstance(data, dict):
         return None
     tenant, key_id, session_id, expires_at = (data.get(k) for k in ("t", "k", "s", "e"))
-    if not (isinstance(tenant, str) and isinstance(key_id, str)
-            and isinstance(session_id, str) and type(expires_at) is int):
+    if not (
+        isinstance(tenant, str)
+        and isinstance(key_id, str)
+        and isinstance(session_id, str)
+        and type(expires_at) is int
+    ):
         return None
     if expires_at <= now:
         return None
-    return SessionClaims(tenant=tenant, key_id=key_id, session_id=session_id,
-                         expires_at=expires_at)
+    return SessionClaims(tenant=tenant, key_id=key_id, session_id=session_id, expires_at=expires_at)
 
 
 __all__ = ["MAX_TOKEN_CHARS", "SessionClaims", "sign_session", "verify_session"]

@@ -87,8 +87,11 @@ async def trace_stream(
                 return
         now = time.monotonic()
         if now - started > max_s:
-            yield format_event('{"detail": "events stream closed after its time limit; '
-                               'reconnect with Last-Event-ID"}', event="timeout")
+            yield format_event(
+                '{"detail": "events stream closed after its time limit; '
+                'reconnect with Last-Event-ID"}',
+                event="timeout",
+            )
             return
         if now - last_sent > keepalive_s:
             yield comment("keepalive")

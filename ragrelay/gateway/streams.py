@@ -47,7 +47,9 @@ end
 
 # KEYS: the lease sets; ARGV[1] lease id, ARGV[2] lease ms, ARGV[2 + i] the cap of KEYS[i].
 # Returns 0 when leased, else i of the first full set.
-ACQUIRE = _NOW_MS + """
+ACQUIRE = (
+    _NOW_MS
+    + """
 local ttl = tonumber(ARGV[2])
 for i, key in ipairs(KEYS) do
   redis.call('ZREMRANGEBYSCORE', key, '-inf', now)
@@ -60,14 +62,18 @@ for _, key in ipairs(KEYS) do
 end
 return 0
 """
+)
 
 # Re-adds a lease that vanished (e.g. Redis restarted empty): the stream is still open.
-REFRESH = _NOW_MS + """
+REFRESH = (
+    _NOW_MS
+    + """
 for _, key in ipairs(KEYS) do
   hold(key, ARGV[1], tonumber(ARGV[2]))
 end
 return 0
 """
+)
 
 RELEASE_TIMEOUT_S = 5.0
 
@@ -85,9 +91,17 @@ class Admission:
 
 
 class StreamLimiter:
-    def __init__(self, client: redis.Redis, aclient: aioredis.Redis, *, per_key: int,
-                 per_tenant: int, per_process: int, lease_s: float,
-                 prefix: str = "ragrelay") -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        aclient: aioredis.Redis,
+        *,
+        per_key: int,
+        per_tenant: int,
+        per_process: int,
+        lease_s: float,
+        prefix: str = "ragrelay",
+    ) -> None:
         self.per_key = per_key
         self.per_tenant = per_tenant
         self.per_process = per_process
@@ -113,15 +127,28 @@ class StreamLimiter:
         """A lease for one more stream of ``key_id`` (when known) and ``tenant``, or why not."""
         scopes: list[tuple[str, int, str]] = []
         if key_id is not None:
-            scopes.append((self.key_set(key_id), self.per_key,
-                           f"this API key already has {self.per_key} open event streams, "
-                           "the most allowed"))
-        scopes.append((self.tenant_set(tenant), self.per_tenant,
-                       f"tenant {tenant!r} already has {self.per_tenant} open event streams, "
-                       "the most allowed"))
+            scopes.append(
+                (
+                    self.key_set(key_id),
+                    self.per_key,
+                    f"this API key already has {self.per_key} open event streams, the most allowed",
+                )
+            )
+        scopes.append(
+            (
+                self.tenant_set(tenant),
+                self.per_tenant,
+                f"tenant {tenant!r} already has {self.per_tenant} open event streams, "
+                "the most allowed",
+            )
+        )
         lease_id = uuid.uuid4().hex
-        full = int(self._acquire(keys=[s for s, _, _ in scopes],
-                                 args=[lease_id, self.lease_ms, *(c for _, c, _ in scopes)]))
+        full = int(
+            self._acquire(
+                keys=[s for s, _, _ in scopes],
+                args=[lease_id, self.lease_ms, *(c for _, c, _ in scopes)],
+            )
+        )
         if full:
             return Admission(None, scopes[full - 1][2] + "; close one or retry later")
         return Admission(Lease(lease_id, tuple(s for s, _, _ in scopes)))
@@ -162,8 +189,15 @@ class LeasedEventStream(StreamingResponse):
     """An SSE response that holds its stream slots while it runs and gives them back after,
     however it ends."""
 
-    def __init__(self, frames: AsyncGenerator[bytes, None], *, limiter: StreamLimiter,
-                 lease: Lease, retry_after_s: int, headers: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        frames: AsyncGenerator[bytes, None],
+        *,
+        limiter: StreamLimiter,
+        lease: Lease,
+        retry_after_s: int,
+        headers: Mapping[str, str],
+    ) -> None:
         super().__init__(frames, media_type="text/event-stream", headers=headers)
         self.frames = frames
         self.limiter = limiter
@@ -190,7 +224,10 @@ class LeasedEventStream(StreamingResponse):
                 await asyncio.wait([refresher])
 
     async def _busy(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = (f"this gateway process already serves {self.limiter.per_process} event "
-                  "streams, the most it serves at once; retry later")
-        await JSONResponse({"detail": detail}, status_code=503,
-                           headers={"Retry-After": str(self.retry_after_s)})(scope, receive, send)
+        detail = (
+            f"this gateway process already serves {self.limiter.per_process} event "
+            "streams, the most it serves at once; retry later"
+        )
+        await JSONResponse(
+            {"detail": detail}, status_code=503, headers={"Retry-After": str(self.retry_after_s)}
+        )(scope, receive, send)

@@ -48,7 +48,7 @@ PAGE_HEADERS = {
 DEFAULT_UI_HEADERS = {
     **PAGE_HEADERS,
     "Content-Security-Policy": "default-src 'none'; base-uri 'none'; form-action 'none'; "
-                               "frame-ancestors 'none'",
+    "frame-ancestors 'none'",
 }
 
 
@@ -79,18 +79,30 @@ def build_ui_router(get_job: JobLookup, authenticate: Authenticate | None = None
     who: Callable[..., str | None] = authenticate or _anyone
 
     # Errors are the gateway's JSON bodies; only the 200 is HTML (so no response_class).
-    @router.get("/ui/jobs/{job_id}", response_model=None, responses={
-        200: {"content": {"text/html": {"schema": {"type": "string"}}},
-              "description": "the job's timeline page"},
-        303: {"model": ErrorBody, "description": "a browser (Accept: text/html) without a "
-                                                 "session: sign in at the Location"},
-        401: {"model": ErrorBody, "description": "missing or invalid API key or session, "
-                                                 "or a key in the address (?key=)"},
-        403: {"model": ErrorBody, "description": "the job belongs to another tenant"},
-        404: {"model": ErrorBody, "description": "no such job"},
-        422: {"model": ValidationErrorBody, "description": "invalid job id"},
-        429: {"model": ErrorBody, "description": "rate limit exceeded; see Retry-After"},
-    })
+    @router.get(
+        "/ui/jobs/{job_id}",
+        response_model=None,
+        responses={
+            200: {
+                "content": {"text/html": {"schema": {"type": "string"}}},
+                "description": "the job's timeline page",
+            },
+            303: {
+                "model": ErrorBody,
+                "description": "a browser (Accept: text/html) without a "
+                "session: sign in at the Location",
+            },
+            401: {
+                "model": ErrorBody,
+                "description": "missing or invalid API key or session, "
+                "or a key in the address (?key=)",
+            },
+            403: {"model": ErrorBody, "description": "the job belongs to another tenant"},
+            404: {"model": ErrorBody, "description": "no such job"},
+            422: {"model": ValidationErrorBody, "description": "invalid job id"},
+            429: {"model": ErrorBody, "description": "rate limit exceeded; see Retry-After"},
+        },
+    )
     def job_page(job_id: JobIdPath, tenant: str | None = Depends(who)) -> HTMLResponse:
         """The job's timeline: stages as bars on worker lanes, iterations, scores, cost, answer.
         Send `Authorization: Bearer <key>`, or sign in from a browser at /ui/login."""
@@ -118,8 +130,7 @@ def gateway_ui_router(svc: Services) -> APIRouter:
             result = svc.jobs.result(job_id)
         except CorruptRecord:
             result = None
-        return JobPage(tenant=tenant, result=result,
-                       trace=[e for _, e in svc.jobs.trace(job_id)])
+        return JobPage(tenant=tenant, result=result, trace=[e for _, e in svc.jobs.trace(job_id)])
 
     sessions = BrowserSessions.for_gateway(svc)
     router = build_ui_router(get_job, ui_authenticator(sessions))
@@ -150,5 +161,11 @@ class UiSecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
-__all__ = ["DEFAULT_UI_HEADERS", "PAGE_HEADERS", "JobPage", "UiSecurityHeaders",
-           "build_ui_router", "gateway_ui_router"]
+__all__ = [
+    "DEFAULT_UI_HEADERS",
+    "PAGE_HEADERS",
+    "JobPage",
+    "UiSecurityHeaders",
+    "build_ui_router",
+    "gateway_ui_router",
+]

@@ -53,11 +53,13 @@ KEY_IN_ADDRESS = (
     "an API key in the address (?key=) is no longer accepted: addresses end up in access "
     "logs and browser history. Sign in at /ui/login, or send `Authorization: Bearer <key>`"
 )
-MISSING = ("missing API key: send `Authorization: Bearer <key>`, or sign in at /ui/login "
-           "in a browser")
+MISSING = (
+    "missing API key: send `Authorization: Bearer <key>`, or sign in at /ui/login in a browser"
+)
 
 session_cookie = APIKeyCookie(
-    name=COOKIE, auto_error=False,
+    name=COOKIE,
+    auto_error=False,
     description="a browser session from `POST /ui/session` (the sign-in form at /ui/login)",
 )
 
@@ -82,8 +84,10 @@ background:#2f76b5;color:#fff;cursor:pointer}
 .who{background:#eef7f0;border-left:4px solid #2e9c5a;padding:8px 12px;margin:10px 0}
 .small{color:#5b6570;font-size:13px}
 """
-LOGIN_CSP = (f"default-src 'none'; style-src {csp_hash(LOGIN_CSS)}; form-action 'self'; "
-             "base-uri 'none'; frame-ancestors 'none'")
+LOGIN_CSP = (
+    f"default-src 'none'; style-src {csp_hash(LOGIN_CSS)}; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
 # `same-origin`, not `no-referrer`: under `no-referrer` browsers send `Origin: null` with the
 # form's POST, and the Origin check below needs the real one. Nothing here links elsewhere.
 LOGIN_HEADERS = {
@@ -109,23 +113,29 @@ class BrowserSessions:
     def for_gateway(cls, svc: Services) -> BrowserSessions:
         config = svc.config
         if config.ui_session_secret is None:
-            log.warning("gateway.ui_session_secret_generated",
-                        hint="set RAGRELAY_GATEWAY_UI_SESSION_SECRET (32+ characters, the "
-                             "same on every replica): /ui sessions now end with this process "
-                             "and are not valid on other replicas")
+            log.warning(
+                "gateway.ui_session_secret_generated",
+                hint="set RAGRELAY_GATEWAY_UI_SESSION_SECRET (32+ characters, the "
+                "same on every replica): /ui sessions now end with this process "
+                "and are not valid on other replicas",
+            )
             secret = secrets.token_bytes(32)
         else:
             secret = config.ui_session_secret.get_secret_value().encode("utf-8")
-        return cls(svc=svc, secret=secret, ttl_s=config.ui_session_ttl_s,
-                   force_secure=config.ui_cookie_secure, public_origin=config.ui_public_origin)
+        return cls(
+            svc=svc,
+            secret=secret,
+            ttl_s=config.ui_session_ttl_s,
+            force_secure=config.ui_cookie_secure,
+            public_origin=config.ui_public_origin,
+        )
 
     def _ended(self, session_id: str) -> str:
         return f"{self.svc.settings.key_prefix}:uisession:ended:{session_id}"
 
     def start(self, record: ApiKeyRecord) -> tuple[str, SessionClaims]:
         """A new session for the key of ``record``: (cookie value, its claims)."""
-        claims = SessionClaims.new(record.tenant, record.key_id, now=time.time(),
-                                   ttl_s=self.ttl_s)
+        claims = SessionClaims.new(record.tenant, record.key_id, now=time.time(), ttl_s=self.ttl_s)
         return sign_session(claims, self.secret), claims
 
     def check(self, token: str | None) -> SessionClaims | None:
@@ -150,12 +160,20 @@ class BrowserSessions:
         return self.force_secure or request.url.scheme == "https"
 
     def set_cookie(self, response: Response, request: Request, token: str) -> None:
-        response.set_cookie(COOKIE, token, max_age=self.ttl_s, path=COOKIE_PATH,
-                            secure=self.secure(request), httponly=True, samesite="strict")
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=self.ttl_s,
+            path=COOKIE_PATH,
+            secure=self.secure(request),
+            httponly=True,
+            samesite="strict",
+        )
 
     def clear_cookie(self, response: Response, request: Request) -> None:
-        response.delete_cookie(COOKIE, path=COOKIE_PATH, secure=self.secure(request),
-                               httponly=True, samesite="strict")
+        response.delete_cookie(
+            COOKIE, path=COOKIE_PATH, secure=self.secure(request), httponly=True, samesite="strict"
+        )
 
     def same_origin(self, request: Request) -> bool:
         """Whether a POST comes from our own pages. Browsers send ``Origin`` with every POST
@@ -173,8 +191,11 @@ class BrowserSessions:
         except ValueError:
             return False
         host = request.headers.get("host", "")
-        return parts.scheme in ("http", "https") and bool(host) and parts.netloc.lower() == (
-            host.lower())
+        return (
+            parts.scheme in ("http", "https")
+            and bool(host)
+            and parts.netloc.lower() == (host.lower())
+        )
 
 
 def safe_next(value: str | None) -> str | None:
@@ -188,14 +209,22 @@ def login_location(next_path: str | None) -> str:
     return f"{LOGIN_PATH}?{urlencode({'next': target})}" if target else LOGIN_PATH
 
 
-def render_login(*, next_path: str | None = None, message: str | None = None,
-                 claims: SessionClaims | None = None, ttl_s: int = 3600) -> str:
+def render_login(
+    *,
+    next_path: str | None = None,
+    message: str | None = None,
+    claims: SessionClaims | None = None,
+    ttl_s: int = 3600,
+) -> str:
     """The sign-in page: the form, or who is signed in and a sign-out button."""
     next_path = safe_next(next_path)
     # After a link from another site the SameSite=Strict cookie is not sent until the next
     # same-site navigation: this link is one.
-    onward = (f"<p>{link(next_path, 'Open the job')} (if you are already signed in in "
-              "this browser).</p>" if next_path else "")
+    onward = (
+        f"<p>{link(next_path, 'Open the job')} (if you are already signed in in this browser).</p>"
+        if next_path
+        else ""
+    )
     parts = ["<h1>ragrelay</h1>"]
     if message:
         parts.append(f'<div class="msg" id="message">{esc(message)}</div>')
@@ -204,15 +233,17 @@ def render_login(*, next_path: str | None = None, message: str | None = None,
         parts.append(
             f'<div class="who" id="signed-in">Signed in as tenant <b>{esc(claims.tenant)}'
             f"</b> with key <code>{esc(claims.key_id)}</code> until {esc(until)}.</div>"
-            + (f"<p>{link(next_path, 'Open the job')}.</p>" if next_path else
-               "<p>Open a job's timeline at <code>/ui/jobs/&lt;job id&gt;</code>.</p>")
-            +
-            '<form method="post" action="/ui/logout"><button type="submit" id="sign-out">'
-            "Sign out</button></form>")
+            + (
+                f"<p>{link(next_path, 'Open the job')}.</p>"
+                if next_path
+                else "<p>Open a job's timeline at <code>/ui/jobs/&lt;job id&gt;</code>.</p>"
+            )
+            + '<form method="post" action="/ui/logout"><button type="submit" id="sign-out">'
+            "Sign out</button></form>"
+        )
     else:
         minutes = max(1, ttl_s // 60)
-        hidden = (f'<input type="hidden" name="next" value="{esc(next_path)}">'
-                  if next_path else "")
+        hidden = f'<input type="hidden" name="next" value="{esc(next_path)}">' if next_path else ""
         parts.append(
             '<form method="post" action="/ui/session" id="sign-in">'
             '<label for="key">API key</label>'
@@ -221,11 +252,14 @@ def render_login(*, next_path: str | None = None, message: str | None = None,
             f'{hidden}<button type="submit">Sign in</button></form>'
             '<p class="small">From <code>ragrelay keys create --tenant T</code>. The key goes '
             "once, in the body of this form; the browser keeps only a session for "
-            f"{minutes} minute(s), in a cookie no script can read.</p>{onward}")
-    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            '<meta name="referrer" content="same-origin"><title>ragrelay · sign in</title>'
-            f"<style>{LOGIN_CSS}</style></head><body><main>{''.join(parts)}</main></body>"
-            "</html>")
+            f"{minutes} minute(s), in a cookie no script can read.</p>{onward}"
+        )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="referrer" content="same-origin"><title>ragrelay · sign in</title>'
+        f"<style>{LOGIN_CSS}</style></head><body><main>{''.join(parts)}</main></body>"
+        "</html>"
+    )
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -254,20 +288,26 @@ def signin_router(sessions: BrowserSessions) -> APIRouter:
     router = APIRouter(tags=["ui"], include_in_schema=False)
     svc = sessions.svc
 
-    def page(status: int = 200, *, next_path: str | None = None, message: str | None = None,
-             claims: SessionClaims | None = None) -> HTMLResponse:
-        html = render_login(next_path=next_path, message=message, claims=claims,
-                            ttl_s=sessions.ttl_s)
+    def page(
+        status: int = 200,
+        *,
+        next_path: str | None = None,
+        message: str | None = None,
+        claims: SessionClaims | None = None,
+    ) -> HTMLResponse:
+        html = render_login(
+            next_path=next_path, message=message, claims=claims, ttl_s=sessions.ttl_s
+        )
         return HTMLResponse(html, status_code=status, headers=LOGIN_HEADERS)
 
     def same_origin(request: Request) -> None:
         if not sessions.same_origin(request):
-            raise HTTPException(403, "cross-origin form post refused: sign in from "
-                                     f"{LOGIN_PATH} on this gateway")
+            raise HTTPException(
+                403, f"cross-origin form post refused: sign in from {LOGIN_PATH} on this gateway"
+            )
 
     @router.get(LOGIN_PATH)
-    def login_form(cookie: SessionCookie,
-                   next_path: NextParam = None) -> HTMLResponse:
+    def login_form(cookie: SessionCookie, next_path: NextParam = None) -> HTMLResponse:
         return page(next_path=next_path, claims=sessions.check(cookie))
 
     @router.post("/ui/session", dependencies=[Depends(same_origin)])
@@ -285,8 +325,7 @@ def signin_router(sessions: BrowserSessions) -> APIRouter:
             return refused
         token, claims = sessions.start(record)
         log.info("gateway.ui_signed_in", tenant=claims.tenant, key_id=claims.key_id)
-        response = RedirectResponse(next_path or LOGIN_PATH, status_code=303,
-                                    headers=LOGIN_HEADERS)
+        response = RedirectResponse(next_path or LOGIN_PATH, status_code=303, headers=LOGIN_HEADERS)
         sessions.set_cookie(response, request, token)
         return response
 
@@ -306,9 +345,7 @@ def ui_authenticator(sessions: BrowserSessions) -> Callable[..., str]:
     """The dependency that names the tenant of a ``/ui`` request (see the module doc)."""
     svc = sessions.svc
 
-    def ui_tenant(request: Request,
-                  creds: BearerCredentials,
-                  cookie: SessionCookie) -> str:
+    def ui_tenant(request: Request, creds: BearerCredentials, cookie: SessionCookie) -> str:
         if "key" in request.query_params:
             raise HTTPException(401, KEY_IN_ADDRESS, headers=UNAUTHORIZED)
         if creds is not None and creds.scheme.lower() == "bearer":
@@ -317,12 +354,20 @@ def ui_authenticator(sessions: BrowserSessions) -> Callable[..., str]:
         if claims is not None:
             return admit(svc, claims.tenant)
         if "text/html" in request.headers.get("accept", ""):  # a browser: to the form
-            raise HTTPException(303, "sign in first",
-                                headers={"Location": login_location(request.url.path)})
+            raise HTTPException(
+                303, "sign in first", headers={"Location": login_location(request.url.path)}
+            )
         raise HTTPException(401, MISSING, headers=UNAUTHORIZED)
 
     return ui_tenant
 
 
-__all__ = ["COOKIE", "LOGIN_PATH", "BrowserSessions", "render_login", "safe_next",
-           "signin_router", "ui_authenticator"]
+__all__ = [
+    "COOKIE",
+    "LOGIN_PATH",
+    "BrowserSessions",
+    "render_login",
+    "safe_next",
+    "signin_router",
+    "ui_authenticator",
+]

@@ -188,11 +188,18 @@ def idle(
         if line is None:
             raise imaplib.IMAP4.abort("no completion after DONE")
         if line.startswith(tag + b" "):
-            if not line[len(tag) + 1:].upper().startswith(b"OK"):
+            if not line[len(tag) + 1 :].upper().startswith(b"OK"):
                 raise imaplib.IMAP4.abort(line.decode(errors="replace").strip())
             return new_mail
         new_mail = new_mail or bool(_NEW_MAIL.match(line))
 
 
-__all__ = ["MAX_IDLE_S", "IdleIMAP4", "IdleIMAP4_SSL", "IdleUnsupported", "SocketReader",
-           "has_idle", "idle"]
+__all__ = [
+    "MAX_IDLE_S",
+    "IdleIMAP4",
+    "IdleIMAP4_SSL",
+    "IdleUnsupported",
+    "SocketReader",
+    "has_idle",
+    "idle",
+]

@@ -65,7 +65,9 @@ def parse_imap_url(url: str, user: str | None = None, password: str | None = Non
             "--imap-user and --imap-password (or RAGRELAY_IMAP_PASSWORD)"
         )
     mailbox = unquote(parts.path.lstrip("/")) or "INBOX"
-    return ImapTarget(parts.hostname, parts.port or (993 if tls else 143), tls, login, secret, mailbox)
+    return ImapTarget(
+        parts.hostname, parts.port or (993 if tls else 143), tls, login, secret, mailbox
+    )
 
 
 def _quote(name: str) -> str:
@@ -207,7 +209,12 @@ class ImapMailbox:
         payload = draft_bytes(draft)
         self._call(
             lambda: self._ok(
-                conn.append(_quote(name), "(\\Draft \\Seen)", imaplib.Time2Internaldate(time.time()), payload),
+                conn.append(
+                    _quote(name),
+                    "(\\Draft \\Seen)",
+                    imaplib.Time2Internaldate(time.time()),
+                    payload,
+                ),
                 "APPEND",
             )
         )
@@ -218,7 +225,9 @@ class ImapMailbox:
 
     def _mark(self, conn: imaplib.IMAP4, ref: str) -> None:
         self._call(
-            lambda: self._ok(conn.uid("STORE", ref, "+FLAGS.SILENT", f"({PROCESSED_KEYWORD})"), "STORE")
+            lambda: self._ok(
+                conn.uid("STORE", ref, "+FLAGS.SILENT", f"({PROCESSED_KEYWORD})"), "STORE"
+            )
         )
 
     # -- new mail: IDLE ---------------------------------------------------------------------

@@ -159,8 +159,7 @@ class SqliteLedger:
             return
         raw = json.dumps(info)
         rows = [(tenant, ref, raw) for ref in dict.fromkeys(refs)]
-        self._tx("INSERT OR REPLACE INTO inbox_drafts (tenant, ref, info) VALUES (?, ?, ?)",
-                 *rows)
+        self._tx("INSERT OR REPLACE INTO inbox_drafts (tenant, ref, info) VALUES (?, ?, ?)", *rows)
 
     def find_draft(self, tenant: str, ref: str) -> dict[str, Any] | None:
         row = self._db.execute(
@@ -212,7 +211,10 @@ class RedisLedger:
     def claim(self, tenant: str, key: str, lease_s: float = DEFAULT_LEASE_S) -> Claim | None:
         token = uuid.uuid4().hex
         ok = self._call(
-            self.redis.set, self._key(tenant, key), f"lease:{token}", nx=True,
+            self.redis.set,
+            self._key(tenant, key),
+            f"lease:{token}",
+            nx=True,
             px=max(1, int(lease_s * 1000)),
         )
         return Claim(tenant, key, token) if ok else None

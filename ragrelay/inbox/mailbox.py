@@ -148,7 +148,8 @@ class MaildirMailbox:
         if dotted.is_dir() or plain.is_dir():
             return dotted if dotted.is_dir() else plain
         maildirplusplus = any(
-            p.name.startswith("dovecot") or p.name == "courierimapkeywords"
+            p.name.startswith("dovecot")
+            or p.name == "courierimapkeywords"
             or (p.name.startswith(".") and (p / "cur").is_dir())
             for p in directory.iterdir()
         )
@@ -199,8 +200,11 @@ class MaildirMailbox:
     def fetch(self) -> Iterator[RawMessage]:
         letter = self._processed_letter()
         # listed up front: marking moves files from new/ to cur/ while we iterate
-        listed = [(sub, path) for sub in ("new", "cur")
-                  for path in sorted((self.directory / sub).iterdir())]
+        listed = [
+            (sub, path)
+            for sub in ("new", "cur")
+            for path in sorted((self.directory / sub).iterdir())
+        ]
         for sub, path in listed:
             if path.name.startswith(".") or not path.is_file():
                 continue

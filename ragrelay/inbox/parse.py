@@ -28,7 +28,9 @@ MAX_BODY_CHARS = 100_000
 METADATA_HEADER_CHARS = 2_000
 METADATA_MAX_HEADERS = 40
 QUESTION_CHARS = 600
-_SUBJECT_NOISE = re.compile(r"^\s*(?:(?:re|aw|fwd?|sv)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]{1,40}\]\s*)+", re.I)
+_SUBJECT_NOISE = re.compile(
+    r"^\s*(?:(?:re|aw|fwd?|sv)\s*(?:\[\d+\])?\s*:\s*|\[[^\]]{1,40}\]\s*)+", re.I
+)
 _SENTENCE = re.compile(r"(?<=[.!?])\s+")
 MAX_RAW_BYTES = 25 * 1024 * 1024
 
@@ -232,7 +234,9 @@ def _attachment(part: Message) -> Attachment:
         size = len(payload) if isinstance(payload, bytes) else 0
     except Exception:
         size = 0
-    return Attachment(filename=_decode_words(filename), content_type=part.get_content_type(), size=size)
+    return Attachment(
+        filename=_decode_words(filename), content_type=part.get_content_type(), size=size
+    )
 
 
 def _collect(msg: Message) -> tuple[list[str], list[str], list[Attachment]]:
@@ -250,7 +254,10 @@ def _collect(msg: Message) -> tuple[list[str], list[str], list[Attachment]]:
         elif ctype == "text/html":
             htmls.append(_part_text(part))
         elif ctype == "message/rfc822" or part.get_content_maintype() in {
-            "image", "audio", "video", "application",
+            "image",
+            "audio",
+            "video",
+            "application",
         }:
             attachments.append(_attachment(part))
         elif part.get_content_maintype() == "text":

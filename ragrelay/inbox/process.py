@@ -126,15 +126,30 @@ class InboxProcessor:
                 continue
             claim = self.ledger.claim(self.tenant, parsed.key, self.lease_s)
             if claim is None:
-                self._emit(Outcome(message.ref, parsed.key, "skipped",
-                                   reason="already processed or claimed by another poller"), out)
+                self._emit(
+                    Outcome(
+                        message.ref,
+                        parsed.key,
+                        "skipped",
+                        reason="already processed or claimed by another poller",
+                    ),
+                    out,
+                )
                 continue
             try:
                 job_id, _created = self.client.submit(job_request(parsed, self.tenant, self.budget))
             except (RagrelayError, ValueError) as exc:
                 self.ledger.release(claim)
-                self._emit(Outcome(message.ref, parsed.key, "failed", reason=f"submit: {exc}",
-                                   elapsed_ms=_ms(started)), out)
+                self._emit(
+                    Outcome(
+                        message.ref,
+                        parsed.key,
+                        "failed",
+                        reason=f"submit: {exc}",
+                        elapsed_ms=_ms(started),
+                    ),
+                    out,
+                )
                 continue
             pending.append(_InFlight(message, parsed, claim, job_id, started))
             while len(pending) >= self.window:
@@ -143,8 +158,9 @@ class InboxProcessor:
             self._finish(pending.popleft(), out)
         return out
 
-    def _unparseable(self, message: RawMessage, reason: str, started: float,
-                     out: list[Outcome]) -> None:
+    def _unparseable(
+        self, message: RawMessage, reason: str, started: float, out: list[Outcome]
+    ) -> None:
         key = f"sha256:{content_hash(message.raw)}"
         claim = self.ledger.claim(self.tenant, key, self.lease_s)
         if claim is None:
@@ -153,8 +169,9 @@ class InboxProcessor:
         with contextlib.suppress(RagrelayError):  # the ledger entry alone suffices
             self.mailbox.mark_processed(message.ref)
         self.ledger.complete(claim, {"status": "unparseable", "reason": reason})
-        self._emit(Outcome(message.ref, key, "unparseable", reason=reason,
-                           elapsed_ms=_ms(started)), out)
+        self._emit(
+            Outcome(message.ref, key, "unparseable", reason=reason, elapsed_ms=_ms(started)), out
+        )
 
     def _finish(self, job: _InFlight, out: list[Outcome]) -> None:
         parsed, claim = job.parsed, job.claim
@@ -168,38 +185,66 @@ class InboxProcessor:
                 and result.answer.strip()
             ):
                 digest = key_digest(self.tenant, parsed.key)
-                draft = build_draft(parsed, result.answer, tenant=self.tenant,
-                                    mailbox_address=self.mailbox_address, job_id=job.job_id)
+                draft = build_draft(
+                    parsed,
+                    result.answer,
+                    tenant=self.tenant,
+                    mailbox_address=self.mailbox_address,
+                    job_id=job.job_id,
+                )
                 stored = self.mailbox.store_draft(digest, draft)
                 status = "drafted" if stored else "duplicate"
                 self._remember_draft(parsed, digest, draft, result)
             self.mailbox.mark_processed(job.message.ref)
         except RagrelayError as exc:
             self.ledger.release(claim)
-            self._emit(Outcome(job.message.ref, parsed.key, "failed", job_id=job.job_id,
-                               reason=str(exc), elapsed_ms=_ms(job.started)), out)
+            self._emit(
+                Outcome(
+                    job.message.ref,
+                    parsed.key,
+                    "failed",
+                    job_id=job.job_id,
+                    reason=str(exc),
+                    elapsed_ms=_ms(job.started),
+                ),
+                out,
+            )
             return
         outcome = Outcome(
-            job.message.ref, parsed.key, status, triage=result.triage, job_id=job.job_id,
-            elapsed_ms=_ms(job.started), draft_digest=digest, scores=dict(result.scores),
-            job_status=result.status, stop_reason=result.stop_reason,
+            job.message.ref,
+            parsed.key,
+            status,
+            triage=result.triage,
+            job_id=job.job_id,
+            elapsed_ms=_ms(job.started),
+            draft_digest=digest,
+            scores=dict(result.scores),
+            job_status=result.status,
+            stop_reason=result.stop_reason,
             reason=result.error or ("" if status != "no_draft" else result.stop_reason),
         )
-        if not self.ledger.complete(claim, {"status": status, "job_id": job.job_id,
-                                            "triage": result.triage}):
+        if not self.ledger.complete(
+            claim, {"status": status, "job_id": job.job_id, "triage": result.triage}
+        ):
             outcome.reason = (outcome.reason + "; lease expired before completion").strip("; ")
         self._emit(outcome, out)
 
-
-    def _remember_draft(self, parsed: ParsedEmail, digest: str, draft: EmailMessage,
-                        result: JobResult) -> None:
+    def _remember_draft(
+        self, parsed: ParsedEmail, digest: str, draft: EmailMessage, result: JobResult
+    ) -> None:
         """For edited-draft feedback (``sent.py``): what we drafted, findable by the
         original's key, the draft's Message-ID and its reply key."""
         draft_id = str(draft["Message-ID"] or "").strip()
-        info = {"key": parsed.key, "question": parsed.question(), "draft": result.answer.strip(),
-                "job_id": result.job_id, "draft_message_id": draft_id, "digest": digest,
-                "cited_doc_ids": sorted({c.doc_id for c in result.citations}),
-                "at": time.time()}
+        info = {
+            "key": parsed.key,
+            "question": parsed.question(),
+            "draft": result.answer.strip(),
+            "job_id": result.job_id,
+            "draft_message_id": draft_id,
+            "digest": digest,
+            "cited_doc_ids": sorted({c.doc_id for c in result.citations}),
+            "at": time.time(),
+        }
         refs = [parsed.key, digest] + ([draft_id] if draft_id else [])
         self.ledger.record_draft(self.tenant, refs, info)
 
@@ -208,4 +253,11 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000.0, 1)
 
 
-__all__ = ["DRAFTABLE_STATUSES", "InboxProcessor", "JobClient", "Outcome", "idempotency_key", "job_request"]
+__all__ = [
+    "DRAFTABLE_STATUSES",
+    "InboxProcessor",
+    "JobClient",
+    "Outcome",
+    "idempotency_key",
+    "job_request",
+]

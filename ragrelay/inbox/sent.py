@@ -105,11 +105,14 @@ def reply_refs(parsed: ParsedEmail, raw: bytes) -> list[str]:
 
 
 def feedback_id(tenant: str, sent_key: str) -> str:
-    return hashlib.sha256(f"sent\x00{tenant}\x00{sent_key}".encode("utf-8", "surrogatepass")).hexdigest()[:32]
+    return hashlib.sha256(
+        f"sent\x00{tenant}\x00{sent_key}".encode("utf-8", "surrogatepass")
+    ).hexdigest()[:32]
 
 
-def feedback_for(parsed: ParsedEmail, draft: dict[str, Any], *, tenant: str,
-                 now: float | None = None) -> tuple[FeedbackRecord, float]:
+def feedback_for(
+    parsed: ParsedEmail, draft: dict[str, Any], *, tenant: str, now: float | None = None
+) -> tuple[FeedbackRecord, float]:
     """The feedback record a sent reply makes about our draft, and the similarity."""
     ours = normalise(str(draft.get("draft") or ""))
     theirs = normalise(parsed.body_clean)
@@ -118,9 +121,14 @@ def feedback_for(parsed: ParsedEmail, draft: dict[str, Any], *, tenant: str,
     sent_as = parsed.message_id or "a message without Message-ID"
     record = FeedbackRecord(
         rating=edited_rating(sim) if edited else ACCEPTED_RATING,
-        comment=(f"inbox: draft edited before sending (similarity {sim:.2f}); sent as {sent_as}"
-                 if edited else f"inbox: draft sent unchanged as {sent_as}"),
-        corrected_answer=parsed.body_clean.strip() if edited and parsed.body_clean.strip() else None,
+        comment=(
+            f"inbox: draft edited before sending (similarity {sim:.2f}); sent as {sent_as}"
+            if edited
+            else f"inbox: draft sent unchanged as {sent_as}"
+        ),
+        corrected_answer=parsed.body_clean.strip()
+        if edited and parsed.body_clean.strip()
+        else None,
         feedback_id=feedback_id(tenant, parsed.key),
         job_id=str(draft.get("job_id") or f"inbox:{draft.get('digest', '')}"),
         tenant=tenant,
@@ -181,15 +189,27 @@ class SentScanner:
             self._record(message, parsed, draft, out)
         return out
 
-    def _record(self, message: RawMessage, parsed: ParsedEmail, draft: dict[str, Any],
-                out: list[SentOutcome]) -> None:
+    def _record(
+        self,
+        message: RawMessage,
+        parsed: ParsedEmail,
+        draft: dict[str, Any],
+        out: list[SentOutcome],
+    ) -> None:
         key = f"sent:{parsed.key}"
         claim = self.ledger.claim(self.tenant, key, self.lease_s)
         if claim is None:
             if self.ledger.is_done(self.tenant, key):
                 self.folder.mark_processed(message.ref)
-            self._emit(SentOutcome(message.ref, parsed.key, "skipped",
-                                   reason="already recorded or claimed by another poller"), out)
+            self._emit(
+                SentOutcome(
+                    message.ref,
+                    parsed.key,
+                    "skipped",
+                    reason="already recorded or claimed by another poller",
+                ),
+                out,
+            )
             return
         try:
             record, sim = feedback_for(parsed, draft, tenant=self.tenant)
@@ -197,16 +217,43 @@ class SentScanner:
             self.folder.mark_processed(message.ref)
         except (RagrelayError, redis.RedisError, OSError) as exc:
             self.ledger.release(claim)
-            self._emit(SentOutcome(message.ref, parsed.key, "failed",
-                                   job_id=str(draft.get("job_id") or "") or None,
-                                   reason=str(exc)), out)
+            self._emit(
+                SentOutcome(
+                    message.ref,
+                    parsed.key,
+                    "failed",
+                    job_id=str(draft.get("job_id") or "") or None,
+                    reason=str(exc),
+                ),
+                out,
+            )
             return
         status = "accepted" if record.rating == ACCEPTED_RATING else "edited"
-        self.ledger.complete(claim, {"status": status, "feedback_id": record.feedback_id,
-                                     "job_id": record.job_id})
-        self._emit(SentOutcome(message.ref, parsed.key, status, job_id=record.job_id,
-                               similarity=sim, feedback_id=record.feedback_id), out)
+        self.ledger.complete(
+            claim, {"status": status, "feedback_id": record.feedback_id, "job_id": record.job_id}
+        )
+        self._emit(
+            SentOutcome(
+                message.ref,
+                parsed.key,
+                status,
+                job_id=record.job_id,
+                similarity=sim,
+                feedback_id=record.feedback_id,
+            ),
+            out,
+        )
 
 
-__all__ = ["ACCEPTED_RATING", "FeedbackSink", "SentFolder", "SentOutcome", "SentScanner",
-           "edited_rating", "feedback_for", "normalise", "reply_refs", "similarity"]
+__all__ = [
+    "ACCEPTED_RATING",
+    "FeedbackSink",
+    "SentFolder",
+    "SentOutcome",
+    "SentScanner",
+    "edited_rating",
+    "feedback_for",
+    "normalise",
+    "reply_refs",
+    "similarity",
+]

@@ -11,7 +11,32 @@ import re
 from html.parser import HTMLParser
 
 _BLOCK_TAGS = frozenset(
-    ["p", "div", "br", "tr", "li", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol", "blockquote", "pre", "hr", "dd", "dt", "section", "article", "header", "footer", "center"]
+    [
+        "p",
+        "div",
+        "br",
+        "tr",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "table",
+        "ul",
+        "ol",
+        "blockquote",
+        "pre",
+        "hr",
+        "dd",
+        "dt",
+        "section",
+        "article",
+        "header",
+        "footer",
+        "center",
+    ]
 )
 _SKIP_TAGS = frozenset({"script", "style", "head", "title"})
 

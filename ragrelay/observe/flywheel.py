@@ -32,8 +32,10 @@ def parse_since(value: str, *, now: float) -> float:
     try:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
-        raise UsageError(f"--since {value!r}: expected a date (2026-11-01), a date-time "
-                         "(2026-11-01T12:00:00Z) or an age (24h, 7d)") from exc
+        raise UsageError(
+            f"--since {value!r}: expected a date (2026-11-01), a date-time "
+            "(2026-11-01T12:00:00Z) or an age (24h, 7d)"
+        ) from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
@@ -55,8 +57,9 @@ def to_case(record: FeedbackRecord) -> dict[str, Any]:
         "question": record.query or "",
         "answers": [reference] if reference else [],
         "source": "feedback",
-        "reference_kind": ("corrected" if record.corrected_answer
-                           else "confirmed" if reference else "none"),
+        "reference_kind": (
+            "corrected" if record.corrected_answer else "confirmed" if reference else "none"
+        ),
         "rating": record.rating,
         "comment": record.comment,
         "job_id": record.job_id,
@@ -71,9 +74,13 @@ def to_case(record: FeedbackRecord) -> dict[str, Any]:
     return case
 
 
-def export_cases(records: Iterable[FeedbackRecord], *, since: float | None = None,
-                 include_unreferenced: bool = False,
-                 skipped: list[str] | None = None) -> Iterator[dict[str, Any]]:
+def export_cases(
+    records: Iterable[FeedbackRecord],
+    *,
+    since: float | None = None,
+    include_unreferenced: bool = False,
+    skipped: list[str] | None = None,
+) -> Iterator[dict[str, Any]]:
     """Cases for the records at or after ``since``, oldest first, one per job and question:
     a later record on the same job replaces an earlier one (the person's last word).
     Records without a query cannot become cases; their ids go to ``skipped``."""

@@ -23,7 +23,10 @@ STAGE_COLOURS = {
     "evaluation": "#e0892b",
 }
 MARKER_COLOURS = {
-    "failed": "#c62828", "timeout": "#ef6c00", "resent": "#1565c0", "guardrail": "#6a1b9a",
+    "failed": "#c62828",
+    "timeout": "#ef6c00",
+    "resent": "#1565c0",
+    "guardrail": "#6a1b9a",
 }
 LABEL_W = 190
 PLOT_W = 820
@@ -65,8 +68,10 @@ ol.cites li{margin-bottom:6px} .quote{color:#4a545e;font-style:italic}
 .gain-pos{color:#1b7f3b}.gain-neg{color:#c62828} .nolink{color:#66707b;font-size:12px}
 """
 # Colours as classes, not style= attributes, which a CSP without 'unsafe-inline' blocks.
-CSS = BASE_CSS + "".join(f".swatch-{name}{{background:{colour}}}\n" for name, colour
-                         in {**STAGE_COLOURS, **MARKER_COLOURS}.items())
+CSS = BASE_CSS + "".join(
+    f".swatch-{name}{{background:{colour}}}\n"
+    for name, colour in {**STAGE_COLOURS, **MARKER_COLOURS}.items()
+)
 
 JS = """
 document.querySelectorAll('.step-bar').forEach(function(bar){
@@ -81,8 +86,10 @@ document.querySelectorAll('.step-bar').forEach(function(bar){
 
 
 # What the served page may run and style: exactly its own inline script and stylesheet.
-PAGE_CSP = (f"default-src 'none'; script-src {csp_hash(JS)}; style-src {csp_hash(CSS)}; "
-            "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+PAGE_CSP = (
+    f"default-src 'none'; script-src {csp_hash(JS)}; style-src {csp_hash(CSS)}; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
 
 _e = esc
 
@@ -116,16 +123,20 @@ def _svg(tl: Timeline) -> str:
     lane_top = AXIS_H + ITER_H + 6
     height = lane_top + max(len(tl.lanes), 1) * LANE_H + 8
     width = LABEL_W + PLOT_W + 20
-    out = [f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-           f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
-           f'aria-label="timeline of job {_e(tl.job_id)}">']
+    out = [
+        f'<svg id="timeline" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-label="timeline of job {_e(tl.job_id)}">'
+    ]
     # iteration bands behind everything
     for i, it in enumerate(tl.iterations):
         x0, x1 = scale.x(it.start), scale.x(it.end)
         fill = "#eef3fa" if i % 2 == 0 else "#f6f1fa"
-        out.append(f'<rect class="iteration-band" data-iteration="{it.number}" x="{x0:.1f}" '
-                   f'y="{AXIS_H}" width="{max(x1 - x0, 1):.1f}" height="{height - AXIS_H - 4}" '
-                   f'fill="{fill}"/>')
+        out.append(
+            f'<rect class="iteration-band" data-iteration="{it.number}" x="{x0:.1f}" '
+            f'y="{AXIS_H}" width="{max(x1 - x0, 1):.1f}" height="{height - AXIS_H - 4}" '
+            f'fill="{fill}"/>'
+        )
         label = f"iteration {it.number}" + (f" · {it.verdict}" if it.verdict else "")
         if it.mean_score is not None:
             label += f" · {it.mean_score:.2f}"
@@ -139,18 +150,25 @@ def _svg(tl: Timeline) -> str:
     tick = 0.0
     while tick <= span_ms + 1e-9:
         x = scale.x(tl.t0 + tick / 1000.0)
-        out.append(f'<line x1="{x:.1f}" y1="{AXIS_H - 6}" x2="{x:.1f}" y2="{height - 4}" '
-                   f'stroke="#d5dae0" stroke-width="0.7"/>')
-        out.append(f'<text x="{x:.1f}" y="{AXIS_H - 10}" text-anchor="middle">'
-                   f'{_e(_ms(tick) if tick else "0")}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" y1="{AXIS_H - 6}" x2="{x:.1f}" y2="{height - 4}" '
+            f'stroke="#d5dae0" stroke-width="0.7"/>'
+        )
+        out.append(
+            f'<text x="{x:.1f}" y="{AXIS_H - 10}" text-anchor="middle">'
+            f"{_e(_ms(tick) if tick else '0')}</text>"
+        )
         tick += step
     # lanes
     for i, lane in enumerate(tl.lanes):
         y = lane_top + i * LANE_H
-        out.append(f'<line x1="0" y1="{y + LANE_H:.1f}" x2="{width}" y2="{y + LANE_H:.1f}" '
-                   f'stroke="#e3e7ec"/>')
-        out.append(f'<text class="lane-label" x="6" y="{y + LANE_H / 2 + 4:.1f}">'
-                   f'{_e(lane[:28])}</text>')
+        out.append(
+            f'<line x1="0" y1="{y + LANE_H:.1f}" x2="{width}" y2="{y + LANE_H:.1f}" '
+            f'stroke="#e3e7ec"/>'
+        )
+        out.append(
+            f'<text class="lane-label" x="6" y="{y + LANE_H / 2 + 4:.1f}">{_e(lane[:28])}</text>'
+        )
     lane_y = {lane: lane_top + i * LANE_H for i, lane in enumerate(tl.lanes)}
     for index, bar in enumerate(tl.bars):
         out.extend(_bar(bar, index, scale, lane_y[bar.lane]))
@@ -167,10 +185,15 @@ def _bar(bar: Bar, index: int, scale: _Scale, y: float) -> list[str]:
     mid = top + BAR_H / 2
     parts: list[str] = []
     if bar.dispatched_at is not None and bar.start > bar.dispatched_at:
-        parts.append(f'<line class="wait" x1="{scale.x(bar.dispatched_at):.1f}" y1="{mid:.1f}" '
-                     f'x2="{x0:.1f}" y2="{mid:.1f}"/>')
-    tip = [f"{bar.step_id.partition('/')[2] or bar.step_id}", f"{bar.stage} on {bar.lane}",
-           f"ran {_ms(bar.duration_ms)}"]
+        parts.append(
+            f'<line class="wait" x1="{scale.x(bar.dispatched_at):.1f}" y1="{mid:.1f}" '
+            f'x2="{x0:.1f}" y2="{mid:.1f}"/>'
+        )
+    tip = [
+        f"{bar.step_id.partition('/')[2] or bar.step_id}",
+        f"{bar.stage} on {bar.lane}",
+        f"ran {_ms(bar.duration_ms)}",
+    ]
     if bar.wait_ms is not None:
         tip.append(f"queued {_ms(bar.wait_ms)}")
     if bar.attempt > 1:
@@ -189,12 +212,14 @@ def _bar(bar: Bar, index: int, scale: _Scale, y: float) -> list[str]:
         f'data-lane="{_e(bar.lane)}" data-iteration="{bar.iteration}" '
         f'data-outcome="{_e(bar.outcome)}" data-duration-ms="{bar.duration_ms:.3f}" '
         f'x="{x0:.1f}" y="{top:.1f}" width="{w:.1f}" height="{BAR_H}" rx="3" fill="{colour}">'
-        f'<title>{_e(chr(10).join(tip))}</title></rect>'
+        f"<title>{_e(chr(10).join(tip))}</title></rect>"
     )
     if w >= 7 * len(bar.stage) + 12:
         label = bar.stage if bar.stage != "evaluation" else f"eval · {bar.outcome}"
-        parts.append(f'<text class="bar-label" x="{x0 + 4:.1f}" y="{mid + 4:.1f}" fill="#fff">'
-                     f'{_e(label)}</text>')
+        parts.append(
+            f'<text class="bar-label" x="{x0 + 4:.1f}" y="{mid + 4:.1f}" fill="#fff">'
+            f"{_e(label)}</text>"
+        )
     return parts
 
 
@@ -205,23 +230,31 @@ def _marker(m: Marker, scale: _Scale, y: float) -> str:
     title = f"<title>{_e(m.label)}</title>"
     attrs = f'class="marker marker-{_e(m.kind)}" data-kind="{_e(m.kind)}"'
     if m.kind == "failed":
-        return (f'<g {attrs} stroke="{colour}" stroke-width="3">{title}'
-                f'<line x1="{x - 6:.1f}" y1="{cy - 6:.1f}" x2="{x + 6:.1f}" y2="{cy + 6:.1f}"/>'
-                f'<line x1="{x - 6:.1f}" y1="{cy + 6:.1f}" x2="{x + 6:.1f}" y2="{cy - 6:.1f}"/>'
-                f"</g>")
+        return (
+            f'<g {attrs} stroke="{colour}" stroke-width="3">{title}'
+            f'<line x1="{x - 6:.1f}" y1="{cy - 6:.1f}" x2="{x + 6:.1f}" y2="{cy + 6:.1f}"/>'
+            f'<line x1="{x - 6:.1f}" y1="{cy + 6:.1f}" x2="{x + 6:.1f}" y2="{cy - 6:.1f}"/>'
+            f"</g>"
+        )
     if m.kind == "timeout":
-        return (f'<path {attrs} fill="{colour}" d="M{x:.1f} {cy - 8:.1f} L{x + 8:.1f} {cy:.1f} '
-                f'L{x:.1f} {cy + 8:.1f} L{x - 8:.1f} {cy:.1f} Z">{title}</path>')
+        return (
+            f'<path {attrs} fill="{colour}" d="M{x:.1f} {cy - 8:.1f} L{x + 8:.1f} {cy:.1f} '
+            f'L{x:.1f} {cy + 8:.1f} L{x - 8:.1f} {cy:.1f} Z">{title}</path>'
+        )
     if m.kind == "guardrail":
-        return (f'<path {attrs} fill="{colour}" d="M{x:.1f} {cy - 8:.1f} L{x + 7:.1f} '
-                f'{cy + 6:.1f} L{x - 7:.1f} {cy + 6:.1f} Z">{title}</path>')
+        return (
+            f'<path {attrs} fill="{colour}" d="M{x:.1f} {cy - 8:.1f} L{x + 7:.1f} '
+            f'{cy + 6:.1f} L{x - 7:.1f} {cy + 6:.1f} Z">{title}</path>'
+        )
     return f'<circle {attrs} cx="{x:.1f}" cy="{cy:.1f}" r="6" fill="{colour}">{title}</circle>'
 
 
 def _cards(tl: Timeline, result: JobResult | None) -> str:
     usage = tl.usage
-    tokens = sum(int(usage.get(f"{k}_tokens", 0) or 0)
-                 for k in ("input", "output", "cache_read", "cache_write"))
+    tokens = sum(
+        int(usage.get(f"{k}_tokens", 0) or 0)
+        for k in ("input", "output", "cache_read", "cache_write")
+    )
     cards = [
         ("status", f'<span class="status-{_e(tl.status)}">{_e(tl.status)}</span>'),
         ("stop reason", _e(tl.stop_reason or "—")),
@@ -235,9 +268,14 @@ def _cards(tl: Timeline, result: JobResult | None) -> str:
     if result and result.scores:
         mean = sum(result.scores.values()) / len(result.scores)
         cards.append(("score (mean)", _e(f"{mean:.2f}")))
-    return '<div class="cards">' + "".join(
-        f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div></div>'
-        for k, v in cards) + "</div>"
+    return (
+        '<div class="cards">'
+        + "".join(
+            f'<div class="card"><div class="k">{k}</div><div class="v">{v}</div></div>'
+            for k, v in cards
+        )
+        + "</div>"
+    )
 
 
 def _iteration_table(tl: Timeline) -> str:
@@ -248,21 +286,28 @@ def _iteration_table(tl: Timeline) -> str:
     rows = []
     previous: float | None = None
     for it in tl.iterations:
-        cells = "".join(f'<td class="num">{it.scores[m]:.2f}</td>' if m in it.scores
-                        else "<td></td>" for m in metrics)
+        cells = "".join(
+            f'<td class="num">{it.scores[m]:.2f}</td>' if m in it.scores else "<td></td>"
+            for m in metrics
+        )
         mean = it.mean_score
         gain = ""
         if mean is not None and previous is not None:
             delta = mean - previous
             gain = f'<span class="gain-{"pos" if delta >= 0 else "neg"}">{delta:+.2f}</span>'
-        rows.append(f"<tr><td>{it.number}</td><td>{_e(it.verdict or '')}</td>{cells}"
-                    f'<td class="num">{"" if mean is None else f"{mean:.2f}"}</td>'
-                    f'<td class="num">{gain}</td><td class="num">'
-                    f"{_e(_ms((it.end - it.start) * 1000))}</td></tr>")
+        rows.append(
+            f"<tr><td>{it.number}</td><td>{_e(it.verdict or '')}</td>{cells}"
+            f'<td class="num">{"" if mean is None else f"{mean:.2f}"}</td>'
+            f'<td class="num">{gain}</td><td class="num">'
+            f"{_e(_ms((it.end - it.start) * 1000))}</td></tr>"
+        )
         previous = mean if mean is not None else previous
-    return ("<h2>Scores by iteration</h2><table id=\"iterations\"><tr><th>iteration</th>"
-            f"<th>verdict</th>{head}<th>mean</th><th>gain</th><th>time</th></tr>"
-            + "".join(rows) + "</table>")
+    return (
+        '<h2>Scores by iteration</h2><table id="iterations"><tr><th>iteration</th>'
+        f"<th>verdict</th>{head}<th>mean</th><th>gain</th><th>time</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
 
 
 def _steps_table(tl: Timeline) -> str:
@@ -270,28 +315,35 @@ def _steps_table(tl: Timeline) -> str:
     for i, b in enumerate(tl.bars):
         rows.append(
             f'<tr id="row-{i}"><td class="mono">{_e(b.step_id.partition("/")[2] or b.step_id)}'
-            f"</td><td>{_e(b.stage)}</td><td class=\"mono\">{_e(b.lane)}</td>"
+            f'</td><td>{_e(b.stage)}</td><td class="mono">{_e(b.lane)}</td>'
             f'<td class="num">{_e(b.attempt)}</td><td class="num">{_e(_ms(b.wait_ms))}</td>'
             f'<td class="num">{_e(_ms(b.duration_ms))}</td><td>{_e(b.outcome)}</td>'
-            f"<td>{_e(b.note)}</td><td class=\"num\">{b.tokens}</td>"
+            f'<td>{_e(b.note)}</td><td class="num">{b.tokens}</td>'
             f'<td class="num">${b.cost_usd:.4f}</td><td class="mono">'
-            f"{_e(b.prompt_version or '')}{' · ' + _e(b.model) if b.model else ''}</td></tr>")
+            f"{_e(b.prompt_version or '')}{' · ' + _e(b.model) if b.model else ''}</td></tr>"
+        )
     events = "".join(
         f"<tr><td>{_e(_ms((m.at - tl.t0) * 1000))}</td><td>{_e(m.kind)}</td>"
-        f'<td class="mono">{_e(m.lane)}</td><td>{_e(m.label)}</td></tr>' for m in tl.markers)
-    table = ('<h2>Steps</h2><table id="steps"><tr><th>step</th><th>stage</th><th>lane</th>'
-             "<th>attempt</th><th>queued</th><th>ran</th><th>outcome</th><th>what</th>"
-             "<th>tokens</th><th>cost</th><th>prompt · model</th></tr>" + "".join(rows)
-             + "</table>")
+        f'<td class="mono">{_e(m.lane)}</td><td>{_e(m.label)}</td></tr>'
+        for m in tl.markers
+    )
+    table = (
+        '<h2>Steps</h2><table id="steps"><tr><th>step</th><th>stage</th><th>lane</th>'
+        "<th>attempt</th><th>queued</th><th>ran</th><th>outcome</th><th>what</th>"
+        "<th>tokens</th><th>cost</th><th>prompt · model</th></tr>" + "".join(rows) + "</table>"
+    )
     if events:
-        table += ('<h2>Failures, timeouts, re-sends</h2><table id="markers"><tr><th>at</th>'
-                  "<th>kind</th><th>lane</th><th>what</th></tr>" + events + "</table>")
+        table += (
+            '<h2>Failures, timeouts, re-sends</h2><table id="markers"><tr><th>at</th>'
+            "<th>kind</th><th>lane</th><th>what</th></tr>" + events + "</table>"
+        )
     return table
 
 
 def _citation_link(url: str) -> str:
     return link(url, "link") or (
-        '<span class="nolink" title="only http(s) addresses are linked">(not linked)</span>')
+        '<span class="nolink" title="only http(s) addresses are linked">(not linked)</span>'
+    )
 
 
 def _answer(result: JobResult | None) -> str:
@@ -303,10 +355,12 @@ def _answer(result: JobResult | None) -> str:
     parts.append(f'<div class="answer" id="answer">{_e(result.answer or "(no answer)")}</div>')
     if result.citations:
         items = "".join(
-            f'<li><code>{_e(c.chunk_id)}</code> — {_e(c.title or c.doc_id)}'
+            f"<li><code>{_e(c.chunk_id)}</code> — {_e(c.title or c.doc_id)}"
             + (f" {_citation_link(c.url)}" if c.url else "")
-            + (f'<div class="quote">“{_e(c.quote)}”</div>' if c.quote else "") + "</li>"
-            for c in result.citations)
+            + (f'<div class="quote">“{_e(c.quote)}”</div>' if c.quote else "")
+            + "</li>"
+            for c in result.citations
+        )
         parts.append(f'<h2>Citations</h2><ol class="cites" id="citations">{items}</ol>')
     if result.degraded:
         parts.append("<p><b>Degraded:</b> " + _e("; ".join(result.degraded)) + "</p>")
@@ -314,12 +368,12 @@ def _answer(result: JobResult | None) -> str:
 
 
 def _legend() -> str:
-    stages = "".join(f'<span class="swatch swatch-{_e(s)}"></span>{_e(s)}'
-                     for s in STAGE_COLOURS)
-    marks = "".join(f'<span class="swatch swatch-{_e(k)}"></span>{_e(k)}'
-                    for k in MARKER_COLOURS)
-    return (f'<div class="sub">{stages} &nbsp;·&nbsp; markers: {marks} &nbsp;·&nbsp; '
-            "dashed line: waiting in the queue</div>")
+    stages = "".join(f'<span class="swatch swatch-{_e(s)}"></span>{_e(s)}' for s in STAGE_COLOURS)
+    marks = "".join(f'<span class="swatch swatch-{_e(k)}"></span>{_e(k)}' for k in MARKER_COLOURS)
+    return (
+        f'<div class="sub">{stages} &nbsp;·&nbsp; markers: {marks} &nbsp;·&nbsp; '
+        "dashed line: waiting in the queue</div>"
+    )
 
 
 def _json_script(trace: list[TraceEvent]) -> str:
@@ -332,19 +386,29 @@ def render_timeline(result: JobResult | None, trace: list[TraceEvent]) -> str:
     """The whole page for one job; ``result`` is None while the job runs (the page refreshes)."""
     tl = build_timeline(trace, result)
     refresh = '<meta http-equiv="refresh" content="2">' if result is None else ""
-    sub = " · ".join(x for x in (
-        f"tenant {tl.tenant}" if tl.tenant else "", f"kind {tl.kind}" if tl.kind else "",
-        f"{len(tl.lanes)} lane(s)", f"{len(trace)} trace events") if x)
+    sub = " · ".join(
+        x
+        for x in (
+            f"tenant {tl.tenant}" if tl.tenant else "",
+            f"kind {tl.kind}" if tl.kind else "",
+            f"{len(tl.lanes)} lane(s)",
+            f"{len(trace)} trace events",
+        )
+        if x
+    )
     budget = ""
     if tl.budget:
-        budget = ('<div class="sub">budget: ' + _e(", ".join(
-            f"{k} {v}" for k, v in tl.budget.items() if k != "schema_version")) + "</div>")
+        budget = (
+            '<div class="sub">budget: '
+            + _e(", ".join(f"{k} {v}" for k, v in tl.budget.items() if k != "schema_version"))
+            + "</div>"
+        )
     return (
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="referrer" content="no-referrer">'
         f"{refresh}<title>ragrelay job {_e(tl.job_id)}</title>"
         f"<style>{CSS}</style></head><body>"
-        f"<h1>Job <code>{_e(tl.job_id)}</code></h1><div class=\"sub\">{_e(sub)}</div>{budget}"
+        f'<h1>Job <code>{_e(tl.job_id)}</code></h1><div class="sub">{_e(sub)}</div>{budget}'
         f"{_cards(tl, result)}<h2>Timeline</h2>{_legend()}"
         f'<div class="panel">{_svg(tl)}</div>{_iteration_table(tl)}{_answer(result)}'
         f"{_steps_table(tl)}{_json_script(trace)}<script>{JS}</script></body></html>"

@@ -22,8 +22,9 @@ NO_QUERY = (
 )
 
 
-def recover_request(job_id: str, trace: list[TraceEvent], state: JobState | None = None,
-                    *, query: str | None = None) -> JobRequest:
+def recover_request(
+    job_id: str, trace: list[TraceEvent], state: JobState | None = None, *, query: str | None = None
+) -> JobRequest:
     """The job's request: from its live state if still kept, else from the ``job.submitted``
     trace event (tenant, kind, budget, and the query, user and metadata when recorded).
     ``query`` overrides the recorded query. A new job: no idempotency key."""
@@ -34,10 +35,14 @@ def recover_request(job_id: str, trace: list[TraceEvent], state: JobState | None
         if submitted is None:
             raise UsageError(f"no trace for job {job_id} (unknown id, or expired)")
         d = submitted.detail
-        data = {"query": d.get("query"), "tenant": d.get("tenant", "default"),
-                "kind": d.get("kind", "question"), "user_id": d.get("user_id"),
-                "budget": d.get("budget") or Budget().to_dict(),
-                "metadata": d.get("metadata") or {}}
+        data = {
+            "query": d.get("query"),
+            "tenant": d.get("tenant", "default"),
+            "kind": d.get("kind", "question"),
+            "user_id": d.get("user_id"),
+            "budget": d.get("budget") or Budget().to_dict(),
+            "metadata": d.get("metadata") or {},
+        }
     if query is not None:
         data["query"] = query
     if not data.get("query"):
@@ -63,10 +68,16 @@ def recordings(trace: list[TraceEvent]) -> list[dict[str, Any]]:
     """What each language stage of the job was asked (fingerprint) and answered, as
     ``RAGRELAY_REPLAY_OUTPUTS`` expects: ``[{"stage", "step_id", "input_sha", "result"}]``."""
     return [
-        {"stage": e.stage, "step_id": e.step_id, "input_sha": e.detail["input_sha"],
-         "result": e.detail["result"]}
+        {
+            "stage": e.stage,
+            "step_id": e.step_id,
+            "input_sha": e.detail["input_sha"],
+            "result": e.detail["result"],
+        }
         for e in trace
-        if e.type == "step.completed" and e.stage and "input_sha" in e.detail
+        if e.type == "step.completed"
+        and e.stage
+        and "input_sha" in e.detail
         and isinstance(e.detail.get("result"), dict)
     ]
 
@@ -103,12 +114,18 @@ class Diff:
     def same(self) -> bool:
         """The same outcome; usage may differ (a replay that reuses recordings costs less)."""
         outcome = {k for k in self.fields if k not in USAGE_FIELDS}
-        return not (outcome or self.answer_diff or self.citations_added
-                    or self.citations_removed or any(a != b for a, b in self.scores.values()))
+        return not (
+            outcome
+            or self.answer_diff
+            or self.citations_added
+            or self.citations_removed
+            or any(a != b for a, b in self.scores.values())
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "before_job_id": self.before.job_id, "after_job_id": self.after.job_id,
+            "before_job_id": self.before.job_id,
+            "after_job_id": self.after.job_id,
             "same": self.same,
             "changed": {k: {"before": a, "after": b} for k, (a, b) in self.fields.items()},
             "answer_diff": self.answer_diff,
@@ -119,9 +136,13 @@ class Diff:
         }
 
 
-def diff_results(before: JobResult, after: JobResult, *,
-                 before_trace: list[TraceEvent] | None = None,
-                 after_trace: list[TraceEvent] | None = None) -> Diff:
+def diff_results(
+    before: JobResult,
+    after: JobResult,
+    *,
+    before_trace: list[TraceEvent] | None = None,
+    after_trace: list[TraceEvent] | None = None,
+) -> Diff:
     d = Diff(before=before, after=after)
     pairs: dict[str, tuple[Any, Any]] = {
         "status": (before.status, after.status),
@@ -132,14 +153,22 @@ def diff_results(before: JobResult, after: JobResult, *,
         "tokens": (before.usage.tokens, after.usage.tokens),
         "cost_usd": (before.usage.cost_usd, after.usage.cost_usd),
         "degraded": (len(before.degraded), len(after.degraded)),
-        "prompt_versions": (prompt_versions(before_trace or before.trace),
-                            prompt_versions(after_trace or after.trace)),
+        "prompt_versions": (
+            prompt_versions(before_trace or before.trace),
+            prompt_versions(after_trace or after.trace),
+        ),
     }
     d.fields = {k: v for k, v in pairs.items() if v[0] != v[1]}
     if before.answer != after.answer:
-        d.answer_diff = list(difflib.unified_diff(
-            before.answer.splitlines(), after.answer.splitlines(), "before", "after",
-            lineterm=""))
+        d.answer_diff = list(
+            difflib.unified_diff(
+                before.answer.splitlines(),
+                after.answer.splitlines(),
+                "before",
+                "after",
+                lineterm="",
+            )
+        )
     ids_before = [c.chunk_id for c in before.citations]
     ids_after = [c.chunk_id for c in after.citations]
     d.citations_added = [c for c in ids_after if c not in ids_before]
@@ -150,8 +179,10 @@ def diff_results(before: JobResult, after: JobResult, *,
 
 
 def render_diff(d: Diff) -> str:
-    lines = [f"replayed {d.before.job_id} as {d.after.job_id}: "
-             + ("same outcome" if d.same else "outcome changed")]
+    lines = [
+        f"replayed {d.before.job_id} as {d.after.job_id}: "
+        + ("same outcome" if d.same else "outcome changed")
+    ]
     for key, (a, b) in d.fields.items():
         lines.append(f"  {key}: {a} -> {b}")
     if d.scores:
@@ -173,5 +204,12 @@ def render_diff(d: Diff) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["Diff", "diff_results", "prompt_versions", "recordings", "recover_request",
-           "render_diff", "reused_steps"]
+__all__ = [
+    "Diff",
+    "diff_results",
+    "prompt_versions",
+    "recordings",
+    "recover_request",
+    "render_diff",
+    "reused_steps",
+]

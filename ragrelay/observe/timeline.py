@@ -100,8 +100,10 @@ def lane_of(event: TraceEvent) -> str:
 
 def _usage_numbers(detail: dict[str, Any]) -> tuple[int, float, int]:
     usage = detail.get("usage") or {}
-    tokens = sum(int(usage.get(f"{k}_tokens", 0) or 0)
-                 for k in ("input", "output", "cache_read", "cache_write"))
+    tokens = sum(
+        int(usage.get(f"{k}_tokens", 0) or 0)
+        for k in ("input", "output", "cache_read", "cache_write")
+    )
     return tokens, float(usage.get("cost_usd", 0.0) or 0.0), int(usage.get("llm_calls", 0) or 0)
 
 
@@ -110,8 +112,9 @@ def _note(stage: str, outcome: str, detail: dict[str, Any]) -> str:
         return f"{detail.get('source', '?')}: {detail.get('hits', 0)} hits"
     if stage == "analysis":
         rewrites = detail.get("rewrites") or []
-        return f"{len(rewrites)} rewrite(s)" + (f", triage {detail['triage']}"
-                                                if detail.get("triage") else "")
+        return f"{len(rewrites)} rewrite(s)" + (
+            f", triage {detail['triage']}" if detail.get("triage") else ""
+        )
     if stage == "generation":
         return f"{len(detail.get('citations') or [])} citation(s)"
     if stage == "evaluation":
@@ -152,8 +155,16 @@ def build_timeline(trace: list[TraceEvent], result: JobResult | None = None) -> 
             last_attempt[sid] = attempt
             if attempt > 1:
                 add_lane(ORCHESTRATOR_LANE)
-                markers.append(Marker("resent", e.at, ORCHESTRATOR_LANE,
-                                      f"{e.stage} re-sent, attempt {attempt}", sid, e.stage))
+                markers.append(
+                    Marker(
+                        "resent",
+                        e.at,
+                        ORCHESTRATOR_LANE,
+                        f"{e.stage} re-sent, attempt {attempt}",
+                        sid,
+                        e.stage,
+                    )
+                )
         elif e.type == "step.completed":
             lane = lane_of(e)
             add_lane(lane)
@@ -163,26 +174,46 @@ def build_timeline(trace: list[TraceEvent], result: JobResult | None = None) -> 
             tokens, cost, calls = _usage_numbers(e.detail)
             scores = {str(k): float(v) for k, v in (e.detail.get("scores") or {}).items()}
             stage = e.stage or "?"
-            bars.append(Bar(
-                step_id=sid, stage=stage, iteration=_iteration_of(e), lane=lane,
-                start=start, end=max(end, start), dispatched_at=dispatched.get((sid, attempt)),
-                attempt=attempt, outcome=e.outcome or "ok", tokens=tokens, cost_usd=cost,
-                llm_calls=calls, model=e.detail.get("model"),
-                prompt_version=e.detail.get("prompt_version"), scores=scores,
-                note=_note(stage, e.outcome or "ok", e.detail),
-            ))
+            bars.append(
+                Bar(
+                    step_id=sid,
+                    stage=stage,
+                    iteration=_iteration_of(e),
+                    lane=lane,
+                    start=start,
+                    end=max(end, start),
+                    dispatched_at=dispatched.get((sid, attempt)),
+                    attempt=attempt,
+                    outcome=e.outcome or "ok",
+                    tokens=tokens,
+                    cost_usd=cost,
+                    llm_calls=calls,
+                    model=e.detail.get("model"),
+                    prompt_version=e.detail.get("prompt_version"),
+                    scores=scores,
+                    note=_note(stage, e.outcome or "ok", e.detail),
+                )
+            )
         elif e.type in ("step.failed", "step.timeout"):
             lane = lane_of(e)
             add_lane(lane)
             kind = "failed" if e.type == "step.failed" else "timeout"
             reason = str(e.detail.get("error") or f"attempt {e.detail.get('attempt', '?')}")
-            markers.append(Marker(kind, e.at, lane, f"{e.stage} {kind}: {reason}"[:300],
-                                  sid or None, e.stage))
+            markers.append(
+                Marker(kind, e.at, lane, f"{e.stage} {kind}: {reason}"[:300], sid or None, e.stage)
+            )
         elif e.type.startswith("guardrail."):
             add_lane(ORCHESTRATOR_LANE)
-            markers.append(Marker("guardrail", e.at, ORCHESTRATOR_LANE,
-                                  f"{e.type.partition('.')[2]}: {e.detail}"[:300], sid or None,
-                                  e.stage))
+            markers.append(
+                Marker(
+                    "guardrail",
+                    e.at,
+                    ORCHESTRATOR_LANE,
+                    f"{e.type.partition('.')[2]}: {e.detail}"[:300],
+                    sid or None,
+                    e.stage,
+                )
+            )
         elif e.type == "job.finished":
             finished = e
 
@@ -191,17 +222,31 @@ def build_timeline(trace: list[TraceEvent], result: JobResult | None = None) -> 
     t1 = max(times) if times else 0.0
     iterations = _iterations(events, bars)
     status = result.status if result else (finished.outcome if finished else "running")
-    stop_reason = result.stop_reason if result else (
-        str(finished.detail.get("stop_reason")) if finished else None)
-    usage = result.usage.to_dict() if result else dict(
-        (finished.detail.get("usage") if finished else None) or {})
+    stop_reason = (
+        result.stop_reason
+        if result
+        else (str(finished.detail.get("stop_reason")) if finished else None)
+    )
+    usage = (
+        result.usage.to_dict()
+        if result
+        else dict((finished.detail.get("usage") if finished else None) or {})
+    )
     bars.sort(key=lambda b: (b.start, b.step_id))
     return Timeline(
-        job_id=job_id, t0=t0, t1=max(t1, t0), lanes=lanes, bars=bars, markers=markers,
-        iterations=iterations, status=status or "unknown", stop_reason=stop_reason,
+        job_id=job_id,
+        t0=t0,
+        t1=max(t1, t0),
+        lanes=lanes,
+        bars=bars,
+        markers=markers,
+        iterations=iterations,
+        status=status or "unknown",
+        stop_reason=stop_reason,
         tenant=result.tenant if result else submitted.get("tenant"),
         kind=result.kind if result else submitted.get("kind"),
-        budget=dict(submitted.get("budget") or {}), usage=usage,
+        budget=dict(submitted.get("budget") or {}),
+        usage=usage,
     )
 
 
@@ -216,9 +261,15 @@ def _iterations(events: list[TraceEvent], bars: list[Bar]) -> list[IterationSpan
     for number in sorted(spans):
         evals = [b for b in bars if b.iteration == number and b.stage == "evaluation"]
         last = evals[-1] if evals else None
-        out.append(IterationSpan(number, min(spans[number]), max(spans[number]),
-                                 verdict=last.outcome if last else None,
-                                 scores=dict(last.scores) if last else {}))
+        out.append(
+            IterationSpan(
+                number,
+                min(spans[number]),
+                max(spans[number]),
+                verdict=last.outcome if last else None,
+                scores=dict(last.scores) if last else {},
+            )
+        )
     return out
 
 

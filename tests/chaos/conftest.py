@@ -34,8 +34,11 @@ def scenario(request: pytest.FixtureRequest) -> Iterator[ScenarioRecord]:
     if not path:
         return
     rep = getattr(request.node, "rep_call", None)
-    line = dict(record.__dict__, passed=bool(rep is not None and rep.passed),
-                chaos=request.node.get_closest_marker("chaos") is not None)
+    line = dict(
+        record.__dict__,
+        passed=bool(rep is not None and rep.passed),
+        chaos=request.node.get_closest_marker("chaos") is not None,
+    )
     with open(path, "a", encoding="utf-8") as fh:
         fh.write(json.dumps(line, sort_keys=True, default=str) + "\n")
 
@@ -51,8 +54,9 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def chaos_env(base_env: dict[str, str], corpus_dir: Path, redis_url: str) -> dict[str, str]:
     """Subprocess env: the shared corpus, a flushed private Redis, test-sized timings."""
-    return dict(base_env, RAGRELAY_DATA_DIR=str(corpus_dir), RAGRELAY_REDIS_URL=redis_url,
-                **FAST_ENV)
+    return dict(
+        base_env, RAGRELAY_DATA_DIR=str(corpus_dir), RAGRELAY_REDIS_URL=redis_url, **FAST_ENV
+    )
 
 
 @pytest.fixture

@@ -29,14 +29,19 @@ def submit(client: redis.Redis, n: int, *, tag: str = "job", **budget: float) ->
     jobs = JobStore(client, Keys(), ttl_s=int(FAST_ENV["RAGRELAY_RESULT_TTL_S"]))
     ids = []
     for i in range(n):
-        request = JobRequest(query=QUESTIONS[i % len(QUESTIONS)], tenant="demo",
-                             idempotency_key=f"{tag}-{i}", budget=Budget(**budget))
+        request = JobRequest(
+            query=QUESTIONS[i % len(QUESTIONS)],
+            tenant="demo",
+            idempotency_key=f"{tag}-{i}",
+            budget=Budget(**budget),
+        )
         ids.append(jobs.submit(request)[0])
     return ids
 
 
-def close(client: redis.Redis, record: ScenarioRecord, job_ids: list[str], *,
-          timeout_s: float) -> LedgerReport:
+def close(
+    client: redis.Redis, record: ScenarioRecord, job_ids: list[str], *, timeout_s: float
+) -> LedgerReport:
     """Wait for every job, then check and record the ledger. Fails the test on any problem."""
     started = time.monotonic()
     missing = wait_all_final(client, job_ids, timeout_s=timeout_s)

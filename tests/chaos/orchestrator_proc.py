@@ -27,8 +27,9 @@ class DuplicatingDispatcher:
     def __init__(self, app: Celery) -> None:
         self.inner = CeleryDispatcher(app)
 
-    def send(self, stage: str, payload: dict[str, Any], *, task_id: str,
-             headers: dict[str, Any]) -> None:
+    def send(
+        self, stage: str, payload: dict[str, Any], *, task_id: str, headers: dict[str, Any]
+    ) -> None:
         for _ in range(2):
             self.inner.send(stage, payload, task_id=task_id, headers=headers)
 
@@ -41,8 +42,9 @@ class DyingDispatcher:
         self.inner = CeleryDispatcher(app)
         self.stage = stage
 
-    def send(self, stage: str, payload: dict[str, Any], *, task_id: str,
-             headers: dict[str, Any]) -> None:
+    def send(
+        self, stage: str, payload: dict[str, Any], *, task_id: str, headers: dict[str, Any]
+    ) -> None:
         if stage == self.stage:
             sys.stderr.write(f"chaos: dying before dispatching {task_id}\n")
             sys.stderr.flush()

@@ -31,16 +31,25 @@ class ChaosCluster(Cluster):
         self.kills = 0
         self.by_role: dict[str, str] = {}  # role (e.g. "generation") -> current process name
 
-    def spawn(self, role: str, *args: str, module: str = "ragrelay",
-              env: Mapping[str, str] | None = None, wait: bool = True) -> str:
+    def spawn(
+        self,
+        role: str,
+        *args: str,
+        module: str = "ragrelay",
+        env: Mapping[str, str] | None = None,
+        wait: bool = True,
+    ) -> str:
         """Start ``python -m module *args`` as a new process for ``role``; wait until ready."""
         name = f"{role}-{next(_seq)}"
         self.logdir.mkdir(parents=True, exist_ok=True)
         log = open(self.logdir / f"{name}.log", "ab")  # noqa: SIM115 - closed in stop()
         self._logs.append(log)
         proc = subprocess.Popen(
-            [sys.executable, "-m", module, *args], env=dict(env or self.env),
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            [sys.executable, "-m", module, *args],
+            env=dict(env or self.env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         self.procs[name] = proc
         self.by_role[role] = name
@@ -48,21 +57,38 @@ class ChaosCluster(Cluster):
             self.wait_ready()
         return name
 
-    def worker(self, stage: str, *, concurrency: int | None = 2,
-               env: Mapping[str, str] | None = None, wait: bool = True) -> str:
+    def worker(
+        self,
+        stage: str,
+        *,
+        concurrency: int | None = 2,
+        env: Mapping[str, str] | None = None,
+        wait: bool = True,
+    ) -> str:
         """A ``ragrelay worker STAGE`` process (``concurrency=None``: the CLI's default pool)."""
         extra = ("--concurrency", str(concurrency)) if concurrency else ()
         return self.spawn(stage, "worker", stage, *extra, env=env, wait=wait)
 
-    def orchestrator(self, *, env: Mapping[str, str] | None = None,
-                     dispatch: str | None = None, wait: bool = True) -> str:
+    def orchestrator(
+        self,
+        *,
+        env: Mapping[str, str] | None = None,
+        dispatch: str | None = None,
+        wait: bool = True,
+    ) -> str:
         if dispatch is None:
             return self.spawn("orchestrator", "orchestrator", env=env, wait=wait)
-        return self.spawn("orchestrator", dispatch, module="tests.chaos.orchestrator_proc",
-                          env=env, wait=wait)
+        return self.spawn(
+            "orchestrator", dispatch, module="tests.chaos.orchestrator_proc", env=env, wait=wait
+        )
 
-    def up(self, stages: tuple[str, ...] = WORKER_STAGES, *, concurrency: int | None = 2,
-           dispatch: str | None = None) -> ChaosCluster:
+    def up(
+        self,
+        stages: tuple[str, ...] = WORKER_STAGES,
+        *,
+        concurrency: int | None = 2,
+        dispatch: str | None = None,
+    ) -> ChaosCluster:
         """The orchestrator and one worker per stage, started together."""
         self.orchestrator(dispatch=dispatch, wait=False)
         for stage in stages:
@@ -70,8 +96,9 @@ class ChaosCluster(Cluster):
         self.wait_ready(timeout=60)
         return self
 
-    def signal_role(self, role: str, sig: int = signal.SIGKILL, *, group: bool = True,
-                    wait_s: float = 60.0) -> float:
+    def signal_role(
+        self, role: str, sig: int = signal.SIGKILL, *, group: bool = True, wait_s: float = 60.0
+    ) -> float:
         """Signal the process of ``role`` (its whole group for SIGKILL); wait for it to exit.
 
         Returns the seconds it took to exit."""
@@ -114,8 +141,9 @@ class ChaosCluster(Cluster):
         return (self.logdir / f"{name}.log").read_text(errors="replace")
 
     def all_logs(self, prefix: str) -> str:
-        return "".join(p.read_text(errors="replace")
-                       for p in sorted(self.logdir.glob(f"{prefix}-*.log")))
+        return "".join(
+            p.read_text(errors="replace") for p in sorted(self.logdir.glob(f"{prefix}-*.log"))
+        )
 
 
 def _reap_group(pgid: int) -> None:

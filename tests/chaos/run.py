@@ -24,8 +24,15 @@ from typing import Any
 
 from tests.chaos.record import LEDGER_ENV
 
-SUMMARY_KEYS = ("jobs", "final_results", "lost", "duplicated_effects", "dead_lettered",
-                "kills", "redis_restarts")
+SUMMARY_KEYS = (
+    "jobs",
+    "final_results",
+    "lost",
+    "duplicated_effects",
+    "dead_lettered",
+    "kills",
+    "redis_restarts",
+)
 
 
 def summarise(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
@@ -53,17 +60,30 @@ def main(argv: list[str]) -> int:
     ledger.parent.mkdir(parents=True, exist_ok=True)
     ledger.unlink(missing_ok=True)
     env = dict(os.environ, **{LEDGER_ENV: str(ledger.resolve())})
-    cmd = [sys.executable, "-m", "pytest", "-q", "-m", "chaos", "-p", "no:cacheprovider",
-           "tests/chaos", *argv]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-m",
+        "chaos",
+        "-p",
+        "no:cacheprovider",
+        "tests/chaos",
+        *argv,
+    ]
     code = subprocess.call(cmd, env=env)
     records = read_ledger(ledger)
     print(f"chaos ledger: {ledger}", file=sys.stderr)
     for rec in records:
         status = "passed" if rec.get("passed") else "FAILED"
         figures = json.dumps(rec.get("figures", {}), sort_keys=True)
-        print(f"chaos {status}: {rec['name']}: jobs={rec['jobs']} lost={rec['lost']} "
-              f"dup={rec['duplicated_effects']} kills={rec['kills']} "
-              f"restarts={rec['redis_restarts']} {figures}", file=sys.stderr)
+        print(
+            f"chaos {status}: {rec['name']}: jobs={rec['jobs']} lost={rec['lost']} "
+            f"dup={rec['duplicated_effects']} kills={rec['kills']} "
+            f"restarts={rec['redis_restarts']} {figures}",
+            file=sys.stderr,
+        )
     summary = summarise(records)
     sys.stdout.flush()
     print(json.dumps(summary), flush=True)

@@ -27,12 +27,13 @@ STUCK_ENV = {"RAGRELAY_STEP_TIMEOUT_S": "2", "RAGRELAY_STEP_MAX_ATTEMPTS": "3"}
 
 @pytest.mark.chaos
 def test_silent_step_is_retried_by_policy_then_fails_the_job_naming_it(
-    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     env = dict(chaos_env, **STUCK_ENV)
-    c: ChaosCluster = make_cluster(env).up(
-        ("analysis", "retrieval", "generation"))
+    c: ChaosCluster = make_cluster(env).up(("analysis", "retrieval", "generation"))
     ids = submit(rclient, 2, tag="stuck")
     report = close(rclient, scenario, ids, timeout_s=60)
     assert report.stop_reasons == {"step_timeout:evaluation": 2}
@@ -41,7 +42,8 @@ def test_silent_step_is_retried_by_policy_then_fails_the_job_naming_it(
         result = jobs.result(job_id)
         assert result is not None and result.status == "failed"
         assert f"step {job_id}/1/evaluation/0 did not answer after 3 attempts" in (
-            result.error or "")
+            result.error or ""
+        )
         assert steps(rclient, job_id, "step.dispatched", "evaluation") == 3
         assert steps(rclient, job_id, "step.timeout", "evaluation") == 3
     # The three sends are still queued. A worker that comes back later runs them, and
@@ -59,7 +61,9 @@ def test_silent_step_is_retried_by_policy_then_fails_the_job_naming_it(
 
 @pytest.mark.chaos
 def test_job_past_its_deadline_ends_with_the_best_answer_so_far(
-    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     # Every answer is sent back. Two jobs on the generation worker's two processes, each

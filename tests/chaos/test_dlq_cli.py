@@ -26,21 +26,31 @@ def run(redis_url: str | None, *args: str, input: str | None = None) -> Result:
 
 
 def put(client: redis.Redis, **fields: object) -> str:
-    base: dict[str, object] = dict(task="ragrelay.analysis", queue="analysis",
-                                   payload={"job_id": "j1", "query": 42},
-                                   reason="invalid message: query: Input should be a valid string",
-                                   kind="invalid", job_id="j1", task_id="j1/1/analysis/0@1")
+    base: dict[str, object] = dict(
+        task="ragrelay.analysis",
+        queue="analysis",
+        payload={"job_id": "j1", "query": 42},
+        reason="invalid message: query: Input should be a valid string",
+        kind="invalid",
+        job_id="j1",
+        task_id="j1/1/analysis/0@1",
+    )
     base.update(fields)
     return DeadLetters(client, Keys()).put(**base)  # type: ignore[arg-type]
 
 
-def test_list_and_show_dead_letters_as_text_and_json(redis_url: str,
-                                                      rclient: redis.Redis) -> None:
+def test_list_and_show_dead_letters_as_text_and_json(redis_url: str, rclient: redis.Redis) -> None:
     assert run(redis_url, "list").output.strip() == "no dead letters"
     first = put(rclient)
-    second = put(rclient, task="ragrelay.generation", queue="generation", kind="crash",
-                 reason="handler crashed: RuntimeError: boom", payload={"job_id": "j2"},
-                 job_id="j2")
+    second = put(
+        rclient,
+        task="ragrelay.generation",
+        queue="generation",
+        kind="crash",
+        reason="handler crashed: RuntimeError: boom",
+        payload={"job_id": "j2"},
+        job_id="j2",
+    )
     out = run(redis_url, "list")
     assert out.exit_code == 0, out.output
     assert first in out.output and second in out.output
@@ -104,12 +114,14 @@ def test_replay_publishes_the_same_payload_to_the_queue_by_name(
 
 @pytest.mark.chaos
 def test_replay_after_a_fix_runs_the_task_on_a_real_worker(
-    chaos_env: dict[str, str], redis_url: str, rclient: redis.Redis, make_cluster: MakeCluster,
+    chaos_env: dict[str, str],
+    redis_url: str,
+    rclient: redis.Redis,
+    make_cluster: MakeCluster,
 ) -> None:
     # The generation handler crashes on the first attempt of each step (a bug), then is
     # "fixed": the replayed task runs to completion on the real worker.
-    c: ChaosCluster = make_cluster(
-        dict(chaos_env, RAGRELAY_FAULTS="generation=crash:1")).up()
+    c: ChaosCluster = make_cluster(dict(chaos_env, RAGRELAY_FAULTS="generation=crash:1")).up()
     [job_id] = submit(rclient, 1, tag="replay")
     wait_for(lambda: rclient.exists(f"ragrelay:result:{job_id}"), 60, "the job to fail")
     [row] = [json.loads(x) for x in run(redis_url, "list", "--json").output.splitlines()]
@@ -126,7 +138,8 @@ def test_replay_after_a_fix_runs_the_task_on_a_real_worker(
 
 
 def test_a_quarantined_job_is_listed_shown_and_not_replayed(
-    redis_url: str, rclient: redis.Redis,
+    redis_url: str,
+    rclient: redis.Redis,
 ) -> None:
     jobs = JobStore(rclient, Keys())
     job_id = submit(rclient, 1, tag="quarantine")[0]
@@ -137,8 +150,10 @@ def test_a_quarantined_job_is_listed_shown_and_not_replayed(
         jobs.load(job_id)
     except CorruptRecord as bad:
         assert jobs.quarantine(bad, source="test")
-    rows = [json.loads(x) for x in run(redis_url, "list", "--json", "--kind", "corrupt_job")
-            .output.splitlines()]
+    rows = [
+        json.loads(x)
+        for x in run(redis_url, "list", "--json", "--kind", "corrupt_job").output.splitlines()
+    ]
     assert [r["job_id"] for r in rows] == [job_id]
     assert rows[0]["payload"]["record"] == "null"
     assert job_id[:12] in run(redis_url, "list").output

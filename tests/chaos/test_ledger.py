@@ -31,9 +31,15 @@ def test_a_job_without_result_or_finish_is_lost() -> None:
 
 def test_a_step_applied_twice_and_a_job_finished_twice_are_caught() -> None:
     step = "a/1/generation/0"
-    traces = {"a": [ev("a", "step.completed", step), ev("a", "step.completed", step),
-                    ev("a", "step.completed", step), ev("a", "job.finished"),
-                    ev("a", "job.finished")]}
+    traces = {
+        "a": [
+            ev("a", "step.completed", step),
+            ev("a", "step.completed", step),
+            ev("a", "step.completed", step),
+            ev("a", "job.finished"),
+            ev("a", "job.finished"),
+        ]
+    }
     report = audit(["a"], {"a": result("a")}, traces)
     assert report.duplicated_effects == 2 and report.duplicated_steps == [step]
     assert report.finished_twice == ["a"] and not report.ok
@@ -41,25 +47,61 @@ def test_a_step_applied_twice_and_a_job_finished_twice_are_caught() -> None:
 
 def test_keys_without_ttl_or_with_a_long_one_are_orphans() -> None:
     keys = Keys()
-    ttls = {"ragrelay:events": -1, "ragrelay:dlq": -1, "ragrelay:running": -1,
-            "ragrelay:job:a": -1, "ragrelay:done:a/1/analysis/0": 600,
-            "ragrelay:idem:t:k": 604800, "unacked": -1}
+    ttls = {
+        "ragrelay:events": -1,
+        "ragrelay:dlq": -1,
+        "ragrelay:running": -1,
+        "ragrelay:job:a": -1,
+        "ragrelay:done:a/1/analysis/0": 600,
+        "ragrelay:idem:t:k": 604800,
+        "unacked": -1,
+    }
     assert orphaned_keys(ttls, keys=keys, max_ttl_s=3600) == [
-        "ragrelay:idem:t:k (TTL 604800 s > 3600 s)", "ragrelay:job:a (no TTL)"]
-    report = audit(["a"], {"a": result("a")}, {"a": [ev("a", "job.finished")]},
-                   key_ttls={}, running=["a"], keys=keys)
+        "ragrelay:idem:t:k (TTL 604800 s > 3600 s)",
+        "ragrelay:job:a (no TTL)",
+    ]
+    report = audit(
+        ["a"],
+        {"a": result("a")},
+        {"a": [ev("a", "job.finished")]},
+        key_ttls={},
+        running=["a"],
+        keys=keys,
+    )
     assert report.orphans == ["ragrelay:running still holds a"]
 
 
 def test_summary_sums_scenarios_and_counts_the_passed_ones() -> None:
     records = [
-        {"jobs": 3, "final_results": 3, "lost": 0, "duplicated_effects": 0,
-         "dead_lettered": 1, "kills": 4, "redis_restarts": 0, "passed": True},
-        {"jobs": 2, "final_results": 1, "lost": 1, "duplicated_effects": 0,
-         "dead_lettered": 0, "kills": 0, "redis_restarts": 2, "passed": False},
+        {
+            "jobs": 3,
+            "final_results": 3,
+            "lost": 0,
+            "duplicated_effects": 0,
+            "dead_lettered": 1,
+            "kills": 4,
+            "redis_restarts": 0,
+            "passed": True,
+        },
+        {
+            "jobs": 2,
+            "final_results": 1,
+            "lost": 1,
+            "duplicated_effects": 0,
+            "dead_lettered": 0,
+            "kills": 0,
+            "redis_restarts": 2,
+            "passed": False,
+        },
     ]
     assert summarise(records) == {
-        "jobs": 5, "final_results": 4, "lost": 1, "duplicated_effects": 0,
-        "dead_lettered": 1, "kills": 4, "redis_restarts": 2, "scenarios_passed": 1,
+        "jobs": 5,
+        "final_results": 4,
+        "lost": 1,
+        "duplicated_effects": 0,
+        "dead_lettered": 1,
+        "kills": 4,
+        "redis_restarts": 2,
+        "scenarios_passed": 1,
         "scenarios": 2,
     }

@@ -19,11 +19,15 @@ from tests.chaos.record import ScenarioRecord
 pytestmark = pytest.mark.integration
 
 
-def _run(n: int, chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
-         scenario: ScenarioRecord) -> None:
+def _run(
+    n: int,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
+    scenario: ScenarioRecord,
+) -> None:
     env = dict(chaos_env, RAGRELAY_STEP_TIMEOUT_S="4")
-    c: ChaosCluster = make_cluster(env).up(
-        dispatch="die-before:generation")
+    c: ChaosCluster = make_cluster(env).up(dispatch="die-before:generation")
     ids = submit(rclient, n, tag="orch", deadline_s=900.0)
     code = c.wait_exit("orchestrator", timeout_s=60)
     died_at = time.monotonic()
@@ -39,12 +43,17 @@ def _run(n: int, chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: 
     assert "failed" not in report.statuses, report.stop_reasons  # recovered, not failed
     # The generation step that never left was re-sent by the sweeper (attempt 2).
     assert sum(steps(rclient, j, "step.timeout", "generation") for j in ids) >= 1
-    wait_for(lambda: rclient.xpending("ragrelay:events", "orchestrator")["pending"] == 0,
-             30, "every event acknowledged")
+    wait_for(
+        lambda: rclient.xpending("ragrelay:events", "orchestrator")["pending"] == 0,
+        30,
+        "every event acknowledged",
+    )
 
 
 def test_orchestrator_killed_before_dispatch_recovers(
-    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     _run(3, chaos_env, make_cluster, rclient, scenario)
@@ -53,7 +62,9 @@ def test_orchestrator_killed_before_dispatch_recovers(
 @pytest.mark.chaos
 @pytest.mark.timeout(300)
 def test_orchestrator_killed_before_dispatch_with_many_jobs_in_flight(
-    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     _run(100, chaos_env, make_cluster, rclient, scenario)

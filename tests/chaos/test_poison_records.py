@@ -63,10 +63,20 @@ CELERY_POISON: list[dict[str, Any]] = [
 ]
 
 
-def run_burst(n: int, seconds: float, chaos_env: dict[str, str], make_cluster: MakeCluster,
-              rclient: redis.Redis, redis_url: str, scenario: ScenarioRecord) -> None:
-    sample_corpus_env(Path(chaos_env["RAGRELAY_DATA_DIR"]), "acme",
-                      RAGRELAY_EMBEDDER=chaos_env["RAGRELAY_EMBEDDER"])
+def run_burst(
+    n: int,
+    seconds: float,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
+    redis_url: str,
+    scenario: ScenarioRecord,
+) -> None:
+    sample_corpus_env(
+        Path(chaos_env["RAGRELAY_DATA_DIR"]),
+        "acme",
+        RAGRELAY_EMBEDDER=chaos_env["RAGRELAY_EMBEDDER"],
+    )
     make_cluster(dict(chaos_env, RAGRELAY_STEP_TIMEOUT_S="120")).up()
     keys = Keys()
     api = ApiKeyStore(rclient)
@@ -86,23 +96,28 @@ def run_burst(n: int, seconds: float, chaos_env: dict[str, str], make_cluster: M
         while not stop.is_set():
             rclient.xadd(keys.events, {"event": f"{{not json {i}"})
             rclient.xadd(keys.events, {"unexpected": "field"})
-            rclient.zadd(keys.running, {f"ghost-{i}": time.time() - 1 if i % 2 else
-                                        time.time() + 3600})
+            rclient.zadd(
+                keys.running, {f"ghost-{i}": time.time() - 1 if i % 2 else time.time() + 3600}
+            )
             i += 1
             stop.wait(0.5)
 
     writer = threading.Thread(target=broken_writer, daemon=True)
-    settings = Settings(redis_url=redis_url,
-                        result_ttl_s=int(chaos_env["RAGRELAY_RESULT_TTL_S"]))
-    with TestClient(create_app(settings, cfg),
-                    raise_server_exceptions=False) as http:
+    settings = Settings(redis_url=redis_url, result_ttl_s=int(chaos_env["RAGRELAY_RESULT_TTL_S"]))
+    with TestClient(create_app(settings, cfg), raise_server_exceptions=False) as http:
         writer.start()
         started = time.monotonic()
         for i in range(n):
             tenant = TENANTS[i % 2]
-            resp = http.post("/v1/jobs", headers=bearer[tenant], json={
-                "query": QUESTIONS[i % len(QUESTIONS)], "idempotency_key": f"burst-{i}",
-                "budget": {"max_iterations": 1, "deadline_s": 600}})
+            resp = http.post(
+                "/v1/jobs",
+                headers=bearer[tenant],
+                json={
+                    "query": QUESTIONS[i % len(QUESTIONS)],
+                    "idempotency_key": f"burst-{i}",
+                    "budget": {"max_iterations": 1, "deadline_s": 600},
+                },
+            )
             assert resp.status_code == 202, resp.text
             job_id = resp.json()["job_id"]
             if i % 25 == 7:
@@ -114,24 +129,44 @@ def run_burst(n: int, seconds: float, chaos_env: dict[str, str], make_cluster: M
                 valid.append(job_id)
             if i % 10 == 3:
                 body = HTTP_POISON[(i // 10) % len(HTTP_POISON)]
-                bad = http.post("/v1/jobs", content=body,
-                                headers={**bearer[tenant], "Content-Type": "application/json"})
+                bad = http.post(
+                    "/v1/jobs",
+                    content=body,
+                    headers={**bearer[tenant], "Content-Type": "application/json"},
+                )
                 refused[bad.status_code] += 1
                 deep = '{"a": ' * 900 + "1" + "}" * 900
-                bad = http.put("/v1/users/u1/context", content=deep,
-                               headers={**bearer[tenant], "Content-Type": "application/json"})
+                bad = http.put(
+                    "/v1/users/u1/context",
+                    content=deep,
+                    headers={**bearer[tenant], "Content-Type": "application/json"},
+                )
                 refused[bad.status_code] += 1
-                again = http.post("/v1/jobs", headers=bearer[tenant], json={
-                    "query": "a different question", "idempotency_key": f"burst-{i}"})
+                again = http.post(
+                    "/v1/jobs",
+                    headers=bearer[tenant],
+                    json={"query": "a different question", "idempotency_key": f"burst-{i}"},
+                )
                 refused[again.status_code] += 1
                 assert again.json()["job_id"] == job_id
             if i % 20 == 5:
                 poison = CELERY_POISON[(i // 20) % len(CELERY_POISON)]
-                celery_poison.append(celery.send_task(
-                    "ragrelay.submit", args=[poison], queue="orchestrator").id)
-                conflicts.append(celery.send_task("ragrelay.submit", queue="orchestrator", args=[
-                    {"query": "another question", "tenant": tenant,
-                     "idempotency_key": f"burst-{i}"}]).id)
+                celery_poison.append(
+                    celery.send_task("ragrelay.submit", args=[poison], queue="orchestrator").id
+                )
+                conflicts.append(
+                    celery.send_task(
+                        "ragrelay.submit",
+                        queue="orchestrator",
+                        args=[
+                            {
+                                "query": "another question",
+                                "tenant": tenant,
+                                "idempotency_key": f"burst-{i}",
+                            }
+                        ],
+                    ).id
+                )
             time.sleep(max(0.0, started + seconds * (i + 1) / n - time.monotonic()))
         scenario.figures["submit_s"] = round(time.monotonic() - started, 1)
         stop.set()
@@ -156,15 +191,22 @@ def run_burst(n: int, seconds: float, chaos_env: dict[str, str], make_cluster: M
     ghosts = [m for m in rclient.zrange(keys.running, 0, -1) if m.startswith(b"ghost-")]
     assert len(ghosts) <= 2  # what the last sweep had not yet reached
     scenario.figures.update(
-        valid=len(valid), quarantined=len(quarantined), celery_poison=len(celery_poison), conflicts=len(conflicts),
+        valid=len(valid),
+        quarantined=len(quarantined),
+        celery_poison=len(celery_poison),
+        conflicts=len(conflicts),
         http_refused=dict(sorted((str(k), v) for k, v in refused.items())),
-        dead_letters=dict(kinds), ghosts_left=len(ghosts),
+        dead_letters=dict(kinds),
+        ghosts_left=len(ghosts),
     )
     scenario.dead_lettered = len(letters)
 
 
 def test_poisoned_submissions_never_stall_other_tenants(
-    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis, redis_url: str,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
+    redis_url: str,
     scenario: ScenarioRecord,
 ) -> None:
     run_burst(40, 6.0, chaos_env, make_cluster, rclient, redis_url, scenario)
@@ -173,8 +215,10 @@ def test_poisoned_submissions_never_stall_other_tenants(
 @pytest.mark.chaos
 @pytest.mark.timeout(900)
 def test_a_300_job_two_tenant_burst_with_poison_mixed_in_finishes_every_valid_job(
-    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis, redis_url: str,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
+    redis_url: str,
     scenario: ScenarioRecord,
 ) -> None:
     run_burst(300, 30.0, chaos_env, make_cluster, rclient, redis_url, scenario)
-

@@ -32,14 +32,20 @@ def _restart(server: RedisServer, down_s: float) -> RedisServer:
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize("restarts", [2])
 def test_redis_restarted_mid_run_jobs_in_flight_complete(
-    chaos_env: dict[str, str], make_cluster: MakeCluster, tmp_path: Path,
-    scenario: ScenarioRecord, restarts: int,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    tmp_path: Path,
+    scenario: ScenarioRecord,
+    restarts: int,
 ) -> None:
     server = RedisServer(tmp_path / "aof", appendonly=True).start()
     c: ChaosCluster | None = None
     try:
-        env = dict(chaos_env, RAGRELAY_REDIS_URL=server.url,
-                   RAGRELAY_FAULTS="analysis=sleep:0.2,generation=sleep:0.2")
+        env = dict(
+            chaos_env,
+            RAGRELAY_REDIS_URL=server.url,
+            RAGRELAY_FAULTS="analysis=sleep:0.2,generation=sleep:0.2",
+        )
         c = make_cluster(env).up()
         client = server.client()
         ids = submit(client, 40, tag="restart")
@@ -56,11 +62,14 @@ def test_redis_restarted_mid_run_jobs_in_flight_complete(
         # How many steps the sweeper had to re-send (messages lost at the broker in the
         # outage: a task that failed on Redis and was acknowledged once Redis was back).
         scenario.figures["steps_resent_by_sweeper"] = sum(
-            steps(client, j, "step.timeout") for j in ids)
+            steps(client, j, "step.timeout") for j in ids
+        )
         scenario.figures["recover_s_after_last_restart"] = round(
-            time.monotonic() - recoveries[-1], 1)
-        logs = "".join(c.log(s) for s in ("orchestrator", "analysis", "retrieval",
-                                           "generation", "evaluation"))
+            time.monotonic() - recoveries[-1], 1
+        )
+        logs = "".join(
+            c.log(s) for s in ("orchestrator", "analysis", "retrieval", "generation", "evaluation")
+        )
         scenario.figures["reconnect_lines"] = logs.count("Connection to broker lost")
         assert all(p.poll() is None for p in c.procs.values()), "a process died on the outage"
     finally:

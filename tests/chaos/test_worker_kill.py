@@ -36,7 +36,9 @@ def _kill_holder(c: ChaosCluster, client: redis.Redis, stage: str) -> float:
 
 
 def test_sigkilled_worker_task_is_redelivered_and_the_job_completes(
-    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     env = dict(chaos_env, RAGRELAY_FAULTS="generation=sleep:2", **KILL_ENV)
@@ -54,34 +56,42 @@ def test_sigkilled_worker_task_is_redelivered_and_the_job_completes(
 @pytest.mark.chaos
 @pytest.mark.timeout(300)
 def test_sigkill_a_worker_of_every_kind_mid_step_loses_nothing(
-    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     faults = ",".join(f"{s}=sleep:2" for s in WORKER_STAGES)
-    c: ChaosCluster = make_cluster(
-        dict(chaos_env, RAGRELAY_FAULTS=faults, **KILL_ENV)).up()
+    c: ChaosCluster = make_cluster(dict(chaos_env, RAGRELAY_FAULTS=faults, **KILL_ENV)).up()
     ids = submit(rclient, 3, tag="kill-all")
     recover = []
     for stage in WORKER_STAGES:
         killed_at = _kill_holder(c, rclient, stage)
-        wait_for(lambda st=stage: all(steps(rclient, j, "step.completed", st) > 0
-                                      for j in ids), 60, f"{stage} redone")
+        wait_for(
+            lambda st=stage: all(steps(rclient, j, "step.completed", st) > 0 for j in ids),
+            60,
+            f"{stage} redone",
+        )
         recover.append(time.monotonic() - killed_at)
     close(rclient, scenario, ids, timeout_s=90)
     scenario.kills = c.kills
     scenario.figures["recover_s_per_kill"] = [round(r, 1) for r in recover]
-    scenario.figures["steps_resent_by_sweeper"] = sum(steps(rclient, j, "step.timeout")
-                                                      for j in ids)
+    scenario.figures["steps_resent_by_sweeper"] = sum(
+        steps(rclient, j, "step.timeout") for j in ids
+    )
     assert c.kills == 4
 
 
 @pytest.mark.chaos
 def test_sigterm_warm_shutdown_finishes_the_task_in_hand(
-    chaos_env: dict[str, str], make_cluster: MakeCluster, rclient: redis.Redis,
+    chaos_env: dict[str, str],
+    make_cluster: MakeCluster,
+    rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
     c: ChaosCluster = make_cluster(
-        dict(chaos_env, RAGRELAY_FAULTS="generation=sleep:3", **KILL_ENV)).up()
+        dict(chaos_env, RAGRELAY_FAULTS="generation=sleep:3", **KILL_ENV)
+    ).up()
     ids = submit(rclient, 2, tag="term")
     wait_for(lambda: unacked_for(rclient, "generation") > 0, 60, "a generation task in flight")
     pid = c.procs[c.by_role["generation"]].pid
@@ -91,8 +101,12 @@ def test_sigterm_warm_shutdown_finishes_the_task_in_hand(
     from bus.keys import Keys
     from orchestrator.jobs import JobStore
 
-    done_by = {e.worker_pid for j in ids for _, e in JobStore(rclient, Keys()).trace(j)
-               if e.type == "step.completed" and e.stage == "generation"}
+    done_by = {
+        e.worker_pid
+        for j in ids
+        for _, e in JobStore(rclient, Keys()).trace(j)
+        if e.type == "step.completed" and e.stage == "generation"
+    }
     assert pid in done_by
     c.worker("generation")
     close(rclient, scenario, ids, timeout_s=60)

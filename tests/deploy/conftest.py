@@ -36,8 +36,13 @@ MIN_KUBECTL = (1, 27)  # kustomize v5 (labels, replacements, patches with target
 
 def kubectl_version(path: str) -> tuple[int, int] | None:
     try:
-        proc = subprocess.run([path, "version", "--client", "-o", "json"],
-                              capture_output=True, text=True, timeout=30, check=False)
+        proc = subprocess.run(
+            [path, "version", "--client", "-o", "json"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
         info = json.loads(proc.stdout)["clientVersion"]
         return int(info["major"]), int(re.sub(r"\D.*", "", info["minor"]))
     except (OSError, ValueError, KeyError, subprocess.TimeoutExpired):
@@ -74,7 +79,10 @@ def kustomize(directory: Path) -> list[Obj]:
     """Render a kustomization with `kubectl kustomize` and parse every object."""
     proc = subprocess.run(
         [find_kubectl(), "kustomize", str(directory)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if proc.returncode != 0:
         raise AssertionError(f"kubectl kustomize {directory} failed:\n{proc.stderr}")
@@ -172,10 +180,12 @@ def rendered() -> dict[str, list[Obj]]:
 
 @pytest.fixture(scope="session")
 def keda(shared_schemas: Path) -> dict[tuple[str, str], SchemaValidator]:
-    return crd_validators([
-        shared_schemas / "keda.sh_scaledobjects.yaml",
-        shared_schemas / "keda.sh_triggerauthentications.yaml",
-    ])
+    return crd_validators(
+        [
+            shared_schemas / "keda.sh_scaledobjects.yaml",
+            shared_schemas / "keda.sh_triggerauthentications.yaml",
+        ]
+    )
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,9 @@ EMBEDDING_STAGES = {"retrieval", "ingest"}
 
 
 def errors(validator: jsonschema.Draft7Validator, doc: Obj) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(doc)
+    ]
 
 
 def seconds(duration: str) -> float:
@@ -51,11 +53,16 @@ def test_compose_schema_check_can_fail(
     services = dict(compose_raw["services"])
     services["redis"] = {**services["redis"], "helthcheck": {"test": ["CMD", "true"]}}
     assert errors(compose_validator, {**compose_raw, "services": services})
-    services["redis"] = {**compose_raw["services"]["redis"], "depends_on": {"x": {"condition": "up"}}}
+    services["redis"] = {
+        **compose_raw["services"]["redis"],
+        "depends_on": {"x": {"condition": "up"}},
+    }
     assert errors(compose_validator, {**compose_raw, "services": services})
 
 
-def test_redis_persists_with_aof_and_never_evicts(compose_raw: Obj, interpolated: Interpolate) -> None:
+def test_redis_persists_with_aof_and_never_evicts(
+    compose_raw: Obj, interpolated: Interpolate
+) -> None:
     redis = interpolated(compose_raw, {})["services"]["redis"]
     command = redis["command"]
     flags = dict(zip(command[1::2], command[2::2], strict=True))
@@ -64,8 +71,9 @@ def test_redis_persists_with_aof_and_never_evicts(compose_raw: Obj, interpolated
     assert flags["--appendfsync"] == "everysec"
     assert flags["--maxmemory-policy"] == "noeviction"
     data_dir = flags["--dir"]
-    assert any(v.split(":")[0] == "redis-data" and v.split(":")[1] == data_dir
-               for v in redis["volumes"]), "the AOF must live on a named volume"
+    assert any(
+        v.split(":")[0] == "redis-data" and v.split(":")[1] == data_dir for v in redis["volumes"]
+    ), "the AOF must live on a named volume"
     assert "redis-data" in compose_raw["volumes"]
     strict = interpolated(compose_raw, {"REDIS_APPENDFSYNC": "always"})["services"]["redis"]
     assert "always" in strict["command"]
@@ -111,7 +119,9 @@ def test_worker_health_is_their_heartbeat_and_shutdown_is_warm(
         test = service["healthcheck"]["test"]
         assert test[0] == "CMD"
         assert test[1:5] == [
-            "ragrelay", "healthcheck", "--heartbeat",
+            "ragrelay",
+            "healthcheck",
+            "--heartbeat",
             f"{env['RAGRELAY_HEARTBEAT_DIR']}/{stage}.heartbeat",
         ]
         assert service["stop_signal"] == "SIGTERM"

@@ -52,8 +52,9 @@ def parse(text: str) -> tuple[dict[str, str], list[Stage]]:
         if instr == "FROM":
             words = args.split()
             words = [w for w in words if not w.startswith("--")]
-            base = re.sub(r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), m.group(0)),
-                          words[0])
+            base = re.sub(
+                r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), m.group(0)), words[0]
+            )
             name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
             stages.append(Stage(base=base, name=name))
         elif not stages:
@@ -81,7 +82,9 @@ def dockerfile(repo: Path) -> tuple[dict[str, str], list[Stage]]:
 
 
 def test_parser_joins_continuations_and_catches_shell_form() -> None:
-    _, stages = parse('ARG B=python:3.11-slim\nFROM ${B} AS x\n# c\nRUN a \\\n  # skip\n  && b\nCMD run it\n')
+    _, stages = parse(
+        "ARG B=python:3.11-slim\nFROM ${B} AS x\n# c\nRUN a \\\n  # skip\n  && b\nCMD run it\n"
+    )
     assert stages[0].base == "python:3.11-slim" and stages[0].name == "x"
     assert stages[0].all("RUN") == ["a  && b"]
     with pytest.raises(AssertionError, match="not exec form"):
@@ -139,7 +142,7 @@ def test_runs_as_numeric_non_root_user(dockerfile: tuple[dict[str, str], list[St
     assert order.index("USER") < order.index("CMD") and order.index("USER") < order.index(
         "HEALTHCHECK"
     )
-    assert "RUN" not in order[order.index("USER"):], "nothing runs as root after USER"
+    assert "RUN" not in order[order.index("USER") :], "nothing runs as root after USER"
 
 
 def test_healthcheck_reads_the_heartbeat(dockerfile: tuple[dict[str, str], list[Stage]]) -> None:
@@ -169,13 +172,17 @@ def test_entrypoint_and_cmd_are_exec_form_under_an_init(
 
 def test_dockerignore_keeps_the_context_small_but_buildable(repo: Path) -> None:
     ignored = {
-        line.strip() for line in (repo / ".dockerignore").read_text(encoding="utf-8").splitlines()
+        line.strip()
+        for line in (repo / ".dockerignore").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     }
     assert {".git", ".venv", "tests"} <= ignored
     _, stages = parse((repo / "Dockerfile").read_text(encoding="utf-8"))
     copied = {
-        src for stage in stages for args in stage.all("COPY") if not args.startswith("--from")
+        src
+        for stage in stages
+        for args in stage.all("COPY")
+        if not args.startswith("--from")
         for src in args.split()[:-1]
     }
     assert copied >= {"pyproject.toml", "README.md", "schemas", "bus", "orchestrator", "workers"}

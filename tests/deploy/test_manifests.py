@@ -60,8 +60,11 @@ def containers(workload: Obj) -> list[Obj]:
 
 def config(objs: Iterable[Obj]) -> dict[str, str]:
     """The ragrelay-config ConfigMap's data (its name carries a content hash)."""
-    maps = [o for o in objs if o["kind"] == "ConfigMap"
-            and o["metadata"]["name"].startswith("ragrelay-config-")]
+    maps = [
+        o
+        for o in objs
+        if o["kind"] == "ConfigMap" and o["metadata"]["name"].startswith("ragrelay-config-")
+    ]
     assert len(maps) == 1, [o["metadata"]["name"] for o in maps]
     data: dict[str, str] = maps[0]["data"]
     return data
@@ -95,8 +98,11 @@ def is_ragrelay(container: Obj) -> bool:
 
 
 def dockerfile_uid(repo: Path) -> int:
-    users = [line.split()[1] for line in (repo / "Dockerfile").read_text(encoding="utf-8").splitlines()
-             if line.startswith("USER ")]
+    users = [
+        line.split()[1]
+        for line in (repo / "Dockerfile").read_text(encoding="utf-8").splitlines()
+        if line.startswith("USER ")
+    ]
     return int(users[-1].split(":")[0])
 
 
@@ -209,8 +215,11 @@ def test_autoscaled_deployments_leave_replicas_to_the_autoscaler(
     rendered: dict[str, list[Obj]], overlay: str
 ) -> None:
     objs = rendered[overlay]
-    targets = {o["spec"]["scaleTargetRef"]["name"] for o in objs
-               if o["kind"] in ("ScaledObject", "HorizontalPodAutoscaler")}
+    targets = {
+        o["spec"]["scaleTargetRef"]["name"]
+        for o in objs
+        if o["kind"] in ("ScaledObject", "HorizontalPodAutoscaler")
+    }
     deployments = of_kind(objs, "Deployment")
     assert targets == set(deployments), "every Deployment is autoscaled"
     for name in targets:
@@ -261,7 +270,10 @@ def test_probes_read_the_heartbeat_file_the_process_touches(
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             command = container[probe]["exec"]["command"]
             assert command[:4] == [
-                "ragrelay", "healthcheck", "--heartbeat", f"{HEARTBEAT_DIR}/{beat}.heartbeat"
+                "ragrelay",
+                "healthcheck",
+                "--heartbeat",
+                f"{HEARTBEAT_DIR}/{beat}.heartbeat",
             ], (name, probe, command)
             max_age = float(command[command.index("--max-age") + 1])
             assert max_age >= 3 * interval, "a couple of missed beats must not kill the pod"
@@ -450,7 +462,8 @@ def test_redis_is_durable(rendered: dict[str, list[Obj]], overlay: str) -> None:
     assert conf_path.startswith(mounts[conf_volume["name"]] + "/")
     conf_map = of_kind(objs, "ConfigMap")[conf_volume["configMap"]["name"]]
     conf = dict(
-        line.split(None, 1) for line in conf_map["data"][Path(conf_path).name].splitlines()
+        line.split(None, 1)
+        for line in conf_map["data"][Path(conf_path).name].splitlines()
         if line.strip() and not line.startswith("#")
     )
     assert conf["appendonly"] == "yes"
@@ -468,16 +481,24 @@ def test_config_and_secret_references_resolve(rendered: dict[str, list[Obj]], ov
         pod = workload["spec"]["template"]["spec"]
         refs = [v["configMap"]["name"] for v in pod.get("volumes", []) if "configMap" in v]
         for container in containers(workload):
-            refs += [e["configMapRef"]["name"] for e in container.get("envFrom", [])
-                     if "configMapRef" in e]
+            refs += [
+                e["configMapRef"]["name"]
+                for e in container.get("envFrom", [])
+                if "configMapRef" in e
+            ]
         assert set(refs) <= maps, workload["metadata"]["name"]
 
 
 def test_prod_pins_the_image_and_all_processes_share_it(rendered: dict[str, list[Obj]]) -> None:
     for overlay in OVERLAYS:
-        images = {c["image"] for w in workloads(rendered[overlay]) for c in containers(w)
-                  if is_ragrelay(c)}
+        images = {
+            c["image"]
+            for w in workloads(rendered[overlay])
+            for c in containers(w)
+            if is_ragrelay(c)
+        }
         assert len(images) == 1, images
-    (prod_image,) = {c["image"] for w in workloads(rendered["prod"]) for c in containers(w)
-                     if is_ragrelay(c)}
+    (prod_image,) = {
+        c["image"] for w in workloads(rendered["prod"]) for c in containers(w) if is_ragrelay(c)
+    }
     assert not prod_image.endswith(":latest") and ":" in prod_image

@@ -62,24 +62,35 @@ class Run:
     def start(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         out = (self.logdir / f"{name}.stdout").open("wb")
         err = (self.logdir / f"{name}.stderr").open("wb")
-        proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *args], env=self.env,
-                                stdout=out, stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", *args],
+            env=self.env,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+        )
         out.close()
         err.close()
         self.procs[name] = proc
         return proc
 
-    def run(self, name: str, *args: str, env: dict[str, str] | None = None
-            ) -> subprocess.CompletedProcess[bytes]:
-        done = subprocess.run([sys.executable, "-m", "orchestrator", *args],
-                              env=env or self.env, capture_output=True, timeout=120)
+    def run(
+        self, name: str, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[bytes]:
+        done = subprocess.run(
+            [sys.executable, "-m", "orchestrator", *args],
+            env=env or self.env,
+            capture_output=True,
+            timeout=120,
+        )
         (self.logdir / f"{name}.stdout").write_bytes(done.stdout)
         (self.logdir / f"{name}.stderr").write_bytes(done.stderr)
         return done
 
     def text(self, name: str) -> str:
-        return "".join((self.logdir / f"{name}.{s}").read_text(errors="replace")
-                       for s in ("stdout", "stderr"))
+        return "".join(
+            (self.logdir / f"{name}.{s}").read_text(errors="replace") for s in ("stdout", "stderr")
+        )
 
     def stop(self) -> None:
         for proc in self.procs.values():  # `up` passes SIGTERM on to its children
@@ -122,8 +133,11 @@ def test_no_secret_reaches_any_log_of_a_whole_run(
     # embedded ingest before any secret is set; the hashing embedder keeps start-up short
     env = sample_corpus_env(tmp_path / "data", "acme", RAGRELAY_EMBEDDER="hashing")
     env.update(
-        RAGRELAY_REDIS_URL=url, RAGRELAY_LOG_LEVEL="DEBUG", RAGRELAY_LOG_SDK_DEBUG="true",
-        RAGRELAY_ANTHROPIC_API_KEY=ANTHROPIC_KEY, RAGRELAY_ANTHROPIC_BASE_URL=llm.base_url,
+        RAGRELAY_REDIS_URL=url,
+        RAGRELAY_LOG_LEVEL="DEBUG",
+        RAGRELAY_LOG_SDK_DEBUG="true",
+        RAGRELAY_ANTHROPIC_API_KEY=ANTHROPIC_KEY,
+        RAGRELAY_ANTHROPIC_BASE_URL=llm.base_url,
         RAGRELAY_HEARTBEAT_DIR=str(tmp_path / "heartbeats"),
         RAGRELAY_GATEWAY_UI_SESSION_SECRET=UI_SESSION_SECRET,
     )
@@ -137,41 +151,59 @@ def test_no_secret_reaches_any_log_of_a_whole_run(
         assert created.returncode == 0, created.stderr[-2000:]
         api_key = created.stdout.decode().splitlines()[-1]  # printed once, on purpose
         (run.logdir / "keys-create.stdout").write_text(  # the key is the command's output
-            "\n".join(created.stdout.decode().splitlines()[:-1]))
+            "\n".join(created.stdout.decode().splitlines()[:-1])
+        )
         wait_for(lambda: run.text("up").count(" ready.") >= len(STAGES), "5 processes ready")
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/healthz")
 
         bearer = {"Authorization": f"Bearer {api_key}"}
         with httpx.Client(base_url=base, timeout=60) as http:
-            accepted = http.post("/v1/jobs", headers=bearer, json={
-                "query": "How does ragrelay stop a job that loops?",
-                "budget": {"max_iterations": 1}})
+            accepted = http.post(
+                "/v1/jobs",
+                headers=bearer,
+                json={
+                    "query": "How does ragrelay stop a job that loops?",
+                    "budget": {"max_iterations": 1},
+                },
+            )
             assert accepted.status_code == 202, accepted.text
             job_id = accepted.json()["job_id"]
-            with http.stream("GET", f"/v1/jobs/{job_id}/events?token={api_key}",
-                             headers=bearer) as events:
+            with http.stream(
+                "GET", f"/v1/jobs/{job_id}/events?token={api_key}", headers=bearer
+            ) as events:
                 assert events.status_code == 200
                 assert any("event: result" in chunk for chunk in events.iter_text())
             view = http.get(f"/v1/jobs/{job_id}?api_key={api_key}&sig=abc", headers=bearer)
             assert view.json()["status"] == "succeeded", view.text
             http.get(f"/ui/jobs/{job_id}?key={api_key}")  # a stale link: refused, logged
-            signed_in = http.post("/ui/session", data={"key": api_key},
-                                  headers={"Origin": base}, follow_redirects=False)
+            signed_in = http.post(
+                "/ui/session",
+                data={"key": api_key},
+                headers={"Origin": base},
+                follow_redirects=False,
+            )
             session = signed_in.cookies.get("ragrelay_ui")
             assert session, signed_in.text
             http.cookies.clear()
             page = http.get(f"/ui/jobs/{job_id}", headers={"Cookie": f"ragrelay_ui={session}"})
             assert page.status_code == 200, page.text[:500]
-            assert http.get(f"/v1/jobs/{job_id}",
-                            headers={"Authorization": f"Bearer {WRONG_KEY}"}).status_code == 401
+            assert (
+                http.get(
+                    f"/v1/jobs/{job_id}", headers={"Authorization": f"Bearer {WRONG_KEY}"}
+                ).status_code
+                == 401
+            )
             http.get(f"/readyz?key={WRONG_KEY}")
 
         traced = run.run("trace", "--log-level", "DEBUG", "trace", job_id)
         assert traced.returncode == 0, traced.stderr[-2000:]
-        refused = run.run("keys-list-wrong-password", "keys", "list",
-                          env=dict(env, RAGRELAY_REDIS_URL=url.replace(REDIS_PASSWORD,
-                                                                       WRONG_PASSWORD)))
+        refused = run.run(
+            "keys-list-wrong-password",
+            "keys",
+            "list",
+            env=dict(env, RAGRELAY_REDIS_URL=url.replace(REDIS_PASSWORD, WRONG_PASSWORD)),
+        )
         assert refused.returncode == 2 and b"refused the password" in refused.stderr
     finally:
         run.stop()
@@ -180,14 +212,18 @@ def test_no_secret_reaches_any_log_of_a_whole_run(
     logs = {p: p.read_text(errors="replace") for p in sorted(run.logdir.iterdir())}
     logs[redis_server.log] = redis_server.log.read_text(errors="replace")
     secrets_used = {
-        "Redis password": REDIS_PASSWORD, "wrong Redis password": WRONG_PASSWORD,
-        "API key": api_key[len("rr_") + 13:], "wrong API key": WRONG_KEY[len("rr_") + 13:],
-        "Anthropic key": ANTHROPIC_KEY[len("sk-ant-api03-"):],
-        "UI session secret": UI_SESSION_SECRET, "UI session cookie": session,
+        "Redis password": REDIS_PASSWORD,
+        "wrong Redis password": WRONG_PASSWORD,
+        "API key": api_key[len("rr_") + 13 :],
+        "wrong API key": WRONG_KEY[len("rr_") + 13 :],
+        "Anthropic key": ANTHROPIC_KEY[len("sk-ant-api03-") :],
+        "UI session secret": UI_SESSION_SECRET,
+        "UI session cookie": session,
     }
     leaks = [
         f"{what} in {path.name} line {text.count(chr(10), 0, text.index(secret)) + 1}"
-        for path, text in logs.items() for what, secret in secrets_used.items()
+        for path, text in logs.items()
+        for what, secret in secrets_used.items()
         if secret in text
     ]
     assert not leaks, leaks

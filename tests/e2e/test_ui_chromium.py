@@ -50,19 +50,27 @@ QUESTION = "How does ragrelay make sure no job loops forever?"
 # Documents of tenant "mallory" (nobody else's), each cited by the one job that asks about it.
 # Each payload, if it ever ran, would set window.pwned and the title (nothing else).
 JS_URL = "javascript:void(window.pwned=document.title='pwned-js')"
-DATA_URL = ("data:text/html,<script>opener&&(opener.pwned=1);"
-            "document.title='pwned-data'</script>")
+DATA_URL = "data:text/html,<script>opener&&(opener.pwned=1);document.title='pwned-data'</script>"
 EVIL_DOCS = {
-    "js": {"_id": "tidal-clock", "title": "The tidal clock", "metadata": {"url": JS_URL},
-           "text": "The tidal clock of Saint-Malo counts the hours between the highest "
-                   "tides. The tidal clock was built in 1921 from brass and oak."},
-    "data": {"_id": "glass-harmonica", "title": "The glass harmonica",
-             "metadata": {"url": DATA_URL},
-             "text": "The glass harmonica plays music from spinning glass bowls touched by "
-                     "wet fingers. Benjamin Franklin invented the glass harmonica in 1761."},
+    "js": {
+        "_id": "tidal-clock",
+        "title": "The tidal clock",
+        "metadata": {"url": JS_URL},
+        "text": "The tidal clock of Saint-Malo counts the hours between the highest "
+        "tides. The tidal clock was built in 1921 from brass and oak.",
+    },
+    "data": {
+        "_id": "glass-harmonica",
+        "title": "The glass harmonica",
+        "metadata": {"url": DATA_URL},
+        "text": "The glass harmonica plays music from spinning glass bowls touched by "
+        "wet fingers. Benjamin Franklin invented the glass harmonica in 1761.",
+    },
 }
-EVIL_QUESTIONS = {"js": "When was the tidal clock of Saint-Malo built?",
-                  "data": "Who invented the glass harmonica?"}
+EVIL_QUESTIONS = {
+    "js": "When was the tidal clock of Saint-Malo built?",
+    "data": "Who invented the glass harmonica?",
+}
 
 
 @pytest.fixture(scope="module")
@@ -74,9 +82,22 @@ def env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
     for name, doc in EVIL_DOCS.items():  # one tenant per document: its job must cite it
         corpus = tmp_path_factory.mktemp(f"evil-{name}") / "corpus.jsonl"
         corpus.write_text(json.dumps(doc) + "\n")
-        out = subprocess.run([sys.executable, "-m", "orchestrator", "ingest", str(corpus),
-                              "--tenant", f"mallory-{name}"], env=env, capture_output=True,
-                             text=True, timeout=120, cwd=REPO)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "orchestrator",
+                "ingest",
+                str(corpus),
+                "--tenant",
+                f"mallory-{name}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=REPO,
+        )
         assert out.returncode == 0, out.stderr
     env.update(RAGRELAY_REDIS_URL=redis_server.url, RAGRELAY_LOG_LEVEL="INFO")
     return env
@@ -90,10 +111,16 @@ def cluster(env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> It
     # page shows real token counts, cost, models and prompt versions.
     faults = "evaluation=revise,analysis=transient:1"
     llm = FakeAnthropicServer(api_key="fake-key", delay_s=0.15).start()
-    c = Cluster(dict(env, RAGRELAY_FAULTS=faults, RAGRELAY_BACKOFF_BASE_S="0.05",
-                     RAGRELAY_ANTHROPIC_API_KEY="fake-key",
-                     RAGRELAY_ANTHROPIC_BASE_URL=llm.base_url),
-                tmp_path_factory.mktemp("ui-logs"))
+    c = Cluster(
+        dict(
+            env,
+            RAGRELAY_FAULTS=faults,
+            RAGRELAY_BACKOFF_BASE_S="0.05",
+            RAGRELAY_ANTHROPIC_API_KEY="fake-key",
+            RAGRELAY_ANTHROPIC_BASE_URL=llm.base_url,
+        ),
+        tmp_path_factory.mktemp("ui-logs"),
+    )
     try:
         for stage in PIPELINE:
             c.start(stage, "worker", stage, "--concurrency", "1")
@@ -116,14 +143,24 @@ def gateway(cluster: Cluster, env: dict[str, str]) -> Iterator[str]:
 def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
     for exe in (CHROMIUM, CHROMEDRIVER):
         if not shutil.which(exe):
-            pytest.fail(f"{exe} is missing: run `make system-deps` "
-                        "(Debian packages chromium and chromium-driver)")
+            pytest.fail(
+                f"{exe} is missing: run `make system-deps` "
+                "(Debian packages chromium and chromium-driver)"
+            )
     opts = Options()
     opts.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                "--no-first-run", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--window-size=1100,900",
-                f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+    for arg in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1100,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP reports land here
     driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=opts)
@@ -135,8 +172,12 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
 
 def run_job(base: str, key: str, query: str = QUESTION) -> str:
     headers = {"Authorization": f"Bearer {key}"}
-    resp = httpx.post(f"{base}/v1/jobs", headers=headers, timeout=10,
-                      json={"query": query, "budget": {"max_iterations": 2}})
+    resp = httpx.post(
+        f"{base}/v1/jobs",
+        headers=headers,
+        timeout=10,
+        json={"query": query, "budget": {"max_iterations": 2}},
+    )
     assert resp.status_code == 202, resp.text
     job_id: str = resp.json()["job_id"]
     deadline = time.monotonic() + 60
@@ -168,12 +209,18 @@ def sign_in(browser: webdriver.Chrome, base: str, key: str, job_id: str) -> None
 
 def csp_reports(browser: webdriver.Chrome) -> list[str]:
     """Console messages about Content-Security-Policy since the last call."""
-    return [e["message"] for e in browser.get_log("browser")
-            if "Content Security Policy" in e["message"]]
+    return [
+        e["message"]
+        for e in browser.get_log("browser")
+        if "Content Security Policy" in e["message"]
+    ]
 
 
 def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
-    gateway: str, env: dict[str, str], browser: webdriver.Chrome, tmp_path: Path,
+    gateway: str,
+    env: dict[str, str],
+    browser: webdriver.Chrome,
+    tmp_path: Path,
 ) -> None:
     client = redis.Redis.from_url(env["RAGRELAY_REDIS_URL"])
     key = ApiKeyStore(client).create("acme")[1]
@@ -200,7 +247,11 @@ def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
     assert result.usage.llm_calls >= 6 and result.usage.cost_usd > 0
     assert f"${result.usage.cost_usd:.4f}" in browser.find_element(By.CLASS_NAME, "cards").text
     assert {b.get_attribute("data-stage") for b in bars} == {
-        "analysis", "retrieval", "generation", "evaluation"}
+        "analysis",
+        "retrieval",
+        "generation",
+        "evaluation",
+    }
     cites = browser.find_elements(By.CSS_SELECTOR, "#citations li")
     assert len(cites) == len(result.citations) >= 1
 
@@ -221,7 +272,10 @@ def test_timeline_page_in_chromium_draws_one_bar_per_completed_step(
 
 @pytest.mark.parametrize("payload", ["js", "data"])
 def test_a_script_or_data_citation_url_cannot_run_in_chromium(
-    gateway: str, env: dict[str, str], browser: webdriver.Chrome, payload: str,
+    gateway: str,
+    env: dict[str, str],
+    browser: webdriver.Chrome,
+    payload: str,
 ) -> None:
     client = redis.Redis.from_url(env["RAGRELAY_REDIS_URL"])
     key = ApiKeyStore(client).create(f"mallory-{payload}")[1]
@@ -238,8 +292,10 @@ def test_a_script_or_data_citation_url_cannot_run_in_chromium(
     bars = browser.find_elements(By.CSS_SELECTOR, "svg#timeline rect.step-bar")
     assert len(bars) >= 8
     bars[-1].click()
-    assert "sel" in (browser.find_elements(By.CSS_SELECTOR, "#steps tr[id^=row-]")[-1]
-                     .get_attribute("class") or "")
+    assert "sel" in (
+        browser.find_elements(By.CSS_SELECTOR, "#steps tr[id^=row-]")[-1].get_attribute("class")
+        or ""
+    )
     # the citation is there, but not as a link
     cites = browser.find_elements(By.CSS_SELECTOR, "#citations li")
     assert cites and all("(not linked)" in li.text for li in cites)

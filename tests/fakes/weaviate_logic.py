@@ -63,9 +63,9 @@ def decode_batch_properties(
     props: batch_pb2.BatchObject.Properties, types: Mapping[str, str]
 ) -> dict[str, Any]:
     """A BatchObject's properties as a dict; numbers become ints where the schema says int."""
-    out: dict[str, Any] = MessageToDict(props.non_ref_properties) if props.HasField(
-        "non_ref_properties"
-    ) else {}
+    out: dict[str, Any] = (
+        MessageToDict(props.non_ref_properties) if props.HasField("non_ref_properties") else {}
+    )
     for arr in props.text_array_properties:
         out[arr.prop_name] = list(arr.values)
     for iarr in props.int_array_properties:
@@ -116,7 +116,9 @@ def encode_value(value: Any, kind: str | None) -> properties_pb2.Value:
 def encode_properties(
     props: Mapping[str, Any], wanted: Iterable[str], types: Mapping[str, str]
 ) -> properties_pb2.Properties:
-    fields = {name: encode_value(props.get(name), types.get(name)) for name in wanted if name in props}
+    fields = {
+        name: encode_value(props.get(name), types.get(name)) for name in wanted if name in props
+    }
     return properties_pb2.Properties(fields=fields)
 
 
@@ -177,12 +179,14 @@ def matches(props: Mapping[str, Any], f: base_pb2.Filters) -> bool:
         if not have or not want:
             return False
         a, b = have[0], want[0]
-        return bool({
-            Op.OPERATOR_GREATER_THAN: a > b,
-            Op.OPERATOR_GREATER_THAN_EQUAL: a >= b,
-            Op.OPERATOR_LESS_THAN: a < b,
-            Op.OPERATOR_LESS_THAN_EQUAL: a <= b,
-        }[op])
+        return bool(
+            {
+                Op.OPERATOR_GREATER_THAN: a > b,
+                Op.OPERATOR_GREATER_THAN_EQUAL: a >= b,
+                Op.OPERATOR_LESS_THAN: a < b,
+                Op.OPERATOR_LESS_THAN_EQUAL: a <= b,
+            }[op]
+        )
     raise ValueError(f"filter operator {Op.Operator.Name(op)} is not supported by the fake")
 
 
@@ -194,11 +198,17 @@ def tokens(text: str) -> list[str]:
 
 
 def bm25_scores(
-    objects: Sequence[StoredObject], query: str, properties: Sequence[str], *, k1: float = 1.2, b: float = 0.75
+    objects: Sequence[StoredObject],
+    query: str,
+    properties: Sequence[str],
+    *,
+    k1: float = 1.2,
+    b: float = 0.75,
 ) -> dict[uuid.UUID, float]:
     """BM25 of ``query`` over the concatenated ``properties`` of each object (> 0 only)."""
     docs = {
-        o.uuid: tokens(" ".join(str(o.properties.get(p) or "") for p in properties)) for o in objects
+        o.uuid: tokens(" ".join(str(o.properties.get(p) or "") for p in properties))
+        for o in objects
     }
     if not docs:
         return {}

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     from tests.fakes.weaviate_server import FakeWeaviate
 
 
-
 class RestHandler(BaseHTTPRequestHandler):
     fake: FakeWeaviate
     protocol_version = "HTTP/1.1"
@@ -60,14 +59,18 @@ class RestHandler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         body = self._body()
         fake.record(
-            Recorded("rest", self.command, path, body, {k.lower(): v for k, v in self.headers.items()})
+            Recorded(
+                "rest", self.command, path, body, {k.lower(): v for k, v in self.headers.items()}
+            )
         )
         if fake.unavailable:
             return self._send(503, {"error": [{"message": "service unavailable"}]})
         public = path.startswith("/v1/.well-known/")
         if not public and not fake.authorised(self.headers.get("Authorization")):
             return self._send(401, {"code": 401, "message": "anonymous access not enabled"})
-        status, payload = _route(fake, self.command, [unquote(p) for p in path.split("/") if p], body)
+        status, payload = _route(
+            fake, self.command, [unquote(p) for p in path.split("/") if p], body
+        )
         self._send(status, payload)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = _handle
@@ -92,7 +95,14 @@ def _route(fake: FakeWeaviate, verb: str, parts: list[str], body: Any) -> tuple[
             return 404, None
         case ["v1", "nodes", *_]:
             return 200, {
-                "nodes": [{"name": "fake-0", "status": "HEALTHY", "version": fake.version, "gitHash": "fake"}]
+                "nodes": [
+                    {
+                        "name": "fake-0",
+                        "status": "HEALTHY",
+                        "version": fake.version,
+                        "gitHash": "fake",
+                    }
+                ]
             }
         case ["v1", "schema"] if verb == "GET":
             with fake.lock:
@@ -123,7 +133,9 @@ def _create_collection(fake: FakeWeaviate, body: Any) -> tuple[int, Any]:
     return 200, body
 
 
-def _tenants(fake: FakeWeaviate, verb: str, name: str, rest: list[str], body: Any) -> tuple[int, Any]:
+def _tenants(
+    fake: FakeWeaviate, verb: str, name: str, rest: list[str], body: Any
+) -> tuple[int, Any]:
     with fake.lock:
         col = fake.collections.get(name)
         if col is None:

@@ -89,7 +89,10 @@ class FakeWeaviate:
         self._http.daemon_threads = True
         self.http_port = self._http.server_address[1]
         threading.Thread(
-            target=self._http.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-weaviate-rest", daemon=True
+            target=self._http.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fake-weaviate-rest",
+            daemon=True,
         ).start()
         self._grpc = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
         weaviate_pb2_grpc.add_WeaviateServicer_to_server(_Servicer(self), self._grpc)  # type: ignore[no-untyped-call]
@@ -178,7 +181,9 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
 
     def _enter(self, method: str, request: Any, context: grpc.ServicerContext) -> None:
         metadata = {k.lower(): v for k, v in context.invocation_metadata()}
-        self.fake.record(Recorded("grpc", method, f"/weaviate.v1.Weaviate/{method}", request, metadata))
+        self.fake.record(
+            Recorded("grpc", method, f"/weaviate.v1.Weaviate/{method}", request, metadata)
+        )
         if self.fake.grpc_delay_s:
             time.sleep(self.fake.grpc_delay_s)
         if self.fake.unavailable:
@@ -193,20 +198,30 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
         assert col is not None
         return col
 
-    def _objects(self, col: Collection, tenant: str, context: grpc.ServicerContext) -> dict[uuid.UUID, StoredObject]:
+    def _objects(
+        self, col: Collection, tenant: str, context: grpc.ServicerContext
+    ) -> dict[uuid.UUID, StoredObject]:
         if not col.multi_tenant:
             if tenant:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "class has multi-tenancy disabled, but request was with tenant")
+                context.abort(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "class has multi-tenancy disabled, but request was with tenant",
+                )
             return col.objects
         if not tenant:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, "class has multi-tenancy enabled, but request was without tenant")
+            context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "class has multi-tenancy enabled, but request was without tenant",
+            )
         if tenant not in col.tenants:
             context.abort(grpc.StatusCode.NOT_FOUND, f'tenant not found: "{tenant}"')
         return col.tenants[tenant]
 
     # -- BatchObjects --
 
-    def BatchObjects(self, request: batch_pb2.BatchObjectsRequest, context: grpc.ServicerContext) -> batch_pb2.BatchObjectsReply:
+    def BatchObjects(
+        self, request: batch_pb2.BatchObjectsRequest, context: grpc.ServicerContext
+    ) -> batch_pb2.BatchObjectsReply:
         self._enter("BatchObjects", request, context)
         start = time.perf_counter()
         errors = []
@@ -214,7 +229,9 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
             for index, obj in enumerate(request.objects):
                 problem = self._store_one(obj)
                 if problem:
-                    errors.append(batch_pb2.BatchObjectsReply.BatchError(index=index, error=problem))
+                    errors.append(
+                        batch_pb2.BatchObjectsReply.BatchError(index=index, error=problem)
+                    )
         return batch_pb2.BatchObjectsReply(took=time.perf_counter() - start, errors=errors)
 
     def _store_one(self, obj: batch_pb2.BatchObject) -> str | None:
@@ -258,7 +275,9 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
 
     # -- Search --
 
-    def Search(self, request: search_get_pb2.SearchRequest, context: grpc.ServicerContext) -> search_get_pb2.SearchReply:
+    def Search(
+        self, request: search_get_pb2.SearchRequest, context: grpc.ServicerContext
+    ) -> search_get_pb2.SearchReply:
         self._enter("Search", request, context)
         start = time.perf_counter()
         with self.fake.lock:
@@ -267,7 +286,11 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
             types = prop_types(col.schema)
         if request.HasField("filters"):
             candidates = [o for o in candidates if matches(o.properties, request.filters)]
-        searchable = [p["name"] for p in col.schema.get("properties", []) if p["dataType"][0] in ("text", "text[]") and p.get("indexSearchable", True)]
+        searchable = [
+            p["name"]
+            for p in col.schema.get("properties", [])
+            if p["dataType"][0] in ("text", "text[]") and p.get("indexSearchable", True)
+        ]
         ranked: list[tuple[StoredObject, float | None]]
         by_id = {o.uuid: o for o in candidates}
         if request.HasField("hybrid_search"):
@@ -279,14 +302,24 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
             vector_scores: dict[uuid.UUID, float] = {}
             if alpha > 0:
                 if vec is None:
-                    context.abort(grpc.StatusCode.INVALID_ARGUMENT, "hybrid: no vector given and the collection has no vectorizer")
+                    context.abort(
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                        "hybrid: no vector given and the collection has no vectorizer",
+                    )
                     raise AssertionError("abort raises")
                 name = target or "default"
                 try:
-                    vector_scores = {o.uuid: cosine(vec, o.vectors[name]) for o in candidates if name in o.vectors}
+                    vector_scores = {
+                        o.uuid: cosine(vec, o.vectors[name])
+                        for o in candidates
+                        if name in o.vectors
+                    }
                 except ValueError as exc:
                     context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-            ranked = [(by_id[oid], s) for oid, s in fuse(keyword, vector_scores, alpha, hybrid.fusion_type)]
+            ranked = [
+                (by_id[oid], s)
+                for oid, s in fuse(keyword, vector_scores, alpha, hybrid.fusion_type)
+            ]
         elif request.HasField("bm25_search"):
             bm = request.bm25_search
             scores = bm25_scores(candidates, bm.query, list(bm.properties) or searchable)
@@ -295,7 +328,11 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
             ranked = [(o, None) for o in sorted(candidates, key=lambda o: str(o.uuid))]
         offset = request.offset
         limit = request.limit or 10
-        wanted = list(request.properties.non_ref_properties) if request.HasField("properties") else list(types)
+        wanted = (
+            list(request.properties.non_ref_properties)
+            if request.HasField("properties")
+            else list(types)
+        )
         if request.properties.return_all_nonref_properties:
             wanted = list(types)
         results = []
@@ -317,7 +354,9 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
 
     # -- BatchDelete --
 
-    def BatchDelete(self, request: batch_delete_pb2.BatchDeleteRequest, context: grpc.ServicerContext) -> batch_delete_pb2.BatchDeleteReply:
+    def BatchDelete(
+        self, request: batch_delete_pb2.BatchDeleteRequest, context: grpc.ServicerContext
+    ) -> batch_delete_pb2.BatchDeleteReply:
         self._enter("BatchDelete", request, context)
         with self.fake.lock:
             col = self._collection(request.collection, context)
@@ -332,11 +371,15 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
             else []
         )
         done = 0 if request.dry_run else len(hit)
-        return batch_delete_pb2.BatchDeleteReply(took=0.0, failed=0, matches=len(hit), successful=done, objects=objects)
+        return batch_delete_pb2.BatchDeleteReply(
+            took=0.0, failed=0, matches=len(hit), successful=done, objects=objects
+        )
 
     # -- TenantsGet --
 
-    def TenantsGet(self, request: tenants_pb2.TenantsGetRequest, context: grpc.ServicerContext) -> tenants_pb2.TenantsGetReply:
+    def TenantsGet(
+        self, request: tenants_pb2.TenantsGetRequest, context: grpc.ServicerContext
+    ) -> tenants_pb2.TenantsGetReply:
         self._enter("TenantsGet", request, context)
         with self.fake.lock:
             col = self._collection(request.collection, context)
@@ -349,7 +392,9 @@ class _Servicer(weaviate_pb2_grpc.WeaviateServicer):
 
     # -- Aggregate (count only) --
 
-    def Aggregate(self, request: aggregate_pb2.AggregateRequest, context: grpc.ServicerContext) -> aggregate_pb2.AggregateReply:
+    def Aggregate(
+        self, request: aggregate_pb2.AggregateRequest, context: grpc.ServicerContext
+    ) -> aggregate_pb2.AggregateReply:
         self._enter("Aggregate", request, context)
         with self.fake.lock:
             col = self._collection(request.collection, context)

@@ -214,8 +214,9 @@ def test_ingest_contextualize_writes_a_context_into_every_chunk(
     assert summary["contextualized_chunks"] == summary["chunks"] == len(calls) > 0
     assert summary["llm_calls"] == len(calls) and summary["cost_usd"] > 0
     assert summary["cost_usd"] == pytest.approx(served_cost(server), abs=1e-6)
-    store = open_store(Settings(data_dir=Path(cli_env["RAGRELAY_DATA_DIR"])),
-                       load_worker_settings())
+    store = open_store(
+        Settings(data_dir=Path(cli_env["RAGRELAY_DATA_DIR"])), load_worker_settings()
+    )
     try:
         hits = store.search("default", "budget iterations deadline", k=3)
     finally:
@@ -228,12 +229,15 @@ def test_ingest_contextualize_writes_a_context_into_every_chunk(
 
 
 def test_ingest_contextualize_without_claude_says_what_to_set(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RAGRELAY_", "ANTHROPIC_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RAGRELAY_", "ANTHROPIC_"))}
     proc = subprocess.run(
         [sys.executable, "-m", "ragrelay", "ingest", str(SAMPLE), "--contextualize"],
-        cwd=ROOT, env={**env, "RAGRELAY_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
-        capture_output=True, text=True, timeout=90)
+        cwd=ROOT,
+        env={**env, "RAGRELAY_DATA_DIR": str(tmp_path), "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert proc.returncode != 0
     assert "RAGRELAY_ANTHROPIC_API_KEY" in proc.stderr and "Traceback" not in proc.stderr
     assert not list(tmp_path.glob("store/*"))  # nothing half-written

@@ -341,8 +341,10 @@ def test_results_carry_prompt_version_and_stage_model(
 
 
 def test_pinned_prompt_version_is_the_one_sent_and_recorded(server: FakeAnthropicServer) -> None:
-    p = AnthropicProvider.from_settings(settings_for(server), prompt_versions=PromptSettings(
-        prompt_versions="generation=1").prompt_versions)  # as RAGRELAY_PROMPT_VERSIONS
+    p = AnthropicProvider.from_settings(
+        settings_for(server),
+        prompt_versions=PromptSettings(prompt_versions="generation=1").prompt_versions,
+    )  # as RAGRELAY_PROMPT_VERSIONS
     try:
         g = p.generate(gen_task())
     finally:

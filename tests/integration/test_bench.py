@@ -13,17 +13,22 @@ pytestmark = pytest.mark.integration
 
 
 def bench(env: dict[str, str], *args: str, timeout: float = 100) -> list[dict[str, Any]]:
-    proc = subprocess.run([sys.executable, "-m", "ragrelay.bench", *args, "--json"],
-                          env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ragrelay.bench", *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
 
 
 def test_overhead_prints_both_measurements_and_their_ratio_on_the_given_redis(
-        base_env: dict[str, str], redis_url: str) -> None:
+    base_env: dict[str, str], redis_url: str
+) -> None:
     env = dict(base_env, RAGRELAY_REDIS_URL=redis_url)
-    raw, pipe, summary = bench(env, "overhead", "--jobs", "40", "--warmup", "4",
-                               "--inflight", "4")
+    raw, pipe, summary = bench(env, "overhead", "--jobs", "40", "--warmup", "4", "--inflight", "4")
     assert raw["measurement"] == "raw_chain"
     assert pipe["measurement"] == "pipeline"
     assert raw["statuses"] == {"SUCCESS": 40}
@@ -33,8 +38,13 @@ def test_overhead_prints_both_measurements_and_their_ratio_on_the_given_redis(
         assert line["jobs_per_s"] > 0
         assert 0 < line["p50_ms"] <= line["p99_ms"] < 60_000
     assert set(raw["rss_peak_mb"]) == {"raw1", "raw2", "raw3", "raw4"}
-    assert set(pipe["rss_peak_mb"]) == {"orchestrator", "analysis", "retrieval", "generation",
-                                        "evaluation"}
+    assert set(pipe["rss_peak_mb"]) == {
+        "orchestrator",
+        "analysis",
+        "retrieval",
+        "generation",
+        "evaluation",
+    }
     assert all(10 < mb < 1000 for mb in pipe["rss_peak_mb"].values())
     assert pipe["cpu_ms_per_job"]["orchestrator"] > 0
     assert summary["measurement"] == "overhead"
@@ -44,8 +54,18 @@ def test_overhead_prints_both_measurements_and_their_ratio_on_the_given_redis(
 
 
 def test_latency_reports_efficiency_against_littles_bound(base_env: dict[str, str]) -> None:
-    (line,) = bench(base_env, "latency", "--llm", "sleep-fault", "--llm-delay-ms", "100",
-                    "--inflight", "10", "--jobs", "10")
+    (line,) = bench(
+        base_env,
+        "latency",
+        "--llm",
+        "sleep-fault",
+        "--llm-delay-ms",
+        "100",
+        "--inflight",
+        "10",
+        "--jobs",
+        "10",
+    )
     assert line["llm"] == "sleep-fault"
     assert line["redis"] == "private"
     assert line["statuses"] == {"succeeded": 10}
@@ -56,19 +76,38 @@ def test_latency_reports_efficiency_against_littles_bound(base_env: dict[str, st
     assert line["p50_ms"] >= 300
     assert 0 < line["efficiency"] <= 1.0
     assert line["efficiency"] == pytest.approx(
-        line["jobs_per_s"] / line["littles_bound_jobs_per_s"], abs=0.01)
+        line["jobs_per_s"] / line["littles_bound_jobs_per_s"], abs=0.01
+    )
 
 
 @pytest.mark.slow
 def test_scale_out_adds_processes_of_the_bottleneck_stage(base_env: dict[str, str]) -> None:
-    lines = bench(base_env, "latency", "--llm", "sleep-fault", "--llm-delay-ms", "200",
-                  "--inflight", "16", "--jobs", "16", "--scale-out", "generation",
-                  "--scale-concurrency", "2", "--scale-jobs", "16", timeout=110)
+    lines = bench(
+        base_env,
+        "latency",
+        "--llm",
+        "sleep-fault",
+        "--llm-delay-ms",
+        "200",
+        "--inflight",
+        "16",
+        "--jobs",
+        "16",
+        "--scale-out",
+        "generation",
+        "--scale-concurrency",
+        "2",
+        "--scale-jobs",
+        "16",
+        timeout=110,
+    )
     main, *scaled = lines
     assert main["measurement"] == "latency"
     assert [(s["measurement"], s["stage"], s["processes"]) for s in scaled] == [
-        ("scale_out", "generation", 1), ("scale_out", "generation", 2),
-        ("scale_out", "generation", 4)]
+        ("scale_out", "generation", 1),
+        ("scale_out", "generation", 2),
+        ("scale_out", "generation", 4),
+    ]
     assert all(s["statuses"] == {"succeeded": 16} for s in scaled)
     # 2 threads per generation process, 200 ms each: at most 10 jobs/s per process
     assert scaled[0]["jobs_per_s"] <= 10.0

@@ -19,12 +19,18 @@ import pytest
 
 DOCS = [
     ("nile", "Nile", "The Nile is about 6,650 km long. It flows north into the Mediterranean Sea."),
-    ("amazon", "Amazon", "The Amazon carries more water than any other river. It drains a "
-     "basin in South America."),
+    (
+        "amazon",
+        "Amazon",
+        "The Amazon carries more water than any other river. It drains a basin in South America.",
+    ),
     ("danube", "Danube", "The Danube flows through ten countries. It empties into the Black Sea."),
     ("volga", "Volga", "The Volga is the longest river in Europe. It flows into the Caspian Sea."),
-    ("rhine", "Rhine", "The Rhine begins in the Swiss Alps. It reaches the North Sea in the "
-     "Netherlands."),
+    (
+        "rhine",
+        "Rhine",
+        "The Rhine begins in the Swiss Alps. It reaches the North Sea in the Netherlands.",
+    ),
 ]
 QUESTIONS = [
     ("q1", "How long is the Nile?", ["6,650 km"], "nile"),
@@ -42,22 +48,29 @@ def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    return write_jsonl(tmp_path / "corpus.jsonl.gz",
-                       [{"_id": d, "title": t, "text": x} for d, t, x in DOCS])
+    return write_jsonl(
+        tmp_path / "corpus.jsonl.gz", [{"_id": d, "title": t, "text": x} for d, t, x in DOCS]
+    )
 
 
 @pytest.fixture
 def questions(tmp_path: Path) -> Path:
-    return write_jsonl(tmp_path / "questions.jsonl",
-                       [{"_id": i, "question": q, "answers": a, "paragraph_id": p}
-                        for i, q, a, p in QUESTIONS])
+    return write_jsonl(
+        tmp_path / "questions.jsonl",
+        [{"_id": i, "question": q, "answers": a, "paragraph_id": p} for i, q, a, p in QUESTIONS],
+    )
 
 
 def ragrelay(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
     env["RAGRELAY_DATA_DIR"] = str(tmp_path / "data")
-    return subprocess.run([sys.executable, "-m", "ragrelay", *args], env=env,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "ragrelay", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def last_json(out: str) -> dict[str, Any]:
@@ -65,25 +78,48 @@ def last_json(out: str) -> dict[str, Any]:
     return value
 
 
-def test_eval_qa_prints_the_documented_keys(tmp_path: Path, corpus: Path,
-                                            questions: Path) -> None:
-    run = ragrelay(tmp_path, "eval", "qa", "--corpus", str(corpus), "--questions",
-                   str(questions), "--json")
+def test_eval_qa_prints_the_documented_keys(tmp_path: Path, corpus: Path, questions: Path) -> None:
+    run = ragrelay(
+        tmp_path, "eval", "qa", "--corpus", str(corpus), "--questions", str(questions), "--json"
+    )
     assert run.returncode == 0, run.stderr
     out = last_json(run.stdout)
-    for key in ("questions", "retrieval_hit@5", "answer_hit", "answer_words_mean",
-                "iterations_mean", "p50_ms", "p95_ms"):
+    for key in (
+        "questions",
+        "retrieval_hit@5",
+        "answer_hit",
+        "answer_words_mean",
+        "iterations_mean",
+        "p50_ms",
+        "p95_ms",
+    ):
         assert key in out, key
     assert out["questions"] == 4 and out["documents"] == 5
     assert out["retrieval_hit@5"] == 1.0 and out["answer_hit"] >= 0.75
 
 
 def test_eval_qa_ab_compares_two_prompt_versions_with_intervals(
-        tmp_path: Path, corpus: Path, questions: Path) -> None:
+    tmp_path: Path, corpus: Path, questions: Path
+) -> None:
     report = tmp_path / "report"
-    run = ragrelay(tmp_path, "eval", "qa", "--corpus", str(corpus), "--questions",
-                   str(questions), "--prompt-version", "evaluation=2", "--resamples", "500",
-                   "--report", str(report), "--rows", str(tmp_path / "rows.jsonl"), "--json")
+    run = ragrelay(
+        tmp_path,
+        "eval",
+        "qa",
+        "--corpus",
+        str(corpus),
+        "--questions",
+        str(questions),
+        "--prompt-version",
+        "evaluation=2",
+        "--resamples",
+        "500",
+        "--report",
+        str(report),
+        "--rows",
+        str(tmp_path / "rows.jsonl"),
+        "--json",
+    )
     assert run.returncode == 0, run.stderr
     out = last_json(run.stdout)
     assert out["A"]["prompt_versions"]["evaluation"] == "offline-evaluation@v3"
@@ -105,30 +141,61 @@ def test_eval_qa_ab_compares_two_prompt_versions_with_intervals(
 
 
 def test_eval_qa_rejects_a_bad_prompt_version_before_any_work(
-        tmp_path: Path, corpus: Path, questions: Path) -> None:
-    run = ragrelay(tmp_path, "eval", "qa", "--corpus", str(corpus), "--questions",
-                   str(questions), "--prompt-version", "generation")
+    tmp_path: Path, corpus: Path, questions: Path
+) -> None:
+    run = ragrelay(
+        tmp_path,
+        "eval",
+        "qa",
+        "--corpus",
+        str(corpus),
+        "--questions",
+        str(questions),
+        "--prompt-version",
+        "generation",
+    )
     assert run.returncode == 2
     assert "expected NAME=VERSION" in run.stderr and "Traceback" not in run.stderr
-    run = ragrelay(tmp_path, "eval", "qa", "--corpus", str(corpus), "--questions",
-                   str(questions), "--prompt-version", "generation=9")
+    run = ragrelay(
+        tmp_path,
+        "eval",
+        "qa",
+        "--corpus",
+        str(corpus),
+        "--questions",
+        str(questions),
+        "--prompt-version",
+        "generation=9",
+    )
     assert run.returncode != 0 and "has no v9" in run.stderr and "Traceback" not in run.stderr
 
 
 def beir_files(tmp_path: Path) -> tuple[Path, Path]:
-    queries = write_jsonl(tmp_path / "queries.jsonl.gz",
-                          [{"_id": i, "text": q} for i, q, _, _ in QUESTIONS])
+    queries = write_jsonl(
+        tmp_path / "queries.jsonl.gz", [{"_id": i, "text": q} for i, q, _, _ in QUESTIONS]
+    )
     qrels = tmp_path / "qrels.tsv"
-    qrels.write_text("query-id\tcorpus-id\tscore\n"
-                     + "".join(f"{i}\t{p}\t1\n" for i, _, _, p in QUESTIONS[:3]))
+    qrels.write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{i}\t{p}\t1\n" for i, _, _, p in QUESTIONS[:3])
+    )
     return queries, qrels
 
 
-def test_eval_qa_with_beir_qrels_scores_the_jobs_documents(tmp_path: Path,
-                                                           corpus: Path) -> None:
+def test_eval_qa_with_beir_qrels_scores_the_jobs_documents(tmp_path: Path, corpus: Path) -> None:
     queries, qrels = beir_files(tmp_path)
-    run = ragrelay(tmp_path, "eval", "qa", "--corpus", str(corpus), "--questions",
-                   str(queries), "--qrels", str(qrels), "--no-loop", "--json")
+    run = ragrelay(
+        tmp_path,
+        "eval",
+        "qa",
+        "--corpus",
+        str(corpus),
+        "--questions",
+        str(queries),
+        "--qrels",
+        str(qrels),
+        "--no-loop",
+        "--json",
+    )
     assert run.returncode == 0, run.stderr
     out = last_json(run.stdout)
     assert out["questions"] == 3  # only judged queries count
@@ -138,8 +205,18 @@ def test_eval_qa_with_beir_qrels_scores_the_jobs_documents(tmp_path: Path,
 
 def test_eval_retrieval_prints_the_documented_keys(tmp_path: Path, corpus: Path) -> None:
     queries, qrels = beir_files(tmp_path)
-    run = ragrelay(tmp_path, "eval", "retrieval", "--corpus", str(corpus), "--queries",
-                   str(queries), "--qrels", str(qrels), "--json")
+    run = ragrelay(
+        tmp_path,
+        "eval",
+        "retrieval",
+        "--corpus",
+        str(corpus),
+        "--queries",
+        str(queries),
+        "--qrels",
+        str(qrels),
+        "--json",
+    )
     assert run.returncode == 0, run.stderr
     out = last_json(run.stdout)
     assert {"ndcg@10", "recall@100", "queries", "seconds"} <= out.keys()

@@ -65,25 +65,33 @@ def globex(api_keys: ApiKeyStore) -> dict[str, str]:
 
 def finish(rclient: redis.Redis, job_id: str, tenant: str, answer: str = "42") -> JobResult:
     """Write a final result as the orchestrator would (no workers in this module)."""
-    result = JobResult(job_id=job_id, tenant=tenant, status="succeeded", answer=answer,
-                       stop_reason="accepted")
+    result = JobResult(
+        job_id=job_id, tenant=tenant, status="succeeded", answer=answer, stop_reason="accepted"
+    )
     rclient.set(Keys().result(job_id), result.to_json())
     return result
 
 
 # -- authentication -----------------------------------------------------------------------------
 def test_every_v1_route_needs_a_key_and_health_metrics_do_not(client: TestClient) -> None:
-    for method, path in [("POST", "/v1/jobs"), ("GET", "/v1/jobs/abc"),
-                         ("GET", "/v1/jobs/abc/events"), ("POST", "/v1/jobs/abc/feedback"),
-                         ("PUT", "/v1/users/u1/context"), ("GET", "/v1/users/u1/context")]:
+    for method, path in [
+        ("POST", "/v1/jobs"),
+        ("GET", "/v1/jobs/abc"),
+        ("GET", "/v1/jobs/abc/events"),
+        ("POST", "/v1/jobs/abc/feedback"),
+        ("PUT", "/v1/users/u1/context"),
+        ("GET", "/v1/users/u1/context"),
+    ]:
         resp = client.request(method, path, json={})
         assert resp.status_code == 401, (method, path, resp.text)
         assert resp.headers["www-authenticate"].startswith("Bearer")
     assert client.get("/healthz").json() == {"status": "ok"}
     metrics = client.get("/metrics")
     assert metrics.status_code == 200 and "python_info" in metrics.text
-    assert ('ragrelay_gateway_requests_total{method="GET",route="/v1/jobs/{job_id}",status="401"}'
-            in metrics.text)
+    assert (
+        'ragrelay_gateway_requests_total{method="GET",route="/v1/jobs/{job_id}",status="401"}'
+        in metrics.text
+    )
 
 
 def test_wrong_malformed_and_revoked_keys_get_401(
@@ -93,8 +101,12 @@ def test_wrong_malformed_and_revoked_keys_get_401(
     assert client.post("/v1/jobs", json={"query": "q"}, headers=bearer(key)).status_code == 202
     for bad in (key[:-1] + ("A" if key[-1] != "A" else "B"), "nonsense", ""):
         assert client.post("/v1/jobs", json={"query": "q"}, headers=bearer(bad)).status_code == 401
-    assert client.post("/v1/jobs", json={"query": "q"},
-                       headers={"Authorization": f"Basic {key}"}).status_code == 401
+    assert (
+        client.post(
+            "/v1/jobs", json={"query": "q"}, headers={"Authorization": f"Basic {key}"}
+        ).status_code
+        == 401
+    )
     api_keys.revoke(record.key_id)
     resp = client.post("/v1/jobs", json={"query": "q"}, headers=bearer(key))
     assert resp.status_code == 401 and resp.json()["detail"] == "invalid or revoked API key"
@@ -102,10 +114,12 @@ def test_wrong_malformed_and_revoked_keys_get_401(
 
 def test_keys_are_stored_only_as_hashes(api_keys: ApiKeyStore, rclient: redis.Redis) -> None:
     record, key = api_keys.create("acme", "ci")
-    dump = b"".join(k + json.dumps({kk.decode(): vv.decode() for kk, vv in
-                                    rclient.hgetall(k).items()}).encode()
-                    if rclient.type(k) == b"hash" else k + (rclient.dump(k) or b"")
-                    for k in rclient.keys("*"))
+    dump = b"".join(
+        k + json.dumps({kk.decode(): vv.decode() for kk, vv in rclient.hgetall(k).items()}).encode()
+        if rclient.type(k) == b"hash"
+        else k + (rclient.dump(k) or b"")
+        for k in rclient.keys("*")
+    )
     assert key.encode() not in dump
     secret = key.rsplit("_", 1)[1]
     assert secret.encode() not in dump
@@ -117,14 +131,20 @@ def test_keys_are_stored_only_as_hashes(api_keys: ApiKeyStore, rclient: redis.Re
 def test_submit_returns_202_with_links_and_the_tenant_of_the_key(
     client: TestClient, acme: dict[str, str], rclient: redis.Redis
 ) -> None:
-    resp = client.post("/v1/jobs", json={"query": "What is ragrelay?", "user_id": "u1",
-                                         "budget": {"max_iterations": 2}}, headers=acme)
+    resp = client.post(
+        "/v1/jobs",
+        json={"query": "What is ragrelay?", "user_id": "u1", "budget": {"max_iterations": 2}},
+        headers=acme,
+    )
     assert resp.status_code == 202, resp.text
     body = resp.json()
     job_id = body["job_id"]
     assert body["created"] is True and body["status"] == "running"
-    assert body["links"] == {"self": f"/v1/jobs/{job_id}", "events": f"/v1/jobs/{job_id}/events",
-                             "feedback": f"/v1/jobs/{job_id}/feedback"}
+    assert body["links"] == {
+        "self": f"/v1/jobs/{job_id}",
+        "events": f"/v1/jobs/{job_id}/events",
+        "feedback": f"/v1/jobs/{job_id}/feedback",
+    }
     assert resp.headers["location"] == f"/v1/jobs/{job_id}"
     loaded = JobStore(rclient, Keys()).load(job_id)
     assert loaded is not None
@@ -146,14 +166,18 @@ def test_same_idempotency_key_returns_the_same_job_per_tenant(
     first = client.post("/v1/jobs", json={"query": "q"}, headers={**acme, "Idempotency-Key": "k1"})
     again = client.post("/v1/jobs", json={"query": "q"}, headers={**acme, "Idempotency-Key": "k1"})
     body_key = client.post("/v1/jobs", json={"query": "q", "idempotency_key": "k1"}, headers=acme)
-    other = client.post("/v1/jobs", json={"query": "q"},
-                        headers={**globex, "Idempotency-Key": "k1"})
+    other = client.post(
+        "/v1/jobs", json={"query": "q"}, headers={**globex, "Idempotency-Key": "k1"}
+    )
     assert first.status_code == again.status_code == 202
     assert first.json()["created"] is True and again.json()["created"] is False
     assert first.json()["job_id"] == again.json()["job_id"] == body_key.json()["job_id"]
     assert other.json()["job_id"] != first.json()["job_id"]  # keys are per tenant
-    clash = client.post("/v1/jobs", json={"query": "q", "idempotency_key": "k2"},
-                        headers={**acme, "Idempotency-Key": "k3"})
+    clash = client.post(
+        "/v1/jobs",
+        json={"query": "q", "idempotency_key": "k2"},
+        headers={**acme, "Idempotency-Key": "k3"},
+    )
     assert clash.status_code == 422
 
 
@@ -175,19 +199,30 @@ def test_events_of_a_finished_job_replay_the_trace_then_the_result_and_resume(
     client: TestClient, acme: dict[str, str], rclient: redis.Redis
 ) -> None:
     job_id = client.post("/v1/jobs", json={"query": "q"}, headers=acme).json()["job_id"]
-    rclient.xadd(Keys().trace(job_id), {"event": json.dumps(
-        {"job_id": job_id, "type": "job.finished", "at": 1.0, "outcome": "succeeded"})})
+    rclient.xadd(
+        Keys().trace(job_id),
+        {
+            "event": json.dumps(
+                {"job_id": job_id, "type": "job.finished", "at": 1.0, "outcome": "succeeded"}
+            )
+        },
+    )
     finish(rclient, job_id, "acme", answer="line one\nline two")
     resp = client.get(f"/v1/jobs/{job_id}/events", headers=acme)
     assert resp.status_code == 200 and resp.headers["content-type"].startswith("text/event-stream")
     frames = parse_sse(resp.text)
     assert [f.get("event") for f in frames] == ["job.submitted", "job.finished", "result"]
     ids = [f["id"] for f in frames[:2]]
-    assert all(i == e for i, e in zip(ids, [eid.decode() for eid, _ in
-                                             rclient.xrange(Keys().trace(job_id))], strict=True))
+    assert all(
+        i == e
+        for i, e in zip(
+            ids, [eid.decode() for eid, _ in rclient.xrange(Keys().trace(job_id))], strict=True
+        )
+    )
     assert json.loads(frames[-1]["data"])["answer"] == "line one\nline two"
-    resumed = parse_sse(client.get(f"/v1/jobs/{job_id}/events",
-                                   headers={**acme, "Last-Event-ID": ids[0]}).text)
+    resumed = parse_sse(
+        client.get(f"/v1/jobs/{job_id}/events", headers={**acme, "Last-Event-ID": ids[0]}).text
+    )
     assert [f.get("event") for f in resumed] == ["job.finished", "result"]
     bad = client.get(f"/v1/jobs/{job_id}/events", headers={**acme, "Last-Event-ID": "x"})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "header.Last-Event-ID"
@@ -217,11 +252,15 @@ def parse_sse(text: str) -> list[dict[str, str]]:
 def test_feedback_is_stored_with_a_snapshot_and_exported_as_an_eval_case(
     client: TestClient, acme: dict[str, str], rclient: redis.Redis, settings: Settings
 ) -> None:
-    job_id = client.post("/v1/jobs", json={"query": "How are retries done?"},
-                         headers=acme).json()["job_id"]
+    job_id = client.post("/v1/jobs", json={"query": "How are retries done?"}, headers=acme).json()[
+        "job_id"
+    ]
     finish(rclient, job_id, "acme", answer="They are not.")
-    resp = client.post(f"/v1/jobs/{job_id}/feedback", headers=acme, json={
-        "rating": 2, "comment": "wrong", "corrected_answer": "With exponential backoff."})
+    resp = client.post(
+        f"/v1/jobs/{job_id}/feedback",
+        headers=acme,
+        json={"rating": 2, "comment": "wrong", "corrected_answer": "With exponential backoff."},
+    )
     assert resp.status_code == 201 and resp.json()["job_id"] == job_id
     bad = client.post(f"/v1/jobs/{job_id}/feedback", headers=acme, json={"rating": 9})
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "body.rating"
@@ -277,10 +316,14 @@ def test_body_over_the_limit_gets_413_declared_or_streamed(
 ) -> None:
     big = json.dumps({"query": "x" * 5000}).encode()
     with client_for(settings, max_body_bytes=4096) as c:
-        declared = c.post("/v1/jobs", content=big,
-                          headers={**acme, "Content-Type": "application/json"})
-        streamed = c.post("/v1/jobs", content=iter([big[:3000], big[3000:]]),
-                          headers={**acme, "Content-Type": "application/json"})
+        declared = c.post(
+            "/v1/jobs", content=big, headers={**acme, "Content-Type": "application/json"}
+        )
+        streamed = c.post(
+            "/v1/jobs",
+            content=iter([big[:3000], big[3000:]]),
+            headers={**acme, "Content-Type": "application/json"},
+        )
         small = c.post("/v1/jobs", json={"query": "ok"}, headers=acme)
     assert declared.status_code == 413 and "4096" in declared.json()["detail"]
     assert streamed.status_code == 413
@@ -294,11 +337,13 @@ def test_validation_errors_name_the_field(client: TestClient, acme: dict[str, st
     blank = client.post("/v1/jobs", json={"query": "   "}, headers=acme)
     assert blank.status_code == 422 and blank.json()["errors"][0]["field"] == "body.query"
     assert "blank" in blank.json()["detail"]
-    budget = client.post("/v1/jobs", json={"query": "q", "budget": {"max_iterations": 0}},
-                         headers=acme)
+    budget = client.post(
+        "/v1/jobs", json={"query": "q", "budget": {"max_iterations": 0}}, headers=acme
+    )
     assert budget.json()["errors"][0]["field"] == "body.budget.max_iterations"
-    garbage = client.post("/v1/jobs", content=b"{not json",
-                          headers={**acme, "Content-Type": "application/json"})
+    garbage = client.post(
+        "/v1/jobs", content=b"{not json", headers={**acme, "Content-Type": "application/json"}
+    )
     assert garbage.status_code == 422
 
 
@@ -332,7 +377,8 @@ def test_readyz_fails_without_an_orchestrator(client: TestClient) -> None:
     resp = client.get("/readyz")
     assert resp.status_code == 503
     assert resp.json()["checks"]["problems"] == [
-        "no orchestrator read the events stream in the last 30 s"]
+        "no orchestrator read the events stream in the last 30 s"
+    ]
 
 
 def test_embedded_settings_are_refused_with_a_clear_message(tmp_path: object) -> None:
@@ -350,8 +396,9 @@ def test_keys_cli_creates_lists_and_revokes(settings: Settings, api_keys: ApiKey
     assert record is not None and record.tenant == "acme" and record.name == "ci"
     listed = runner.invoke(keys, ["list", "--json"], obj=settings)
     rows = [json.loads(line) for line in listed.output.strip().splitlines()]
-    assert rows == [{"key_id": record.key_id, "tenant": "acme", "name": "ci",
-                     "created_at": record.created_at}]
+    assert rows == [
+        {"key_id": record.key_id, "tenant": "acme", "name": "ci", "created_at": record.created_at}
+    ]
     assert key not in listed.output
     revoked = runner.invoke(keys, ["revoke", record.key_id], obj=settings)
     assert revoked.exit_code == 0 and api_keys.authenticate(key) is None
@@ -406,10 +453,14 @@ POISON_BODIES = [
 
 @pytest.mark.parametrize("body", POISON_BODIES, ids=range(len(POISON_BODIES)))
 def test_a_request_that_could_not_be_read_back_is_refused_before_anything_is_stored(
-    client: TestClient, acme: dict[str, str], rclient: redis.Redis, body: str,
+    client: TestClient,
+    acme: dict[str, str],
+    rclient: redis.Redis,
+    body: str,
 ) -> None:
-    resp = client.post("/v1/jobs", content=body,
-                       headers={**acme, "Content-Type": "application/json"})
+    resp = client.post(
+        "/v1/jobs", content=body, headers={**acme, "Content-Type": "application/json"}
+    )
     assert resp.status_code in (413, 422), resp.text
     assert resp.json()["detail"]
     assert not list(rclient.scan_iter("ragrelay:job:*"))
@@ -418,11 +469,15 @@ def test_a_request_that_could_not_be_read_back_is_refused_before_anything_is_sto
 
 @pytest.mark.parametrize("depth", [33, 900])
 def test_deep_user_context_is_refused_and_never_stored(
-    client: TestClient, acme: dict[str, str], rclient: redis.Redis, depth: int,
+    client: TestClient,
+    acme: dict[str, str],
+    rclient: redis.Redis,
+    depth: int,
 ) -> None:
     body = '{"a": ' * depth + "1" + "}" * depth
-    resp = client.put("/v1/users/u1/context", content=body,
-                      headers={**acme, "Content-Type": "application/json"})
+    resp = client.put(
+        "/v1/users/u1/context", content=body, headers={**acme, "Content-Type": "application/json"}
+    )
     assert resp.status_code == 422, resp.text
     assert "nested deeper than" in resp.text
     assert not rclient.exists(Keys().user_context("acme", "u1"))
@@ -430,7 +485,9 @@ def test_deep_user_context_is_refused_and_never_stored(
 
 
 def test_an_unreadable_stored_user_context_is_a_clear_409_not_a_500(
-    client: TestClient, acme: dict[str, str], rclient: redis.Redis,
+    client: TestClient,
+    acme: dict[str, str],
+    rclient: redis.Redis,
 ) -> None:
     rclient.set(Keys().user_context("acme", "u1"), '{"a": ' * 900 + "1" + "}" * 900)
     resp = client.get("/v1/users/u1/context", headers=acme)
@@ -438,7 +495,10 @@ def test_an_unreadable_stored_user_context_is_a_clear_409_not_a_500(
 
 
 def test_a_broken_job_is_quarantined_for_its_owner_and_refused_to_others(
-    client: TestClient, acme: dict[str, str], globex: dict[str, str], rclient: redis.Redis,
+    client: TestClient,
+    acme: dict[str, str],
+    globex: dict[str, str],
+    rclient: redis.Redis,
 ) -> None:
     job_id = client.post("/v1/jobs", json={"query": "q"}, headers=acme).json()["job_id"]
     rclient.hset(Keys().job(job_id), "state", "null")  # what the probe's job looked like
@@ -453,7 +513,8 @@ def test_a_broken_job_is_quarantined_for_its_owner_and_refused_to_others(
 
 
 def test_idempotency_key_reused_with_another_body_is_409_naming_the_first_job(
-    client: TestClient, acme: dict[str, str],
+    client: TestClient,
+    acme: dict[str, str],
 ) -> None:
     headers = {**acme, "Idempotency-Key": "order-1"}
     first = client.post("/v1/jobs", json={"query": "q"}, headers=headers)
@@ -468,12 +529,18 @@ def test_idempotency_key_reused_with_another_body_is_409_naming_the_first_job(
 
 @pytest.mark.parametrize("rating", ["5", 4.0, True, 1e400])
 def test_feedback_ratings_are_strict_numbers(
-    client: TestClient, acme: dict[str, str], rclient: redis.Redis, rating: object,
+    client: TestClient,
+    acme: dict[str, str],
+    rclient: redis.Redis,
+    rating: object,
 ) -> None:
     job_id = client.post("/v1/jobs", json={"query": "q"}, headers=acme).json()["job_id"]
     finish(rclient, job_id, "acme")
     body = json.dumps({"rating": rating}) if rating != 1e400 else '{"rating": 1e400}'
-    resp = client.post(f"/v1/jobs/{job_id}/feedback", content=body,
-                       headers={**acme, "Content-Type": "application/json"})
+    resp = client.post(
+        f"/v1/jobs/{job_id}/feedback",
+        content=body,
+        headers={**acme, "Content-Type": "application/json"},
+    )
     assert resp.status_code == 422, resp.text
     assert resp.json()["errors"][0]["field"] == "body.rating"

@@ -26,26 +26,36 @@ from tests.support.redis_server import free_port
 pytestmark = pytest.mark.integration
 
 # 3 failures at once, then one a second: Retry-After is 1 s once the bucket is empty.
-LIMITS = {"rate_per_s": 1000.0, "burst": 1000, "auth_failure_burst": 3,
-          "auth_failures_per_min": 60.0, "require_workers": False}
+LIMITS = {
+    "rate_per_s": 1000.0,
+    "burst": 1000,
+    "auth_failure_burst": 3,
+    "auth_failures_per_min": 60.0,
+    "require_workers": False,
+}
 WRONG = {"Authorization": "Bearer rr_000000000000_" + "x" * 43}
 
 
 def app_for(redis_url: str, **config: object) -> object:
-    return create_app(Settings(redis_url=redis_url),
-                      GatewayConfig(**{**LIMITS, **config}))  # type: ignore[arg-type]
+    return create_app(Settings(redis_url=redis_url), GatewayConfig(**{**LIMITS, **config}))  # type: ignore[arg-type]
 
 
 @contextlib.contextmanager
 def gateway(redis_url: str, **uvicorn_options: object) -> Iterator[str]:
-    with serve_in_thread(app_for(redis_url), **{"proxy_headers": False,  # type: ignore[arg-type]
-                                                 **uvicorn_options}) as url:
+    with serve_in_thread(
+        app_for(redis_url),
+        **{
+            "proxy_headers": False,  # type: ignore[arg-type]
+            **uvicorn_options,
+        },
+    ) as url:
         yield url
 
 
 def client(url: str, source: str = "127.0.0.1") -> httpx.Client:
-    return httpx.Client(base_url=url, timeout=10,
-                        transport=httpx.HTTPTransport(local_address=source))
+    return httpx.Client(
+        base_url=url, timeout=10, transport=httpx.HTTPTransport(local_address=source)
+    )
 
 
 @pytest.fixture
@@ -61,14 +71,18 @@ def test_past_the_burst_of_failures_an_address_is_refused_even_with_a_valid_key(
         failures = [
             http.get("/v1/jobs/nope").status_code,  # no key at all
             http.get("/v1/jobs/nope", headers=WRONG).status_code,  # a wrong key
-            http.post("/ui/session", data={"key": "guess"},  # the /ui sign-in form
-                      headers={"Origin": url}).status_code,
+            http.post(
+                "/ui/session",
+                data={"key": "guess"},  # the /ui sign-in form
+                headers={"Origin": url},
+            ).status_code,
         ]
         assert failures == [401, 401, 401]
         refused = http.get("/v1/jobs/nope", headers=WRONG)
         assert refused.status_code == 429 and refused.headers["retry-after"] == "1"
-        assert refused.json() == {"detail": "too many failed authentications from this "
-                                            "address; retry after 1 s"}
+        assert refused.json() == {
+            "detail": "too many failed authentications from this address; retry after 1 s"
+        }
         with_valid = http.post("/v1/jobs", json={"query": "q"}, headers=valid)
         assert with_valid.status_code == 429  # the key is not even looked at
         assert http.get("/healthz").status_code == 200  # probes are never refused
@@ -93,11 +107,13 @@ def test_another_address_is_not_refused_and_a_forged_forwarded_for_changes_nothi
     assert sorted(rclient.keys("ragrelay:authfail:*")) == [b"ragrelay:authfail:127.0.0.1"]
 
 
-def test_replicas_share_the_failures_of_an_address(
-    redis_url: str, valid: dict[str, str]
-) -> None:
-    with gateway(redis_url) as first, gateway(redis_url) as second, \
-            client(first) as a, client(second) as b:
+def test_replicas_share_the_failures_of_an_address(redis_url: str, valid: dict[str, str]) -> None:
+    with (
+        gateway(redis_url) as first,
+        gateway(redis_url) as second,
+        client(first) as a,
+        client(second) as b,
+    ):
         for http in (a, b, a):
             assert http.get("/v1/jobs/nope", headers=WRONG).status_code == 401
         assert b.get("/v1/jobs/nope", headers=valid).status_code == 429
@@ -121,13 +137,29 @@ def test_serve_behind_a_trusted_proxy_limits_the_forwarded_address(
     redis_url: str, valid: dict[str, str], base_env: dict[str, str], tmp_path: Path
 ) -> None:
     port = free_port()
-    env = dict(base_env, RAGRELAY_REDIS_URL=redis_url,
-               RAGRELAY_GATEWAY_AUTH_FAILURE_BURST="3", RAGRELAY_GATEWAY_REQUIRE_WORKERS="false")
+    env = dict(
+        base_env,
+        RAGRELAY_REDIS_URL=redis_url,
+        RAGRELAY_GATEWAY_AUTH_FAILURE_BURST="3",
+        RAGRELAY_GATEWAY_REQUIRE_WORKERS="false",
+    )
     with (tmp_path / "serve.log").open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from orchestrator.cli_gateway import serve; serve()",
-             "--host", "127.0.0.1", "--port", str(port), "--forwarded-allow-ips", "127.0.0.1"],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-c",
+                "from orchestrator.cli_gateway import serve; serve()",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--forwarded-allow-ips",
+                "127.0.0.1",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_http(f"http://127.0.0.1:{port}/healthz")
             with client(f"http://127.0.0.1:{port}") as proxy:  # the trusted proxy's address
@@ -167,5 +199,11 @@ def test_the_failure_bucket_refuses_below_one_token_and_refills(
         finally:
             await aclient.aclose()
 
-    assert asyncio.run(run()) == [(True, 0), (True, 0), (False, 1), (False, 1), (True, 0),
-                                  (True, 0)]
+    assert asyncio.run(run()) == [
+        (True, 0),
+        (True, 0),
+        (False, 1),
+        (False, 1),
+        (True, 0),
+        (True, 0),
+    ]

@@ -29,8 +29,13 @@ from tests.support.redis_server import free_port
 pytestmark = pytest.mark.integration
 
 # Fast loops so a test sees a closed stream within a fraction of a second.
-FAST = {"rate_per_s": 1000.0, "burst": 1000, "sse_block_ms": 100, "sse_keepalive_s": 0.5,
-        "require_workers": False}
+FAST = {
+    "rate_per_s": 1000.0,
+    "burst": 1000,
+    "sse_block_ms": 100,
+    "sse_keepalive_s": 0.5,
+    "require_workers": False,
+}
 
 
 @contextlib.contextmanager
@@ -85,20 +90,27 @@ def test_streams_past_the_cap_of_a_key_or_its_tenant_get_429_with_retry_after(
     a1, a2, a3 = (store.create("acme")[1] for _ in range(3))
     g1 = store.create("globex")[1]
     job, other = running_job(rclient, "acme"), running_job(rclient, "globex")
-    with gateway(redis_url, sse_max_per_key=2, sse_max_per_tenant=3,
-                 sse_retry_after_s=7) as url, httpx.Client(base_url=url, timeout=10) as http, \
-            contextlib.ExitStack() as held:
+    with (
+        gateway(redis_url, sse_max_per_key=2, sse_max_per_tenant=3, sse_retry_after_s=7) as url,
+        httpx.Client(base_url=url, timeout=10) as http,
+        contextlib.ExitStack() as held,
+    ):
         assert [held.enter_context(stream(http, job, a1)).status_code for _ in range(2)] == [
-            200, 200]
+            200,
+            200,
+        ]
         third = held.enter_context(stream(http, job, a1))
         assert third.status_code == 429 and third.headers["retry-after"] == "7"
-        assert third.json()["detail"] == ("this API key already has 2 open event streams, the "
-                                          "most allowed; close one or retry later")
+        assert third.json()["detail"] == (
+            "this API key already has 2 open event streams, the "
+            "most allowed; close one or retry later"
+        )
         assert held.enter_context(stream(http, job, a2)).status_code == 200  # tenant: 3 of 3
         tenant_full = held.enter_context(stream(http, job, a3))
         assert tenant_full.status_code == 429 and tenant_full.headers["retry-after"] == "7"
         assert tenant_full.json()["detail"].startswith(
-            "tenant 'acme' already has 3 open event streams")
+            "tenant 'acme' already has 3 open event streams"
+        )
         assert held.enter_context(stream(http, other, g1)).status_code == 200  # its own cap
         assert http.get(f"/v1/jobs/{job}", headers=bearer(a1)).status_code == 200  # not capped
     assert rclient.zcard(f"ragrelay:sse:key:{key_id_of(a1)}") == 0
@@ -113,8 +125,10 @@ def test_a_closed_stream_gives_its_slot_and_redis_connection_back_at_once(
     slots = f"ragrelay:sse:key:{key_id_of(key)}"
     # One stream per process: its pool holds 1 + 16 connections, so a stream that kept its
     # connection (or its slot) after the client left would stop the loop within 17 rounds.
-    with gateway(redis_url, sse_max_per_key=1, sse_max_streams=1, sse_lease_s=600) as url, \
-            httpx.Client(base_url=url, timeout=10) as http:
+    with (
+        gateway(redis_url, sse_max_per_key=1, sse_max_streams=1, sse_lease_s=600) as url,
+        httpx.Client(base_url=url, timeout=10) as http,
+    ):
         for _ in range(40):
             with stream(http, job, key) as resp:
                 assert resp.status_code == 200, resp.text
@@ -128,10 +142,14 @@ def test_a_finished_stream_gives_its_slot_back(
 ) -> None:
     key = store.create("acme")[1]
     job = running_job(rclient, "acme")
-    rclient.set(Keys().result(job), JobResult(job_id=job, tenant="acme", status="succeeded",
-                                              stop_reason="accepted").to_json())
-    with gateway(redis_url, sse_max_per_key=1, sse_lease_s=600) as url, \
-            httpx.Client(base_url=url, timeout=10) as http:
+    rclient.set(
+        Keys().result(job),
+        JobResult(job_id=job, tenant="acme", status="succeeded", stop_reason="accepted").to_json(),
+    )
+    with (
+        gateway(redis_url, sse_max_per_key=1, sse_lease_s=600) as url,
+        httpx.Client(base_url=url, timeout=10) as http,
+    ):
         for _ in range(3):
             resp = http.get(f"/v1/jobs/{job}/events", headers=bearer(key))
             assert resp.status_code == 200 and "event: result" in resp.text
@@ -143,8 +161,11 @@ def test_a_stream_left_open_keeps_its_slot_past_the_lease_time(
 ) -> None:
     key = store.create("acme")[1]
     job = running_job(rclient, "acme")
-    with gateway(redis_url, sse_max_per_key=1, sse_lease_s=1) as url, \
-            httpx.Client(base_url=url, timeout=10) as http, stream(http, job, key) as first:
+    with (
+        gateway(redis_url, sse_max_per_key=1, sse_lease_s=1) as url,
+        httpx.Client(base_url=url, timeout=10) as http,
+        stream(http, job, key) as first,
+    ):
         assert first.status_code == 200
         time.sleep(2.5)  # 2.5 lease times: only its refreshes keep the slot taken
         with stream(http, job, key) as second:
@@ -160,10 +181,15 @@ def test_a_gateway_process_serves_at_most_its_streams_on_a_bounded_redis_pool(
     app = create_app(Settings(redis_url=redis_url), cfg)
     pool = app.state.services.aredis.connection_pool
     assert type(pool).__name__ == "BlockingConnectionPool" and pool.max_connections == 3 + 16
-    with serve_in_thread(app, proxy_headers=False) as url, \
-            httpx.Client(base_url=url, timeout=10) as http, contextlib.ExitStack() as held:
-        assert [held.enter_context(stream(http, j, k)).status_code
-                for j, k in zip(jobs[:3], keys[:3], strict=True)] == [200, 200, 200]
+    with (
+        serve_in_thread(app, proxy_headers=False) as url,
+        httpx.Client(base_url=url, timeout=10) as http,
+        contextlib.ExitStack() as held,
+    ):
+        assert [
+            held.enter_context(stream(http, j, k)).status_code
+            for j, k in zip(jobs[:3], keys[:3], strict=True)
+        ] == [200, 200, 200]
         busy = held.enter_context(stream(http, jobs[3], keys[3]))
         assert busy.status_code == 503 and busy.headers["retry-after"] == "10"
         assert "already serves 3 event streams" in busy.json()["detail"]
@@ -180,8 +206,10 @@ def test_a_stream_cut_by_the_servers_shutdown_gives_its_slot_back(
     job = running_job(rclient, "acme")
     cfg = GatewayConfig(**{**FAST, "sse_lease_s": 600})  # type: ignore[arg-type]
     app = create_app(Settings(redis_url=redis_url), cfg)
-    with serve_in_thread(app, proxy_headers=False, timeout_graceful_shutdown=0.3) as url, \
-            contextlib.ExitStack() as held:
+    with (
+        serve_in_thread(app, proxy_headers=False, timeout_graceful_shutdown=0.3) as url,
+        contextlib.ExitStack() as held,
+    ):
         http = httpx.Client(base_url=url, timeout=10)
         assert held.enter_context(stream(http, job, key)).status_code == 200
         held.pop_all()  # still open when the server stops: uvicorn cancels its task
@@ -191,24 +219,45 @@ def test_a_stream_cut_by_the_servers_shutdown_gives_its_slot_back(
 
 
 def test_slots_count_across_replicas_and_a_dead_replicas_slots_expire(
-    redis_url: str, rclient: redis.Redis, store: ApiKeyStore, base_env: dict[str, str],
+    redis_url: str,
+    rclient: redis.Redis,
+    store: ApiKeyStore,
+    base_env: dict[str, str],
     tmp_path: Path,
 ) -> None:
     dead_key, live_key, new_key = (store.create("acme")[1] for _ in range(3))
     job = running_job(rclient, "acme")
     port = free_port()
-    env = dict(base_env, RAGRELAY_REDIS_URL=redis_url, RAGRELAY_GATEWAY_SSE_MAX_PER_KEY="1",
-               RAGRELAY_GATEWAY_SSE_MAX_PER_TENANT="2", RAGRELAY_GATEWAY_SSE_LEASE_S="2",
-               RAGRELAY_GATEWAY_SSE_BLOCK_MS="100", RAGRELAY_GATEWAY_REQUIRE_WORKERS="false")
+    env = dict(
+        base_env,
+        RAGRELAY_REDIS_URL=redis_url,
+        RAGRELAY_GATEWAY_SSE_MAX_PER_KEY="1",
+        RAGRELAY_GATEWAY_SSE_MAX_PER_TENANT="2",
+        RAGRELAY_GATEWAY_SSE_LEASE_S="2",
+        RAGRELAY_GATEWAY_SSE_BLOCK_MS="100",
+        RAGRELAY_GATEWAY_REQUIRE_WORKERS="false",
+    )
     with (tmp_path / "serve.log").open("wb") as log:
         replica = subprocess.Popen(
-            [sys.executable, "-c", "from orchestrator.cli_gateway import serve; serve()",
-             "--host", "127.0.0.1", "--port", str(port)],
-            env=env, stdout=log, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-c",
+                "from orchestrator.cli_gateway import serve; serve()",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             wait_http(f"http://127.0.0.1:{port}/healthz")
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http, \
-                    stream(http, job, dead_key) as resp:
+            with (
+                httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http,
+                stream(http, job, dead_key) as resp,
+            ):
                 assert resp.status_code == 200
                 os.kill(replica.pid, signal.SIGKILL)  # dies holding the stream: no finally
                 replica.wait(timeout=10)
@@ -217,8 +266,11 @@ def test_slots_count_across_replicas_and_a_dead_replicas_slots_expire(
                 replica.kill()
                 replica.wait(timeout=10)
     assert rclient.zcard(f"ragrelay:sse:key:{key_id_of(dead_key)}") == 1
-    with gateway(redis_url, sse_max_per_key=1, sse_max_per_tenant=2, sse_lease_s=2) as url, \
-            httpx.Client(base_url=url, timeout=10) as http, stream(http, job, live_key) as live:
+    with (
+        gateway(redis_url, sse_max_per_key=1, sse_max_per_tenant=2, sse_lease_s=2) as url,
+        httpx.Client(base_url=url, timeout=10) as http,
+        stream(http, job, live_key) as live,
+    ):
         assert live.status_code == 200  # the tenant's 2nd stream: the dead one still counts
         with stream(http, job, dead_key) as refused:
             assert refused.status_code == 429  # another replica's stream counts here

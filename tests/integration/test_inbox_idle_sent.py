@@ -75,8 +75,11 @@ class Agent:
 
     def __init__(self, env: dict[str, str], *args: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ragrelay", "inbox", *args], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-m", "ragrelay", "inbox", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.stderr: list[str] = []
@@ -124,8 +127,9 @@ QUESTION = (
 )
 
 
-def _draft_while_waiting(server: DovecotServer, user: str, env: dict[str, str],
-                         ready: list[str], *args: str) -> list[dict[str, object]]:
+def _draft_while_waiting(
+    server: DovecotServer, user: str, env: dict[str, str], ready: list[str], *args: str
+) -> list[dict[str, object]]:
     """Start the agent, wait until it says it waits, append a question, wait for its draft
     (or fail with everything the agent and Dovecot said), stop it; its JSON outcomes."""
     agent = Agent(env, "--imap", server.url(user), "--json", "--tenant", "acme", *args)
@@ -138,9 +142,11 @@ def _draft_while_waiting(server: DovecotServer, user: str, env: dict[str, str],
         except AssertionError as exc:
             agent.proc.send_signal(signal.SIGTERM)
             out, _ = agent.proc.communicate(timeout=60)
-            raise AssertionError(f"{exc}\nstdout: {out}\nstderr: {''.join(agent.stderr)}"
-                                 f"{''.join(list(agent.lines.queue))}\n"
-                                 f"dovecot log: {server.log()[-3000:]}") from exc
+            raise AssertionError(
+                f"{exc}\nstdout: {out}\nstderr: {''.join(agent.stderr)}"
+                f"{''.join(list(agent.lines.queue))}\n"
+                f"dovecot log: {server.log()[-3000:]}"
+            ) from exc
     finally:
         out = agent.stop() if agent.proc.returncode is None else ""
     assert len(drafts) == 1 and drafts[0]["In-Reply-To"].startswith("<idle-")
@@ -162,31 +168,44 @@ def test_server_without_idle_falls_back_to_polling(
     """A Dovecot that does not advertise IDLE: the agent says so, polls, and drafts."""
     from tests.support import dovecot as dovecot_support
 
-    monkeypatch.setattr(dovecot_support, "CONFIG", dovecot_support.CONFIG
-                        + "protocol imap {{\n  imap_capability = IMAP4rev1 LITERAL+ SASL-IR\n}}\n")
+    monkeypatch.setattr(
+        dovecot_support,
+        "CONFIG",
+        dovecot_support.CONFIG
+        + "protocol imap {{\n  imap_capability = IMAP4rev1 LITERAL+ SASL-IR\n}}\n",
+    )
     with DovecotServer(users={"plain@example.com": "pw"}, tls=False) as server:
         conn = server.connect("plain@example.com")
         assert b"IDLE" not in b" ".join(conn.capability()[1])
         conn.logout()
-        outcomes = _draft_while_waiting(server, "plain@example.com", base_env,
-                                        ["no IMAP IDLE", "polling every 0.5 s"], "--poll", "0.5")
+        outcomes = _draft_while_waiting(
+            server,
+            "plain@example.com",
+            base_env,
+            ["no IMAP IDLE", "polling every 0.5 s"],
+            "--poll",
+            "0.5",
+        )
     assert [o["status"] for o in outcomes] == ["drafted"]
 
 
 # --- edited drafts → feedback ---------------------------------------------------------------
 
-CORRECTED = ("Hi,\n\nThanks for the detailed report. Please update to version 2.4.1, which "
-             "fixes this, and tell us if it happens again.\n\nBest regards")
+CORRECTED = (
+    "Hi,\n\nThanks for the detailed report. Please update to version 2.4.1, which "
+    "fixes this, and tell us if it happens again.\n\nBest regards"
+)
 
 
-def _sent_version(draft: EmailMessage, body: str, *, keep_ids: bool = True,
-                  message_id: str | None = None) -> bytes:
+def _sent_version(
+    draft: EmailMessage, body: str, *, keep_ids: bool = True, message_id: str | None = None
+) -> bytes:
     """What a mail client puts in Sent when a person sends the draft: new Message-ID
     (unless it keeps the draft's), the draft's threading, the person's text, the quote."""
     quoted = draft.get_body(("plain",))
     assert quoted is not None
     text = quoted.get_content().replace("\r\n", "\n")
-    quote = text[text.index("\n\nOn ") if "\n\nOn " in text else len(text):]
+    quote = text[text.index("\n\nOn ") if "\n\nOn " in text else len(text) :]
     sent = EmailMessage()
     for header in ("From", "To", "Subject"):
         sent[header] = str(draft[header])
@@ -200,8 +219,12 @@ def _sent_version(draft: EmailMessage, body: str, *, keep_ids: bool = True,
 
 
 def test_edited_draft_in_sent_becomes_an_eval_case(
-    dovecot: DovecotServer, user: str, base_env: dict[str, str], redis_url: str,
-    rclient: redis.Redis, tmp_path: Path,
+    dovecot: DovecotServer,
+    user: str,
+    base_env: dict[str, str],
+    redis_url: str,
+    rclient: redis.Redis,
+    tmp_path: Path,
 ) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}"
     env = {**base_env, "RAGRELAY_REDIS_URL": redis_url, "RAGRELAY_KEY_PREFIX": prefix}
@@ -210,12 +233,18 @@ def test_edited_draft_in_sent_becomes_an_eval_case(
     # 1. the agent drafts (the pipeline is a scripted double here: the subject of this test
     #    is the Sent side; real drafting is covered by the IDLE test and test_inbox_imap)
     mailbox = ImapMailbox(parse_imap_url(dovecot.url(user)))
-    processor = InboxProcessor(mailbox, RedisLedger(redis.Redis.from_url(redis_url), prefix),
-                               ScriptedClient(), tenant="acme")
+    processor = InboxProcessor(
+        mailbox,
+        RedisLedger(redis.Redis.from_url(redis_url), prefix),
+        ScriptedClient(),
+        tenant="acme",
+    )
     assert [o.status for o in processor.run_once()] == ["drafted", "drafted"]
     mailbox.close()
     drafts = {str(d["In-Reply-To"]): d for d in _drafts(dovecot, user)}
-    first, second = (drafts[parse_message((INBOX / n).read_bytes()).message_id] for n in SAMPLES[:2])
+    first, second = (
+        drafts[parse_message((INBOX / n).read_bytes()).message_id] for n in SAMPLES[:2]
+    )
     draft_text = "Hi,\n\nHere is what we found."  # ScriptedClient's answer
 
     # 2. a person edits the first draft and sends it; sends the second unchanged from a
@@ -225,17 +254,34 @@ def test_edited_draft_in_sent_becomes_an_eval_case(
     conn.create("Sent")
     conn.logout()
     dovecot.append(user, _sent_version(first, CORRECTED), "Sent")
-    dovecot.append(user, _sent_version(second, draft_text, keep_ids=False,
-                                       message_id=str(second["Message-ID"])), "Sent")
+    dovecot.append(
+        user,
+        _sent_version(second, draft_text, keep_ids=False, message_id=str(second["Message-ID"])),
+        "Sent",
+    )
     unrelated = EmailMessage()
-    unrelated["From"], unrelated["To"], unrelated["Subject"] = "agent@example.com", "x@example.org", "lunch?"
+    unrelated["From"], unrelated["To"], unrelated["Subject"] = (
+        "agent@example.com",
+        "x@example.org",
+        "lunch?",
+    )
     unrelated["Message-ID"] = make_msgid(domain="client.example.com")
     unrelated.set_content("Lunch at noon?\n")
     dovecot.append(user, unrelated.as_bytes(), "Sent")
 
     # 3. the next pass of `ragrelay inbox` (no new inbox mail: no job, no worker needed)
-    cmd = [sys.executable, "-m", "ragrelay", "inbox", "--imap", dovecot.url(user),
-           "--once", "--json", "--tenant", "acme"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ragrelay",
+        "inbox",
+        "--imap",
+        dovecot.url(user),
+        "--once",
+        "--json",
+        "--tenant",
+        "acme",
+    ]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     sent = [json.loads(line) for line in run.stdout.splitlines() if line.startswith("{")]
@@ -246,8 +292,13 @@ def test_edited_draft_in_sent_becomes_an_eval_case(
     assert all(b"$RagrelayProcessed" in flags for flags, _ in dovecot.messages(user, "Sent"))
 
     # 4. feedback export: the edited draft's case has the person's text as the reference
-    export = subprocess.run([sys.executable, "-m", "ragrelay", "feedback", "export",
-                             "--since", "1h"], env=env, capture_output=True, text=True, timeout=60)
+    export = subprocess.run(
+        [sys.executable, "-m", "ragrelay", "feedback", "export", "--since", "1h"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert export.returncode == 0, export.stderr
     cases = [json.loads(line) for line in export.stdout.splitlines()]
     assert len(cases) == 2
@@ -265,8 +316,12 @@ def test_edited_draft_in_sent_becomes_an_eval_case(
     conn.uid("STORE", "1:*", "-FLAGS.SILENT", "($RagrelayProcessed)")
     conn.logout()
     mailbox = ImapMailbox(parse_imap_url(dovecot.url(user)))
-    again = SentScanner(mailbox.sent_box(), RedisLedger(redis.Redis.from_url(redis_url), prefix),
-                        FeedbackStore(rclient, prefix=prefix), tenant="acme").run_once()
+    again = SentScanner(
+        mailbox.sent_box(),
+        RedisLedger(redis.Redis.from_url(redis_url), prefix),
+        FeedbackStore(rclient, prefix=prefix),
+        tenant="acme",
+    ).run_once()
     mailbox.close()
     assert sorted(o.status for o in again) == ["skipped", "skipped", "unrelated"]
     assert len(rclient.lrange(f"{prefix}:feedback:tenant:acme", 0, -1)) == 2
@@ -275,11 +330,30 @@ def test_edited_draft_in_sent_becomes_an_eval_case(
     cases_file = tmp_path / "cases.jsonl"
     cases_file.write_text(export.stdout)
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text(json.dumps({"_id": "kb#0", "title": "Updates",
-                                  "text": "Version 2.4.1 fixes the crash on start."}) + "\n")
-    qa = subprocess.run([sys.executable, "-m", "ragrelay", "eval", "qa", "--corpus",
-                         str(corpus), "--questions", str(cases_file), "--json"],
-                        env=base_env, capture_output=True, text=True, timeout=300)
+    corpus.write_text(
+        json.dumps(
+            {"_id": "kb#0", "title": "Updates", "text": "Version 2.4.1 fixes the crash on start."}
+        )
+        + "\n"
+    )
+    qa = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ragrelay",
+            "eval",
+            "qa",
+            "--corpus",
+            str(corpus),
+            "--questions",
+            str(cases_file),
+            "--json",
+        ],
+        env=base_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert qa.returncode == 0, qa.stderr
     assert json.loads(qa.stdout.strip().splitlines()[-1])["questions"] == 2
 
@@ -293,7 +367,9 @@ def test_reply_key_header_alone_matches_the_draft(
     dovecot.append(user, (INBOX / SAMPLES[1]).read_bytes())
     ledger = SqliteLedger(tmp_path / "l.sqlite3")
     mailbox = ImapMailbox(parse_imap_url(dovecot.url(user)), sent_folder="Outbox")
-    assert [o.status for o in InboxProcessor(mailbox, ledger, ScriptedClient()).run_once()] == ["drafted"]
+    assert [o.status for o in InboxProcessor(mailbox, ledger, ScriptedClient()).run_once()] == [
+        "drafted"
+    ]
     (draft,) = _drafts(dovecot, user)
     raw = _sent_version(draft, "Hi,\n\nSee the manual, chapter 3.", keep_ids=False)
     raw = f"{DRAFT_KEY_HEADER}: {draft[DRAFT_KEY_HEADER]}\r\n".encode() + raw

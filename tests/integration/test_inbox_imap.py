@@ -57,8 +57,12 @@ class ScriptedClient:
         request = self.requests[job_id]
         spam = "insurance" in request.query.lower()
         return JobResult(
-            job_id=job_id, tenant=request.tenant, kind="email_reply", status="succeeded",
-            answer="Hi,\n\nHere is what we found.\n", stop_reason="accepted",
+            job_id=job_id,
+            tenant=request.tenant,
+            kind="email_reply",
+            status="succeeded",
+            answer="Hi,\n\nHere is what we found.\n",
+            stop_reason="accepted",
             triage="spam" if spam else "needs_reply",
         )
 
@@ -100,11 +104,13 @@ def _drafts(dovecot: DovecotServer, user: str) -> list[tuple[bytes, EmailMessage
     return out
 
 
-def _processor(dovecot: DovecotServer, user: str, ledger: SqliteLedger | RedisLedger,
-               client: ScriptedClient) -> InboxProcessor:
+def _processor(
+    dovecot: DovecotServer, user: str, ledger: SqliteLedger | RedisLedger, client: ScriptedClient
+) -> InboxProcessor:
     mailbox = ImapMailbox(parse_imap_url(dovecot.url(user)))
-    return InboxProcessor(mailbox, ledger, client, tenant="acme",
-                          mailbox_address="Support <agent@example.com>")
+    return InboxProcessor(
+        mailbox, ledger, client, tenant="acme", mailbox_address="Support <agent@example.com>"
+    )
 
 
 def test_drafts_land_in_drafts_with_threading_headers(
@@ -214,8 +220,9 @@ def test_broken_message_does_not_block_the_rest(
 ) -> None:
     dovecot.append(mailbox_user, BROKEN)
     _deliver(dovecot, mailbox_user)
-    processor = _processor(dovecot, mailbox_user, SqliteLedger(tmp_path / "l.sqlite3"),
-                           ScriptedClient())
+    processor = _processor(
+        dovecot, mailbox_user, SqliteLedger(tmp_path / "l.sqlite3"), ScriptedClient()
+    )
     outcomes = processor.run_once()
     processor.mailbox.close()
     assert outcomes[0].status == "unparseable" and "not an RFC 822" in outcomes[0].reason
@@ -257,14 +264,29 @@ def test_cli_end_to_end_with_the_embedded_pipeline(
     """`ragrelay inbox --imap URL --once` twice in parallel, then once more: the real
     pipeline (embedded), real IMAP, one draft per needs_reply message in total."""
     _deliver(dovecot, mailbox_user)
-    cmd = [sys.executable, "-m", "ragrelay.cli.inbox", "--imap", dovecot.url(mailbox_user),
-           "--once", "--json", "--tenant", "acme"]
-    procs = [subprocess.Popen(cmd, env=base_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True) for _ in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "ragrelay.cli.inbox",
+        "--imap",
+        dovecot.url(mailbox_user),
+        "--once",
+        "--json",
+        "--tenant",
+        "acme",
+    ]
+    procs = [
+        subprocess.Popen(
+            cmd, env=base_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=100) for p in procs]
     for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err
-    outcomes = [json.loads(line) for out, _ in outputs for line in out.splitlines() if line.startswith("{")]
+    outcomes = [
+        json.loads(line) for out, _ in outputs for line in out.splitlines() if line.startswith("{")
+    ]
     drafted = [o for o in outcomes if o["status"] == "drafted"]
     processed = [o for o in outcomes if o["status"] in ("drafted", "no_draft")]
     assert len(processed) == len(SAMPLES)  # each message processed by exactly one poller
@@ -288,8 +310,9 @@ def test_maildir_connector_is_dovecot_compatible(
     maildir = dovecot.dir / "mail" / mailbox_user / "Maildir"
     box = MaildirMailbox(maildir)
     assert box.drafts == maildir / ".Drafts"  # Maildir++ layout, as Dovecot created it
-    processor = InboxProcessor(box, SqliteLedger(tmp_path / "l.sqlite3"), ScriptedClient(),
-                               tenant="acme")
+    processor = InboxProcessor(
+        box, SqliteLedger(tmp_path / "l.sqlite3"), ScriptedClient(), tenant="acme"
+    )
     assert sorted(o.status for o in processor.run_once()).count("drafted") == 3
     drafts = _drafts(dovecot, mailbox_user)
     assert len(drafts) == 3 and all(b"\\Draft" in flags for flags, _ in drafts)

@@ -21,15 +21,27 @@ pytestmark = pytest.mark.integration
 CORPUS = Path(__file__).resolve().parents[2] / "ragrelay" / "sample" / "corpus.jsonl"
 
 
-def ragrelay(env: dict[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ragrelay", *args], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+def ragrelay(
+    env: dict[str, str], *args: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ragrelay", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
 def cluster_env(base_env: dict[str, str], redis_url: str) -> dict[str, str]:
-    env = dict(base_env, RAGRELAY_REDIS_URL=redis_url, RAGRELAY_BACKOFF_BASE_S="0.05",
-               RAGRELAY_BACKOFF_MAX_S="0.2", RAGRELAY_LOG_LEVEL="INFO")
+    env = dict(
+        base_env,
+        RAGRELAY_REDIS_URL=redis_url,
+        RAGRELAY_BACKOFF_BASE_S="0.05",
+        RAGRELAY_BACKOFF_MAX_S="0.2",
+        RAGRELAY_LOG_LEVEL="INFO",
+    )
     # Index the sample corpus into this test's data dir (embedded: no workers needed yet).
     out = ragrelay(base_env, "ingest", str(CORPUS), "--tenant", "demo")
     assert out.returncode == 0, out.stderr
@@ -64,8 +76,9 @@ def test_ask_json_succeeds_with_four_stages_in_four_processes(
     shared: tuple[Cluster, dict[str, str]],
 ) -> None:
     _, cluster_env = shared
-    out = ragrelay(cluster_env, "ask", "How are transient errors retried?", "--tenant", "demo",
-                   "--json")
+    out = ragrelay(
+        cluster_env, "ask", "How are transient errors retried?", "--tenant", "demo", "--json"
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
     assert result["status"] == "succeeded"
@@ -82,15 +95,22 @@ def test_transient_failure_is_retried_and_the_job_succeeds(
 ) -> None:
     c = start(cluster_env, tmp_path, RAGRELAY_FAULTS="generation=transient:2")
     try:
-        out = ragrelay(cluster_env, "ask", "What does the sweeper do with budgets?",
-                       "--tenant", "demo", "--json")
+        out = ragrelay(
+            cluster_env,
+            "ask",
+            "What does the sweeper do with budgets?",
+            "--tenant",
+            "demo",
+            "--json",
+        )
     finally:
         c.stop()
     result = json.loads(out.stdout)
     assert result["status"] == "succeeded", result
     log = (tmp_path / "logs" / "generation.log").read_text()
-    generations = [e for e in result["trace"]
-                   if e["type"] == "step.completed" and e["stage"] == "generation"]
+    generations = [
+        e for e in result["trace"] if e["type"] == "step.completed" and e["stage"] == "generation"
+    ]
     assert generations  # each generation step (a close call is read twice) retried twice
     assert log.count('"step.retry"') == 2 * len(generations)
     assert rclient.xlen("ragrelay:dlq") == 0
@@ -116,8 +136,16 @@ def ask_two_iterations(env: dict[str, str], tmp_path: Path, faults: str) -> dict
     """One question on a cluster with ``faults`` injected, at most two iterations."""
     c = start(env, tmp_path, RAGRELAY_FAULTS=faults)
     try:
-        out = ragrelay(env, "ask", "How are results carried back?", "--tenant", "demo",
-                       "--json", "--max-iterations", "2")
+        out = ragrelay(
+            env,
+            "ask",
+            "How are results carried back?",
+            "--tenant",
+            "demo",
+            "--json",
+            "--max-iterations",
+            "2",
+        )
     finally:
         c.stop()
     result: dict[str, Any] = json.loads(out.stdout)
@@ -131,8 +159,9 @@ def test_always_revise_ends_budget_exhausted_after_max_iterations(
     assert result["status"] == "budget_exhausted"
     assert result["stop_reason"] == "max_iterations" and result["iterations"] == 2
     assert result["answer"] and result["citations"]
-    evaluations = [e for e in result["trace"]
-                   if e["type"] == "step.completed" and e["stage"] == "evaluation"]
+    evaluations = [
+        e for e in result["trace"] if e["type"] == "step.completed" and e["stage"] == "evaluation"
+    ]
     assert len(evaluations) == 2
 
 
@@ -160,10 +189,18 @@ def test_invalid_message_on_a_stage_queue_is_dead_lettered_and_fails_its_job(
         jobs = JobStore(rclient, Keys())
         job_id, _ = jobs.submit(JobRequest(query="What is ragrelay?", tenant="demo"))
         app = Celery(broker=redis_url)
-        app.send_task("ragrelay.analysis", args=[{"job_id": job_id,
-                                                   "step_id": f"{job_id}/1/analysis/0",
-                                                   "tenant": "demo", "query": 42}],
-                      queue="analysis")
+        app.send_task(
+            "ragrelay.analysis",
+            args=[
+                {
+                    "job_id": job_id,
+                    "step_id": f"{job_id}/1/analysis/0",
+                    "tenant": "demo",
+                    "query": 42,
+                }
+            ],
+            queue="analysis",
+        )
         app.send_task("ragrelay.generation", args=["not json at all"], queue="generation")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline and (
@@ -189,8 +226,11 @@ def test_celery_send_task_ingress_validates_and_answers_in_the_result_key(
 ) -> None:
     redis_url = shared[1]["RAGRELAY_REDIS_URL"]
     app = Celery(broker=redis_url, backend=redis_url)
-    ok = app.send_task("ragrelay.submit", args=[{"query": "What is a trace?", "tenant": "demo"}],
-                       queue="orchestrator")
+    ok = app.send_task(
+        "ragrelay.submit",
+        args=[{"query": "What is a trace?", "tenant": "demo"}],
+        queue="orchestrator",
+    )
     bad = app.send_task("ragrelay.submit", args=[{"tenant": "demo"}], queue="orchestrator")
     good_result = ok.get(timeout=30)
     bad_result = bad.get(timeout=30)

@@ -66,8 +66,9 @@ def test_every_client_talks_to_redis_over_tls(server: SecureRedis, spelling: str
     app = create_app(settings)
     with app.connection_for_write() as conn:
         conn.ensure_connection(max_retries=1)
-        app.send_task("ragrelay.tls_probe", args=[spelling], queue="analysis",
-                      connection=conn)  # published over TLS: it is on the queue
+        app.send_task(
+            "ragrelay.tls_probe", args=[spelling], queue="analysis", connection=conn
+        )  # published over TLS: it is on the queue
     assert client.llen("analysis") == 1
     client.delete("analysis")
 
@@ -82,12 +83,20 @@ def test_the_orchestrator_runs_over_rediss_with_cert_required(
 ) -> None:
     """`?ssl_cert_reqs=CERT_REQUIRED` — Celery's spelling — crashed the orchestrator."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
-    env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(tmp_path / "data"),
-               RAGRELAY_REDIS_URL=server.tls_url(_query(server, "CERT_REQUIRED")))
+    env.update(
+        PYTHONPATH=str(REPO),
+        RAGRELAY_DATA_DIR=str(tmp_path / "data"),
+        RAGRELAY_REDIS_URL=server.tls_url(_query(server, "CERT_REQUIRED")),
+    )
     log = tmp_path / "orchestrator.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "orchestrator"], env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "orchestrator"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 60
             while b"ready." not in log.read_bytes():
@@ -105,8 +114,13 @@ def test_the_orchestrator_runs_over_rediss_with_cert_required(
 def _cli(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
     env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(tmp_path), RAGRELAY_REDIS_URL=url)
-    return subprocess.run([sys.executable, "-m", "orchestrator", *(args or ("keys", "list"))],
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", *(args or ("keys", "list"))],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize(
@@ -131,9 +145,8 @@ def test_a_wrong_url_ends_the_cli_with_one_line_and_no_password(
         "nothing listening": f"redis://:{PASSWORD}@127.0.0.1:{free_port()}/0",
         "unknown CA": server.tls_url(),
         "plain text to the TLS port": f"redis://:{PASSWORD}@127.0.0.1:{server.tls_port}/0",
-        "TLS to the plain port":
-            f"rediss://:{PASSWORD}@127.0.0.1:{server.port}/0?ssl_cert_reqs=none"
-            "&socket_connect_timeout=1",
+        "TLS to the plain port": f"rediss://:{PASSWORD}@127.0.0.1:{server.port}/0?ssl_cert_reqs=none"
+        "&socket_connect_timeout=1",
         "CERT_REQUIRED in a redis:// URL": server.url + "?ssl_cert_reqs=CERT_REQUIRED",
     }[case]
     out = _cli(url, tmp_path)

@@ -32,9 +32,10 @@ MAX_EXAMPLES = 25
 # The app is built at import (schemathesis reads its OpenAPI document then); its Redis is a
 # private redis-server started on the reserved port before the first request.
 PORT = free_port()
-APP = create_app(RagrelaySettings(redis_url=f"redis://127.0.0.1:{PORT}/0"),
-                 GatewayConfig(rate_per_s=10_000.0, burst=10_000,
-                               require_workers=False))
+APP = create_app(
+    RagrelaySettings(redis_url=f"redis://127.0.0.1:{PORT}/0"),
+    GatewayConfig(rate_per_s=10_000.0, burst=10_000, require_workers=False),
+)
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 
@@ -54,12 +55,24 @@ def auth(fuzz_key: str) -> dict[str, str]:
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                 HealthCheck.filter_too_much])
-def test_no_generated_input_gives_a_server_error(case: schemathesis.Case,
-                                                 auth: dict[str, str]) -> None:
-    case.call_and_validate(headers=auth, checks=[
-        not_a_server_error, status_code_conformance, content_type_conformance,
-        response_schema_conformance,
-    ])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
+def test_no_generated_input_gives_a_server_error(
+    case: schemathesis.Case, auth: dict[str, str]
+) -> None:
+    case.call_and_validate(
+        headers=auth,
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+        ],
+    )

@@ -52,8 +52,12 @@ def recorded_job(rclient: redis.Redis, tenant: str = "acme") -> str:
     jobs = JobStore(rclient, Keys())
     job_id, _ = jobs.submit(JobRequest(query="Capital of France?", tenant=tenant))
     for event in two_iteration_trace()[1:]:
-        event = event.model_copy(update={"job_id": job_id, "step_id": (
-            event.step_id.replace(event.job_id, job_id) if event.step_id else None)})
+        event = event.model_copy(
+            update={
+                "job_id": job_id,
+                "step_id": (event.step_id.replace(event.job_id, job_id) if event.step_id else None),
+            }
+        )
         rclient.xadd(Keys().trace(job_id), {"event": event.to_json()})
     result = final_result().model_copy(update={"job_id": job_id, "tenant": tenant})
     rclient.set(Keys().result(job_id), result.to_json())
@@ -86,16 +90,18 @@ def test_page_with_the_key_in_a_header(client: TestClient, rclient: redis.Redis)
     assert "default-src 'none'" in resp.headers["content-security-policy"]
     assert resp.headers["referrer-policy"] == "no-referrer"
     assert resp.headers["cache-control"] == "no-store"
-    completed = [e for _, e in JobStore(rclient, Keys()).trace(job_id)
-                 if e.type == "step.completed"]
+    completed = [
+        e for _, e in JobStore(rclient, Keys()).trace(job_id) if e.type == "step.completed"
+    ]
     bars = step_bars(resp.text)
     assert len(bars) == len(completed) == 8
     assert {b["data-step-id"] for b in bars} == {e.step_id for e in completed}
     assert "Paris is the capital &lt;of&gt; France." in resp.text
 
 
-def test_no_key_a_bad_key_another_tenant_and_an_unknown_job(client: TestClient,
-                                                            rclient: redis.Redis) -> None:
+def test_no_key_a_bad_key_another_tenant_and_an_unknown_job(
+    client: TestClient, rclient: redis.Redis
+) -> None:
     store = ApiKeyStore(rclient)
     acme = store.create("acme")[1]
     globex = store.create("globex")[1]
@@ -119,13 +125,13 @@ def test_a_running_job_shows_its_trace_so_far(client: TestClient, rclient: redis
     assert 'http-equiv="refresh"' in resp.text and "still running" in resp.text
 
 
-def test_the_page_counts_against_the_tenant_rate_limit(settings: Settings,
-                                                       rclient: redis.Redis) -> None:
+def test_the_page_counts_against_the_tenant_rate_limit(
+    settings: Settings, rclient: redis.Redis
+) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     job_id = recorded_job(rclient)
     with gateway(settings, rate_per_s=0.01, burst=2) as c:
-        codes = [c.get(f"/ui/jobs/{job_id}", headers=bearer(key)).status_code
-                 for _ in range(3)]
+        codes = [c.get(f"/ui/jobs/{job_id}", headers=bearer(key)).status_code for _ in range(3)]
         # a browser session draws on the same bucket: signing in takes one request
         other = ApiKeyStore(rclient).create("globex")[1]
         globex_job = recorded_job(rclient, "globex")
@@ -136,15 +142,27 @@ def test_the_page_counts_against_the_tenant_rate_limit(settings: Settings,
 
 
 def test_feedback_left_through_the_gateway_exports_as_eval_cases(
-    client: TestClient, rclient: redis.Redis, settings: Settings,
+    client: TestClient,
+    rclient: redis.Redis,
+    settings: Settings,
 ) -> None:
     key = {"Authorization": f"Bearer {ApiKeyStore(rclient).create('acme')[1]}"}
     job_id = recorded_job(rclient)
     other = recorded_job(rclient)
-    assert client.post(f"/v1/jobs/{job_id}/feedback", headers=key,
-                       json={"rating": 2, "corrected_answer": "Paris."}).status_code == 201
-    assert client.post(f"/v1/jobs/{other}/feedback", headers=key,
-                       json={"rating": 1, "comment": "wrong"}).status_code == 201
+    assert (
+        client.post(
+            f"/v1/jobs/{job_id}/feedback",
+            headers=key,
+            json={"rating": 2, "corrected_answer": "Paris."},
+        ).status_code
+        == 201
+    )
+    assert (
+        client.post(
+            f"/v1/jobs/{other}/feedback", headers=key, json={"rating": 1, "comment": "wrong"}
+        ).status_code
+        == 201
+    )
     runner = CliRunner()
     out = runner.invoke(feedback, ["export", "--since", "1h"], obj=settings)
     assert out.exit_code == 0, out.output
@@ -174,8 +192,9 @@ REPLAY = "from ragrelay.cli.observe import replay; replay()"
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True,
-                          timeout=110, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=110, cwd=REPO
+    )
 
 
 @pytest.fixture
@@ -189,8 +208,16 @@ def embedded_env(base_env: dict[str, str]) -> dict[str, str]:
 def test_replay_of_an_embedded_job_reruns_it_and_prints_the_diff(
     embedded_env: dict[str, str],
 ) -> None:
-    asked = run(embedded_env, "-m", "ragrelay", "ask", "--json", "--tenant", "acme",
-                "How does ragrelay make sure no job loops forever?")
+    asked = run(
+        embedded_env,
+        "-m",
+        "ragrelay",
+        "ask",
+        "--json",
+        "--tenant",
+        "acme",
+        "How does ragrelay make sure no job loops forever?",
+    )
     assert asked.returncode == 0, asked.stderr
     job_id = json.loads(asked.stdout)["job_id"]
     # the query is recorded in the job.submitted trace event: no --query needed
@@ -205,11 +232,12 @@ def test_replay_of_an_embedded_job_reruns_it_and_prints_the_diff(
 
 
 def test_replay_of_a_redis_job_takes_the_query_from_its_state(
-    embedded_env: dict[str, str], rclient: redis.Redis, redis_url: str,
+    embedded_env: dict[str, str],
+    rclient: redis.Redis,
+    redis_url: str,
 ) -> None:
     job_id = recorded_job(rclient)  # "Capital of France?", answered "Paris is ..."
-    out = run(dict(embedded_env, RAGRELAY_REDIS_URL=redis_url), "-c", REPLAY, job_id,
-              "--json")
+    out = run(dict(embedded_env, RAGRELAY_REDIS_URL=redis_url), "-c", REPLAY, job_id, "--json")
     assert out.returncode == 0, out.stderr
     diff = json.loads(out.stdout)
     assert diff["before_job_id"] == job_id and not diff["same"]
@@ -217,12 +245,15 @@ def test_replay_of_a_redis_job_takes_the_query_from_its_state(
 
 
 def test_timeline_command_writes_the_page_of_a_redis_job(
-    rclient: redis.Redis, settings: Settings, tmp_path: Path,
+    rclient: redis.Redis,
+    settings: Settings,
+    tmp_path: Path,
 ) -> None:
     job_id = recorded_job(rclient)
     page = tmp_path / "job.html"
-    out = CliRunner().invoke(timeline, [job_id, "-o", str(page)],
-                             obj=settings.model_copy(update={"data_dir": tmp_path}))
+    out = CliRunner().invoke(
+        timeline, [job_id, "-o", str(page)], obj=settings.model_copy(update={"data_dir": tmp_path})
+    )
     assert out.exit_code == 0, out.output
     assert len(step_bars(page.read_text())) == 8
     missing = CliRunner().invoke(timeline, ["0" * 32], obj=settings)

@@ -39,8 +39,13 @@ TTL_S = 900
 
 
 def config(**overrides: object) -> GatewayConfig:
-    base: dict[str, object] = {"rate_per_s": 1000.0, "burst": 1000, "require_workers": False,
-                               "ui_session_secret": SECRET, "ui_session_ttl_s": TTL_S}
+    base: dict[str, object] = {
+        "rate_per_s": 1000.0,
+        "burst": 1000,
+        "require_workers": False,
+        "ui_session_secret": SECRET,
+        "ui_session_ttl_s": TTL_S,
+    }
     return GatewayConfig(**{**base, **overrides})  # type: ignore[arg-type]
 
 
@@ -57,14 +62,19 @@ def http(gateway: str, rclient: redis.Redis) -> Iterator[httpx.Client]:
         yield client
 
 
-def job_with(rclient: redis.Redis, tenant: str = "acme",
-             citations: list[Citation] | None = None) -> str:
+def job_with(
+    rclient: redis.Redis, tenant: str = "acme", citations: list[Citation] | None = None
+) -> str:
     """A finished job as the orchestrator leaves it, with ``citations`` in its result."""
     jobs = JobStore(rclient, Keys())
     job_id, _ = jobs.submit(JobRequest(query="Capital of France?", tenant=tenant))
     for event in two_iteration_trace()[1:]:
-        event = event.model_copy(update={"job_id": job_id, "step_id": (
-            event.step_id.replace(event.job_id, job_id) if event.step_id else None)})
+        event = event.model_copy(
+            update={
+                "job_id": job_id,
+                "step_id": (event.step_id.replace(event.job_id, job_id) if event.step_id else None),
+            }
+        )
         rclient.xadd(Keys().trace(job_id), {"event": event.to_json()})
     result = final_result().model_copy(update={"job_id": job_id, "tenant": tenant})
     if citations is not None:
@@ -73,11 +83,15 @@ def job_with(rclient: redis.Redis, tenant: str = "acme",
     return job_id
 
 
-def sign_in(http: httpx.Client, key: str, *, next_path: str | None = None,
-            origin: str | None = "self") -> httpx.Response:
+def sign_in(
+    http: httpx.Client, key: str, *, next_path: str | None = None, origin: str | None = "self"
+) -> httpx.Response:
     """POST the sign-in form as a browser does: urlencoded body, our own Origin."""
-    headers = {} if origin is None else {
-        "Origin": str(http.base_url).rstrip("/") if origin == "self" else origin}
+    headers = (
+        {}
+        if origin is None
+        else {"Origin": str(http.base_url).rstrip("/") if origin == "self" else origin}
+    )
     form = {"key": key, **({"next": next_path} if next_path else {})}
     resp = http.post("/ui/session", data=form, headers=headers)
     http.cookies.clear()  # each request below says which cookie it sends
@@ -106,8 +120,9 @@ def directives(csp: str) -> dict[str, str]:
     return {d.strip().split(" ", 1)[0]: d.strip().partition(" ")[2] for d in csp.split(";")}
 
 
-def test_a_key_in_the_address_no_longer_opens_a_page(http: httpx.Client,
-                                                     rclient: redis.Redis) -> None:
+def test_a_key_in_the_address_no_longer_opens_a_page(
+    http: httpx.Client, rclient: redis.Redis
+) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     job_id = job_with(rclient)
     for headers in ({}, {"Accept": "text/html"}, {"Authorization": f"Bearer {key}"}):
@@ -119,7 +134,8 @@ def test_a_key_in_the_address_no_longer_opens_a_page(http: httpx.Client,
 
 
 def test_signing_in_sets_an_httponly_samesite_strict_session_cookie(
-    http: httpx.Client, rclient: redis.Redis,
+    http: httpx.Client,
+    rclient: redis.Redis,
 ) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     job_id = job_with(rclient)
@@ -144,8 +160,9 @@ def test_signing_in_sets_an_httponly_samesite_strict_session_cookie(
     assert "Signed in as tenant <b>acme</b>" in who.text and 'id="sign-out"' in who.text
 
 
-def test_the_cookie_is_secure_when_configured_for_a_tls_proxy(redis_server: RedisServer,
-                                                               rclient: redis.Redis) -> None:
+def test_the_cookie_is_secure_when_configured_for_a_tls_proxy(
+    redis_server: RedisServer, rclient: redis.Redis
+) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     app = create_app(Settings(redis_url=redis_server.url), config(ui_cookie_secure=True))
     with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=10) as client:
@@ -153,8 +170,7 @@ def test_the_cookie_is_secure_when_configured_for_a_tls_proxy(redis_server: Redi
     assert resp.status_code == 303 and "secure" in set_cookie_attributes(resp)
 
 
-def test_a_wrong_or_revoked_key_signs_nobody_in(http: httpx.Client,
-                                                rclient: redis.Redis) -> None:
+def test_a_wrong_or_revoked_key_signs_nobody_in(http: httpx.Client, rclient: redis.Redis) -> None:
     store = ApiKeyStore(rclient)
     record, key = store.create("acme")
     for bad in ("rr_nope", key[:-1] + ("A" if key[-1] != "A" else "B"), "", "x" * 500):
@@ -169,8 +185,7 @@ def test_a_wrong_or_revoked_key_signs_nobody_in(http: httpx.Client,
     assert sign_in(http, key).status_code == 401
 
 
-def test_a_session_sees_only_its_own_tenants_jobs(http: httpx.Client,
-                                                  rclient: redis.Redis) -> None:
+def test_a_session_sees_only_its_own_tenants_jobs(http: httpx.Client, rclient: redis.Redis) -> None:
     store = ApiKeyStore(rclient)
     acme = session_cookie(sign_in(http, store.create("acme")[1]))
     globex = session_cookie(sign_in(http, store.create("globex")[1]))
@@ -182,35 +197,42 @@ def test_a_session_sees_only_its_own_tenants_jobs(http: httpx.Client,
     assert http.get(f"/ui/jobs/{acme_job}", headers=jar(globex)).status_code == 403
     # a forged session naming the other tenant for acme's key is refused
     acme_key_id = ApiKeyStore(rclient).list("acme")[0].key_id
-    forged = sign_session(SessionClaims("globex", acme_key_id, "s", int(time.time()) + 60),
-                          b"not-the-secret-" * 3)
+    forged = sign_session(
+        SessionClaims("globex", acme_key_id, "s", int(time.time()) + 60), b"not-the-secret-" * 3
+    )
     assert http.get(f"/ui/jobs/{globex_job}", headers=jar(forged)).status_code == 401
 
 
 def test_expired_foreign_and_garbage_sessions_send_a_browser_to_sign_in(
-    http: httpx.Client, rclient: redis.Redis,
+    http: httpx.Client,
+    rclient: redis.Redis,
 ) -> None:
     record, _ = ApiKeyStore(rclient).create("acme")
     job_id = job_with(rclient)
     now = int(time.time())
     expired = sign_session(SessionClaims("acme", record.key_id, "s1", now - 1), SECRET.encode())
     valid = sign_session(SessionClaims("acme", record.key_id, "s2", now + 60), SECRET.encode())
-    other_secret = sign_session(SessionClaims("acme", record.key_id, "s3", now + 60),
-                                b"another-replica-secret-0123456789")
+    other_secret = sign_session(
+        SessionClaims("acme", record.key_id, "s3", now + 60), b"another-replica-secret-0123456789"
+    )
     # a token signed with the configured secret is good on any replica sharing it
     assert http.get(f"/ui/jobs/{job_id}", headers=jar(valid)).status_code == 200
     for cookie in (expired, other_secret, "garbage", valid[:-3]):
-        browser = http.get(f"/ui/jobs/{job_id}",
-                           headers={**jar(cookie), "Accept": "text/html,application/xhtml+xml"})
+        browser = http.get(
+            f"/ui/jobs/{job_id}",
+            headers={**jar(cookie), "Accept": "text/html,application/xhtml+xml"},
+        )
         assert browser.status_code == 303
         assert browser.headers["location"] == f"/ui/login?next=%2Fui%2Fjobs%2F{job_id}"
         script = http.get(f"/ui/jobs/{job_id}", headers=jar(cookie))
         assert script.status_code == 401 and script.headers["www-authenticate"] == (
-            'Bearer realm="ragrelay"')
+            'Bearer realm="ragrelay"'
+        )
 
 
-def test_bearer_keys_still_open_the_page_for_scripts(http: httpx.Client,
-                                                     rclient: redis.Redis) -> None:
+def test_bearer_keys_still_open_the_page_for_scripts(
+    http: httpx.Client, rclient: redis.Redis
+) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     job_id = job_with(rclient)
     resp = http.get(f"/ui/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"})
@@ -218,18 +240,28 @@ def test_bearer_keys_still_open_the_page_for_scripts(http: httpx.Client,
 
 
 def test_a_sign_in_or_out_posted_from_another_origin_is_refused(
-    http: httpx.Client, rclient: redis.Redis,
+    http: httpx.Client,
+    rclient: redis.Redis,
 ) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     for origin in ("http://evil.example", "null", "http://127.0.0.1:1"):
         resp = sign_in(http, key, origin=origin)
         assert resp.status_code == 403 and "set-cookie" not in resp.headers
-    for hidden in ({"Sec-Fetch-Site": "cross-site"}, {"Origin": "null"},
-                   {"Origin": "null", "Sec-Fetch-Site": "same-site"}):
+    for hidden in (
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "null"},
+        {"Origin": "null", "Sec-Fetch-Site": "same-site"},
+    ):
         assert http.post("/ui/session", data={"key": key}, headers=hidden).status_code == 403
     # a browser that hides Origin still says where the POST came from
-    assert http.post("/ui/session", data={"key": key}, headers={
-        "Origin": "null", "Sec-Fetch-Site": "same-origin"}).status_code == 303
+    assert (
+        http.post(
+            "/ui/session",
+            data={"key": key},
+            headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"},
+        ).status_code
+        == 303
+    )
     http.cookies.clear()
     cookie = session_cookie(sign_in(http, key))
     out = http.post("/ui/logout", headers={**jar(cookie), "Origin": "http://evil.example"})
@@ -237,17 +269,21 @@ def test_a_sign_in_or_out_posted_from_another_origin_is_refused(
     job_id = job_with(rclient)
     assert http.get(f"/ui/jobs/{job_id}", headers=jar(cookie)).status_code == 200
     # a form post must be a form: no JSON bodies, no keys in the address
-    assert http.post("/ui/session", json={"key": key},
-                     headers={"Origin": str(http.base_url).rstrip("/")}).status_code == 415
+    assert (
+        http.post(
+            "/ui/session", json={"key": key}, headers={"Origin": str(http.base_url).rstrip("/")}
+        ).status_code
+        == 415
+    )
 
 
-def test_signing_out_clears_the_cookie_and_ends_the_session(http: httpx.Client,
-                                                            rclient: redis.Redis) -> None:
+def test_signing_out_clears_the_cookie_and_ends_the_session(
+    http: httpx.Client, rclient: redis.Redis
+) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     job_id = job_with(rclient)
     cookie = session_cookie(sign_in(http, key))
-    out = http.post("/ui/logout",
-                    headers={**jar(cookie), "Origin": str(http.base_url).rstrip("/")})
+    out = http.post("/ui/logout", headers={**jar(cookie), "Origin": str(http.base_url).rstrip("/")})
     assert out.status_code == 303 and out.headers["location"] == "/ui/login"
     attrs = set_cookie_attributes(out)
     assert attrs["max-age"] == "0" and attrs["path"] == "/ui"
@@ -255,8 +291,9 @@ def test_signing_out_clears_the_cookie_and_ends_the_session(http: httpx.Client,
     assert http.get(f"/ui/jobs/{job_id}", headers=jar(cookie)).status_code == 401
 
 
-def test_every_ui_answer_carries_a_csp_without_unsafe_inline(http: httpx.Client,
-                                                            rclient: redis.Redis) -> None:
+def test_every_ui_answer_carries_a_csp_without_unsafe_inline(
+    http: httpx.Client, rclient: redis.Redis
+) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     job_id = job_with(rclient)
     auth = {"Authorization": f"Bearer {key}"}
@@ -271,8 +308,17 @@ def test_every_ui_answer_carries_a_csp_without_unsafe_inline(http: httpx.Client,
         "bad id": http.get("/ui/jobs/bad%20id", headers=auth),
         "key in address": http.get(f"/ui/jobs/{job_id}", params={"key": key}),
     }
-    assert [r.status_code for r in answers.values()] == [200, 200, 303, 401, 401, 303, 404,
-                                                         422, 401]
+    assert [r.status_code for r in answers.values()] == [
+        200,
+        200,
+        303,
+        401,
+        401,
+        303,
+        404,
+        422,
+        401,
+    ]
     for name, resp in answers.items():
         csp = directives(resp.headers["content-security-policy"])
         assert csp["default-src"] == "'none'", name
@@ -281,7 +327,8 @@ def test_every_ui_answer_carries_a_csp_without_unsafe_inline(http: httpx.Client,
         assert resp.headers["x-content-type-options"] == "nosniff", name
         # the sign-in page needs its Origin sent with its POST (see ui_signin.LOGIN_HEADERS)
         assert resp.headers["referrer-policy"] == (
-            "same-origin" if name in ("login", "signed in", "refused") else "no-referrer"), name
+            "same-origin" if name in ("login", "signed in", "refused") else "no-referrer"
+        ), name
         assert resp.headers["cache-control"] == "no-store", name
     page = directives(answers["page"].headers["content-security-policy"])
     assert page["script-src"].startswith("'sha256-") and " " not in page["script-src"]
@@ -312,12 +359,20 @@ SCRIPT_URLS = [
 
 
 def test_script_and_data_citation_urls_are_not_rendered_as_links(
-    http: httpx.Client, rclient: redis.Redis,
+    http: httpx.Client,
+    rclient: redis.Redis,
 ) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
-    cites = [Citation(chunk_id=f"d{i}#0", doc_id=f"d{i}", title=f"doc {i}", url=url,
-                      source="web" if i % 2 else "internal")
-             for i, url in enumerate([*SCRIPT_URLS, "https://example.com/ok"])]
+    cites = [
+        Citation(
+            chunk_id=f"d{i}#0",
+            doc_id=f"d{i}",
+            title=f"doc {i}",
+            url=url,
+            source="web" if i % 2 else "internal",
+        )
+        for i, url in enumerate([*SCRIPT_URLS, "https://example.com/ok"])
+    ]
     job_id = job_with(rclient, citations=cites)
     page = http.get(f"/ui/jobs/{job_id}", headers={"Authorization": f"Bearer {key}"})
     assert page.status_code == 200
@@ -331,16 +386,23 @@ def test_script_and_data_citation_urls_are_not_rendered_as_links(
 
 
 def test_a_stale_key_link_does_not_write_the_key_to_the_access_log(
-    base_env: dict[str, str], redis_url: str, rclient: redis.Redis, tmp_path: Path,
+    base_env: dict[str, str],
+    redis_url: str,
+    rclient: redis.Redis,
+    tmp_path: Path,
 ) -> None:
     key = ApiKeyStore(rclient).create("acme")[1]
     port = free_port()
     log = tmp_path / "serve.log"
     env = dict(base_env, RAGRELAY_REDIS_URL=redis_url, RAGRELAY_LOG_LEVEL="INFO")
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "orchestrator", "serve", "--port",
-                                 str(port)], env=env, cwd=REPO, stdout=out,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "orchestrator", "serve", "--port", str(port)],
+            env=env,
+            cwd=REPO,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/healthz")

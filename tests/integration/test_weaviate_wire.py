@@ -354,9 +354,7 @@ def test_client_side_bad_chunks_never_reach_the_server(
 
 
 def test_hybrid_query_sends_alpha_fusion_vector_tenant_and_filters(fake: FakeWeaviate) -> None:
-    store = WeaviateStore(
-        settings_for(fake, alpha=0.25, fusion="ranked"), HashingEmbedder()
-    )
+    store = WeaviateStore(settings_for(fake, alpha=0.25, fusion="ranked"), HashingEmbedder())
     store.upsert("acme", [chunk(1), chunk(2, metadata={"lang": "fr"})])
 
     hits = store.search("acme", "lava number", k=4, filters={"doc_id": "doc1", "lang": "en"})

@@ -21,12 +21,18 @@ from workers.web import SearxngWeb
 CORPUS = Path(__file__).resolve().parents[2] / "ragrelay" / "sample" / "corpus.jsonl"
 
 RESULTS = [
-    {"url": "https://example.org/release", "title": "ragrelay 2.0 released",
-     "content": "The latest ragrelay release adds streaming traces and web search.",
-     "score": 3.5},
+    {
+        "url": "https://example.org/release",
+        "title": "ragrelay 2.0 released",
+        "content": "The latest ragrelay release adds streaming traces and web search.",
+        "score": 3.5,
+    },
     {"url": "https://example.org/empty", "title": "no content", "content": ""},
-    {"url": "https://example.org/notes", "title": "Release notes",
-     "content": "Today the team shipped faster fan-in for retrieval shards."},
+    {
+        "url": "https://example.org/notes",
+        "title": "Release notes",
+        "content": "Today the team shipped faster fan-in for retrieval shards.",
+    },
 ]
 
 
@@ -81,7 +87,9 @@ def test_results_become_chunks_cited_by_their_url(searxng: str) -> None:
     web = SearxngWeb(searxng, timeout_s=2.0)
     hits = web.search("latest ragrelay release", k=5)
     assert [h.chunk.metadata["url"] for h in hits] == [
-        "https://example.org/release", "https://example.org/notes"]  # empty content skipped
+        "https://example.org/release",
+        "https://example.org/notes",
+    ]  # empty content skipped
     assert all(h.chunk.source == "web" for h in hits)
     assert SearxngStub.queries == ["latest ragrelay release"]
     assert len(web.search("q", k=1)) == 1
@@ -107,14 +115,23 @@ def test_refusal_is_permanent_and_garbage_is_transient(searxng: str) -> None:
 def test_a_job_about_recent_events_cites_the_web(searxng: str, base_env: dict[str, str]) -> None:
     env = dict(base_env, RAGRELAY_WEB_SEARCH_URL=searxng)
     run = [sys.executable, "-m", "ragrelay"]
-    ingest = subprocess.run([*run, "ingest", str(CORPUS)], env=env, capture_output=True,
-                            text=True, timeout=120)
+    ingest = subprocess.run(
+        [*run, "ingest", str(CORPUS)], env=env, capture_output=True, text=True, timeout=120
+    )
     assert ingest.returncode == 0, ingest.stderr
-    out = subprocess.run([*run, "ask", "--json", "What is the latest ragrelay release?"],
-                         env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [*run, "ask", "--json", "What is the latest ragrelay release?"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout)
-    sources = [e["detail"]["source"] for e in result["trace"]
-               if e["type"] == "step.completed" and e["stage"] == "retrieval"]
+    sources = [
+        e["detail"]["source"]
+        for e in result["trace"]
+        if e["type"] == "step.completed" and e["stage"] == "retrieval"
+    ]
     assert "web" in sources
     assert any(c.get("url") == "https://example.org/release" for c in result["citations"])

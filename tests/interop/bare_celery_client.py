@@ -22,8 +22,10 @@ def main() -> None:
     timeout = float(rest[0]) if rest else 60.0
     app = Celery("foreign", broker=url, backend=url)
     app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
-    sent = [app.send_task("ragrelay.submit", args=[payload], queue="orchestrator")
-            for payload in json.loads(payloads_json)]
+    sent = [
+        app.send_task("ragrelay.submit", args=[payload], queue="orchestrator")
+        for payload in json.loads(payloads_json)
+    ]
     out = [{"task_id": r.id, "result": r.get(timeout=timeout)} for r in sent]
     app.close()
     leaked = sorted(m for m in sys.modules if m.split(".")[0] in RAGRELAY_PACKAGES)

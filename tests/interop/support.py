@@ -24,8 +24,11 @@ def serve_in_thread(app: FastAPI, **options: Any) -> Iterator[str]:
     """Run ``app`` on a real uvicorn on loopback (``options``: more uvicorn.Config
     arguments); yields its base URL."""
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", **options))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True, name="test-uvicorn")
     thread.start()
     base = f"http://127.0.0.1:{port}"

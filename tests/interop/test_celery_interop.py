@@ -42,15 +42,21 @@ def node_client() -> Path:
     if node is None or npm is None:
         pytest.fail("Node.js and npm are required for the celery-node interop test")
     if not (NODE_DIR / "node_modules" / "celery-node" / "package.json").exists():
-        out = subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR,
-                             capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert out.returncode == 0, f"npm ci failed:\n{out.stdout}\n{out.stderr}"
     return NODE_DIR / "submit.js"
 
 
 @pytest.fixture(scope="module")
-def cluster_env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
-                ) -> dict[str, str]:
+def cluster_env(
+    redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     client = redis_server.client()
     client.flushall()
     client.close()
@@ -59,27 +65,39 @@ def cluster_env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFact
 
 
 @pytest.fixture(scope="module")
-def cluster(cluster_env: dict[str, str],
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+def cluster(
+    cluster_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Cluster]:
     c = start_pipeline(cluster_env, tmp_path_factory.mktemp("interop-logs"))
     yield c
     c.stop()
 
 
 def run_node(script: Path, url: str, protocol: int, payloads: list[Any]) -> list[dict[str, Any]]:
-    out = subprocess.run(["node", str(script), url, str(protocol), json.dumps(payloads), "60000"],
-                         cwd=script.parent, capture_output=True, text=True, timeout=90)
+    out = subprocess.run(
+        ["node", str(script), url, str(protocol), json.dumps(payloads), "60000"],
+        cwd=script.parent,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert out.returncode == 0, out.stderr
     rows: list[dict[str, Any]] = json.loads(out.stdout)
     return rows
 
 
 def run_bare_python(url: str, payloads: list[Any], tmp_path: Path) -> list[dict[str, Any]]:
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("RAGRELAY_") and k != "PYTHONPATH"}
-    out = subprocess.run([sys.executable, str(HERE / "bare_celery_client.py"), url,
-                          json.dumps(payloads), "60"],
-                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=90)
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_") and k != "PYTHONPATH"
+    }
+    out = subprocess.run(
+        [sys.executable, str(HERE / "bare_celery_client.py"), url, json.dumps(payloads), "60"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
     assert out.returncode == 0, out.stderr
     rows: list[dict[str, Any]] = json.loads(out.stdout.strip().splitlines()[-1])
     return rows
@@ -124,14 +142,19 @@ def test_malformed_payloads_from_celery_node_fail_their_jobs_with_the_reason(
     cluster: Cluster, node_client: Path, cluster_env: dict[str, str]
 ) -> None:
     url = cluster_env["RAGRELAY_REDIS_URL"]
-    rows = run_node(node_client, url, 2, [
-        {"tenant": "acme"},                                   # no query
-        {"query": "   ", "tenant": "acme"},                   # blank query
-        {"query": "q", "tenant": "acme", "budget": {"max_iterations": 0}},
-        {"query": "q", "tenant": "acme", "colour": "blue"},   # unknown field
-        "just a string",
-        [1, 2, 3],
-    ])
+    rows = run_node(
+        node_client,
+        url,
+        2,
+        [
+            {"tenant": "acme"},  # no query
+            {"query": "   ", "tenant": "acme"},  # blank query
+            {"query": "q", "tenant": "acme", "budget": {"max_iterations": 0}},
+            {"query": "q", "tenant": "acme", "colour": "blue"},  # unknown field
+            "just a string",
+            [1, 2, 3],
+        ],
+    )
     errors = [r["result"]["error"] for r in rows]
     assert all(r["result"]["status"] == "failed" for r in rows)
     assert all(r["result"]["stop_reason"] == "invalid_request" for r in rows)

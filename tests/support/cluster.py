@@ -27,7 +27,9 @@ class Cluster:
         self._logs.append(log)
         proc = subprocess.Popen(
             [sys.executable, "-m", "ragrelay", *args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         self.procs[name] = proc
@@ -48,8 +50,10 @@ class Cluster:
             for name in list(pending):
                 proc = self.procs[name]
                 if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {proc.returncode}: "
-                                       + (self.logdir / f"{name}.log").read_text()[-2000:])
+                    raise RuntimeError(
+                        f"{name} exited with {proc.returncode}: "
+                        + (self.logdir / f"{name}.log").read_text()[-2000:]
+                    )
                 if b"ready." in (self.logdir / f"{name}.log").read_bytes():
                     pending.discard(name)
             time.sleep(0.1)
@@ -90,8 +94,12 @@ def sample_corpus_env(data_dir: Path, tenant: str, **extra: str) -> dict[str, st
     (embedded ingest, no broker needed)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
     env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(data_dir), **extra)
-    out = subprocess.run([sys.executable, "-m", "ragrelay", "ingest", str(SAMPLE_CORPUS),
-                          "--tenant", tenant], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "ragrelay", "ingest", str(SAMPLE_CORPUS), "--tenant", tenant],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return env

@@ -93,7 +93,9 @@ class DovecotServer:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> DovecotServer:
-        exe = shutil.which("dovecot") or ("/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None)
+        exe = shutil.which("dovecot") or (
+            "/usr/sbin/dovecot" if Path("/usr/sbin/dovecot").exists() else None
+        )
         if exe is None:
             raise RuntimeError("dovecot is not installed (apt-get install -y dovecot-imapd)")
         d = Path(tempfile.mkdtemp(prefix="ragrelay-dovecot-"))
@@ -105,15 +107,35 @@ class DovecotServer:
         ssl_files = ""
         if self.tls:
             subprocess.run(
-                ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                 "-subj", "/CN=127.0.0.1", "-keyout", str(d / "key.pem"), "-out", str(d / "cert.pem")],
-                check=True, capture_output=True,
+                [
+                    "openssl",
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "rsa:2048",
+                    "-nodes",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-keyout",
+                    str(d / "key.pem"),
+                    "-out",
+                    str(d / "cert.pem"),
+                ],
+                check=True,
+                capture_output=True,
             )
             ssl_files = f"ssl_cert = <{d}/cert.pem\nssl_key = <{d}/key.pem"
-        (d / "dovecot.conf").write_text(CONFIG.format(
-            d=d, port=self.port, tls_port=self.tls_port, ssl="yes" if self.tls else "no",
-            ssl_files=ssl_files,
-        ))
+        (d / "dovecot.conf").write_text(
+            CONFIG.format(
+                d=d,
+                port=self.port,
+                tls_port=self.tls_port,
+                ssl="yes" if self.tls else "no",
+                ssl_files=ssl_files,
+            )
+        )
         if not self.tls:
             # no imaps listener without TLS material
             conf = (d / "dovecot.conf").read_text()
@@ -123,7 +145,8 @@ class DovecotServer:
         subprocess.run(["chown", "-R", "mail:mail", str(d / "mail")], check=True)
         self.proc = subprocess.Popen(
             [exe, "-F", "-c", str(d / "dovecot.conf")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
@@ -160,7 +183,9 @@ class DovecotServer:
         return (self.dir / "dovecot.log").read_text(errors="replace")
 
     # -- helpers for tests -------------------------------------------------------------------
-    def url(self, user: str = "agent@example.com", *, tls: bool = False, mailbox: str = "INBOX") -> str:
+    def url(
+        self, user: str = "agent@example.com", *, tls: bool = False, mailbox: str = "INBOX"
+    ) -> str:
         scheme, port = ("imaps", self.tls_port) if tls else ("imap", self.port)
         return f"{scheme}://{quote(user, safe='')}:{quote(self.users[user], safe='')}@127.0.0.1:{port}/{mailbox}"
 
@@ -178,7 +203,9 @@ class DovecotServer:
         finally:
             conn.logout()
 
-    def messages(self, user: str = "agent@example.com", mailbox: str = "INBOX") -> list[tuple[bytes, bytes]]:
+    def messages(
+        self, user: str = "agent@example.com", mailbox: str = "INBOX"
+    ) -> list[tuple[bytes, bytes]]:
         """(flags, raw) of every message in ``mailbox``."""
         conn = self.connect(user)
         try:

@@ -44,8 +44,13 @@ class LedgerReport:
 
     @property
     def ok(self) -> bool:
-        return (not self.lost and not self.finished_twice and self.duplicated_effects == 0
-                and not self.orphans and self.final_results == self.jobs)
+        return (
+            not self.lost
+            and not self.finished_twice
+            and self.duplicated_effects == 0
+            and not self.orphans
+            and self.final_results == self.jobs
+        )
 
     def problems(self) -> str:
         """A short human description of what is wrong (empty when ``ok``)."""
@@ -55,8 +60,9 @@ class LedgerReport:
         if self.finished_twice:
             parts.append(f"finished twice: {self.finished_twice[:5]}")
         if self.duplicated_effects:
-            parts.append(f"{self.duplicated_effects} duplicated effects: "
-                         f"{self.duplicated_steps[:5]}")
+            parts.append(
+                f"{self.duplicated_effects} duplicated effects: {self.duplicated_steps[:5]}"
+            )
         if self.orphans:
             parts.append(f"{len(self.orphans)} orphaned keys: {self.orphans[:5]}")
         if self.final_results != self.jobs:
@@ -113,8 +119,9 @@ def audit(
     return report
 
 
-def orphaned_keys(key_ttls: Mapping[str, int], *, keys: Keys,
-                  max_ttl_s: int | None = None) -> list[str]:
+def orphaned_keys(
+    key_ttls: Mapping[str, int], *, keys: Keys, max_ttl_s: int | None = None
+) -> list[str]:
     """Keys under the prefix that would outlive their TTL (or have none). Pure.
 
     The shared streams (events, dead letters), the running set and the gateway's API keys
@@ -136,8 +143,13 @@ def orphaned_keys(key_ttls: Mapping[str, int], *, keys: Keys,
 # -- reading Redis ---------------------------------------------------------------------------
 
 
-def collect(client: redis.Redis, job_ids: Iterable[str], *, keys: Keys | None = None,
-            max_ttl_s: int | None = None) -> LedgerReport:
+def collect(
+    client: redis.Redis,
+    job_ids: Iterable[str],
+    *,
+    keys: Keys | None = None,
+    max_ttl_s: int | None = None,
+) -> LedgerReport:
     """Read results, traces, key TTLs and the running set from Redis, then ``audit``."""
     keys = keys or Keys()
     ids = list(dict.fromkeys(job_ids))
@@ -161,12 +173,26 @@ def collect(client: redis.Redis, job_ids: Iterable[str], *, keys: Keys | None = 
             pipe.ttl(name)
         ttls.update(zip(chunk, (int(t) for t in pipe.execute()), strict=True))
     running = [_s(j) for j in client.zrange(keys.running, 0, -1)]
-    return audit(ids, results, traces, key_ttls=ttls, running=running, keys=keys,
-                 max_ttl_s=max_ttl_s, dead_lettered=int(client.xlen(keys.dlq)))
+    return audit(
+        ids,
+        results,
+        traces,
+        key_ttls=ttls,
+        running=running,
+        keys=keys,
+        max_ttl_s=max_ttl_s,
+        dead_lettered=int(client.xlen(keys.dlq)),
+    )
 
 
-def wait_all_final(client: redis.Redis, job_ids: Iterable[str], *, timeout_s: float,
-                   keys: Keys | None = None, interval_s: float = 0.2) -> list[str]:
+def wait_all_final(
+    client: redis.Redis,
+    job_ids: Iterable[str],
+    *,
+    timeout_s: float,
+    keys: Keys | None = None,
+    interval_s: float = 0.2,
+) -> list[str]:
     """Wait until every job has a result; returns the ids still without one at the end."""
     import time
 
@@ -186,7 +212,7 @@ def wait_all_final(client: redis.Redis, job_ids: Iterable[str], *, timeout_s: fl
 
 def _chunks(items: list[str], n: int) -> Iterable[list[str]]:
     for i in range(0, len(items), n):
-        yield items[i:i + n]
+        yield items[i : i + n]
 
 
 def _s(value: Any) -> str:

@@ -10,4 +10,11 @@ from workers.email.triage import (
     default_model_path,
 )
 
-__all__ = ["LABELS", "TriageDecision", "classify", "classify_detailed", "compose_reply", "default_model_path"]
+__all__ = [
+    "LABELS",
+    "TriageDecision",
+    "classify",
+    "classify_detailed",
+    "compose_reply",
+    "default_model_path",
+]

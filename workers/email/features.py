@@ -144,8 +144,16 @@ def email_features(email: Mapping[str, str]) -> list[str]:
 
     # headers (presence and a few values)
     for name in (
-        "list_id", "list_unsubscribe", "list_post", "x_mailing_list", "mailing_list",
-        "in_reply_to", "references", "reply_to", "organization", "user_agent",
+        "list_id",
+        "list_unsubscribe",
+        "list_post",
+        "x_mailing_list",
+        "mailing_list",
+        "in_reply_to",
+        "references",
+        "reply_to",
+        "organization",
+        "user_agent",
     ):
         if (email.get(name) or "").strip():
             feats.append(f"h:{name}")

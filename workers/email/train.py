@@ -52,7 +52,9 @@ def normalise_label(label: str) -> str:
 Vectorizers = tuple[TfidfVectorizer, ...]
 
 
-def _vectorize(vectorizers: Vectorizers, features: Sequence[list[str]], *, fit: bool = False) -> Any:
+def _vectorize(
+    vectorizers: Vectorizers, features: Sequence[list[str]], *, fit: bool = False
+) -> Any:
     """One TF-IDF block per ``BLOCKS`` entry, each L2-normalised on its own, side by side."""
     parts = [v.fit_transform(features) if fit else v.transform(features) for v in vectorizers]
     return hstack(parts).tocsr()
@@ -153,7 +155,9 @@ def choose_no_reply_threshold(
     Only shifts the boundary between the two ham classes; spam decisions are unchanged."""
     best, best_key = 0.5, (-1.0, 0.0)
     for threshold in NO_REPLY_GRID:
-        predicted = [decide_from_probabilities(p, spam_threshold, threshold)[0] for p in probabilities]
+        predicted = [
+            decide_from_probabilities(p, spam_threshold, threshold)[0] for p in probabilities
+        ]
         key = (round(metrics(labels, predicted)["triage_macro_f1"], 6), -abs(threshold - 0.5))
         if key > best_key:
             best, best_key = threshold, key
@@ -191,8 +195,12 @@ def metrics(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
     )
     by = {label: index for index, label in enumerate(labels)}
     return {
-        "triage_macro_f1": float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)),
-        "triage_accuracy": float(np.mean([t == p for t, p in zip(truth, predicted, strict=True)])) if truth else 0.0,
+        "triage_macro_f1": float(
+            f1_score(truth, predicted, labels=labels, average="macro", zero_division=0)
+        ),
+        "triage_accuracy": float(np.mean([t == p for t, p in zip(truth, predicted, strict=True)]))
+        if truth
+        else 0.0,
         "spam_precision": float(precision[by["spam"]]),
         "spam_recall": float(recall[by["spam"]]),
         "needs_reply_precision": float(precision[by["needs_reply"]]),

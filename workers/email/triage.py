@@ -81,8 +81,12 @@ class TriageModel:
         # sparse on purpose: only the message's own features are touched (no dense vector
         # the size of the vocabulary, no BLAS call that contends for cores under load)
         index = np.fromiter((self.vocabulary[f] for f in counts), dtype=np.int64, count=len(counts))
-        values = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64,
-                             count=len(counts)) * self.idf[index]
+        values = (
+            np.fromiter(
+                (1.0 + math.log(c) for c in counts.values()), dtype=np.float64, count=len(counts)
+            )
+            * self.idf[index]
+        )
         ends = np.cumsum(self.blocks or (len(self.idf),))
         block = np.searchsorted(ends, index, side="right")
         for b in np.unique(block):
@@ -98,7 +102,9 @@ class TriageModel:
 
     def decide(self, email: Mapping[str, str]) -> TriageDecision:
         probs = self.probabilities(email)
-        label, score = decide_from_probabilities(probs, self.spam_threshold, self.no_reply_threshold)
+        label, score = decide_from_probabilities(
+            probs, self.spam_threshold, self.no_reply_threshold
+        )
         return TriageDecision(label, score, "model", probs)
 
     def to_json(self) -> str:
@@ -136,10 +142,15 @@ class TriageModel:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ConfigError(f"invalid triage model: {exc}") from exc
-        if set(model.classes) != set(LABELS) or model.coef.shape != (
-            len(model.classes),
-            len(model.idf),
-        ) or (model.blocks and (sum(model.blocks) != len(model.idf) or min(model.blocks) < 0)):
+        if (
+            set(model.classes) != set(LABELS)
+            or model.coef.shape
+            != (
+                len(model.classes),
+                len(model.idf),
+            )
+            or (model.blocks and (sum(model.blocks) != len(model.idf) or min(model.blocks) < 0))
+        ):
             raise ConfigError("invalid triage model: classes or shapes do not match")
         return model
 

@@ -23,8 +23,11 @@ import numpy.typing as npt
 _DTYPES = {"F32": np.float32, "F16": np.float16, "I64": np.int64, "BF16": np.uint16}
 
 
-def read_safetensors(path: Path, *, only: Callable[[str], bool] | None = None,
-                     ) -> dict[str, npt.NDArray[Any]]:
+def read_safetensors(
+    path: Path,
+    *,
+    only: Callable[[str], bool] | None = None,
+) -> dict[str, npt.NDArray[Any]]:
     """Read a .safetensors file into numpy arrays (the format is a JSON header + raw bytes);
     ``only`` picks tensors by name, and only their bytes are read."""
     with path.open("rb") as fh:
@@ -88,8 +91,12 @@ def build_bert_encoder(model_dir: Path, out_path: Path) -> None:
     shape = node("Shape", ["input_ids"])
     seq_len = node("Gather", [shape, const("one_idx", np.array(1, dtype=np.int64))], axis=0)
     positions = node(
-        "Range", [const("zero_i", np.array(0, dtype=np.int64)), seq_len,
-                  const("one_i", np.array(1, dtype=np.int64))]
+        "Range",
+        [
+            const("zero_i", np.array(0, dtype=np.int64)),
+            seq_len,
+            const("one_i", np.array(1, dtype=np.int64)),
+        ],
     )
     pos = node("Gather", [const("pos_emb", w("embeddings.position_embeddings.weight")), positions])
     type0 = const("type0", w("embeddings.token_type_embeddings.weight")[0])
@@ -97,8 +104,13 @@ def build_bert_encoder(model_dir: Path, out_path: Path) -> None:
 
     # additive attention bias from the mask: 0 where attended, -1e4 where padded
     mask_f = node("Cast", ["attention_mask"], to=TensorProto.FLOAT)
-    neg = node("Mul", [node("Sub", [const("one_f", np.array(1.0, np.float32)), mask_f]),
-                       const("neg_big", np.array(-1e4, np.float32))])
+    neg = node(
+        "Mul",
+        [
+            node("Sub", [const("one_f", np.array(1.0, np.float32)), mask_f]),
+            const("neg_big", np.array(-1e4, np.float32)),
+        ],
+    )
     bias = node("Unsqueeze", [neg, const("axes_12", np.array([1, 2], dtype=np.int64))])
     split_shape = const("split_shape", np.array([0, 0, heads, head_dim], dtype=np.int64))
     merge_shape = const("merge_shape", np.array([0, 0, hidden], dtype=np.int64))
@@ -109,21 +121,34 @@ def build_bert_encoder(model_dir: Path, out_path: Path) -> None:
 
     for i in range(int(config["num_hidden_layers"])):
         p = f"encoder.layer.{i}."
-        q = node("Transpose", [node("Reshape", [linear(x, p + "attention.self.query"), split_shape])],
-                 perm=[0, 2, 1, 3])
-        k = node("Transpose", [node("Reshape", [linear(x, p + "attention.self.key"), split_shape])],
-                 perm=[0, 2, 3, 1])
-        v = node("Transpose", [node("Reshape", [linear(x, p + "attention.self.value"), split_shape])],
-                 perm=[0, 2, 1, 3])
+        q = node(
+            "Transpose",
+            [node("Reshape", [linear(x, p + "attention.self.query"), split_shape])],
+            perm=[0, 2, 1, 3],
+        )
+        k = node(
+            "Transpose",
+            [node("Reshape", [linear(x, p + "attention.self.key"), split_shape])],
+            perm=[0, 2, 3, 1],
+        )
+        v = node(
+            "Transpose",
+            [node("Reshape", [linear(x, p + "attention.self.value"), split_shape])],
+            perm=[0, 2, 1, 3],
+        )
         scores = node("Add", [node("Mul", [node("MatMul", [q, k]), scale]), bias])
         probs = node("Softmax", [scores], axis=-1)
-        ctx = node("Reshape", [node("Transpose", [node("MatMul", [probs, v])], perm=[0, 2, 1, 3]),
-                               merge_shape])
+        ctx = node(
+            "Reshape",
+            [node("Transpose", [node("MatMul", [probs, v])], perm=[0, 2, 1, 3]), merge_shape],
+        )
         attn = linear(ctx, p + "attention.output.dense")
         x = layer_norm(node("Add", [x, attn]), p + "attention.output.LayerNorm")
         h = linear(x, p + "intermediate.dense")
-        gelu = node("Mul", [node("Mul", [h, half]),
-                            node("Add", [node("Erf", [node("Div", [h, sqrt2])]), one_f])])
+        gelu = node(
+            "Mul",
+            [node("Mul", [h, half]), node("Add", [node("Erf", [node("Div", [h, sqrt2])]), one_f])],
+        )
         out = linear(gelu, p + "output.dense")
         x = layer_norm(node("Add", [x, out]), p + "output.LayerNorm")
 
@@ -134,15 +159,19 @@ def build_bert_encoder(model_dir: Path, out_path: Path) -> None:
 
     # mean pooling over attended tokens, then L2 normalisation
     mask3 = node("Unsqueeze", [mask_f, const("axis_2", np.array([2], dtype=np.int64))])
-    summed = node("ReduceSum", [node("Mul", [x, mask3]), const("axis_1", np.array([1], np.int64))],
-                  keepdims=0)
+    summed = node(
+        "ReduceSum", [node("Mul", [x, mask3]), const("axis_1", np.array([1], np.int64))], keepdims=0
+    )
     counts = node("ReduceSum", [mask3, "axis_1"], keepdims=0)
     mean = node("Div", [summed, node("Max", [counts, const("tiny", np.array(1e-9, np.float32))])])
     norm = node("ReduceL2", [mean, "axis_1"], keepdims=1)
-    nodes.append(helper.make_node(
-        "Div", [mean, node("Max", [norm, const("tiny12", np.array(1e-12, np.float32))])],
-        ["embedding"],
-    ))
+    nodes.append(
+        helper.make_node(
+            "Div",
+            [mean, node("Max", [norm, const("tiny12", np.array(1e-12, np.float32))])],
+            ["embedding"],
+        )
+    )
 
     graph = helper.make_graph(
         nodes,
@@ -151,8 +180,10 @@ def build_bert_encoder(model_dir: Path, out_path: Path) -> None:
             helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch", "seq"]),
             helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch", "seq"]),
         ],
-        [helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden]),
-         helper.make_tensor_value_info("tokens", TensorProto.FLOAT, ["batch", "seq", hidden])],
+        [
+            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["batch", hidden]),
+            helper.make_tensor_value_info("tokens", TensorProto.FLOAT, ["batch", "seq", hidden]),
+        ],
         inits,
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
@@ -195,8 +226,12 @@ def quantize_int8(src: Path, dst: Path, *, reduce_range: bool = False) -> None:
     root.setLevel(logging.ERROR)  # the quantiser logs advice for image models at WARNING
     try:
         quantize_dynamic(
-            str(optimised), str(dst), weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=reduce_range,
+            str(optimised),
+            str(dst),
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul"],
+            per_channel=True,
+            reduce_range=reduce_range,
             # the optimised graph holds contrib ops (FusedMatMul, BiasGelu) whose output
             # types ONNX shape inference does not know: they are float
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT, "MatMulConstBOnly": True},

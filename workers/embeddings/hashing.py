@@ -34,7 +34,10 @@ class HashingEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for row, text in enumerate(texts):
             for term in stems(text):
-                for feature in (f"w:{term}", *(f"c:{term[i:i + 3]}" for i in range(len(term) - 2))):
+                for feature in (
+                    f"w:{term}",
+                    *(f"c:{term[i : i + 3]}" for i in range(len(term) - 2)),
+                ):
                     col, sign = _bucket(feature, self.dim)
                     out[row, col] += sign
             norm = float(np.linalg.norm(out[row]))

@@ -100,8 +100,9 @@ def load_minilm(
 
     model_dir = packaged_model_dir()
     # int8 weights to 7 bits where the CPU has no VNNI-class dot products (see quantize_int8)
-    path = ensure_onnx(cache_dir, quantized=quantized,
-                       reduce_range=quantized and not has_int8_dot())
+    path = ensure_onnx(
+        cache_dir, quantized=quantized, reduce_range=quantized and not has_int8_dot()
+    )
     suffix = "-int8" if quantized else ""
     return OnnxEmbedder(
         path,

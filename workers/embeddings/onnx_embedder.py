@@ -85,7 +85,9 @@ class OnnxEmbedder:
             for row, i in enumerate(idx):
                 ids[row, : lengths[i]] = encodings[i].ids
                 mask[row, : lengths[i]] = 1
-            (vectors,) = self._session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
+            (vectors,) = self._session.run(
+                ["embedding"], {"input_ids": ids, "attention_mask": mask}
+            )
             out[idx] = vectors
 
         batches = length_batches(lengths, max_rows=self.batch_size, token_budget=self.token_budget)
@@ -107,8 +109,9 @@ class OnnxEmbedder:
             encoding = self._long_tokenizer(max_tokens).encode(text if text.strip() else " ")
             ids, offsets = encoding.ids, encoding.offsets
             feed = np.array([ids], dtype=np.int64)
-            (states,) = self._session.run(["tokens"], {"input_ids": feed,
-                                                       "attention_mask": np.ones_like(feed)})
+            (states,) = self._session.run(
+                ["tokens"], {"input_ids": feed, "attention_mask": np.ones_like(feed)}
+            )
             keep = [i for i, (a, b) in enumerate(offsets) if b > a]
             vectors = states[0][keep]
             vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -135,8 +138,9 @@ class TokenStates:
     offsets: list[tuple[int, int]]
 
 
-def length_batches(lengths: Sequence[int], *, max_rows: int,
-                   token_budget: int | None = None) -> list[list[int]]:
+def length_batches(
+    lengths: Sequence[int], *, max_rows: int, token_budget: int | None = None
+) -> list[list[int]]:
     """Indices of texts by increasing length, cut into batches of at most ``max_rows`` rows
     and, with ``token_budget``, at most that many padded tokens (rows x the longest row; a
     text longer than the budget is a batch of its own)."""
@@ -145,7 +149,8 @@ def length_batches(lengths: Sequence[int], *, max_rows: int,
     current: list[int] = []
     for i in order:
         full = len(current) >= max_rows or (
-            token_budget is not None and (len(current) + 1) * lengths[i] > token_budget)
+            token_budget is not None and (len(current) + 1) * lengths[i] > token_budget
+        )
         if current and full:
             batches.append(current)
             current = []

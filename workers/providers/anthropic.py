@@ -201,9 +201,13 @@ class AnthropicProvider:
             prices.price(model)  # ConfigError now rather than a cost-less call later
 
     @classmethod
-    def from_settings(cls, settings: AnthropicSettings, *,
-                      prompt_versions: Mapping[str, int] | None = None,
-                      web_enabled: bool = True) -> AnthropicProvider:
+    def from_settings(
+        cls,
+        settings: AnthropicSettings,
+        *,
+        prompt_versions: Mapping[str, int] | None = None,
+        web_enabled: bool = True,
+    ) -> AnthropicProvider:
         """The one provider of a worker process. ``web_enabled=False`` (no web connector
         configured) keeps analysis from routing to the web."""
         key = settings.api_key
@@ -219,8 +223,10 @@ class AnthropicProvider:
             client,
             models=StageModels(**settings.models()),
             prices=PriceTable.from_mapping(settings.prices),
-            prompts={name: load_prompt(name, version)
-                     for name, version in (prompt_versions or {}).items()},
+            prompts={
+                name: load_prompt(name, version)
+                for name, version in (prompt_versions or {}).items()
+            },
             web_enabled=web_enabled,
             cache_context=settings.cache_context,
         )

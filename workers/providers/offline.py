@@ -64,7 +64,7 @@ OFFLINE_VERSIONS: dict[str, dict[int, str]] = {
         1: "accept when cited, faithfulness >= 0.6 and relevance >= 0.5",
         2: "stricter: accept when cited, faithfulness >= 0.75 and relevance >= 0.67",
         3: "v1, but a question whose generator reports its confidence is judged by it: "
-           "re-read once below 2/3, not revised for low word overlap",
+        "re-read once below 2/3, not revised for low word overlap",
     },
 }
 #: v3 of evaluation: its re-read is what makes the loop beat a single pass on SQuAD
@@ -84,12 +84,16 @@ def offline_versions(pins: Mapping[str, int] | None) -> dict[str, int]:
             continue
         if name not in OFFLINE_VERSIONS:
             known = ", ".join(sorted(OFFLINE_VERSIONS))
-            raise ConfigError(f"prompt version pin {name}={version}: the offline provider has "
-                              f"no {name!r} (known: {known})")
+            raise ConfigError(
+                f"prompt version pin {name}={version}: the offline provider has "
+                f"no {name!r} (known: {known})"
+            )
         if version not in OFFLINE_VERSIONS[name]:
             have = ", ".join(f"v{v}" for v in sorted(OFFLINE_VERSIONS[name]))
-            raise ConfigError(f"prompt version pin {name}={version}: the offline {name} has "
-                              f"no v{version} (have: {have})")
+            raise ConfigError(
+                f"prompt version pin {name}={version}: the offline {name} has "
+                f"no v{version} (have: {have})"
+            )
         versions[name] = version
     return versions
 
@@ -173,11 +177,21 @@ class OfflineProvider(NullLifecycle):  # nothing to check at start, nothing to c
         notes = notes_of(flags)
         if not task.context:
             return GenerationResult(
-                job_id=task.job_id, step_id=task.step_id, answer=NO_DOCUMENTS, no_answer=True,
-                notes=notes, model=MODEL, prompt_version=self.prompt_ref("generation"),
+                job_id=task.job_id,
+                step_id=task.step_id,
+                answer=NO_DOCUMENTS,
+                no_answer=True,
+                notes=notes,
+                model=MODEL,
+                prompt_version=self.prompt_ref("generation"),
             )
-        extract = extract_answer(task.query, task.context, embedder=self.embedder,
-                                 reread=task.reread, skip=reads_as_instruction)
+        extract = extract_answer(
+            task.query,
+            task.context,
+            embedder=self.embedder,
+            reread=task.reread,
+            skip=reads_as_instruction,
+        )
         if self.versions["generation"] == 2 and len(extract.quotes) > 1:
             first = extract.quotes[0]
             extract = dataclasses.replace(extract, answer=first[1], quotes=[first])
@@ -185,8 +199,13 @@ class OfflineProvider(NullLifecycle):  # nothing to check at start, nothing to c
             return self._draft(task, extract, notes)
         if not extract.answer:
             return GenerationResult(
-                job_id=task.job_id, step_id=task.step_id, answer=NO_DOCUMENTS, no_answer=True,
-                notes=notes, model=MODEL, prompt_version=self.prompt_ref("generation"),
+                job_id=task.job_id,
+                step_id=task.step_id,
+                answer=NO_DOCUMENTS,
+                no_answer=True,
+                notes=notes,
+                model=MODEL,
+                prompt_version=self.prompt_ref("generation"),
             )
         citations = self._citations(task, extract)
         return GenerationResult(
@@ -209,16 +228,23 @@ class OfflineProvider(NullLifecycle):  # nothing to check at start, nothing to c
             chunk = by_id[chunk_id]
             if any(c.chunk_id == chunk_id for c in citations):
                 continue
-            citations.append(Citation(
-                chunk_id=chunk_id, doc_id=chunk.doc_id, title=chunk.title, source=chunk.source,
-                quote=quote, url=str(chunk.metadata["url"]) if "url" in chunk.metadata else None,
-            ))
+            citations.append(
+                Citation(
+                    chunk_id=chunk_id,
+                    doc_id=chunk.doc_id,
+                    title=chunk.title,
+                    source=chunk.source,
+                    quote=quote,
+                    url=str(chunk.metadata["url"]) if "url" in chunk.metadata else None,
+                )
+            )
         return citations
 
     def _draft(self, task: GenerationTask, extract: Extract, notes: str) -> GenerationResult:
         """An email reply: greeting, the grounded sentences, sign-off (nothing invented)."""
-        body = compose_reply(task.query, extract.answer,
-                             (task.email or {}).get("from_name") or None)
+        body = compose_reply(
+            task.query, extract.answer, (task.email or {}).get("from_name") or None
+        )
         return GenerationResult(
             job_id=task.job_id,
             step_id=task.step_id,
@@ -239,7 +265,9 @@ class OfflineProvider(NullLifecycle):  # nothing to check at start, nothing to c
         cited = {c.chunk_id for c in task.citations}
         cited_text = " ".join(c.text for c in task.context if c.chunk_id in cited)
         context_terms = set(stems(cited_text))
-        faithfulness = len(answer_terms & context_terms) / len(answer_terms) if answer_terms else 0.0
+        faithfulness = (
+            len(answer_terms & context_terms) / len(answer_terms) if answer_terms else 0.0
+        )
         relevance = len(query_terms & answer_terms) / len(query_terms) if query_terms else 0.0
         all_context = set(stems(" ".join(c.text for c in task.context)))
         findable = query_terms & all_context
@@ -258,8 +286,12 @@ class OfflineProvider(NullLifecycle):  # nothing to check at start, nothing to c
         judged = task.kind != "question" or is_question(task.query)
         # v3: the generator's confidence judges a question's answer better than word
         # overlap does (docs/benchmarks-loop.md, "Session 5" and "Session 7")
-        by_confidence = (self.versions["evaluation"] == 3 and task.confidence is not None
-                         and task.kind == "question" and judged)
+        by_confidence = (
+            self.versions["evaluation"] == 3
+            and task.confidence is not None
+            and task.kind == "question"
+            and judged
+        )
         ok = (
             bool(task.citations)
             and faithfulness >= self.accept_faithfulness
@@ -270,11 +302,16 @@ class OfflineProvider(NullLifecycle):  # nothing to check at start, nothing to c
         suggestion = None
         verdict: Verdict = "accept" if ok else "revise"
         instruction = find_injections(text)
-        if (ok and by_confidence and task.confidence is not None and task.iteration == 1
-                and not task.is_last_iteration and task.confidence < self.reread_below):
+        if (
+            ok
+            and by_confidence
+            and task.confidence is not None
+            and task.iteration == 1
+            and not task.is_last_iteration
+            and task.confidence < self.reread_below
+        ):
             verdict = "reread"
-            feedback = (f"close call (confidence {task.confidence:.2f}): read the same "
-                        "context again")
+            feedback = f"close call (confidence {task.confidence:.2f}): read the same context again"
         if not ok:
             parts = []
             if not task.citations:
@@ -290,16 +327,22 @@ class OfflineProvider(NullLifecycle):  # nothing to check at start, nothing to c
             # scored 0 so it is never the best answer kept when the budget runs out.
             verdict = "revise"
             scores = dict.fromkeys(scores, 0.0)
-            feedback = ("[guardrail: the answer reads as an instruction to the model ("
-                        + ", ".join(instruction) + "); answer from other sentences] "
-                        + feedback).strip()
+            feedback = (
+                "[guardrail: the answer reads as an instruction to the model ("
+                + ", ".join(instruction)
+                + "); answer from other sentences] "
+                + feedback
+            ).strip()
         flags = injection_flags(task.context)
         if flags:
             # bracketed like the Claude provider's; the offline analysis leaves brackets out of
             # its feedback rewrite (workers/text/rewrite.py)
             feedback = (feedback + " [guardrail flags: " + ", ".join(flags) + "]").strip()
-        _flagged("evaluation", task.job_id,
-                 [*(f"answer_reads_as_instruction:{n}" for n in instruction), *flags])
+        _flagged(
+            "evaluation",
+            task.job_id,
+            [*(f"answer_reads_as_instruction:{n}" for n in instruction), *flags],
+        )
         return EvaluationResult(
             job_id=task.job_id,
             step_id=task.step_id,

@@ -90,8 +90,7 @@ class ReplayingProvider:
         if recorded is None or recorded.get("prompt_version") != self.prompt_ref(stage):
             return None
         self.reused.append(task.step_id)
-        return model.model_validate({**recorded, "job_id": task.job_id,
-                                     "step_id": task.step_id})
+        return model.model_validate({**recorded, "job_id": task.job_id, "step_id": task.step_id})
 
 
 __all__ = ["Recordings", "ReplayingProvider", "load_recordings"]

@@ -16,8 +16,9 @@ def open_embedder(store: StoreSettings) -> Embedder:
     return load_embedder(store.embedder, cache_dir=store.model_cache_dir)
 
 
-def open_store(settings: Settings, workers: WorkerSettings,
-               embedder: Embedder | None = None) -> DocumentStore:
+def open_store(
+    settings: Settings, workers: WorkerSettings, embedder: Embedder | None = None
+) -> DocumentStore:
     """The store ``RAGRELAY_STORE`` selects: the embedded one (a file under the data dir)
     or Weaviate."""
     store = workers.store
@@ -34,9 +35,12 @@ def open_store(settings: Settings, workers: WorkerSettings,
         embedder = open_embedder(store)
     # The file name carries the schema version: a store written by an older layout is
     # never misread (re-ingest into the new file instead).
-    return EmbeddedStore(settings.store_dir / "chunks-v2.sqlite3", embedder,
-                         config=SearchConfig(sentence_window=store.sentence_window),
-                         model_cache=store.model_cache_dir)
+    return EmbeddedStore(
+        settings.store_dir / "chunks-v2.sqlite3",
+        embedder,
+        config=SearchConfig(sentence_window=store.sentence_window),
+        model_cache=store.model_cache_dir,
+    )
 
 
 __all__ = ["DocumentStore", "EmbeddedStore", "chunk_document", "open_embedder", "open_store"]

@@ -61,8 +61,13 @@ class BM25Index:
                 tfs.append(float(freq))
         self.vocab = vocab
         self.matrix, self.idf, self.doc_freq = _bm25_columns(
-            np.asarray(rows, dtype=np.int64), np.asarray(cols, dtype=np.int64),
-            np.asarray(tfs, dtype=np.float32), lengths, len(vocab), k1, b,
+            np.asarray(rows, dtype=np.int64),
+            np.asarray(cols, dtype=np.int64),
+            np.asarray(tfs, dtype=np.float32),
+            lengths,
+            len(vocab),
+            k1,
+            b,
         )
 
     def score(self, query: Mapping[str, float]) -> FloatArray:
@@ -99,7 +104,11 @@ class PairIndex:
     """
 
     def __init__(
-        self, docs: Sequence[Sequence[str]], unigrams: BM25Index, *, k1: float = 0.9,
+        self,
+        docs: Sequence[Sequence[str]],
+        unigrams: BM25Index,
+        *,
+        k1: float = 0.9,
         b: float = 0.4,
     ) -> None:
         self.n_docs = len(docs)
@@ -131,7 +140,8 @@ class PairIndex:
         scores = np.zeros(self.n_docs, dtype=np.float32)
         ids = [self._vocab.get(t) for t in terms]
         wanted = Counter(
-            a * self._width + b for a, b in itertools.pairwise(ids)
+            a * self._width + b
+            for a, b in itertools.pairwise(ids)
             if a is not None and b is not None
         )
         for key, weight in wanted.items():

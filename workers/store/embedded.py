@@ -96,8 +96,9 @@ def sentence_units(chunk: Chunk, *, window: int = 1, contextual: bool = True) ->
     if len(parts) <= window:
         return []
     head = _context_head(chunk) if contextual else []
-    return ["\n".join([*head, " ".join(parts[i : i + window])])
-            for i in range(len(parts) - window + 1)]
+    return [
+        "\n".join([*head, " ".join(parts[i : i + window])]) for i in range(len(parts) - window + 1)
+    ]
 
 
 @dataclass(frozen=True)
@@ -250,19 +251,36 @@ class EmbeddedStore:
         embedder = self.embedder
         texts = [context_text(c) if self.config.contextual else c.text for c in chunks]
         vectors = self._embed(texts)  # before any write
-        units = [sentence_units(c, window=self.config.sentence_window,
-                                contextual=self.config.contextual)
-                 if self.config.sentence_window > 0 else [] for c in chunks]
+        units = [
+            sentence_units(c, window=self.config.sentence_window, contextual=self.config.contextual)
+            if self.config.sentence_window > 0
+            else []
+            for c in chunks
+        ]
         unit_vectors = self._embed([u for us in units for u in us])
         ends = np.cumsum([len(us) for us in units])
         parts = [
-            (tenant, c.chunk_id, c.doc_id, unit_vectors[ends[i] - len(units[i]) : ends[i]].tobytes())
-            for i, c in enumerate(chunks) if units[i]
+            (
+                tenant,
+                c.chunk_id,
+                c.doc_id,
+                unit_vectors[ends[i] - len(units[i]) : ends[i]].tobytes(),
+            )
+            for i, c in enumerate(chunks)
+            if units[i]
         ]
         rows = [
             (
-                tenant, c.chunk_id, c.doc_id, c.title, c.text, c.source, c.chunk_index,
-                canonical_json(c.metadata), self._terms(c), embedder.name,
+                tenant,
+                c.chunk_id,
+                c.doc_id,
+                c.title,
+                c.text,
+                c.source,
+                c.chunk_index,
+                canonical_json(c.metadata),
+                self._terms(c),
+                embedder.name,
                 vectors[i].tobytes(),
             )
             for i, c in enumerate(chunks)
@@ -276,8 +294,10 @@ class EmbeddedStore:
             conn.executemany(
                 "INSERT OR REPLACE INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
-            conn.executemany("DELETE FROM sentence_vectors WHERE tenant = ? AND chunk_id = ?",
-                             [(tenant, c.chunk_id) for c in chunks])
+            conn.executemany(
+                "DELETE FROM sentence_vectors WHERE tenant = ? AND chunk_id = ?",
+                [(tenant, c.chunk_id) for c in chunks],
+            )
             conn.executemany("INSERT INTO sentence_vectors VALUES (?, ?, ?, ?)", parts)
             self._bump(conn, tenant)
         return len(chunks)
@@ -300,17 +320,20 @@ class EmbeddedStore:
                     "DELETE FROM chunks WHERE tenant = ? AND doc_id = ?", (tenant, doc_id)
                 )
                 total += cur.rowcount
-                conn.execute("DELETE FROM sentence_vectors WHERE tenant = ? AND doc_id = ?",
-                             (tenant, doc_id))
+                conn.execute(
+                    "DELETE FROM sentence_vectors WHERE tenant = ? AND doc_id = ?", (tenant, doc_id)
+                )
             if total:
                 self._bump(conn, tenant)
         return total
 
     # --- reads ----------------------------------------------------------------------------
     def count(self, tenant: str) -> int:
-        row = self._conn().execute(
-            "SELECT COUNT(*) FROM chunks WHERE tenant = ?", (tenant,)
-        ).fetchone()
+        row = (
+            self._conn()
+            .execute("SELECT COUNT(*) FROM chunks WHERE tenant = ?", (tenant,))
+            .fetchone()
+        )
         return int(row[0])
 
     def _index(self, tenant: str) -> _Index | None:
@@ -337,9 +360,15 @@ class EmbeddedStore:
                 "embedder, vector FROM chunks WHERE tenant = ? ORDER BY chunk_id",
                 (tenant,),
             ).fetchall()
-            stored = dict(conn.execute(
-                "SELECT chunk_id, vectors FROM sentence_vectors WHERE tenant = ?", (tenant,)
-            ).fetchall()) if self.config.sentence_window > 0 else {}
+            stored = (
+                dict(
+                    conn.execute(
+                        "SELECT chunk_id, vectors FROM sentence_vectors WHERE tenant = ?", (tenant,)
+                    ).fetchall()
+                )
+                if self.config.sentence_window > 0
+                else {}
+            )
         doc_terms = [str(r[7]).split() for r in data]
         dim = len(data[0][9]) // 4 if data else 1
         vectors = (
@@ -349,8 +378,11 @@ class EmbeddedStore:
         )
         # a store (or tenant) written without windows keeps the plain chunk-vector search
         blobs = [stored.get(r[0], r[9]) for r in data] if stored else []
-        parts = (np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, dim) if blobs
-                 else np.zeros((0, dim), dtype=np.float32))
+        parts = (
+            np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, dim)
+            if blobs
+            else np.zeros((0, dim), dtype=np.float32)
+        )
         part_starts = np.r_[0, np.cumsum([len(b) // (4 * dim) for b in blobs])][:-1]
         bm25 = BM25Index(doc_terms, k1=self.config.k1, b=self.config.b)
         index = _Index(
@@ -398,24 +430,35 @@ class EmbeddedStore:
             top = sorted(fused, key=lambda i: -fused[i])[: cfg.feedback_docs]
             if weights:
                 weights = rm3_expand(
-                    weights, _one_hot(len(index.rows), top, fused), index.doc_terms, index.bm25,
-                    fb_docs=cfg.feedback_docs, fb_terms=cfg.prf_terms,
+                    weights,
+                    _one_hot(len(index.rows), top, fused),
+                    index.doc_terms,
+                    index.bm25,
+                    fb_docs=cfg.feedback_docs,
+                    fb_terms=cfg.prf_terms,
                     original_weight=cfg.prf_original_weight,
                 )
             if qvec is not None:
                 qvec = _rocchio(qvec, index.vectors[top], cfg.rocchio_beta)
                 first = _dense_scores(index, qvec)
-            fused, retriever = self._fuse(self._lists(index, weights, pairs, first, depth,
-                                                      allowed))
-        elif (cfg.dense_feedback_docs > 0 and first is not None and "bm25" in lists
-              and "dense" in lists):
+            fused, retriever = self._fuse(self._lists(index, weights, pairs, first, depth, allowed))
+        elif (
+            cfg.dense_feedback_docs > 0
+            and first is not None
+            and "bm25" in lists
+            and "dense" in lists
+        ):
             top = sorted(fused, key=lambda i: (-fused[i], i))[: cfg.dense_feedback_docs]
             moved = self._moved_dense(index, first, index.vectors[top], depth, allowed)
             lists["dense"] = _top(moved, depth, allowed, positive=False)
             if cfg.keyword_feedback_terms > 0 and cfg.keyword_feedback_gain > 0 and weights:
-                expanded = chunk_feedback(weights, index.doc_terms[top[0]], index.bm25,
-                                          n_terms=cfg.keyword_feedback_terms,
-                                          gain=cfg.keyword_feedback_gain)
+                expanded = chunk_feedback(
+                    weights,
+                    index.doc_terms[top[0]],
+                    index.bm25,
+                    n_terms=cfg.keyword_feedback_terms,
+                    gain=cfg.keyword_feedback_gain,
+                )
                 keyword = self._keyword_list(index, expanded, pairs, depth, allowed)
                 if keyword:
                     lists["bm25"] = keyword
@@ -424,8 +467,9 @@ class EmbeddedStore:
             return []
         best = sorted(fused, key=lambda i: (-fused[i], i))[:k]
         return [
-            ScoredChunk(chunk=_chunk(index.rows[i]), score=float(fused[i]), rank=rank,
-                        retriever=retriever)
+            ScoredChunk(
+                chunk=_chunk(index.rows[i]), score=float(fused[i]), rank=rank, retriever=retriever
+            )
             for rank, i in enumerate(best, start=1)
         ]
 
@@ -444,14 +488,19 @@ class EmbeddedStore:
         if cfg.mode in ("hybrid", "bm25") and weights:
             if cfg.prf:
                 weights = rm3_expand(
-                    weights, index.bm25.score(weights), index.doc_terms, index.bm25,
-                    fb_docs=cfg.prf_docs, fb_terms=cfg.prf_terms,
+                    weights,
+                    index.bm25.score(weights),
+                    index.doc_terms,
+                    index.bm25,
+                    fb_docs=cfg.prf_docs,
+                    fb_terms=cfg.prf_terms,
                     original_weight=cfg.prf_original_weight,
                 )
             lists["bm25"] = self._keyword_list(index, weights, pairs, depth, allowed)
         if dense is not None:
-            lists["dense"] = _top(dense.combined(cfg.sentence_chunk_mix), depth, allowed,
-                                  positive=False)
+            lists["dense"] = _top(
+                dense.combined(cfg.sentence_chunk_mix), depth, allowed, positive=False
+            )
         return {name: lst for name, lst in lists.items() if lst}
 
     def _moved_dense(
@@ -480,7 +529,8 @@ class EmbeddedStore:
         if cfg.dense_feedback_candidates <= 0 or n_candidates >= len(chunks):
             windows = (first.windows + beta * _cosines(index.parts, mean)) / norm
             exact: npt.NDArray[np.float32] = (
-                np.maximum.reduceat(windows, index.part_starts) + mix * chunks)
+                np.maximum.reduceat(windows, index.part_starts) + mix * chunks
+            )
             return exact
         estimate = (first.best + beta * chunk_f) / norm + mix * chunks
         if allowed is not None:
@@ -499,8 +549,9 @@ class EmbeddedStore:
         """The weighted pair score of the query's own ``terms`` (once per search), if any."""
         if index.pairs is None or len(terms) < 2:
             return None
-        out: npt.NDArray[np.float32] = (
-            np.float32(self.config.bigram_weight) * index.pairs.score(terms))
+        out: npt.NDArray[np.float32] = np.float32(self.config.bigram_weight) * index.pairs.score(
+            terms
+        )
         return out
 
     def _keyword_list(
@@ -628,8 +679,15 @@ def _one_hot(n: int, top: list[int], scores: Mapping[int, float]) -> npt.NDArray
 
 def _chunk(row: tuple[str, str, str, str, str, int, str]) -> Chunk:
     chunk_id, doc_id, title, text, source, index, meta = row
-    return Chunk(chunk_id=chunk_id, doc_id=doc_id, title=title, text=text, source=source,
-                 chunk_index=index, metadata=json.loads(meta))
+    return Chunk(
+        chunk_id=chunk_id,
+        doc_id=doc_id,
+        title=title,
+        text=text,
+        source=source,
+        chunk_index=index,
+        metadata=json.loads(meta),
+    )
 
 
 def _filter_mask(index: _Index, filters: Mapping[str, Any]) -> npt.NDArray[np.bool_]:

@@ -8,8 +8,9 @@ from typing import TypeVar
 K = TypeVar("K", bound=Hashable)
 
 
-def rrf(rankings: Sequence[Sequence[K]], *, k: float = 60.0,
-        weights: Sequence[float] | None = None) -> dict[K, float]:
+def rrf(
+    rankings: Sequence[Sequence[K]], *, k: float = 60.0, weights: Sequence[float] | None = None
+) -> dict[K, float]:
     """Reciprocal-rank fusion: ``sum_i w_i / (k + rank_i)`` with ranks starting at 1."""
     out: dict[K, float] = {}
     for i, ranking in enumerate(rankings):

@@ -52,28 +52,30 @@ class Extract:
 # logistic fit (softmax over a question's sentences, the target being the sentences holding
 # a gold answer) on every second SQuAD question of the visible split, confirmed on the
 # other half (docs/benchmarks-retrieval.md, "Answer sentence selection, session 2").
-WEIGHTS = np.array([
-    2.193,  # coverage
-    1.835,  # bm25
-    0.326,  # bigrams
-    0.190,  # window
-    2.198,  # typed_date
-    1.182,  # typed_number
-    0.845,  # typed_proper
-    0.210,  # typed_near
-    0.068,  # novel
-    -0.146, # neighbours
-    -0.547, # rank
-    0.446,  # top_chunk
-    0.148,  # first
-    0.075,  # length
-    2.026,  # with_previous
-    0.995,  # anaphor_previous
-    0.949,  # anaphor_next
-    3.179,  # soft_coverage
-    2.879,  # soft_extra
-    2.013,  # with_title
-])
+WEIGHTS = np.array(
+    [
+        2.193,  # coverage
+        1.835,  # bm25
+        0.326,  # bigrams
+        0.190,  # window
+        2.198,  # typed_date
+        1.182,  # typed_number
+        0.845,  # typed_proper
+        0.210,  # typed_near
+        0.068,  # novel
+        -0.146,  # neighbours
+        -0.547,  # rank
+        0.446,  # top_chunk
+        0.148,  # first
+        0.075,  # length
+        2.026,  # with_previous
+        0.995,  # anaphor_previous
+        0.949,  # anaphor_next
+        3.179,  # soft_coverage
+        2.879,  # soft_extra
+        2.013,  # with_title
+    ]
+)
 assert len(WEIGHTS) == len(NAMES)
 # With an embedder, the EMBEDDED best sentences are re-scored with the cosine of question and
 # "title: sentence" embeddings (weight fitted on the same half, confirmed on the other).
@@ -131,8 +133,15 @@ def extract_answer(
         # only the few best so far: a sentence embedding costs milliseconds each
         top = _best(scores, allowed)[:EMBEDDED]
         titles = [chunks[pool[i].chunk_rank].title for i in top]
-        vecs = embedder.embed([query, *(f"{t}: {pool[i].text}" if t else pool[i].text
-                                        for t, i in zip(titles, top, strict=True))])
+        vecs = embedder.embed(
+            [
+                query,
+                *(
+                    f"{t}: {pool[i].text}" if t else pool[i].text
+                    for t, i in zip(titles, top, strict=True)
+                ),
+            ]
+        )
         scores[top] += EMBEDDING_WEIGHT * (vecs[1:] @ vecs[0])
         rest = np.ones(len(pool), dtype=bool)
         rest[top] = False
@@ -141,8 +150,9 @@ def extract_answer(
     scores[shares == 0] -= 100.0  # a sentence sharing no word with the question is a last resort
     if reread and isinstance(embedder, TokenEncoder):
         top = _best(scores, allowed)[:REREAD]
-        late = maxsim_scores(embedder, query, chunks, [(pool[i].chunk_rank, pool[i].text)
-                                                       for i in top])
+        late = maxsim_scores(
+            embedder, query, chunks, [(pool[i].chunk_rank, pool[i].text) for i in top]
+        )
         scores[top] += REREAD_WEIGHT * late
         rest = np.ones(len(pool), dtype=bool)
         rest[top] = False
@@ -171,15 +181,25 @@ def _best(scores: np.ndarray, allowed: np.ndarray) -> list[int]:
     return [int(i) for i in np.argsort(-scores, kind="stable") if allowed[i]]
 
 
-def _companions(pool: Sequence[Candidate], scores: np.ndarray, best: int, order: list[int],
-                max_sentences: int, allowed: np.ndarray) -> list[int]:
+def _companions(
+    pool: Sequence[Candidate],
+    scores: np.ndarray,
+    best: int,
+    order: list[int],
+    max_sentences: int,
+    allowed: np.ndarray,
+) -> list[int]:
     """Sentences that may follow the best one: those nearly as good, then the one it refers
     back to ("He ...", "This ...") when it opens with such a word."""
     out = [i for i in order[1:max_sentences] if scores[best] - scores[i] <= COMPANION_MARGIN]
     previous = best - 1
-    if (previous >= 0 and previous not in out and allowed[previous]
-            and pool[previous].chunk_rank == pool[best].chunk_rank
-            and opens_with_anaphor(pool[best].text)):
+    if (
+        previous >= 0
+        and previous not in out
+        and allowed[previous]
+        and pool[previous].chunk_rank == pool[best].chunk_rank
+        and opens_with_anaphor(pool[best].text)
+    ):
         out.append(previous)
     return out[: max_sentences - 1]
 

@@ -25,8 +25,7 @@ from schemas import Chunk
 class TokenEncoder(Protocol):
     """An embedder that also gives each token's final state (see ``OnnxEmbedder``)."""
 
-    def token_states(self, texts: Sequence[str], *, max_tokens: int = 512) -> list[_States]:
-        ...
+    def token_states(self, texts: Sequence[str], *, max_tokens: int = 512) -> list[_States]: ...
 
 
 class _States(Protocol):
@@ -41,16 +40,22 @@ def chunk_text(chunk: Chunk) -> tuple[str, int]:
     return chunk.text, 0
 
 
-def maxsim_scores(encoder: TokenEncoder, query: str, chunks: Sequence[Chunk],
-                  candidates: Sequence[tuple[int, str]]) -> npt.NDArray[np.float32]:
+def maxsim_scores(
+    encoder: TokenEncoder,
+    query: str,
+    chunks: Sequence[Chunk],
+    candidates: Sequence[tuple[int, str]],
+) -> npt.NDArray[np.float32]:
     """The late-interaction score of each candidate ``(chunk index, sentence text)``:
     the mean over the question's tokens of their best cosine with the sentence's tokens
     (0.0 for a sentence the encoder did not reach, past 512 tokens of its chunk)."""
     ranks = sorted({rank for rank, _ in candidates})
     texts = [chunk_text(chunks[r]) for r in ranks]
     question, *encoded = encoder.token_states([query, *(t for t, _ in texts)])
-    by_rank = {r: (states, text, start)
-               for r, states, (text, start) in zip(ranks, encoded, texts, strict=True)}
+    by_rank = {
+        r: (states, text, start)
+        for r, states, (text, start) in zip(ranks, encoded, texts, strict=True)
+    }
     scores = np.zeros(len(candidates), dtype=np.float32)
     for j, (rank, sentence) in enumerate(candidates):
         states, text, start = by_rank[rank]

@@ -41,10 +41,26 @@ from workers.text.tokenize import content_terms, stem, stems, words
 from workers.text.word_vectors import WordVectors
 
 NAMES: tuple[str, ...] = (
-    "coverage", "bm25", "bigrams", "window", "typed_date", "typed_number", "typed_proper",
-    "typed_near", "novel", "neighbours",
-    "rank", "top_chunk", "first", "length", "with_previous", "anaphor_previous",
-    "anaphor_next", "soft_coverage", "soft_extra", "with_title",
+    "coverage",
+    "bm25",
+    "bigrams",
+    "window",
+    "typed_date",
+    "typed_number",
+    "typed_proper",
+    "typed_near",
+    "novel",
+    "neighbours",
+    "rank",
+    "top_chunk",
+    "first",
+    "length",
+    "with_previous",
+    "anaphor_previous",
+    "anaphor_next",
+    "soft_coverage",
+    "soft_extra",
+    "with_title",
 )
 SIMILAR = 0.35  # word-vector cosine from which two different words count as a partial match
 
@@ -145,8 +161,9 @@ def _typed(kind: str | None, question: str, q: set[str], sentence: str) -> tuple
     return found, near
 
 
-def _soft(question: str, pool: Sequence[Candidate], idf: dict[str, float],
-          vectors: WordVectors | None) -> np.ndarray:
+def _soft(
+    question: str, pool: Sequence[Candidate], idf: dict[str, float], vectors: WordVectors | None
+) -> np.ndarray:
     """(soft coverage, its partial-match part) per sentence."""
     q_words = list(dict.fromkeys(content_terms(question)))
     out = np.zeros((len(pool), 2))
@@ -171,9 +188,14 @@ def _soft(question: str, pool: Sequence[Candidate], idf: dict[str, float],
     return out
 
 
-def sentence_features(question: str, q_terms: Sequence[str], kind: str | None,
-                      pool: Sequence[Candidate], *,
-                      vectors: WordVectors | None = None) -> np.ndarray:
+def sentence_features(
+    question: str,
+    q_terms: Sequence[str],
+    kind: str | None,
+    pool: Sequence[Candidate],
+    *,
+    vectors: WordVectors | None = None,
+) -> np.ndarray:
     """A (len(pool), len(NAMES)) matrix of features."""
     q = set(q_terms)
     idf = idf_of(pool)
@@ -188,22 +210,38 @@ def sentence_features(question: str, q_terms: Sequence[str], kind: str | None,
         bigrams = len(q_bigrams & set(itertools.pairwise(s.stems)))
         typed, near = _typed(kind, question, q, s.text)
         novel = len(terms - q)
-        neighbours = [cover[j] for j in (i - 1, i + 1)
-                      if 0 <= j < len(pool) and pool[j].chunk_rank == s.chunk_rank]
+        neighbours = [
+            cover[j]
+            for j in (i - 1, i + 1)
+            if 0 <= j < len(pool) and pool[j].chunk_rank == s.chunk_rank
+        ]
         prev = i - 1 if i > 0 and pool[i - 1].chunk_rank == s.chunk_rank else None
         nxt = i + 1 if i + 1 < len(pool) and pool[i + 1].chunk_rank == s.chunk_rank else None
         union = cover[i]
         if prev is not None:
             union = _coverage(q, terms | set(pool[prev].stems), idf, total)
         anaphor_prev = cover[prev] if prev is not None and opens_with_anaphor(s.text) else 0.0
-        anaphor_next = (cover[nxt] if nxt is not None and opens_with_anaphor(pool[nxt].text)
-                        else 0.0)
+        anaphor_next = cover[nxt] if nxt is not None and opens_with_anaphor(pool[nxt].text) else 0.0
         rows[i] = (
-            cover[i], bm25[i], min(bigrams, 3), _window(q, s.stems),
-            typed * (kind == "date"), typed * (kind == "number"), typed * (kind == "proper"), near,
-            math.log1p(novel), max(neighbours, default=0.0), min(s.chunk_rank, 5),
-            float(s.chunk_rank == 0), float(s.index == 0), math.log1p(len(s.text.split())),
-            union - cover[i], anaphor_prev, anaphor_next, soft[i, 0], soft[i, 1],
+            cover[i],
+            bm25[i],
+            min(bigrams, 3),
+            _window(q, s.stems),
+            typed * (kind == "date"),
+            typed * (kind == "number"),
+            typed * (kind == "proper"),
+            near,
+            math.log1p(novel),
+            max(neighbours, default=0.0),
+            min(s.chunk_rank, 5),
+            float(s.chunk_rank == 0),
+            float(s.index == 0),
+            math.log1p(len(s.text.split())),
+            union - cover[i],
+            anaphor_prev,
+            anaphor_next,
+            soft[i, 0],
+            soft[i, 1],
             _coverage(q, terms | s.title, idf, total) - cover[i],
         )
     return rows

@@ -79,8 +79,10 @@ def _load_packaged() -> WordVectors | None:
 
     try:
         model_dir = packaged_model_dir()
-        weights = read_safetensors(model_dir / "model.safetensors",
-                                   only=lambda name: name.endswith("word_embeddings.weight"))
+        weights = read_safetensors(
+            model_dir / "model.safetensors",
+            only=lambda name: name.endswith("word_embeddings.weight"),
+        )
     except (ConfigError, OSError, ValueError):  # not installed or unreadable: exact matching
         return None
     table = next((v for k, v in weights.items() if k.endswith("word_embeddings.weight")), None)

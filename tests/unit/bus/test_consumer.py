@@ -36,7 +36,8 @@ def test_the_channel_is_closed_and_a_dead_broker_does_not_escape() -> None:
 
 
 def test_the_consumer_closes_the_channel_before_celery_detaches_the_transport(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     order: list[str] = []
     channel = Channel()
     monkeypatch.setattr(channel, "close", lambda: order.append("channel.close"))
@@ -44,8 +45,9 @@ def test_the_consumer_closes_the_channel_before_celery_detaches_the_transport(
     def celery_handler(self: Any, exc: Exception) -> None:
         order.append("celery")
 
-    monkeypatch.setattr("celery.worker.consumer.Consumer.on_connection_error_after_connected",
-                        celery_handler)
+    monkeypatch.setattr(
+        "celery.worker.consumer.Consumer.on_connection_error_after_connected", celery_handler
+    )
     consumer = DeadLetteringConsumer.__new__(DeadLetteringConsumer)
     consumer.connection = Connection(channel)
     consumer.on_connection_error_after_connected(RedisConnectionError("lost"))

@@ -22,7 +22,7 @@ from bus.logging import SDK_LOGGERS, configure_logging, get_logger, redact_recor
 from ragrelay.gateway.keys_store import new_key
 
 _, API_KEY = new_key()
-SECRET_PART = API_KEY[len("rr_") + 13:]
+SECRET_PART = API_KEY[len("rr_") + 13 :]
 REDIS_URL = "redis://:hunter2-pw@127.0.0.1:6379/0"
 
 
@@ -56,8 +56,14 @@ def lines(capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
 
 def access_record(logger: logging.Logger) -> None:
     """What uvicorn's access logger sends (uvicorn/protocols/http/h11_impl.py)."""
-    logger.info('%s - "%s %s HTTP/%s" %d', "127.0.0.1:50000", "GET",
-                f"/ui/jobs/j1?key={API_KEY}&tab=trace", "1.1", 200)
+    logger.info(
+        '%s - "%s %s HTTP/%s" %d',
+        "127.0.0.1:50000",
+        "GET",
+        f"/ui/jobs/j1?key={API_KEY}&tab=trace",
+        "1.1",
+        200,
+    )
 
 
 def test_an_access_log_record_goes_through_the_chain_as_json_without_the_key(
@@ -80,8 +86,9 @@ def test_a_library_handler_of_its_own_gets_redacted_records_with_their_args_inta
     logger = logging.getLogger("test.own-handler.access")
     out = io.StringIO()
     handler = logging.StreamHandler(out)
-    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s',
-                                         use_colors=False))
+    handler.setFormatter(
+        AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False)
+    )
     logger.addHandler(handler)
     logger.propagate = False
     try:
@@ -89,7 +96,8 @@ def test_a_library_handler_of_its_own_gets_redacted_records_with_their_args_inta
     finally:
         logger.removeHandler(handler)
     assert out.getvalue() == (
-        '127.0.0.1:50000 - "GET /ui/jobs/j1?key=***&tab=trace HTTP/1.1" 200 OK\n')
+        '127.0.0.1:50000 - "GET /ui/jobs/j1?key=***&tab=trace HTTP/1.1" 200 OK\n'
+    )
 
 
 def test_redact_record_merges_the_message_when_the_secret_spans_the_template() -> None:
@@ -124,8 +132,12 @@ def test_tracebacks_are_redacted_in_json_and_in_plain_handlers(
 
 def test_structlog_events_are_redacted(logs: pytest.CaptureFixture[str]) -> None:
     configure_logging("INFO", redact=False)
-    get_logger("t").info("submitted", url=REDIS_URL, headers={"Authorization": f"Bearer {API_KEY}"},
-                         who="ann@example.org")
+    get_logger("t").info(
+        "submitted",
+        url=REDIS_URL,
+        headers={"Authorization": f"Bearer {API_KEY}"},
+        who="ann@example.org",
+    )
     [line] = lines(logs)
     assert line["url"] == "redis://:***@127.0.0.1:6379/0"
     assert line["headers"] == {"Authorization": "***"}
@@ -144,8 +156,13 @@ def test_sdk_loggers_stay_at_info_at_debug_unless_asked(logs: pytest.CaptureFixt
     assert not logging.getLogger("httpx2").isEnabledFor(logging.INFO)
 
     configure_logging("DEBUG", sdk_debug=True)
-    sdk.debug("Request options: %s", {"headers": {"x-api-key": "sk-ant-api03-abcdefghijklmn"},
-                                      "json_data": {"messages": "the whole prompt"}})
+    sdk.debug(
+        "Request options: %s",
+        {
+            "headers": {"x-api-key": "sk-ant-api03-abcdefghijklmn"},
+            "json_data": {"messages": "the whole prompt"},
+        },
+    )
     [line] = lines(logs)
     assert "the whole prompt" in line["event"] and "abcdefghijklmn" not in line["event"]
 

@@ -32,17 +32,25 @@ ANTHROPIC = "sk-ant-api03-" + "Ab3_-x" * 15
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("cannot reach Redis at redis://:hunter2@10.0.0.5:6379/0: refused",
-         "cannot reach Redis at redis://:***@10.0.0.5:6379/0: refused"),
-        ("rediss://app:hunter2@cache.internal:6380/1?ssl_cert_reqs=required",
-         "rediss://app:***@cache.internal:6380/1?ssl_cert_reqs=required"),
+        (
+            "cannot reach Redis at redis://:hunter2@10.0.0.5:6379/0: refused",
+            "cannot reach Redis at redis://:***@10.0.0.5:6379/0: refused",
+        ),
+        (
+            "rediss://app:hunter2@cache.internal:6380/1?ssl_cert_reqs=required",
+            "rediss://app:***@cache.internal:6380/1?ssl_cert_reqs=required",
+        ),
         ("amqp://guest:p@ss@rabbit/", "amqp://guest:***@rabbit/"),  # unescaped '@'
         ("http://host:8080/path and https://user@host/", None),
-        ('127.0.0.1:5555 - "GET /ui/jobs/j1?key=abc123&tab=trace HTTP/1.1" 200',
-         '127.0.0.1:5555 - "GET /ui/jobs/j1?key=***&tab=trace HTTP/1.1" 200'),
-        ("/cb?code=x&access_token=t0k&state=s&api_key=k&sig=aa&X-Amz-Signature=ff&session=q",
-         "/cb?code=x&access_token=***&state=s&api_key=***&sig=***&X-Amz-Signature=***"
-         "&session=***"),
+        (
+            '127.0.0.1:5555 - "GET /ui/jobs/j1?key=abc123&tab=trace HTTP/1.1" 200',
+            '127.0.0.1:5555 - "GET /ui/jobs/j1?key=***&tab=trace HTTP/1.1" 200',
+        ),
+        (
+            "/cb?code=x&access_token=t0k&state=s&api_key=k&sig=aa&X-Amz-Signature=ff&session=q",
+            "/cb?code=x&access_token=***&state=s&api_key=***&sig=***&X-Amz-Signature=***"
+            "&session=***",
+        ),
         ("/search?keyword=cats&monkey=1&author=bob&keys=2", None),
         (f"/ui/jobs/j1?a=1&KEY={API_KEY}&b=2", "/ui/jobs/j1?a=1&KEY=***&b=2"),
         (f"/x?q={API_KEY}", f"/x?q=rr_{KEY_ID}_***"),  # a key under any name
@@ -50,8 +58,10 @@ ANTHROPIC = "sk-ant-api03-" + "Ab3_-x" * 15
         (f"cut {API_KEY[:-20]} short", f"cut rr_{KEY_ID}_*** short"),
         ("Authorization: Bearer abcdefghijklmnop", "Authorization: Bearer ***"),
         ("authorization: Basic dXNlcjpwYXNzd29yZA==", "authorization: Basic ***"),
-        ("{'x-api-key': 'whatever-it-is', 'accept': 'json'}",
-         "{'x-api-key': '***', 'accept': 'json'}"),
+        (
+            "{'x-api-key': 'whatever-it-is', 'accept': 'json'}",
+            "{'x-api-key': '***', 'accept': 'json'}",
+        ),
         ("Cookie: rr_session=abc; theme=dark\nnext line", "Cookie: ***\nnext line"),
         ('{"password": "hunter2", "user": "ann"}', '{"password": "***", "user": "ann"}'),
         ("db_password=hunter2 tokens=5 max_tokens=10", "db_password=*** tokens=5 max_tokens=10"),
@@ -69,7 +79,7 @@ def test_secrets_are_masked(text: str, expected: str | None) -> None:
 def test_a_bearer_api_key_and_a_query_string_key_are_both_masked() -> None:
     line = f'GET /v1/jobs?key={API_KEY} "Authorization: Bearer {API_KEY}"'
     out = redact_secrets(line)
-    assert API_KEY[len("rr_") + 13:] not in out
+    assert API_KEY[len("rr_") + 13 :] not in out
     assert out == 'GET /v1/jobs?key=*** "Authorization: Bearer ***"'
 
 
@@ -77,8 +87,10 @@ def test_a_bearer_api_key_and_a_query_string_key_are_both_masked() -> None:
     ("url", "shown"),
     [
         ("redis://:hunter2@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
-        ("rediss://default:hunter2@h:6380/0?ssl_cert_reqs=CERT_REQUIRED&ssl_password=k",
-         "rediss://default:***@h:6380/0?ssl_cert_reqs=CERT_REQUIRED&ssl_password=***"),
+        (
+            "rediss://default:hunter2@h:6380/0?ssl_cert_reqs=CERT_REQUIRED&ssl_password=k",
+            "rediss://default:***@h:6380/0?ssl_cert_reqs=CERT_REQUIRED&ssl_password=***",
+        ),
         ("redis://:p@ss/word@host:6379/0", "redis://:***@host:6379/0"),
         ("redis://127.0.0.1:6379", "redis://127.0.0.1:6379"),
         ("rediss://h/0?ssl_keyfile=/etc/k.pem", "rediss://h/0?ssl_keyfile=/etc/k.pem"),
@@ -90,8 +102,19 @@ def test_display_url(url: str | None, shown: str) -> None:
 
 
 def test_secret_names() -> None:
-    for name in ("key", "api_key", "API-KEY", "access_token", "X-Amz-Signature", "sig",
-                 "session", "client_secret", "ssl_password", "password", "auth"):
+    for name in (
+        "key",
+        "api_key",
+        "API-KEY",
+        "access_token",
+        "X-Amz-Signature",
+        "sig",
+        "session",
+        "client_secret",
+        "ssl_password",
+        "password",
+        "auth",
+    ):
         assert is_secret_name(name), name
     for name in ("keyword", "monkey", "author", "ssl_keyfile", "ssl_cert_reqs", "tab", "code"):
         assert not is_secret_name(name), name
@@ -154,9 +177,15 @@ def _luhn_complete(body: str) -> str:
 
 # (prefix, length, grouping) of real networks' numbers
 CARD_SHAPES = [
-    ("4", 16, (4, 4, 4, 4)), ("4", 13, (4, 4, 5)), ("4", 19, (4, 4, 4, 4, 3)),
-    ("51", 16, (4, 4, 4, 4)), ("2221", 16, (4, 4, 4, 4)), ("37", 15, (4, 6, 5)),
-    ("36", 14, (4, 6, 4)), ("6011", 16, (4, 4, 4, 4)), ("3530", 16, (4, 4, 4, 4)),
+    ("4", 16, (4, 4, 4, 4)),
+    ("4", 13, (4, 4, 5)),
+    ("4", 19, (4, 4, 4, 4, 3)),
+    ("51", 16, (4, 4, 4, 4)),
+    ("2221", 16, (4, 4, 4, 4)),
+    ("37", 15, (4, 6, 5)),
+    ("36", 14, (4, 6, 4)),
+    ("6011", 16, (4, 4, 4, 4)),
+    ("3530", 16, (4, 4, 4, 4)),
     ("62", 19, (4, 4, 4, 4, 3)),
 ]
 
@@ -164,14 +193,17 @@ CARD_SHAPES = [
 def _group(number: str, sizes: tuple[int, ...], sep: str) -> str:
     out, i = [], 0
     for n in sizes:
-        out.append(number[i:i + n])
+        out.append(number[i : i + n])
         i += n
     return sep.join(out)
 
 
 @settings(max_examples=300, deadline=None)
-@given(shape=st.sampled_from(CARD_SHAPES), digits=st.text("0123456789", min_size=18, max_size=18),
-       sep=st.sampled_from(["", " ", "-"]))
+@given(
+    shape=st.sampled_from(CARD_SHAPES),
+    digits=st.text("0123456789", min_size=18, max_size=18),
+    sep=st.sampled_from(["", " ", "-"]),
+)
 def test_card_numbers_in_any_card_grouping_are_redacted(
     shape: tuple[str, int, tuple[int, ...]], digits: str, sep: str
 ) -> None:
@@ -196,13 +228,22 @@ def test_uuids_are_left_alone(u: uuid.UUID) -> None:
 
 
 @settings(max_examples=500, deadline=None)
-@given(when=st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2039, 12, 31),
-                         timezones=st.just(UTC)))
+@given(
+    when=st.datetimes(
+        min_value=datetime(1990, 1, 1), max_value=datetime(2039, 12, 31), timezones=st.just(UTC)
+    )
+)
 def test_timestamps_are_left_alone(when: datetime) -> None:
     s = when.timestamp()
     forms = [
-        when.isoformat(), when.strftime("%Y-%m-%d %H:%M:%S,%f"), when.strftime("%Y%m%d%H%M%S"),
-        str(int(s)), str(int(s * 1e3)), str(int(s * 1e6)), str(int(s * 1e9)), f"{s:.6f}",
+        when.isoformat(),
+        when.strftime("%Y-%m-%d %H:%M:%S,%f"),
+        when.strftime("%Y%m%d%H%M%S"),
+        str(int(s)),
+        str(int(s * 1e3)),
+        str(int(s * 1e6)),
+        str(int(s * 1e9)),
+        f"{s:.6f}",
     ]
     for form in forms:
         assert redact_text(f"at {form} ok") == f"at {form} ok"
@@ -211,8 +252,9 @@ def test_timestamps_are_left_alone(when: datetime) -> None:
 # --- secrets, fuzzed ---------------------------------------------------------------------------
 
 _SAFE = string.ascii_lowercase
-_PASSWORD = st.text(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@%/?#[] ",
-                    min_size=4, max_size=24).map(lambda s: "Zq" + s)
+_PASSWORD = st.text(
+    string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@%/?#[] ", min_size=4, max_size=24
+).map(lambda s: "Zq" + s)
 
 
 @settings(max_examples=400, deadline=None)
@@ -223,12 +265,29 @@ _PASSWORD = st.text(string.ascii_letters + string.digits + "-._~!$&'()*+,;=:@%/?
     host=st.text(_SAFE, min_size=1, max_size=12),
     port=st.integers(1, 65535),
     path=st.text(_SAFE + "/", max_size=10),
-    name=st.sampled_from(["key", "api_key", "token", "access_token", "password", "secret",
-                          "signature", "sig", "session"]),
+    name=st.sampled_from(
+        [
+            "key",
+            "api_key",
+            "token",
+            "access_token",
+            "password",
+            "secret",
+            "signature",
+            "sig",
+            "session",
+        ]
+    ),
     value=st.text(string.ascii_letters + string.digits, min_size=6, max_size=20),
 )
 def test_urls_never_show_their_secrets(
-    scheme: str, user: str, password: str, host: str, port: int, path: str, name: str,
+    scheme: str,
+    user: str,
+    password: str,
+    host: str,
+    port: int,
+    path: str,
+    name: str,
     value: str,
 ) -> None:
     encoded = quote(password, safe="")
@@ -238,7 +297,8 @@ def test_urls_never_show_their_secrets(
     assert shown == f"{scheme}://{user}:***@{host}:{port}/{path}?a=1&{name}=***&b=2"
     assert redact_secrets(url) == shown
     assert redact_secrets(f"error: cannot reach {url}: refused") == (
-        f"error: cannot reach {shown}: refused")
+        f"error: cannot reach {shown}: refused"
+    )
 
 
 @settings(max_examples=300, deadline=None)
@@ -249,11 +309,23 @@ def test_redaction_is_idempotent(text: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(prefix=st.text(max_size=30), suffix=st.text(max_size=30),
-       template=st.sampled_from(["Bearer {k}", "?key={k}", "&token={k}", "x-api-key: {k}",
-                                 "api_key={k}", "{k}", '"password": "{k}"']))
+@given(
+    prefix=st.text(max_size=30),
+    suffix=st.text(max_size=30),
+    template=st.sampled_from(
+        [
+            "Bearer {k}",
+            "?key={k}",
+            "&token={k}",
+            "x-api-key: {k}",
+            "api_key={k}",
+            "{k}",
+            '"password": "{k}"',
+        ]
+    ),
+)
 def test_api_keys_in_any_context_are_masked(prefix: str, suffix: str, template: str) -> None:
     for key in (new_key()[1], ANTHROPIC):
         text = f"{prefix} {template.format(k=key)} {suffix}"
-        secret = key[len("rr_") + 13:] if key.startswith("rr_") else key[len("sk-ant-api03-"):]
+        secret = key[len("rr_") + 13 :] if key.startswith("rr_") else key[len("sk-ant-api03-") :]
         assert secret not in redact_text(text)

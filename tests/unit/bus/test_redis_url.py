@@ -21,9 +21,12 @@ from ragrelay.bench.rawchain import create_raw_app
 PASSWORD = "hunter2-pw"
 BASE = f"rediss://:{PASSWORD}@cache.internal:6380/2"
 SPELLINGS = {
-    "CERT_REQUIRED": ssl.CERT_REQUIRED, "required": ssl.CERT_REQUIRED,
-    "CERT_OPTIONAL": ssl.CERT_OPTIONAL, "optional": ssl.CERT_OPTIONAL,
-    "CERT_NONE": ssl.CERT_NONE, "none": ssl.CERT_NONE,
+    "CERT_REQUIRED": ssl.CERT_REQUIRED,
+    "required": ssl.CERT_REQUIRED,
+    "CERT_OPTIONAL": ssl.CERT_OPTIONAL,
+    "optional": ssl.CERT_OPTIONAL,
+    "CERT_NONE": ssl.CERT_NONE,
+    "none": ssl.CERT_NONE,
 }
 
 
@@ -73,16 +76,20 @@ def test_rediss_without_options_verifies_the_certificate_in_every_client() -> No
     target = RedisUrl.parse(BASE)
     assert target.ssl_options == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
     assert create_app(Settings(redis_url=BASE)).connection_for_write().ssl == {
-        "ssl_cert_reqs": ssl.CERT_REQUIRED}
+        "ssl_cert_reqs": ssl.CERT_REQUIRED
+    }
 
 
 def test_plain_urls_pass_through() -> None:
     target = RedisUrl.parse("redis://:pw@127.0.0.1:6379/0")
     assert target == RedisUrl("redis://:pw@127.0.0.1:6379/0")
-    assert target.celery_conf() == {"broker_url": "redis://:pw@127.0.0.1:6379/0",
-                                    "broker_transport_options": {}}
-    assert not isinstance(client_for_url(target.url).connection_pool.make_connection(),
-                          redis.SSLConnection)
+    assert target.celery_conf() == {
+        "broker_url": "redis://:pw@127.0.0.1:6379/0",
+        "broker_transport_options": {},
+    }
+    assert not isinstance(
+        client_for_url(target.url).connection_pool.make_connection(), redis.SSLConnection
+    )
 
 
 @pytest.mark.parametrize(
@@ -116,32 +123,73 @@ TLS = f"rediss://:{PASSWORD}@127.0.0.1:6380/0"
 @pytest.mark.parametrize(
     ("exc", "url", "says"),
     [
-        (redis.AuthenticationError("invalid username-password pair or user is disabled."),
-         PLAIN, "Redis at redis://:***@127.0.0.1:6379/0 refused the password: check "
-                "RAGRELAY_REDIS_URL"),
+        (
+            redis.AuthenticationError("invalid username-password pair or user is disabled."),
+            PLAIN,
+            "Redis at redis://:***@127.0.0.1:6379/0 refused the password: check RAGRELAY_REDIS_URL",
+        ),
         (redis.ResponseError("NOAUTH Authentication required."), PLAIN, "refused the password"),
-        (redis.ResponseError("WRONGPASS invalid username-password pair"), PLAIN,
-         "refused the password"),
-        (_wrapped(ConnectionRefusedError(111, "refused"), redis.ConnectionError(
-            "Error 111 connecting to 127.0.0.1:6379. Connection refused.")), PLAIN,
-         "cannot reach Redis at redis://:***@127.0.0.1:6379/0: connection refused. Start "
-         "redis-server"),
-        (_wrapped(ssl.SSLCertVerificationError(1, "certificate verify failed"),
-                  redis.ConnectionError("Error 1 connecting")), TLS,
-         "TLS to Redis at rediss://:***@127.0.0.1:6380/0 failed: the server's certificate did "
-         "not verify"),
-        (_wrapped(ssl.SSLError(1, "wrong version number"), redis.ConnectionError("Error 1")), TLS,
-         "TLS to Redis at rediss://:***@127.0.0.1:6380/0 failed"),
-        (_wrapped(FileNotFoundError(2, "No such file or directory"),
-                  redis.ConnectionError("Error 2 connecting")), TLS,
-         "cannot read a file named by ssl_ca_certs"),
-        (redis.TimeoutError("Timeout connecting to server"), TLS,
-         "does the server speak TLS on this port?"),
-        (_wrapped(ConnectionResetError(104, "reset"), redis.ConnectionError(
-            "Error while reading from 127.0.0.1:6380 : (104, 'Connection reset by peer')")),
-         PLAIN, "if it only accepts TLS, use a rediss:// URL"),
-        (_wrapped(socket.gaierror(-2, "Name or service not known"), redis.ConnectionError(
-            "Error -2 connecting to nohost:6379.")), PLAIN, "unknown host"),
+        (
+            redis.ResponseError("WRONGPASS invalid username-password pair"),
+            PLAIN,
+            "refused the password",
+        ),
+        (
+            _wrapped(
+                ConnectionRefusedError(111, "refused"),
+                redis.ConnectionError(
+                    "Error 111 connecting to 127.0.0.1:6379. Connection refused."
+                ),
+            ),
+            PLAIN,
+            "cannot reach Redis at redis://:***@127.0.0.1:6379/0: connection refused. Start "
+            "redis-server",
+        ),
+        (
+            _wrapped(
+                ssl.SSLCertVerificationError(1, "certificate verify failed"),
+                redis.ConnectionError("Error 1 connecting"),
+            ),
+            TLS,
+            "TLS to Redis at rediss://:***@127.0.0.1:6380/0 failed: the server's certificate did "
+            "not verify",
+        ),
+        (
+            _wrapped(ssl.SSLError(1, "wrong version number"), redis.ConnectionError("Error 1")),
+            TLS,
+            "TLS to Redis at rediss://:***@127.0.0.1:6380/0 failed",
+        ),
+        (
+            _wrapped(
+                FileNotFoundError(2, "No such file or directory"),
+                redis.ConnectionError("Error 2 connecting"),
+            ),
+            TLS,
+            "cannot read a file named by ssl_ca_certs",
+        ),
+        (
+            redis.TimeoutError("Timeout connecting to server"),
+            TLS,
+            "does the server speak TLS on this port?",
+        ),
+        (
+            _wrapped(
+                ConnectionResetError(104, "reset"),
+                redis.ConnectionError(
+                    "Error while reading from 127.0.0.1:6380 : (104, 'Connection reset by peer')"
+                ),
+            ),
+            PLAIN,
+            "if it only accepts TLS, use a rediss:// URL",
+        ),
+        (
+            _wrapped(
+                socket.gaierror(-2, "Name or service not known"),
+                redis.ConnectionError("Error -2 connecting to nohost:6379."),
+            ),
+            PLAIN,
+            "unknown host",
+        ),
     ],
 )
 def test_each_failure_has_its_own_message(exc: redis.RedisError, url: str, says: str) -> None:

@@ -24,21 +24,21 @@ class Harness:
     """One ``ragrelay.analysis``-like task whose handler does what the test says."""
 
     def __init__(self, behaviour: Behaviour, **settings: Any) -> None:
-        self.settings = Settings(redis_url=None, key_prefix=f"t{uuid.uuid4().hex[:10]}",
-                                 **settings)
+        self.settings = Settings(redis_url=None, key_prefix=f"t{uuid.uuid4().hex[:10]}", **settings)
         self.app = create_app(self.settings)
         self.runtime = attach(self.app, Runtime(settings=self.settings))
         self.calls = 0
-        base = type("Base", (StageTaskBase,), {"abstract": True,
-                                               "message_model": AnalysisTask,
-                                               "stage": "analysis"})
+        base = type(
+            "Base",
+            (StageTaskBase,),
+            {"abstract": True, "message_model": AnalysisTask, "stage": "analysis"},
+        )
 
         def run(task: StageTaskBase, msg: AnalysisTask) -> AnalysisResult:
             self.calls += 1
             return behaviour(msg)
 
-        self.task = self.app.task(name="ragrelay.analysis", base=base, bind=True,
-                                  shared=False)(run)
+        self.task = self.app.task(name="ragrelay.analysis", base=base, bind=True, shared=False)(run)
 
     def send(self, payload: Any, *, task_id: str = "t1") -> None:
         self.task.apply(args=[payload], task_id=task_id)
@@ -52,8 +52,9 @@ class Harness:
 
 
 def task(attempt: int = 1) -> dict[str, Any]:
-    return AnalysisTask(job_id="j1", step_id="j1/1/analysis/0", tenant="acme", query="q",
-                        attempt=attempt).to_dict()
+    return AnalysisTask(
+        job_id="j1", step_id="j1/1/analysis/0", tenant="acme", query="q", attempt=attempt
+    ).to_dict()
 
 
 def answer(msg: AnalysisTask) -> AnalysisResult:
@@ -106,10 +107,13 @@ def test_transient_errors_past_the_retry_policy_are_dead_lettered() -> None:
     assert [e.error_kind for e in h.events()] == ["transient_exhausted"]
 
 
-@pytest.mark.parametrize(("error", "kind"), [
-    (PermanentError("no such model"), "permanent"),
-    (RuntimeError("a bug"), "crash"),
-])
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (PermanentError("no such model"), "permanent"),
+        (RuntimeError("a bug"), "crash"),
+    ],
+)
 def test_permanent_errors_and_crashes_are_dead_lettered_without_a_retry(
     error: Exception, kind: str
 ) -> None:

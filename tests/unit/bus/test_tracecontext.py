@@ -39,6 +39,12 @@ def test_parse_round_trips_and_rejects_invalid_headers() -> None:
     tp = traceparent_for(JOB, "s")
     parsed = parse_traceparent(tp)
     assert parsed is not None and parsed.trace_id == JOB and parsed.sampled
-    for bad in ("", "00-abc-def-01", f"ff-{JOB}-{'1' * 16}-01", f"00-{'0' * 32}-{'1' * 16}-01",
-                f"00-{JOB}-{'0' * 16}-01", f"00-{JOB.upper()}-{'1' * 16}-01"):
+    for bad in (
+        "",
+        "00-abc-def-01",
+        f"ff-{JOB}-{'1' * 16}-01",
+        f"00-{'0' * 32}-{'1' * 16}-01",
+        f"00-{JOB}-{'0' * 16}-01",
+        f"00-{JOB.upper()}-{'1' * 16}-01",
+    ):
         assert parse_traceparent(bad) is None, bad

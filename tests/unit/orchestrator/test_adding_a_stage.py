@@ -63,8 +63,14 @@ class ModerationResult(StageResultBase):
     redacted: int = 0
 
 
-MODERATION = StageSpec("moderation", ModerationTask, ModerationResult, queue="moderation",
-                       calls_llm=False, default_pool="threads")
+MODERATION = StageSpec(
+    "moderation",
+    ModerationTask,
+    ModerationResult,
+    queue="moderation",
+    calls_llm=False,
+    default_pool="threads",
+)
 STAGES = {**STAGE_SPECS, "moderation": MODERATION}
 
 
@@ -74,24 +80,35 @@ STAGES = {**STAGE_SPECS, "moderation": MODERATION}
 def handle(msg: ModerationTask, deps: object = None) -> ModerationResult:
     words = msg.answer.split()
     kept = ["[redacted]" if w.lower().strip(".,") == "darn" else w for w in words]
-    return ModerationResult(job_id=msg.job_id, step_id=msg.step_id, answer=" ".join(kept),
-                            redacted=sum(a != b for a, b in zip(words, kept, strict=True)))
+    return ModerationResult(
+        job_id=msg.job_id,
+        step_id=msg.step_id,
+        answer=" ".join(kept),
+        redacted=sum(a != b for a, b in zip(words, kept, strict=True)),
+    )
 
 
 # -- 3. its transition: the edge in (generation now hands over) and what follows its result ---
 
 
-def generation_to_moderation(t: Transition, pending: PendingStep, r: GenerationResult,
-                             now: float, cfg: MachineConfig) -> None:
+def generation_to_moderation(
+    t: Transition, pending: PendingStep, r: GenerationResult, now: float, cfg: MachineConfig
+) -> None:
     s = t.state
-    task = ModerationTask(job_id=s.job_id, step_id=step_id(s.job_id, s.iteration, "moderation"),
-                          tenant=s.request.tenant, iteration=s.iteration, answer=r.answer,
-                          generation=r.to_dict())
+    task = ModerationTask(
+        job_id=s.job_id,
+        step_id=step_id(s.job_id, s.iteration, "moderation"),
+        tenant=s.request.tenant,
+        iteration=s.iteration,
+        answer=r.answer,
+        generation=r.to_dict(),
+    )
     dispatch(t, "moderation", task.step_id, task.to_dict(), now)
 
 
-def after_moderation(t: Transition, pending: PendingStep, r: ModerationResult, now: float,
-                     cfg: MachineConfig) -> None:
+def after_moderation(
+    t: Transition, pending: PendingStep, r: ModerationResult, now: float, cfg: MachineConfig
+) -> None:
     generated = GenerationResult.model_validate(pending.payload["generation"])
     generated.answer = r.answer
     TRANSITIONS["generation"](t, pending, generated, now, cfg)  # on to evaluation as before
@@ -99,8 +116,11 @@ def after_moderation(t: Transition, pending: PendingStep, r: ModerationResult, n
 
 CONFIG = MachineConfig(
     stages=STAGES,
-    transitions={**TRANSITIONS, "generation": generation_to_moderation,
-                 "moderation": after_moderation},
+    transitions={
+        **TRANSITIONS,
+        "generation": generation_to_moderation,
+        "moderation": after_moderation,
+    },
 )
 
 
@@ -115,8 +135,11 @@ def _run_through_the_task_base(payload: dict[str, Any]) -> dict[str, Any]:
     client = fakeredis.FakeRedis()
     runtime = attach(app, Runtime(settings=settings))
     runtime._redis, runtime._pid = client, os.getpid()  # the events land on fakeredis
-    base = type("ModerationTaskBase", (StageTaskBase,),
-                {"abstract": True, "message_model": MODERATION.task_model, "stage": "moderation"})
+    base = type(
+        "ModerationTaskBase",
+        (StageTaskBase,),
+        {"abstract": True, "message_model": MODERATION.task_model, "stage": "moderation"},
+    )
 
     def run(self: StageTaskBase, msg: ModerationTask) -> ModerationResult:
         return handle(msg)
@@ -138,16 +161,35 @@ def test_a_toy_fifth_stage_runs_between_generation_and_evaluation() -> None:
     assert dispatched(t, "evaluation") == [] and t.state.phase == "generation"
 
     payload = _run_through_the_task_base(moderation.payload)
-    t = advance(t.state, JobEvent(type="step.result", job_id="j1", step_id=moderation.step_id,
-                                  stage="moderation", at=T0 + 3, payload=payload), CONFIG)
+    t = advance(
+        t.state,
+        JobEvent(
+            type="step.result",
+            job_id="j1",
+            step_id=moderation.step_id,
+            stage="moderation",
+            at=T0 + 3,
+            payload=payload,
+        ),
+        CONFIG,
+    )
     (evaluation,) = dispatched(t, "evaluation")
     assert evaluation.payload["answer"] == "Cats purr, [redacted] it."
 
-    t = advance(t.state, JobEvent(
-        type="step.result", job_id="j1", step_id=evaluation.step_id, stage="evaluation",
-        at=T0 + 4, payload=EvaluationResult(job_id="j1", step_id=evaluation.step_id,
-                                            verdict="accept", scores={"f": 1.0}).to_dict()),
-        CONFIG)
+    t = advance(
+        t.state,
+        JobEvent(
+            type="step.result",
+            job_id="j1",
+            step_id=evaluation.step_id,
+            stage="evaluation",
+            at=T0 + 4,
+            payload=EvaluationResult(
+                job_id="j1", step_id=evaluation.step_id, verdict="accept", scores={"f": 1.0}
+            ).to_dict(),
+        ),
+        CONFIG,
+    )
     (finish,) = [c for c in t.commands if isinstance(c, Finish)]
     assert finish.result.answer == "Cats purr, [redacted] it."
     assert finish.result.status == "succeeded"
@@ -155,8 +197,9 @@ def test_a_toy_fifth_stage_runs_between_generation_and_evaluation() -> None:
 
 
 def test_the_stock_machine_is_unchanged_by_the_toy() -> None:
-    started = advance(new_state(max_iterations=1),
-                      JobEvent(type="job.submitted", job_id="j1", at=T0))
+    started = advance(
+        new_state(max_iterations=1), JobEvent(type="job.submitted", job_id="j1", at=T0)
+    )
     _, t = run_iteration(started.state, "accept")
     assert any(isinstance(c, Finish) for c in t.commands) and dispatched(t, "moderation") == []
     assert "moderation" not in STAGE_SPECS
@@ -164,21 +207,52 @@ def test_the_stock_machine_is_unchanged_by_the_toy() -> None:
 
 def _until_generation_result(state: Any, *, answer: str) -> Transition:
     """analysis → the retrieval shards → the generation result, under ``CONFIG``."""
-    t = advance(state, JobEvent(
-        type="step.result", job_id="j1", step_id="j1/1/analysis/0", stage="analysis",
-        at=T0 + 1, payload=AnalysisResult(job_id="j1", step_id="j1/1/analysis/0",
-                                          rewrites=["cats purr"]).to_dict()), CONFIG)
+    t = advance(
+        state,
+        JobEvent(
+            type="step.result",
+            job_id="j1",
+            step_id="j1/1/analysis/0",
+            stage="analysis",
+            at=T0 + 1,
+            payload=AnalysisResult(
+                job_id="j1", step_id="j1/1/analysis/0", rewrites=["cats purr"]
+            ).to_dict(),
+        ),
+        CONFIG,
+    )
     chunk = Chunk(chunk_id="d1#0", doc_id="d1", text="cats purr")
     for shard in dispatched(t, "retrieval"):
-        t = advance(t.state, JobEvent(
-            type="step.result", job_id="j1", step_id=shard.step_id, stage="retrieval",
-            at=T0 + 2, payload=RetrievalResult(job_id="j1", step_id=shard.step_id, hits=[
-                ScoredChunk(chunk=chunk, score=1.0)]).to_dict()), CONFIG)
+        t = advance(
+            t.state,
+            JobEvent(
+                type="step.result",
+                job_id="j1",
+                step_id=shard.step_id,
+                stage="retrieval",
+                at=T0 + 2,
+                payload=RetrievalResult(
+                    job_id="j1", step_id=shard.step_id, hits=[ScoredChunk(chunk=chunk, score=1.0)]
+                ).to_dict(),
+            ),
+            CONFIG,
+        )
     (gen,) = dispatched(t, "generation")
     assert GenerationTask.model_validate(gen.payload).context == [chunk]
-    return advance(t.state, JobEvent(
-        type="step.result", job_id="j1", step_id=gen.step_id, stage="generation", at=T0 + 2.5,
-        payload=GenerationResult(job_id="j1", step_id=gen.step_id, answer=answer,
-                                 citations=[Citation(chunk_id="d1#0", doc_id="d1")]).to_dict()),
-        CONFIG)
-
+    return advance(
+        t.state,
+        JobEvent(
+            type="step.result",
+            job_id="j1",
+            step_id=gen.step_id,
+            stage="generation",
+            at=T0 + 2.5,
+            payload=GenerationResult(
+                job_id="j1",
+                step_id=gen.step_id,
+                answer=answer,
+                citations=[Citation(chunk_id="d1#0", doc_id="d1")],
+            ).to_dict(),
+        ),
+        CONFIG,
+    )

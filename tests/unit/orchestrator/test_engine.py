@@ -23,8 +23,9 @@ class RecordingDispatcher:
         self.sent: list[tuple[str, str]] = []  # (stage, task id)
         self.batches = 0
 
-    def send(self, stage: str, payload: dict[str, Any], *, task_id: str,
-             headers: dict[str, Any]) -> None:
+    def send(
+        self, stage: str, payload: dict[str, Any], *, task_id: str, headers: dict[str, Any]
+    ) -> None:
         assert headers["job_id"] == payload["job_id"] and headers["traceparent"]
         self.sent.append((stage, task_id))
 
@@ -48,9 +49,14 @@ def submitted(job_id: str) -> JobEvent:
 
 def analysed(job_id: str) -> JobEvent:
     step = f"{job_id}/1/analysis/0"
-    return JobEvent(type="step.result", job_id=job_id, step_id=step, stage="analysis", at=2.0,
-                    payload=AnalysisResult(job_id=job_id, step_id=step,
-                                           rewrites=["q"]).to_dict())
+    return JobEvent(
+        type="step.result",
+        job_id=job_id,
+        step_id=step,
+        stage="analysis",
+        at=2.0,
+        payload=AnalysisResult(job_id=job_id, step_id=step, rewrites=["q"]).to_dict(),
+    )
 
 
 def test_a_batch_of_several_jobs_is_applied_and_dispatched_in_one_batch() -> None:
@@ -94,8 +100,14 @@ def test_a_commit_that_loses_its_compare_and_set_is_retried_from_a_fresh_load() 
         if not raced:  # another replica moves the job on between our load and our commit
             raced.append(True)
             state, version = jobs.load(job_id)  # type: ignore[misc]
-            timeout = JobEvent(type="step.timeout", job_id=job_id, stage="analysis", at=3.0,
-                               step_id=f"{job_id}/1/analysis/0", payload={"attempt": 1})
+            timeout = JobEvent(
+                type="step.timeout",
+                job_id=job_id,
+                stage="analysis",
+                at=3.0,
+                step_id=f"{job_id}/1/analysis/0",
+                payload={"attempt": 1},
+            )
             assert real_commit_many([(state, version, advance(state, timeout))])[0]
         return real_commit_many(items)
 

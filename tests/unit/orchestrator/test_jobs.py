@@ -28,8 +28,13 @@ def test_same_idempotency_key_returns_the_same_job() -> None:
 def test_idempotency_key_reused_with_another_request_is_a_conflict_naming_the_job() -> None:
     jobs = store()
     first, _ = jobs.submit(JobRequest(query="q", idempotency_key="k1"))
-    for changed in ({"query": "other"}, {"budget": Budget(max_iterations=1)},
-                    {"metadata": {"a": 1}}, {"user_id": "u1"}, {"kind": "email_reply"}):
+    for changed in (
+        {"query": "other"},
+        {"budget": Budget(max_iterations=1)},
+        {"metadata": {"a": 1}},
+        {"user_id": "u1"},
+        {"kind": "email_reply"},
+    ):
         with pytest.raises(IdempotencyConflict) as caught:
             jobs.submit(JobRequest(**{"query": "q", "idempotency_key": "k1", **changed}))
         assert caught.value.job_id == first

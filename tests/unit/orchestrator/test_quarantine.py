@@ -67,9 +67,10 @@ CORRUPTIONS: dict[str, Corrupt] = {
 
 def embedded(data: Path) -> RagrelayClient:
     """An embedded client with keys of its own (the in-process server is shared)."""
-    return RagrelayClient(Settings(redis_url=None, data_dir=data,
-                                   key_prefix=f"q{uuid.uuid4().hex[:12]}"),
-                          load_worker_settings(store=StoreSettings(embedder="hashing")))
+    return RagrelayClient(
+        Settings(redis_url=None, data_dir=data, key_prefix=f"q{uuid.uuid4().hex[:12]}"),
+        load_worker_settings(store=StoreSettings(embedder="hashing")),
+    )
 
 
 @pytest.fixture
@@ -80,8 +81,12 @@ def client(tmp_path: Path) -> Iterator[RagrelayClient]:
 
 
 def submit(client: RagrelayClient, tag: str, tenant: str = "acme") -> str:
-    request = JobRequest(query=f"How are transient errors retried? ({tag})", tenant=tenant,
-                         idempotency_key=tag, budget=Budget(max_iterations=1))
+    request = JobRequest(
+        query=f"How are transient errors retried? ({tag})",
+        tenant=tenant,
+        idempotency_key=tag,
+        budget=Budget(max_iterations=1),
+    )
     return client.submit(request)[0]
 
 
@@ -121,8 +126,7 @@ def test_a_quarantined_record_is_kept_in_its_dead_letter(client: RagrelayClient)
     job_id = submit(client, "keep")
     client.redis.hset(client.keys.job(job_id), "state", b'{"half": "a rec')
     client._run_embedded()
-    letter = next(d for d in DeadLetters(client.redis, client.keys).list()
-                  if d["job_id"] == job_id)
+    letter = next(d for d in DeadLetters(client.redis, client.keys).list() if d["job_id"] == job_id)
     assert letter["payload"]["record"] == '{"half": "a rec'
     assert "unreadable job state" in letter["reason"]
     assert not client.redis.exists(client.keys.job(job_id))
@@ -132,21 +136,27 @@ def test_events_that_are_not_job_events_are_dead_lettered_and_acknowledged(
     client: RagrelayClient,
 ) -> None:
     stream = client.keys.events
-    for fields in ({"event": "not json"}, {"other": "field"}, {"event": '{"type": "job.submitted"}'},
-                   {"event": json.dumps({"type": "step.result", "job_id": "nobody", "at": 1.0})},
-                   {"event": '{"type": "no.such.type", "job_id": "j", "at": 1}'}):
+    for fields in (
+        {"event": "not json"},
+        {"other": "field"},
+        {"event": '{"type": "job.submitted"}'},
+        {"event": json.dumps({"type": "step.result", "job_id": "nobody", "at": 1.0})},
+        {"event": '{"type": "no.such.type", "job_id": "j", "at": 1}'},
+    ):
         client.redis.xadd(stream, fields)  # type: ignore[arg-type]
     job_id = submit(client, "after-junk")
     assert client.wait(job_id, timeout_s=60).status == "succeeded"
-    invalid = [d for d in DeadLetters(client.redis, client.keys).list()
-               if d["kind"] == "invalid_event"]
+    invalid = [
+        d for d in DeadLetters(client.redis, client.keys).list() if d["kind"] == "invalid_event"
+    ]
     assert len(invalid) == 4  # the event for an unknown job is valid: logged, acknowledged
     assert {"event": "not json"} in [d["payload"] for d in invalid]
     assert pending_events(client) == 0
 
 
 def test_a_transition_that_raises_quarantines_that_job_only(
-    client: RagrelayClient, monkeypatch: pytest.MonkeyPatch,
+    client: RagrelayClient,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     poisoned = submit(client, "raises")
     fine = submit(client, "fine")
@@ -205,13 +215,21 @@ def test_a_corrupt_result_is_reported_as_such(client: RagrelayClient) -> None:
         client.jobs.result(job_id)
 
 
-@settings(max_examples=15, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(kinds=st.lists(st.sampled_from(sorted(CORRUPTIONS)), min_size=1, max_size=6),
-       junk=st.lists(st.binary(max_size=40), max_size=4),
-       order=st.randoms(use_true_random=False))
+@settings(
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    kinds=st.lists(st.sampled_from(sorted(CORRUPTIONS)), min_size=1, max_size=6),
+    junk=st.lists(st.binary(max_size=40), max_size=4),
+    order=st.randoms(use_true_random=False),
+)
 def test_any_mix_of_corruption_leaves_every_good_job_finishing(
-    tmp_path_factory: pytest.TempPathFactory, kinds: list[str], junk: list[bytes], order: Any,
+    tmp_path_factory: pytest.TempPathFactory,
+    kinds: list[str],
+    junk: list[bytes],
+    order: Any,
 ) -> None:
     """Property: corrupt records and junk events, interleaved with good submissions in any
     order, never stop a good job and never leave an event pending."""

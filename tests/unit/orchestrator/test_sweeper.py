@@ -24,8 +24,9 @@ def setup() -> tuple[JobStore, EventLog]:
 def started(jobs: JobStore, *, at: float = 100.0) -> str:
     job_id, _ = jobs.submit(JobRequest(query="q"), now=at)
     state, version = jobs.load(job_id)  # type: ignore[misc]
-    assert jobs.commit(state, version, advance(state, JobEvent(type="job.submitted",
-                                                               job_id=job_id, at=at)))
+    assert jobs.commit(
+        state, version, advance(state, JobEvent(type="job.submitted", job_id=job_id, at=at))
+    )
     return job_id
 
 

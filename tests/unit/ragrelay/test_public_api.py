@@ -23,15 +23,18 @@ def test_the_exports_are_the_contracts_and_the_client() -> None:
 
     assert ragrelay.Client is RagrelayClient and ragrelay.JobTimeout is JobTimeout
     assert (ragrelay.JobRequest, ragrelay.JobResult, ragrelay.Budget) == (
-        JobRequest, JobResult, Budget)
+        JobRequest,
+        JobResult,
+        Budget,
+    )
 
 
 def test_importing_ragrelay_loads_no_web_framework_or_learning_library() -> None:
     heavy = ["fastapi", "uvicorn", "sklearn", "matplotlib", "celery", "ragrelay.client"]
-    code = ("import sys, ragrelay; "
-            f"print([m for m in {heavy!r} if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60)
+    code = f"import sys, ragrelay; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert out.stdout.strip() == "[]"
 
 
@@ -39,11 +42,14 @@ def test_a_client_runs_a_job_embedded(tmp_path: object) -> None:
     from bus.settings import Settings
     from workers.settings import StoreSettings, load_worker_settings
 
-    client = ragrelay.Client(Settings(redis_url=None, data_dir=tmp_path),  # type: ignore[arg-type]
-                             load_worker_settings(store=StoreSettings(embedder="hashing")))
+    client = ragrelay.Client(
+        Settings(redis_url=None, data_dir=tmp_path),  # type: ignore[arg-type]
+        load_worker_settings(store=StoreSettings(embedder="hashing")),
+    )
     try:
-        result = client.ask(ragrelay.JobRequest(query="What is ragrelay?",
-                                                budget=ragrelay.Budget(max_iterations=1)))
+        result = client.ask(
+            ragrelay.JobRequest(query="What is ragrelay?", budget=ragrelay.Budget(max_iterations=1))
+        )
     finally:
         client.close()
     assert isinstance(result, ragrelay.JobResult) and result.status != "failed"

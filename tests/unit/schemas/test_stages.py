@@ -28,8 +28,7 @@ def test_the_stage_literal_and_the_registry_name_the_same_stages_in_order() -> N
 def test_the_wire_protocol_is_unchanged() -> None:
     assert STAGE_QUEUES == ("analysis", "retrieval", "generation", "evaluation")
     assert ("orchestrator", *STAGE_QUEUES, "ingest") == QUEUES
-    assert {spec.task_name for spec in STAGE_SPECS.values()} == {
-        task_name(q) for q in STAGE_QUEUES}
+    assert {spec.task_name for spec in STAGE_SPECS.values()} == {task_name(q) for q in STAGE_QUEUES}
     assert routes()["ragrelay.retrieval"] == {"queue": "retrieval"}
     assert {"analysis", "generation", "evaluation"} == LLM_STAGES
 
@@ -37,19 +36,28 @@ def test_the_wire_protocol_is_unchanged() -> None:
 def test_every_registered_stage_has_a_handler_a_transition_and_a_worker() -> None:
     assert set(HANDLERS) == set(STAGE_SPECS)
     assert set(TRANSITIONS) == set(STAGE_SPECS)
-    assert {v for lit in get_args(Phase) for v in get_args(lit)} == {"new", "done",
-                                                                     *STAGE_SPECS}
+    assert {v for lit in get_args(Phase) for v in get_args(lit)} == {"new", "done", *STAGE_SPECS}
     assert (*STAGE_SPECS, "ingest") == STAGES
-    assert DEFAULT_POOLS == {"analysis": "threads", "retrieval": "prefork",
-                             "generation": "threads", "evaluation": "threads",
-                             "ingest": "prefork"}
+    assert DEFAULT_POOLS == {
+        "analysis": "threads",
+        "retrieval": "prefork",
+        "generation": "threads",
+        "evaluation": "threads",
+        "ingest": "prefork",
+    }
 
 
 def test_every_registered_stage_has_a_zero_cost_answer_and_a_colour() -> None:
     for name, spec in STAGE_SPECS.items():
-        fields = {"job_id": "j", "step_id": f"j/1/{name}/0", "tenant": "t", "query": "q",
-                  "answer": "a"}
+        fields = {
+            "job_id": "j",
+            "step_id": f"j/1/{name}/0",
+            "tenant": "t",
+            "query": "q",
+            "answer": "a",
+        }
         task = spec.task_model.model_validate(
-            {k: v for k, v in fields.items() if k in spec.task_model.model_fields})
+            {k: v for k, v in fields.items() if k in spec.task_model.model_fields}
+        )
         assert isinstance(noop_result(name, task), spec.result_model)
         assert name in STAGE_COLOURS

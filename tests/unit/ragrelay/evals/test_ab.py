@@ -65,10 +65,16 @@ def test_unequal_or_empty_runs_are_usage_errors() -> None:
 
 
 def test_rows_pair_by_id_and_missing_questions_are_dropped() -> None:
-    rows_a = [{"id": "q1", "metrics": {"f1": 0.5}}, {"id": "q2", "scores": {"f1": 0.2}},
-              {"id": "q3", "metrics": {"f1": 0.9}}]
-    rows_b = [{"id": "q2", "metrics": {"f1": 0.4}}, {"id": "q1", "metrics": {"f1": 0.5}},
-              {"id": "q4", "metrics": {"f1": 1.0}}]
+    rows_a = [
+        {"id": "q1", "metrics": {"f1": 0.5}},
+        {"id": "q2", "scores": {"f1": 0.2}},
+        {"id": "q3", "metrics": {"f1": 0.9}},
+    ]
+    rows_b = [
+        {"id": "q2", "metrics": {"f1": 0.4}},
+        {"id": "q1", "metrics": {"f1": 0.5}},
+        {"id": "q4", "metrics": {"f1": 1.0}},
+    ]
     assert pair_rows(rows_a, rows_b, "f1") == ([0.5, 0.2], [0.5, 0.4])
     comps = compare_runs(rows_a, rows_b, ["f1", "absent"], resamples=200)
     assert [c.metric for c in comps] == ["f1"]
@@ -78,7 +84,9 @@ def test_rows_pair_by_id_and_missing_questions_are_dropped() -> None:
 
 def test_prompt_version_flags() -> None:
     assert parse_prompt_versions(["generation=2", "evaluation=v1"]) == {
-        "generation": 2, "evaluation": 1}
+        "generation": 2,
+        "evaluation": 1,
+    }
     for bad in (["generation"], ["=2"], ["generation=two"], ["g=1", "g=2"]):
         with pytest.raises(UsageError):
             parse_prompt_versions(bad)

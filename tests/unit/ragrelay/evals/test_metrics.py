@@ -78,15 +78,37 @@ def _looped_result(final_answer: str) -> JobResult:
     """Two iterations, each with its own generation and fused retrieval."""
     trace = []
     for iteration, (answer, docs) in enumerate(
-            [("first answer", ["d1", "d2"]), ("second answer", ["d3", "d4"])], start=1):
-        trace.append(TraceEvent(job_id="j", type="retrieval.fused", at=float(iteration),
-                                stage="retrieval", iteration=iteration,
-                                detail={"doc_ids": docs}))
-        trace.append(TraceEvent(job_id="j", type="step.completed", at=float(iteration),
-                                stage="generation", iteration=iteration,
-                                detail={"result": {"answer": answer}}))
-    return JobResult(job_id="j", tenant="t", status="budget_exhausted", answer=final_answer,
-                     iterations=2, stop_reason="max_iterations", trace=trace)
+        [("first answer", ["d1", "d2"]), ("second answer", ["d3", "d4"])], start=1
+    ):
+        trace.append(
+            TraceEvent(
+                job_id="j",
+                type="retrieval.fused",
+                at=float(iteration),
+                stage="retrieval",
+                iteration=iteration,
+                detail={"doc_ids": docs},
+            )
+        )
+        trace.append(
+            TraceEvent(
+                job_id="j",
+                type="step.completed",
+                at=float(iteration),
+                stage="generation",
+                iteration=iteration,
+                detail={"result": {"answer": answer}},
+            )
+        )
+    return JobResult(
+        job_id="j",
+        tenant="t",
+        status="budget_exhausted",
+        answer=final_answer,
+        iterations=2,
+        stop_reason="max_iterations",
+        trace=trace,
+    )
 
 
 def test_qa_scores_the_retrieval_of_the_iteration_that_wrote_the_answer() -> None:

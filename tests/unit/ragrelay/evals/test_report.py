@@ -22,15 +22,36 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 def rows() -> list[dict[str, object]]:
     return [
-        {"id": "q1", "question": "a | b?", "latency_s": 0.2, "iterations": 1,
-         "stop_reason": "accepted", "scores": {"faithfulness": 1.0},
-         "metrics": {"f1": 0.8}, "iteration_scores": [0.9]},
-        {"id": "q2", "question": "c", "latency_s": 0.5, "iterations": 2,
-         "stop_reason": "accepted", "scores": {"faithfulness": 0.5},
-         "metrics": {"f1": 0.1}, "iteration_scores": [0.4, 0.6]},
-        {"id": "q3", "question": "d", "latency_s": 1.5, "iterations": 3,
-         "stop_reason": "max_iterations", "scores": {"faithfulness": 0.2},
-         "metrics": {"f1": 0.0}, "iteration_scores": [0.3, 0.2, 0.5]},
+        {
+            "id": "q1",
+            "question": "a | b?",
+            "latency_s": 0.2,
+            "iterations": 1,
+            "stop_reason": "accepted",
+            "scores": {"faithfulness": 1.0},
+            "metrics": {"f1": 0.8},
+            "iteration_scores": [0.9],
+        },
+        {
+            "id": "q2",
+            "question": "c",
+            "latency_s": 0.5,
+            "iterations": 2,
+            "stop_reason": "accepted",
+            "scores": {"faithfulness": 0.5},
+            "metrics": {"f1": 0.1},
+            "iteration_scores": [0.4, 0.6],
+        },
+        {
+            "id": "q3",
+            "question": "d",
+            "latency_s": 1.5,
+            "iterations": 3,
+            "stop_reason": "max_iterations",
+            "scores": {"faithfulness": 0.2},
+            "metrics": {"f1": 0.0},
+            "iteration_scores": [0.3, 0.2, 0.5],
+        },
     ]
 
 
@@ -53,15 +74,35 @@ def test_iteration_gain_counts_only_jobs_that_reached_each_iteration() -> None:
 
 def test_iteration_scores_and_rows_come_from_the_trace() -> None:
     trace = [
-        TraceEvent(job_id="j", type="step.completed", at=1.0, stage="evaluation", iteration=1,
-                   detail={"scores": {"a": 0.2, "b": 0.4}}),
+        TraceEvent(
+            job_id="j",
+            type="step.completed",
+            at=1.0,
+            stage="evaluation",
+            iteration=1,
+            detail={"scores": {"a": 0.2, "b": 0.4}},
+        ),
         TraceEvent(job_id="j", type="step.completed", at=2.0, stage="generation", iteration=2),
-        TraceEvent(job_id="j", type="step.completed", at=3.0, stage="evaluation", iteration=2,
-                   detail={"scores": {"a": 1.0, "b": 0.6}}),
+        TraceEvent(
+            job_id="j",
+            type="step.completed",
+            at=3.0,
+            stage="evaluation",
+            iteration=2,
+            detail={"scores": {"a": 1.0, "b": 0.6}},
+        ),
     ]
     assert iteration_scores(trace) == [0.30000000000000004, 0.8]
-    result = JobResult(job_id="j", tenant="t", status="succeeded", stop_reason="accepted",
-                       iterations=2, answer="x", scores={"a": 1.0}, trace=trace)
+    result = JobResult(
+        job_id="j",
+        tenant="t",
+        status="succeeded",
+        stop_reason="accepted",
+        iterations=2,
+        answer="x",
+        scores={"a": 1.0},
+        trace=trace,
+    )
     row = row_from_result("q9", "why?", result, latency_s=0.25, metrics={"f1": 0.5})
     assert row["id"] == "q9" and row["iterations"] == 2 and row["metrics"] == {"f1": 0.5}
     assert row["iteration_scores"] == [0.30000000000000004, 0.8]
@@ -81,14 +122,19 @@ def test_write_report_writes_markdown_and_four_pngs(tmp_path: Path) -> None:
 
 
 def test_questions_in_the_report_cannot_inject_html_or_links() -> None:
-    row = {"id": "<b>q1</b>", "question": "[click](javascript:alert(1)) <img src=x "
-           "onerror=alert(1)> & \\| [x]", "metrics": {"f1<script>": 0.1},
-           "stop_reason": "<i>"}
+    row = {
+        "id": "<b>q1</b>",
+        "question": "[click](javascript:alert(1)) <img src=x onerror=alert(1)> & \\| [x]",
+        "metrics": {"f1<script>": 0.1},
+        "stop_reason": "<i>",
+    }
     text = render_markdown([row], {"<s>mean</s>": 1.0}, [], title="<script>t</script>")
     assert "<" not in text  # no raw HTML at all
     assert not re.search(r"(?<!\\)\]\(", text)  # every `](` is escaped: no link
-    assert "\\[click\\](javascript:alert(1)) &lt;img src=x onerror=alert(1)&gt; &amp; " \
-           "\\\\\\| \\[x\\]" in text
+    assert (
+        "\\[click\\](javascript:alert(1)) &lt;img src=x onerror=alert(1)&gt; &amp; "
+        "\\\\\\| \\[x\\]" in text
+    )
     assert "| f1&lt;script&gt; |" in text and "&lt;b&gt;q1&lt;/b&gt;" in text
 
 
@@ -103,8 +149,9 @@ def test_ab_report_has_the_table_and_a_forest_plot(tmp_path: Path) -> None:
     from ragrelay.evals.report import write_ab_report
 
     a = [{"id": f"q{i}", "metrics": {"f1": i % 2 * 0.5}, "latency_s": 0.1} for i in range(20)]
-    b = [{"id": f"q{i}", "metrics": {"f1": i % 2 * 0.5 + 0.25}, "latency_s": 0.2}
-         for i in range(20)]
+    b = [
+        {"id": f"q{i}", "metrics": {"f1": i % 2 * 0.5 + 0.25}, "latency_s": 0.2} for i in range(20)
+    ]
     comps = compare_runs(a, b, ["f1", "latency_s"], resamples=300)
     path = write_ab_report(comps, tmp_path, label_a="generation@v1", label_b="generation@v2")
     text = path.read_text()
@@ -120,10 +167,14 @@ def test_report_and_ab_commands_read_rows_files(tmp_path: Path) -> None:
 
     from ragrelay.evals.report import ab_command, report_command
 
-    a = [{"id": f"q{i}", "metrics": {"f1": 0.2}, "latency_s": 0.1, "iterations": 1}
-         for i in range(30)]
-    b = [{"id": f"q{i}", "metrics": {"f1": 0.2 + (i % 3) * 0.1}, "latency_s": 0.1,
-          "iterations": 1} for i in range(30)]
+    a = [
+        {"id": f"q{i}", "metrics": {"f1": 0.2}, "latency_s": 0.1, "iterations": 1}
+        for i in range(30)
+    ]
+    b = [
+        {"id": f"q{i}", "metrics": {"f1": 0.2 + (i % 3) * 0.1}, "latency_s": 0.1, "iterations": 1}
+        for i in range(30)
+    ]
     fa, fb = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
     fa.write_text("".join(json.dumps(r) + "\n" for r in a))
     fb.write_text("".join(json.dumps(r) + "\n" for r in b))

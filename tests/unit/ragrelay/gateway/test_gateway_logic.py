@@ -15,7 +15,8 @@ from ragrelay.gateway.sse import comment, format_event, valid_entry_id
 
 def test_sse_frames_carry_id_event_and_one_data_line_per_line() -> None:
     assert format_event('{"a": 1}', event="job.started", event_id="17-0") == (
-        b'id: 17-0\nevent: job.started\ndata: {"a": 1}\n\n')
+        b'id: 17-0\nevent: job.started\ndata: {"a": 1}\n\n'
+    )
     assert format_event("one\ntwo") == b"data: one\ndata: two\n\n"
     assert comment("keepalive") == b": keepalive\n\n"
 
@@ -29,16 +30,22 @@ def test_only_stream_entry_ids_are_valid_last_event_ids() -> None:
 def test_readiness_needs_redis_then_an_orchestrator_then_fresh_heartbeats() -> None:
     ok = {"max_age_s": 30.0, "require_workers": True}
     assert assess(redis_ok=False, orchestrators=1, heartbeat_ages={}, **ok) == (
-        False, ["redis unreachable"])
+        False,
+        ["redis unreachable"],
+    )
     assert assess(redis_ok=True, orchestrators=1, heartbeat_ages={"analysis": 3.0}, **ok) == (
-        True, [])
+        True,
+        [],
+    )
     ready, problems = assess(redis_ok=True, orchestrators=0, heartbeat_ages={}, **ok)
     assert not ready and "no orchestrator" in problems[0]
-    ready, problems = assess(redis_ok=True, orchestrators=2,
-                             heartbeat_ages={"generation": 95.0, "analysis": 1.0}, **ok)
+    ready, problems = assess(
+        redis_ok=True, orchestrators=2, heartbeat_ages={"generation": 95.0, "analysis": 1.0}, **ok
+    )
     assert not ready and problems == ["generation: heartbeat 95 s old"]
-    assert assess(redis_ok=True, orchestrators=0, heartbeat_ages={}, max_age_s=30.0,
-                  require_workers=False) == (True, [])
+    assert assess(
+        redis_ok=True, orchestrators=0, heartbeat_ages={}, max_age_s=30.0, require_workers=False
+    ) == (True, [])
 
 
 def test_heartbeat_files_are_read_by_kind(tmp_path: Path) -> None:
@@ -86,4 +93,6 @@ def test_submission_becomes_a_request_of_the_keys_tenant_with_the_header_key() -
     body = JobSubmission(query="q", idempotency_key=None)
     request = body.to_request("acme", "k1")
     assert request.tenant == "acme" and request.idempotency_key == "k1"
-    assert JobSubmission(query="q", idempotency_key="b").to_request("t", None).idempotency_key == "b"
+    assert (
+        JobSubmission(query="q", idempotency_key="b").to_request("t", None).idempotency_key == "b"
+    )

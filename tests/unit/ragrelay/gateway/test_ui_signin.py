@@ -24,8 +24,9 @@ from ragrelay.gateway.ui_signin import BrowserSessions, login_location, safe_nex
 
 SECRET = b"s" * 32
 NOW = 1_800_000_000.0
-CLAIMS = SessionClaims(tenant="acme", key_id="0123456789ab", session_id="sid-1",
-                       expires_at=int(NOW) + 3600)
+CLAIMS = SessionClaims(
+    tenant="acme", key_id="0123456789ab", session_id="sid-1", expires_at=int(NOW) + 3600
+)
 
 
 def b64(data: bytes) -> str:
@@ -47,15 +48,25 @@ def test_a_signed_session_verifies_to_its_claims() -> None:
 def test_a_tampered_session_is_refused() -> None:
     token = sign_session(CLAIMS, SECRET)
     version, payload, signature = token.split(".")
-    other = b64(json.dumps({"t": "globex", "k": "0123456789ab", "s": "sid-1",
-                            "e": CLAIMS.expires_at}).encode())
+    other = b64(
+        json.dumps(
+            {"t": "globex", "k": "0123456789ab", "s": "sid-1", "e": CLAIMS.expires_at}
+        ).encode()
+    )
     flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
-    for bad in (f"{version}.{other}.{signature}",  # another tenant, old signature
-                f"{version}.{payload}.{flipped}",  # one signature character changed
-                f"v2.{payload}.{signature}",  # another version
-                f"{version}.{payload}",  # no signature
-                token + "A", " " + token, token.replace(".", "..", 1),
-                "", "garbage", "v1.." + "A" * 43, "x" * (MAX_TOKEN_CHARS + 1)):
+    for bad in (
+        f"{version}.{other}.{signature}",  # another tenant, old signature
+        f"{version}.{payload}.{flipped}",  # one signature character changed
+        f"v2.{payload}.{signature}",  # another version
+        f"{version}.{payload}",  # no signature
+        token + "A",
+        " " + token,
+        token.replace(".", "..", 1),
+        "",
+        "garbage",
+        "v1.." + "A" * 43,
+        "x" * (MAX_TOKEN_CHARS + 1),
+    ):
         assert verify_session(bad, SECRET, now=NOW) is None, bad
     assert verify_session(None, SECRET, now=NOW) is None
 
@@ -71,14 +82,17 @@ def test_an_expired_session_is_refused() -> None:
     assert verify_session(token, SECRET, now=CLAIMS.expires_at + 86_400) is None
 
 
-@pytest.mark.parametrize("payload", [
-    {"t": "acme", "k": "0123456789ab", "s": "sid", "e": "1900000000"},  # expiry as text
-    {"t": "acme", "k": "0123456789ab", "s": "sid", "e": 1.9e9},  # expiry as a float
-    {"t": "acme", "k": "0123456789ab", "s": "sid", "e": True},
-    {"t": "acme", "k": "0123456789ab", "s": "sid"},  # no expiry: never "forever"
-    {"t": ["acme"], "k": "0123456789ab", "s": "sid", "e": 1_900_000_000},
-    ["acme", "0123456789ab"],
-])
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"t": "acme", "k": "0123456789ab", "s": "sid", "e": "1900000000"},  # expiry as text
+        {"t": "acme", "k": "0123456789ab", "s": "sid", "e": 1.9e9},  # expiry as a float
+        {"t": "acme", "k": "0123456789ab", "s": "sid", "e": True},
+        {"t": "acme", "k": "0123456789ab", "s": "sid"},  # no expiry: never "forever"
+        {"t": ["acme"], "k": "0123456789ab", "s": "sid", "e": 1_900_000_000},
+        ["acme", "0123456789ab"],
+    ],
+)
 def test_a_validly_signed_but_malformed_payload_is_refused(payload: object) -> None:
     assert verify_session(resigned(payload), SECRET, now=NOW) is None  # type: ignore[arg-type]
 
@@ -93,10 +107,15 @@ def test_a_new_session_expires_after_its_ttl_and_gets_a_fresh_id() -> None:
 def sessions() -> Iterator[BrowserSessions]:
     server = fakeredis.FakeServer()
     client = fakeredis.FakeRedis(server=server)
-    svc = Services.build(Settings(redis_url="redis://fake"), GatewayConfig(), client,
-                         fakeredis.aioredis.FakeRedis(server=server))
-    yield BrowserSessions(svc=svc, secret=SECRET, ttl_s=3600, force_secure=False,
-                          public_origin=None)
+    svc = Services.build(
+        Settings(redis_url="redis://fake"),
+        GatewayConfig(),
+        client,
+        fakeredis.aioredis.FakeRedis(server=server),
+    )
+    yield BrowserSessions(
+        svc=svc, secret=SECRET, ttl_s=3600, force_secure=False, public_origin=None
+    )
     client.close()
 
 
@@ -112,8 +131,9 @@ def test_a_session_naming_another_tenant_for_a_live_key_is_refused(
     sessions: BrowserSessions,
 ) -> None:
     record, _ = sessions.svc.api_keys.create("acme")
-    forged = SessionClaims(tenant="globex", key_id=record.key_id, session_id="s",
-                           expires_at=CLAIMS.expires_at + 10**6)
+    forged = SessionClaims(
+        tenant="globex", key_id=record.key_id, session_id="s", expires_at=CLAIMS.expires_at + 10**6
+    )
     assert sessions.check(sign_session(forged, SECRET)) is None
 
 
@@ -130,23 +150,28 @@ def test_a_signed_out_session_stays_out_even_with_a_copy_of_the_cookie(
     assert 0 < int(ttl) <= 3601  # type: ignore[arg-type]  # kept no longer than the session
 
 
-@pytest.mark.parametrize(("value", "kept"), [
-    ("/ui/jobs/0123abc", True),
-    ("/ui/jobs/a.b_c-d", True),
-    ("https://evil.example/ui/jobs/x", False),
-    ("//evil.example/ui/jobs/x", False),
-    ("/ui/jobs/x/../../v1/jobs", False),
-    ("/ui/jobs/x?y=1", False),
-    ("/ui/login", False),
-    ("/v1/jobs", False),
-    ("javascript:alert(1)", False),
-    ("/ui/jobs/x\n", False),
-    ("", False),
-    (None, False),
-])
+@pytest.mark.parametrize(
+    ("value", "kept"),
+    [
+        ("/ui/jobs/0123abc", True),
+        ("/ui/jobs/a.b_c-d", True),
+        ("https://evil.example/ui/jobs/x", False),
+        ("//evil.example/ui/jobs/x", False),
+        ("/ui/jobs/x/../../v1/jobs", False),
+        ("/ui/jobs/x?y=1", False),
+        ("/ui/login", False),
+        ("/v1/jobs", False),
+        ("javascript:alert(1)", False),
+        ("/ui/jobs/x\n", False),
+        ("", False),
+        (None, False),
+    ],
+)
 def test_after_sign_in_only_a_job_page_of_this_gateway_is_a_destination(
-    value: str | None, kept: bool,
+    value: str | None,
+    kept: bool,
 ) -> None:
     assert safe_next(value) == (value if kept else None)
-    assert login_location(value) == ("/ui/login?next=%2Fui%2Fjobs%2F" + value.split("/")[-1]
-                                     if kept and value else "/ui/login")
+    assert login_location(value) == (
+        "/ui/login?next=%2Fui%2Fjobs%2F" + value.split("/")[-1] if kept and value else "/ui/login"
+    )

@@ -62,7 +62,9 @@ class ScriptedImap:
                         time.sleep(0.6)  # several read timeouts pass first
                         conn.sendall(b"* OK Still here\r\n* 4 EXISTS\r\n* 1 RECENT\r\n")
                 elif command == "CAPABILITY":
-                    conn.sendall(b"* CAPABILITY IMAP4rev1 IDLE\r\n" + tag.encode() + b" OK done\r\n")
+                    conn.sendall(
+                        b"* CAPABILITY IMAP4rev1 IDLE\r\n" + tag.encode() + b" OK done\r\n"
+                    )
                 elif command == "LOGOUT":
                     conn.sendall(b"* BYE\r\n" + tag.encode() + b" OK bye\r\n")
                     return
@@ -80,7 +82,9 @@ def peer(request: pytest.FixtureRequest) -> Iterator[tuple[ScriptedImap, IdleIMA
 
 
 @pytest.mark.parametrize("peer", ["wake"], indirect=True)
-def test_idle_wakes_on_exists_and_the_connection_stays_usable(peer: tuple[ScriptedImap, IdleIMAP4]) -> None:
+def test_idle_wakes_on_exists_and_the_connection_stays_usable(
+    peer: tuple[ScriptedImap, IdleIMAP4],
+) -> None:
     _, conn = peer
     assert isinstance(conn.file, SocketReader) and has_idle(conn)
     assert idle(conn, max_s=60, tick_s=0.05) is True
@@ -117,17 +121,21 @@ def test_socket_reader_survives_a_timeout_and_reads_literals() -> None:
 
 # --- Sent → feedback ---------------------------------------------------------------------------
 
-ORIGINAL = (b"From: Jo <jo@example.org>\r\nTo: help@example.com\r\nSubject: printer jams\r\n"
-            b"Date: Mon, 1 Jul 2002 10:00:00 +0000\r\nMessage-ID: <q1@example.org>\r\n\r\n"
-            b"My printer jams. What should I do?\r\n")
+ORIGINAL = (
+    b"From: Jo <jo@example.org>\r\nTo: help@example.com\r\nSubject: printer jams\r\n"
+    b"Date: Mon, 1 Jul 2002 10:00:00 +0000\r\nMessage-ID: <q1@example.org>\r\n\r\n"
+    b"My printer jams. What should I do?\r\n"
+)
 DRAFT = "Hi Jo,\n\nClean the rollers and try again."
 
 
 def _sent(body: str, *, headers: str = "In-Reply-To: <q1@example.org>\r\n") -> bytes:
-    return (f"From: help@example.com\r\nTo: jo@example.org\r\nSubject: Re: printer jams\r\n"
-            f"Message-ID: <s{abs(hash(body))}@example.com>\r\n{headers}\r\n"
-            f"{body}\r\n\r\nOn Mon, 1 Jul 2002, Jo wrote:\r\n> My printer jams.\r\n"
-            f"-- \r\nHelp desk\r\n").encode()
+    return (
+        f"From: help@example.com\r\nTo: jo@example.org\r\nSubject: Re: printer jams\r\n"
+        f"Message-ID: <s{abs(hash(body))}@example.com>\r\n{headers}\r\n"
+        f"{body}\r\n\r\nOn Mon, 1 Jul 2002, Jo wrote:\r\n> My printer jams.\r\n"
+        f"-- \r\nHelp desk\r\n"
+    ).encode()
 
 
 def test_normalise_and_similarity() -> None:
@@ -137,29 +145,46 @@ def test_normalise_and_similarity() -> None:
 
 
 def test_feedback_for_edited_and_unchanged() -> None:
-    info = {"question": "printer jams What should I do?", "draft": DRAFT, "job_id": "j1",
-            "digest": "d", "cited_doc_ids": ["kb#1"]}
-    edited, sim = feedback_for(parse_message(_sent("Hi Jo,\n\nClean the rollers, then "
-                                                   "update the driver.")), info, tenant="t")
+    info = {
+        "question": "printer jams What should I do?",
+        "draft": DRAFT,
+        "job_id": "j1",
+        "digest": "d",
+        "cited_doc_ids": ["kb#1"],
+    }
+    edited, sim = feedback_for(
+        parse_message(_sent("Hi Jo,\n\nClean the rollers, then update the driver.")),
+        info,
+        tenant="t",
+    )
     assert edited.corrected_answer == "Hi Jo,\n\nClean the rollers, then update the driver."
     assert edited.answer == DRAFT and edited.query == info["question"] and 0 < sim < 1
     assert edited.rating == edited_rating(sim) and edited.cited_doc_ids == ["kb#1"]
-    same, sim = feedback_for(parse_message(_sent(DRAFT.replace("\n\n", "\n\n  "))), info, tenant="t")
+    same, sim = feedback_for(
+        parse_message(_sent(DRAFT.replace("\n\n", "\n\n  "))), info, tenant="t"
+    )
     assert same.corrected_answer is None and same.rating == ACCEPTED_RATING and sim == 1.0
     again, _ = feedback_for(parse_message(_sent(DRAFT.replace("\n\n", "\n\n  "))), info, tenant="t")
     assert again.feedback_id == same.feedback_id  # one id per (tenant, sent message)
 
 
 def test_reply_refs_order() -> None:
-    raw = _sent("x", headers="In-Reply-To: <a@x> (junk)\r\nReferences: <z@x> <b@x>\r\n"
-                             "X-Ragrelay-Reply-Key: abc\r\n")
+    raw = _sent(
+        "x",
+        headers="In-Reply-To: <a@x> (junk)\r\nReferences: <z@x> <b@x>\r\n"
+        "X-Ragrelay-Reply-Key: abc\r\n",
+    )
     refs = reply_refs(parse_message(raw), raw)
     assert refs[:2] == ["<a@x>", "<b@x>"] and refs[-1] == "abc" and len(refs) == 4
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "redis"])
 def test_ledger_remembers_drafts_under_every_ref(kind: str, tmp_path: Path) -> None:
-    ledger = SqliteLedger(tmp_path / "l.sqlite3") if kind == "sqlite" else RedisLedger(fakeredis.FakeRedis())
+    ledger = (
+        SqliteLedger(tmp_path / "l.sqlite3")
+        if kind == "sqlite"
+        else RedisLedger(fakeredis.FakeRedis())
+    )
     ledger.record_draft("t", ["<q1@x>", "digest", "<d1@x>"], {"draft": "v1"})
     ledger.record_draft("t", ["<q1@x>", "digest"], {"draft": "v2"})
     assert ledger.find_draft("t", "<q1@x>") == {"draft": "v2"}
@@ -185,13 +210,18 @@ def test_sent_scanner_over_a_maildir_records_once(tmp_path: Path) -> None:
     parsed = parse_message(ORIGINAL)
     ledger = SqliteLedger(tmp_path / "l.sqlite3")
     draft = build_draft(parsed, DRAFT, tenant="t")
-    ledger.record_draft("t", [parsed.key, key_digest("t", parsed.key), str(draft["Message-ID"])],
-                        {"question": parsed.question(), "draft": DRAFT, "job_id": "j1"})
+    ledger.record_draft(
+        "t",
+        [parsed.key, key_digest("t", parsed.key), str(draft["Message-ID"])],
+        {"question": parsed.question(), "draft": DRAFT, "job_id": "j1"},
+    )
     (sent_dir / "new" / "1.edited").write_bytes(_sent("Hi Jo,\n\nPlease call us."))
     (sent_dir / "new" / "2.unrelated").write_bytes(_sent("Lunch?", headers=""))
     (sent_dir / "new" / "3.kept-id").write_bytes(
-        _sent(DRAFT, headers="").replace(b"Message-ID: <s", b"X-Old: <s", 1)
-        .replace(b"From:", f"Message-ID: {draft['Message-ID']}\r\nFrom:".encode(), 1))
+        _sent(DRAFT, headers="")
+        .replace(b"Message-ID: <s", b"X-Old: <s", 1)
+        .replace(b"From:", f"Message-ID: {draft['Message-ID']}\r\nFrom:".encode(), 1)
+    )
     store = FeedbackStore(fakeredis.FakeRedis(), prefix="p")
     scanner = SentScanner(sent_box, ledger, store, tenant="t")
     outcomes = scanner.run_once()

@@ -26,7 +26,7 @@ from ragrelay.inbox.process import InboxProcessor, idempotency_key, job_request
 from schemas import JobRequest, JobResult
 
 ORIGINAL = (
-    b"From: \"Doe, Jane\" <jane@example.org>\r\nTo: Help Desk <help@example.com>\r\n"
+    b'From: "Doe, Jane" <jane@example.org>\r\nTo: Help Desk <help@example.com>\r\n'
     b"Subject: [users] printer jams\r\nDate: Mon, 1 Jul 2002 10:00:00 +0000\r\n"
     b"Message-ID: <q2@example.org>\r\nReferences: <q0@example.org> <q1@example.org>\r\n"
     b"In-Reply-To: <q1@example.org>\r\n\r\nMy printer jams. What should I do?\r\n\r\n"
@@ -35,8 +35,10 @@ ORIGINAL = (
 
 
 def _message(i: int, subject: str = "question") -> bytes:
-    return (f"From: u{i}@example.org\r\nTo: help@example.com\r\nSubject: {subject} {i}\r\n"
-            f"Message-ID: <m{i}@example.org>\r\n\r\nHow do I fix thing {i}?\r\n").encode()
+    return (
+        f"From: u{i}@example.org\r\nTo: help@example.com\r\nSubject: {subject} {i}\r\n"
+        f"Message-ID: <m{i}@example.org>\r\n\r\nHow do I fix thing {i}?\r\n"
+    ).encode()
 
 
 # --- drafts -------------------------------------------------------------------------------
@@ -49,10 +51,16 @@ def test_draft_threads_swaps_addresses_and_quotes() -> None:
     assert draft["To"] == '"Doe, Jane" <jane@example.org>'
     assert draft["From"] == "Help Desk <help@example.com>"
     assert draft["In-Reply-To"] == "<q2@example.org>"
-    assert str(draft["References"]).split() == ["<q0@example.org>", "<q1@example.org>", "<q2@example.org>"]
+    assert str(draft["References"]).split() == [
+        "<q0@example.org>",
+        "<q1@example.org>",
+        "<q2@example.org>",
+    ]
     assert draft[DRAFT_KEY_HEADER] == key_digest("acme", "<q2@example.org>")
     text = draft.get_content()
-    assert text.startswith("Hi Jane,\n\nClean the rollers.\n\nOn Mon, 01 Jul 2002 10:00:00 +0000, Doe, Jane wrote:\n")
+    assert text.startswith(
+        "Hi Jane,\n\nClean the rollers.\n\nOn Mon, 01 Jul 2002 10:00:00 +0000, Doe, Jane wrote:\n"
+    )
     assert "> My printer jams. What should I do?" in text
     assert "> > earlier: it jammed last week" in text  # the history stays in the quote
     assert reply_subject("RE: x") == "RE: x" and reply_subject("") == "Re: your message"
@@ -120,8 +128,10 @@ def test_sqlite_ledger_one_winner_across_processes(tmp_path: Path) -> None:
     keys = [f"<k{i}@x>" for i in range(60)]
     queue: multiprocessing.Queue = multiprocessing.get_context("spawn").Queue()  # type: ignore[type-arg]
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_claim_many, args=(str(tmp_path / "l.sqlite3"), keys, queue))
-             for _ in range(3)]
+    procs = [
+        ctx.Process(target=_claim_many, args=(str(tmp_path / "l.sqlite3"), keys, queue))
+        for _ in range(3)
+    ]
     for p in procs:
         p.start()
     results = [queue.get(timeout=60) for _ in procs]
@@ -157,8 +167,9 @@ def test_eml_dir_drafts_are_idempotent(tmp_path: Path) -> None:
     assert box.store_draft("d1", _draft_for(_message(1)))
     assert not box.store_draft("d1", _draft_for(_message(1)))
     assert [p.name for p in (tmp_path / "Drafts").iterdir()] == ["d1.eml"]
-    stored = email.message_from_bytes((tmp_path / "Drafts" / "d1.eml").read_bytes(),
-                                      policy=email.policy.default)
+    stored = email.message_from_bytes(
+        (tmp_path / "Drafts" / "d1.eml").read_bytes(), policy=email.policy.default
+    )
     assert stored["In-Reply-To"] == "<m1@example.org>"
 
 
@@ -181,7 +192,10 @@ def test_maildir_delivery_draft_flag_and_processed_keyword(tmp_path: Path) -> No
     box.mark_processed(refs[0])
     box.mark_processed(refs[1])
     assert (tmp_path / "dovecot-keywords").read_text() == "0 $Junk\n1 $RagrelayProcessed\n"
-    assert sorted(p.name for p in (tmp_path / "cur").iterdir()) == ["1000.M1.host:2,b", "1001.M2.host:2,Sb"]
+    assert sorted(p.name for p in (tmp_path / "cur").iterdir()) == [
+        "1000.M1.host:2,b",
+        "1001.M2.host:2,Sb",
+    ]
     assert list(MaildirMailbox(tmp_path).fetch()) == []
 
 
@@ -196,10 +210,14 @@ def test_plain_maildir_gets_a_plain_drafts_folder(tmp_path: Path) -> None:
 
 def test_mbox_reader_and_documents(tmp_path: Path) -> None:
     path = tmp_path / "a.mbox.gz"
-    body = (b"From a@x Mon Jul  1 10:00:00 2002\n" + _message(1).replace(b"\r\n", b"\n")
-            + b"\n>From the top\nOn Mon, Bob wrote:\n> quoted\n\n"
-            b"From b@x Mon Jul  1 10:00:00 2002\n" + _message(2).replace(b"\r\n", b"\n")
-            + b"\nFrom c@x Mon Jul  1 10:00:00 2002\nnot mail at all\n")
+    body = (
+        b"From a@x Mon Jul  1 10:00:00 2002\n"
+        + _message(1).replace(b"\r\n", b"\n")
+        + b"\n>From the top\nOn Mon, Bob wrote:\n> quoted\n\n"
+        b"From b@x Mon Jul  1 10:00:00 2002\n"
+        + _message(2).replace(b"\r\n", b"\n")
+        + b"\nFrom c@x Mon Jul  1 10:00:00 2002\nnot mail at all\n"
+    )
     path.write_bytes(gzip.compress(body))
     raws = list(iter_mbox_messages(path))
     assert len(raws) == 3
@@ -217,7 +235,13 @@ def test_mbox_reader_and_documents(tmp_path: Path) -> None:
 def test_imap_url_parsing() -> None:
     t = parse_imap_url("imaps://agent%40example.com:s%3Acret@mail.example.com/Support")
     assert (t.host, t.port, t.tls, t.user, t.password, t.mailbox) == (
-        "mail.example.com", 993, True, "agent@example.com", "s:cret", "Support")
+        "mail.example.com",
+        993,
+        True,
+        "agent@example.com",
+        "s:cret",
+        "Support",
+    )
     assert parse_imap_url("imap://h:1143", "u", "p").mailbox == "INBOX"
     assert "s:cret" not in t.redacted()
     with pytest.raises(ConfigError, match="login missing"):
@@ -249,14 +273,25 @@ class Client:
 
             raise JobTimeout("too slow")
         triage = "spam" if "spam" in request.query else "needs_reply"
-        return JobResult(job_id=job_id, tenant=request.tenant, kind="email_reply",
-                         status="succeeded", answer="Answer.", stop_reason="accepted", triage=triage)
+        return JobResult(
+            job_id=job_id,
+            tenant=request.tenant,
+            kind="email_reply",
+            status="succeeded",
+            answer="Answer.",
+            stop_reason="accepted",
+            triage=triage,
+        )
 
 
 def test_loop_drafts_skips_and_retries_failures(tmp_path: Path) -> None:
     box = EmlDirMailbox(tmp_path)
-    messages = [RawMessage("1", _message(1)), RawMessage("2", _message(2, "spam offer")),
-                RawMessage("3", b"\x00junk"), RawMessage("4", _message(4, "slow"))]
+    messages = [
+        RawMessage("1", _message(1)),
+        RawMessage("2", _message(2, "spam offer")),
+        RawMessage("3", b"\x00junk"),
+        RawMessage("4", _message(4, "slow")),
+    ]
     ledger = SqliteLedger(tmp_path / "l.sqlite3")
     processor = InboxProcessor(box, ledger, Client(fail_on="slow"), tenant="acme", window=2)
     statuses = {o.ref: o.status for o in processor.run_once(messages)}

@@ -31,7 +31,7 @@ def test_every_shared_inbox_message_parses() -> None:
 def test_broken_and_unknown_charsets_fall_back() -> None:
     raw = (
         b"From: a@example.org\r\nSubject: =?x-unknown?q?caf=E9?=\r\nMessage-ID: <c@x>\r\n"
-        b"Content-Type: text/plain; charset=\"x-no-such-charset\"\r\n"
+        b'Content-Type: text/plain; charset="x-no-such-charset"\r\n'
         b"Content-Transfer-Encoding: quoted-printable\r\n\r\nCaf=E9 cr=E8me, 10 =80\r\n"
     )
     parsed = parse_message(raw)
@@ -48,17 +48,19 @@ def test_base64_multipart_prefers_plain_and_lists_attachments() -> None:
         "From: Ann <ann@example.org>\r\nTo: list@example.org\r\nSubject: patch\r\n"
         "Message-ID: <m1@example.org>\r\nMIME-Version: 1.0\r\n"
         'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n'
-        "--XX\r\nContent-Type: multipart/alternative; boundary=\"YY\"\r\n\r\n"
+        '--XX\r\nContent-Type: multipart/alternative; boundary="YY"\r\n\r\n'
         "--YY\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
         f"{text}\r\n--YY\r\nContent-Type: text/html\r\n\r\n<p>HTML twin</p>\r\n--YY--\r\n"
-        "--XX\r\nContent-Type: application/pdf; name=\"fix.pdf\"\r\n"
-        "Content-Disposition: attachment; filename=\"fix.pdf\"\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        '--XX\r\nContent-Type: application/pdf; name="fix.pdf"\r\n'
+        'Content-Disposition: attachment; filename="fix.pdf"\r\nContent-Transfer-Encoding: base64\r\n\r\n'
         f"{pdf}\r\n--XX--\r\n"
     ).encode()
     parsed = parse_message(raw)
     assert parsed.body.strip() == "Hello, is the patch in 2.4?"
     assert not parsed.html_only
-    assert [(a.filename, a.content_type) for a in parsed.attachments] == [("fix.pdf", "application/pdf")]
+    assert [(a.filename, a.content_type) for a in parsed.attachments] == [
+        ("fix.pdf", "application/pdf")
+    ]
     assert "%PDF" not in parsed.body
     assert parsed.to_metadata()["email"]["attachments"] == "fix.pdf"
 
@@ -112,7 +114,7 @@ def test_missing_message_id_uses_a_content_hash() -> None:
 
 def test_metadata_is_flat_strings_for_the_worker() -> None:
     raw = (
-        b"From: \"Doe, Jane\" <jane@example.org>\r\nTo: help@example.com\r\nSubject: Q\r\n"
+        b'From: "Doe, Jane" <jane@example.org>\r\nTo: help@example.com\r\nSubject: Q\r\n'
         b"List-Id: Users <users.example.org>\r\nPrecedence: bulk\r\nMessage-ID: <q@x>\r\n\r\n"
         b"How do I reset it?\r\n"
     )
@@ -127,9 +129,13 @@ def test_metadata_is_flat_strings_for_the_worker() -> None:
 def test_every_message_becomes_job_metadata_within_the_cap() -> None:
     """A long, multi-byte body and many long headers still make a job that can be stored."""
     headers = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 5000) for i in range(100))
-    body = ("é€😀 quote \" back\\slash \n" * 20_000).encode()
-    raw = (b"From: a@example.org\r\nSubject: big\r\n" + headers
-           + b"Content-Type: text/plain; charset=utf-8\r\n\r\n" + body)
+    body = ('é€😀 quote " back\\slash \n' * 20_000).encode()
+    raw = (
+        b"From: a@example.org\r\nSubject: big\r\n"
+        + headers
+        + b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        + body
+    )
     meta = parse_message(raw).to_metadata()
     assert limits.metadata(meta) is meta
     assert len(meta["email"]["body"]) > 1000  # cut to fit, not dropped

@@ -13,11 +13,28 @@ from ragrelay.observe.flywheel import export_cases, parse_since, to_case
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC).timestamp()
 
 
-def rec(fid: str, *, at: float, rating: int, job: str = "j1", query: str | None = "Who?",
-        corrected: str | None = None, answer: str | None = "Bob") -> FeedbackRecord:
-    return FeedbackRecord(feedback_id=fid, job_id=job, tenant="acme", at=at, rating=rating,
-                          corrected_answer=corrected, query=query, answer=answer,
-                          status="succeeded", cited_doc_ids=["d1"])
+def rec(
+    fid: str,
+    *,
+    at: float,
+    rating: int,
+    job: str = "j1",
+    query: str | None = "Who?",
+    corrected: str | None = None,
+    answer: str | None = "Bob",
+) -> FeedbackRecord:
+    return FeedbackRecord(
+        feedback_id=fid,
+        job_id=job,
+        tenant="acme",
+        at=at,
+        rating=rating,
+        corrected_answer=corrected,
+        query=query,
+        answer=answer,
+        status="succeeded",
+        cited_doc_ids=["d1"],
+    )
 
 
 def test_since_accepts_dates_datetimes_and_ages() -> None:

@@ -18,19 +18,42 @@ def ev(type_: str, at: float, **kw: object) -> TraceEvent:
     return TraceEvent(job_id=JOB, type=type_, at=T0 + at, **kw)
 
 
-def done(stage: str, it: int, shard: int, start: float, end: float, lane: tuple[str, int],
-         outcome: str = "ok", **detail: object) -> TraceEvent:
+def done(
+    stage: str,
+    it: int,
+    shard: int,
+    start: float,
+    end: float,
+    lane: tuple[str, int],
+    outcome: str = "ok",
+    **detail: object,
+) -> TraceEvent:
     usage = Usage(llm_calls=1, input_tokens=100, output_tokens=20, cost_usd=0.001).to_dict()
-    return ev("step.completed", end, stage=stage, step_id=f"{JOB}/{it}/{stage}/{shard}",
-              iteration=it, worker_host=lane[0], worker_pid=lane[1], started_at=T0 + start,
-              ended_at=T0 + end, outcome=outcome,
-              detail={"usage": usage, "model": "m", "prompt_version": f"{stage}@v1:abc",
-                      **detail})
+    return ev(
+        "step.completed",
+        end,
+        stage=stage,
+        step_id=f"{JOB}/{it}/{stage}/{shard}",
+        iteration=it,
+        worker_host=lane[0],
+        worker_pid=lane[1],
+        started_at=T0 + start,
+        ended_at=T0 + end,
+        outcome=outcome,
+        detail={"usage": usage, "model": "m", "prompt_version": f"{stage}@v1:abc", **detail},
+    )
 
 
 def sent(stage: str, it: int, shard: int, at: float, attempt: int = 1) -> TraceEvent:
-    return ev("step.dispatched", at, stage=stage, step_id=f"{JOB}/{it}/{stage}/{shard}",
-              iteration=it, outcome="sent", detail={"attempt": attempt})
+    return ev(
+        "step.dispatched",
+        at,
+        stage=stage,
+        step_id=f"{JOB}/{it}/{stage}/{shard}",
+        iteration=it,
+        outcome="sent",
+        detail={"attempt": attempt},
+    )
 
 
 A, R, G = ("host-a", 11), ("host-r", 22), ("host-g", 33)
@@ -38,42 +61,88 @@ A, R, G = ("host-a", 11), ("host-r", 22), ("host-g", 33)
 
 def two_iteration_trace() -> list[TraceEvent]:
     return [
-        ev("job.submitted", 0.0, outcome="accepted",
-           detail={"tenant": "acme", "kind": "question", "budget": {"max_iterations": 3}}),
+        ev(
+            "job.submitted",
+            0.0,
+            outcome="accepted",
+            detail={"tenant": "acme", "kind": "question", "budget": {"max_iterations": 3}},
+        ),
         ev("job.started", 0.0, outcome="ok"),
         sent("analysis", 1, 0, 0.0),
         done("analysis", 1, 0, 0.01, 0.05, A, rewrites=["q1", "q2"], sources=["internal"]),
-        sent("retrieval", 1, 0, 0.05), sent("retrieval", 1, 1, 0.05),
+        sent("retrieval", 1, 0, 0.05),
+        sent("retrieval", 1, 1, 0.05),
         done("retrieval", 1, 0, 0.06, 0.10, R, hits=10, source="internal"),
-        ev("step.timeout", 2.0, stage="retrieval", step_id=f"{JOB}/1/retrieval/1",
-           iteration=1, outcome="timeout", detail={"attempt": 1}),
+        ev(
+            "step.timeout",
+            2.0,
+            stage="retrieval",
+            step_id=f"{JOB}/1/retrieval/1",
+            iteration=1,
+            outcome="timeout",
+            detail={"attempt": 1},
+        ),
         sent("retrieval", 1, 1, 2.0, attempt=2),
         done("retrieval", 1, 1, 2.01, 2.05, R, hits=8, source="internal"),
         sent("generation", 1, 0, 2.05),
         done("generation", 1, 0, 2.06, 2.50, G, citations=["d1#0"]),
         sent("evaluation", 1, 0, 2.5),
-        done("evaluation", 1, 0, 2.51, 2.60, A, outcome="revise",
-             scores={"faithfulness": 0.5, "relevance": 0.4}),
+        done(
+            "evaluation",
+            1,
+            0,
+            2.51,
+            2.60,
+            A,
+            outcome="revise",
+            scores={"faithfulness": 0.5, "relevance": 0.4},
+        ),
         sent("analysis", 2, 0, 2.6),
         done("analysis", 2, 0, 2.61, 2.65, A, rewrites=["q3"]),
         sent("retrieval", 2, 0, 2.65),
-        ev("step.failed", 2.70, stage="retrieval", step_id=f"{JOB}/2/retrieval/0", iteration=2,
-           worker_host="host-r", worker_pid=22, outcome="permanent",
-           detail={"error": "web source down </script><b>"}),
+        ev(
+            "step.failed",
+            2.70,
+            stage="retrieval",
+            step_id=f"{JOB}/2/retrieval/0",
+            iteration=2,
+            worker_host="host-r",
+            worker_pid=22,
+            outcome="permanent",
+            detail={"error": "web source down </script><b>"},
+        ),
         sent("generation", 2, 0, 2.7),
         done("generation", 2, 0, 2.71, 3.0, G, citations=["d1#0"]),
         sent("evaluation", 2, 0, 3.0),
-        done("evaluation", 2, 0, 3.01, 3.1, A, outcome="accept",
-             scores={"faithfulness": 0.9, "relevance": 0.8}),
-        ev("job.finished", 3.1, iteration=2, outcome="succeeded",
-           detail={"stop_reason": "accepted"}),
+        done(
+            "evaluation",
+            2,
+            0,
+            3.01,
+            3.1,
+            A,
+            outcome="accept",
+            scores={"faithfulness": 0.9, "relevance": 0.8},
+        ),
+        ev(
+            "job.finished",
+            3.1,
+            iteration=2,
+            outcome="succeeded",
+            detail={"stop_reason": "accepted"},
+        ),
     ]
 
 
 def result() -> JobResult:
     return JobResult(
-        job_id=JOB, tenant="acme", status="succeeded", stop_reason="accepted", iterations=2,
-        answer="Paris is the capital <of> France.", scores={"faithfulness": 0.9},
+        job_id=JOB,
+        tenant="acme",
+        status="succeeded",
+        stop_reason="accepted",
+        iterations=2,
+        answer="Paris is the capital <of> France.",
+        scores={"faithfulness": 0.9},
         citations=[Citation(chunk_id="d1#0", doc_id="d1", title="France", quote="Paris…")],
         usage=Usage(llm_calls=8, input_tokens=800, output_tokens=160, cost_usd=0.008),
     )
@@ -101,7 +170,8 @@ def test_one_bar_per_completed_step_on_its_worker_lane() -> None:
     completed = [e for e in trace if e.type == "step.completed"]
     assert len(bars) == len(completed) == 8
     assert sorted(b["data-step-id"] or "" for b in bars) == sorted(
-        e.step_id or "" for e in completed)
+        e.step_id or "" for e in completed
+    )
     by_step = {b["data-step-id"]: b for b in bars}
     assert by_step[f"{JOB}/1/generation/0"]["data-lane"] == "host-g:33"
     assert by_step[f"{JOB}/2/evaluation/0"]["data-outcome"] == "accept"
@@ -110,8 +180,11 @@ def test_one_bar_per_completed_step_on_its_worker_lane() -> None:
 
 def test_bars_are_placed_in_time_order_and_sized_by_duration() -> None:
     tags = parse(render_timeline(result(), two_iteration_trace()))
-    bars = {a["data-step-id"]: a for t, a in tags
-            if t == "rect" and "step-bar" in (a.get("class") or "")}
+    bars = {
+        a["data-step-id"]: a
+        for t, a in tags
+        if t == "rect" and "step-bar" in (a.get("class") or "")
+    }
     gen1, ana2 = bars[f"{JOB}/1/generation/0"], bars[f"{JOB}/2/analysis/0"]
     assert float(gen1["x"] or 0) < float(ana2["x"] or 0)
     assert float(gen1["width"] or 0) > float(ana2["width"] or 0)  # 440 ms vs 40 ms
@@ -163,22 +236,36 @@ def test_a_running_job_refreshes_and_has_no_answer_yet() -> None:
 
 
 def test_an_empty_trace_still_renders() -> None:
-    html = render_timeline(JobResult(job_id=JOB, tenant="t", status="failed",
-                                     stop_reason="invalid_request", error="bad"), [])
+    html = render_timeline(
+        JobResult(
+            job_id=JOB, tenant="t", status="failed", stop_reason="invalid_request", error="bad"
+        ),
+        [],
+    )
     assert "bad" in html and "step-bar" not in html.split("<script")[0].split("</style>")[1]
 
 
 def with_citation_urls(*urls: str | None) -> JobResult:
-    cites = [Citation(chunk_id=f"d{i}#0", doc_id=f"d{i}", title=f"doc {i}", url=url)
-             for i, url in enumerate(urls)]
+    cites = [
+        Citation(chunk_id=f"d{i}#0", doc_id=f"d{i}", title=f"doc {i}", url=url)
+        for i, url in enumerate(urls)
+    ]
     return result().model_copy(update={"citations": cites})
 
 
 def test_only_http_citation_urls_become_links() -> None:
-    html = render_timeline(with_citation_urls(
-        "javascript:alert(document.location)", " JaVa\tScRiPt:alert(1)",
-        "data:text/html,<script>alert(1)</script>", "vbscript:msgbox(1)", "//evil.example/x",
-        "https://example.com/doc?a=1&b=2", None), two_iteration_trace())
+    html = render_timeline(
+        with_citation_urls(
+            "javascript:alert(document.location)",
+            " JaVa\tScRiPt:alert(1)",
+            "data:text/html,<script>alert(1)</script>",
+            "vbscript:msgbox(1)",
+            "//evil.example/x",
+            "https://example.com/doc?a=1&b=2",
+            None,
+        ),
+        two_iteration_trace(),
+    )
     links = [a for t, a in parse(html) if t == "a"]
     assert [a["href"] for a in links] == ["https://example.com/doc?a=1&b=2"]
     assert links[0]["rel"] == "noopener noreferrer nofollow"

@@ -30,19 +30,30 @@ from workers.email.triage import (
 
 
 def _spam(i: int) -> dict[str, str]:
-    return {"subject": f"LOWEST mortgage rates guaranteed {i}!!!", "from": f"deal{i}123@cheap{i}.biz",
-            "body": f"Click here now, 100% free money, act now, limited time offer {i}. $$$ win"}
+    return {
+        "subject": f"LOWEST mortgage rates guaranteed {i}!!!",
+        "from": f"deal{i}123@cheap{i}.biz",
+        "body": f"Click here now, 100% free money, act now, limited time offer {i}. $$$ win",
+    }
 
 
 def _question(i: int) -> dict[str, str]:
-    return {"subject": f"Re: [ILUG] kernel {i} panics on boot", "from": f"Ann <ann{i}@tcd.ie>",
-            "body": f"Has anyone seen the kernel 2.4.{i} panic with raid1? How do I debug it?",
-            "list_id": "ILUG <ilug.linux.ie>", "precedence": "bulk", "in_reply_to": f"<{i}@x>"}
+    return {
+        "subject": f"Re: [ILUG] kernel {i} panics on boot",
+        "from": f"Ann <ann{i}@tcd.ie>",
+        "body": f"Has anyone seen the kernel 2.4.{i} panic with raid1? How do I debug it?",
+        "list_id": "ILUG <ilug.linux.ie>",
+        "precedence": "bulk",
+        "in_reply_to": f"<{i}@x>",
+    }
 
 
 def _fyi(i: int) -> dict[str, str]:
-    return {"subject": f"[use Perl] Headlines for 2002-08-{i:02d}", "from": "pudge@perl.org",
-            "body": f"Headlines: perl 5.8.{i} released. Read more on the site. Newsletter digest."}
+    return {
+        "subject": f"[use Perl] Headlines for 2002-08-{i:02d}",
+        "from": "pudge@perl.org",
+        "body": f"Headlines: perl 5.8.{i} released. Read more on the site. Newsletter digest.",
+    }
 
 
 EXAMPLES = (
@@ -57,7 +68,9 @@ def model() -> TriageModel:
     return fit(EXAMPLES, folds=3)
 
 
-def test_model_separates_clear_cases_and_round_trips_as_json(model: TriageModel, tmp_path: Path) -> None:
+def test_model_separates_clear_cases_and_round_trips_as_json(
+    model: TriageModel, tmp_path: Path
+) -> None:
     path = default_model_path(tmp_path)
     model.save(path)
     assert json.loads(path.read_text())["format"] == "ragrelay-triage/2"
@@ -104,15 +117,29 @@ def test_blocks_keep_header_evidence_loud_in_long_mail() -> None:
 
 def test_sender_recipient_and_thread_features() -> None:
     email = {
-        "subject": "Re: [ILUG] raid", "from": "Ann <Ann.Lee@tcd.ie>", "from_email": "Ann.Lee@tcd.ie",
-        "to": "ilug@linux.ie, bob@example.org", "list_post": "<mailto:ilug@linux.ie>",
-        "reply_to": "ilug@linux.ie", "references": "<a@x> <b@x> <c@x>",
+        "subject": "Re: [ILUG] raid",
+        "from": "Ann <Ann.Lee@tcd.ie>",
+        "from_email": "Ann.Lee@tcd.ie",
+        "to": "ilug@linux.ie, bob@example.org",
+        "list_post": "<mailto:ilug@linux.ie>",
+        "reply_to": "ilug@linux.ie",
+        "references": "<a@x> <b@x> <c@x>",
         "body": "On Tue, Bob wrote:\n\nDoes anyone know why? Can you check it?",
     }
     feats = set(email_features(email))
-    assert {"fa:ann.lee@tcd.ie", "fl:ann.lee", "x:to_count_2", "x:to_list", "x:reply_to_list",
-            "x:refs_3", "x:attribution", "x:ends_question", "x:asks_anyone",
-            "x:second_person", "x:non_ascii_0"} <= feats
+    assert {
+        "fa:ann.lee@tcd.ie",
+        "fl:ann.lee",
+        "x:to_count_2",
+        "x:to_list",
+        "x:reply_to_list",
+        "x:refs_3",
+        "x:attribution",
+        "x:ends_question",
+        "x:asks_anyone",
+        "x:second_person",
+        "x:non_ascii_0",
+    } <= feats
     assert "x:non_ascii_4" in email_features({"body": "第十一届电子展组委会" * 5})
 
 
@@ -144,14 +171,23 @@ def test_missing_model_falls_back_to_rules_and_says_so(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("email", "label", "source"),
     [
-        ({"subject": "Out of office", "auto_submitted": "auto-replied"}, "no_reply", "rule:auto-submitted"),
-        ({"subject": "Delivery failure", "from": "MAILER-DAEMON@mx.example.com"}, "no_reply", "rule:automatic-sender"),
+        (
+            {"subject": "Out of office", "auto_submitted": "auto-replied"},
+            "no_reply",
+            "rule:auto-submitted",
+        ),
+        (
+            {"subject": "Delivery failure", "from": "MAILER-DAEMON@mx.example.com"},
+            "no_reply",
+            "rule:automatic-sender",
+        ),
         ({"subject": "hi?", "precedence": "junk"}, "no_reply", "rule:precedence-junk"),
         ({"subject": "win", "x_spam_flag": "YES"}, "spam", "rule:x-spam-flag"),
     ],
 )
-def test_rules_win_over_the_model(model: TriageModel, tmp_path: Path, email: dict[str, str],
-                                  label: str, source: str) -> None:
+def test_rules_win_over_the_model(
+    model: TriageModel, tmp_path: Path, email: dict[str, str], label: str, source: str
+) -> None:
     path = tmp_path / "m.json"
     model.save(path)
     decision = classify_detailed(email, path)
@@ -180,8 +216,12 @@ def test_no_reply_threshold_moves_only_the_ham_boundary() -> None:
     assert decide_from_probabilities(probs, 0.5, 0.65) == ("needs_reply", 0.36)
     assert decide_from_probabilities({"spam": 0.8, "no_reply": 0.2}, 0.5, 0.9)[0] == "spam"
     # out-of-fold shares 0.2 / 0.58 / 0.62 / 0.9: only a cut in (0.58, 0.62] gets all four
-    oof = [{"needs_reply": 0.8, "no_reply": 0.2}, {"needs_reply": 0.42, "no_reply": 0.58},
-           {"needs_reply": 0.38, "no_reply": 0.62}, {"needs_reply": 0.1, "no_reply": 0.9}]
+    oof = [
+        {"needs_reply": 0.8, "no_reply": 0.2},
+        {"needs_reply": 0.42, "no_reply": 0.58},
+        {"needs_reply": 0.38, "no_reply": 0.62},
+        {"needs_reply": 0.1, "no_reply": 0.9},
+    ]
     truth = ["needs_reply", "needs_reply", "no_reply", "no_reply"]
     assert choose_no_reply_threshold(oof, truth, 0.5) == 0.6
     # nothing to separate: every cut ties, the neutral 0.5 wins
@@ -192,8 +232,9 @@ def test_model_changes_are_picked_up(model: TriageModel, tmp_path: Path) -> None
     path = tmp_path / "m.json"
     model.save(path)
     first = load_model(path)
-    relabelled = TriageModel(model.classes, model.vocabulary, model.idf, model.coef,
-                             model.intercept, 0.01, {"v": 2})
+    relabelled = TriageModel(
+        model.classes, model.vocabulary, model.idf, model.coef, model.intercept, 0.01, {"v": 2}
+    )
     relabelled.save(path)
     second = load_model(path)
     assert first is not None and second is not None and second.spam_threshold == 0.01

@@ -30,7 +30,8 @@ def _weights(rng: np.random.Generator) -> dict[str, F32]:
         "embeddings.word_embeddings.weight": r(VOCAB, H),
         "embeddings.position_embeddings.weight": r(16, H),
         "embeddings.token_type_embeddings.weight": r(2, H),
-        "embeddings.LayerNorm.weight": 1 + r(H), "embeddings.LayerNorm.bias": r(H),
+        "embeddings.LayerNorm.weight": 1 + r(H),
+        "embeddings.LayerNorm.bias": r(H),
     }
     for i in range(LAYERS):
         p = f"encoder.layer.{i}."
@@ -56,8 +57,11 @@ def _write_safetensors(path: Path, tensors: dict[str, F32]) -> None:
     offset = 0
     for name, arr in tensors.items():
         data = np.ascontiguousarray(arr).tobytes()
-        header[name] = {"dtype": "F32", "shape": list(arr.shape),
-                        "data_offsets": [offset, offset + len(data)]}
+        header[name] = {
+            "dtype": "F32",
+            "shape": list(arr.shape),
+            "data_offsets": [offset, offset + len(data)],
+        }
         blobs.append(data)
         offset += len(data)
     raw = json.dumps(header).encode()
@@ -79,13 +83,16 @@ def _reference(w: dict[str, F32], ids: npt.NDArray[np.int64], mask: npt.NDArray[
     return out
 
 
-def _reference_tokens(w: dict[str, F32], ids: npt.NDArray[np.int64],
-                      mask: npt.NDArray[np.int64]) -> F32:
+def _reference_tokens(
+    w: dict[str, F32], ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]
+) -> F32:
     from scipy.special import erf  # type: ignore[import-untyped,unused-ignore]
 
-    x = (w["embeddings.word_embeddings.weight"][ids]
-         + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
-         + w["embeddings.token_type_embeddings.weight"][0])
+    x = (
+        w["embeddings.word_embeddings.weight"][ids]
+        + w["embeddings.position_embeddings.weight"][: ids.shape[1]]
+        + w["embeddings.token_type_embeddings.weight"][0]
+    )
     x = _ln(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
     bias = (1.0 - mask[:, None, None, :]) * -1e4
     d = H // HEADS
@@ -105,21 +112,34 @@ def _reference_tokens(w: dict[str, F32], ids: npt.NDArray[np.int64],
         s = np.exp(s - s.max(-1, keepdims=True))
         s /= s.sum(-1, keepdims=True)
         ctx = (s @ v).transpose(0, 2, 1, 3).reshape(*x.shape)
-        x = _ln(x + lin(ctx, "attention.output.dense"),
-                w[f"{p}attention.output.LayerNorm.weight"], w[f"{p}attention.output.LayerNorm.bias"])
+        x = _ln(
+            x + lin(ctx, "attention.output.dense"),
+            w[f"{p}attention.output.LayerNorm.weight"],
+            w[f"{p}attention.output.LayerNorm.bias"],
+        )
         h = lin(x, "intermediate.dense")
         h = 0.5 * h * (1 + erf(h / math.sqrt(2)))
-        x = _ln(x + lin(h, "output.dense"),
-                w[f"{p}output.LayerNorm.weight"], w[f"{p}output.LayerNorm.bias"])
+        x = _ln(
+            x + lin(h, "output.dense"),
+            w[f"{p}output.LayerNorm.weight"],
+            w[f"{p}output.LayerNorm.bias"],
+        )
     return x
 
 
 def test_built_graph_matches_numpy_bert(tmp_path: Path) -> None:
     w = _weights(np.random.default_rng(7))
     _write_safetensors(tmp_path / "model.safetensors", w)
-    (tmp_path / "config.json").write_text(json.dumps({
-        "hidden_size": H, "num_attention_heads": HEADS, "num_hidden_layers": LAYERS,
-        "layer_norm_eps": 1e-12}))
+    (tmp_path / "config.json").write_text(
+        json.dumps(
+            {
+                "hidden_size": H,
+                "num_attention_heads": HEADS,
+                "num_hidden_layers": LAYERS,
+                "layer_norm_eps": 1e-12,
+            }
+        )
+    )
     assert read_safetensors(tmp_path / "model.safetensors").keys() == w.keys()
     build_bert_encoder(tmp_path, tmp_path / "m.onnx")
     ids = np.array([[1, 5, 9, 2, 0, 0], [1, 7, 3, 8, 4, 2]], dtype=np.int64)
@@ -131,7 +151,9 @@ def test_built_graph_matches_numpy_bert(tmp_path: Path) -> None:
     np.testing.assert_allclose(tokens, _reference_tokens(w, ids, mask), atol=1e-4)
     assert np.linalg.norm(got, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
     # padding must not change a text's vector
-    (alone,) = session.run(["embedding"], {"input_ids": ids[:1, :4], "attention_mask": mask[:1, :4]})
+    (alone,) = session.run(
+        ["embedding"], {"input_ids": ids[:1, :4], "attention_mask": mask[:1, :4]}
+    )
     np.testing.assert_allclose(alone[0], got[0], atol=1e-5)
 
 
@@ -139,8 +161,9 @@ def _tiny_float_model(tmp_path: Path, *, seed: int) -> dict[str, F32]:
     """A random tiny BERT's weights, built into ``tmp_path / "m.onnx"``."""
     w = _weights(np.random.default_rng(seed))
     _write_safetensors(tmp_path / "model.safetensors", w)
-    (tmp_path / "config.json").write_text(json.dumps({
-        "hidden_size": H, "num_attention_heads": HEADS, "num_hidden_layers": LAYERS}))
+    (tmp_path / "config.json").write_text(
+        json.dumps({"hidden_size": H, "num_attention_heads": HEADS, "num_hidden_layers": LAYERS})
+    )
     build_bert_encoder(tmp_path, tmp_path / "m.onnx")
     return w
 
@@ -158,8 +181,9 @@ def test_int8_graph_quantises_weight_matmuls_and_stays_close(tmp_path: Path) -> 
     assert not (tmp_path / "m.int8.opt.onnx").exists()  # the intermediate file is removed
     ids = np.array([[1, 5, 9, 2, 0, 0], [1, 7, 3, 8, 4, 2]], dtype=np.int64)
     mask = (ids != 0).astype(np.int64)
-    session = ort.InferenceSession(str(tmp_path / "m.int8.onnx"),
-                                   providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(
+        str(tmp_path / "m.int8.onnx"), providers=["CPUExecutionProvider"]
+    )
     (got,) = session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})
     want = _reference(w, ids, mask)
     assert np.linalg.norm(got, axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
@@ -170,8 +194,11 @@ def _int8_weights(path: Path) -> list[np.ndarray]:
     import onnx
     from onnx import numpy_helper
 
-    arrays = [numpy_helper.to_array(t) for t in onnx.load(str(path)).graph.initializer
-              if t.data_type == onnx.TensorProto.INT8]
+    arrays = [
+        numpy_helper.to_array(t)
+        for t in onnx.load(str(path)).graph.initializer
+        if t.data_type == onnx.TensorProto.INT8
+    ]
     return [a for a in arrays if a.ndim == 2]  # the weights, not their zero points
 
 

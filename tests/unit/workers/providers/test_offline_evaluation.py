@@ -9,32 +9,55 @@ from workers.providers.offline import OfflineProvider
 from workers.text.answer_types import is_question
 
 MYELIN = Chunk(
-    chunk_id="m#0", doc_id="m", title="Remyelination",
-    text=("Oligodendrocyte precursors restore myelin sheaths after injury. "
-          "Sheath thickness recovers within weeks in young animals."),
+    chunk_id="m#0",
+    doc_id="m",
+    title="Remyelination",
+    text=(
+        "Oligodendrocyte precursors restore myelin sheaths after injury. "
+        "Sheath thickness recovers within weeks in young animals."
+    ),
 )
 
 
-def verdict(query: str, answer: str, *, kind: str = "question", cited: bool = True,
-            confidence: float | None = None, iteration: int = 1, last: bool = False,
-            provider: OfflineProvider | None = None) -> tuple[str, str]:
+def verdict(
+    query: str,
+    answer: str,
+    *,
+    kind: str = "question",
+    cited: bool = True,
+    confidence: float | None = None,
+    iteration: int = 1,
+    last: bool = False,
+    provider: OfflineProvider | None = None,
+) -> tuple[str, str]:
     task = EvaluationTask(
-        job_id="j", step_id=f"j/{iteration}/evaluation/0", tenant="t", query=query,
-        answer=answer, context=[MYELIN], kind=kind,  # type: ignore[arg-type]
+        job_id="j",
+        step_id=f"j/{iteration}/evaluation/0",
+        tenant="t",
+        query=query,
+        answer=answer,
+        context=[MYELIN],
+        kind=kind,  # type: ignore[arg-type]
         citations=[Citation(chunk_id="m#0", doc_id="m", quote=answer)] if cited else [],
-        confidence=confidence, iteration=iteration, is_last_iteration=last)
+        confidence=confidence,
+        iteration=iteration,
+        is_last_iteration=last,
+    )
     r = (provider or OfflineProvider()).evaluate(task)
     return r.verdict, r.feedback
 
 
-@pytest.mark.parametrize(("text", "asks"), [
-    ("Who restores myelin sheaths?", True),
-    ("In what year did the sheaths recover", True),
-    ("Name the cells that restore myelin", True),
-    ("Trotsky thought what was needed?.", True),
-    ("Aged mice remyelinate as fast as young mice.", False),
-    ("Sheaths recover when precursors are transplanted.", False),  # "when" inside a claim
-])
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("Who restores myelin sheaths?", True),
+        ("In what year did the sheaths recover", True),
+        ("Name the cells that restore myelin", True),
+        ("Trotsky thought what was needed?.", True),
+        ("Aged mice remyelinate as fast as young mice.", False),
+        ("Sheaths recover when precursors are transplanted.", False),  # "when" inside a claim
+    ],
+)
 def test_is_question_tells_questions_from_claims(text: str, asks: bool) -> None:
     assert is_question(text) is asks
 

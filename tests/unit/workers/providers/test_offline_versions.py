@@ -10,16 +10,25 @@ from workers.providers.offline import OfflineProvider, offline_versions
 from workers.text.tokenize import sentences
 
 NILE = Chunk(
-    chunk_id="nile#0", doc_id="nile", title="Nile",
-    text=("The Nile is the longest river in Africa and flows north into the Mediterranean. "
-          "The Nile river in Africa is about 6,650 km long from its sources to the sea. "
-          "Its basin covers eleven countries."),
+    chunk_id="nile#0",
+    doc_id="nile",
+    title="Nile",
+    text=(
+        "The Nile is the longest river in Africa and flows north into the Mediterranean. "
+        "The Nile river in Africa is about 6,650 km long from its sources to the sea. "
+        "Its basin covers eleven countries."
+    ),
 )
 
 
 def generation(versions: dict[str, int] | None = None) -> tuple[str, str, int]:
-    task = GenerationTask(job_id="j", step_id="j/1/generation/0", tenant="t",
-                          query="How long is the Nile river in Africa?", context=[NILE])
+    task = GenerationTask(
+        job_id="j",
+        step_id="j/1/generation/0",
+        tenant="t",
+        query="How long is the Nile river in Africa?",
+        context=[NILE],
+    )
     r = OfflineProvider(versions=versions).generate(task)
     return r.answer, r.prompt_version or "", len(r.citations)
 
@@ -43,9 +52,14 @@ def test_evaluation_v2_is_stricter() -> None:
     # 0.6; relevance 2/3 passes v1's 0.5 and v2's 0.67 only just; v2 needs 0.75 faithfulness.
     answer = "The Nile river is long and flows north, said Zorblat of Quuxville."
     task = EvaluationTask(
-        job_id="j", step_id="j/1/evaluation/0", tenant="t", query="How long is the Nile?",
-        answer=answer, context=[NILE],
-        citations=[Citation(chunk_id="nile#0", doc_id="nile", quote="The Nile")])
+        job_id="j",
+        step_id="j/1/evaluation/0",
+        tenant="t",
+        query="How long is the Nile?",
+        answer=answer,
+        context=[NILE],
+        citations=[Citation(chunk_id="nile#0", doc_id="nile", quote="The Nile")],
+    )
     v1 = OfflineProvider().evaluate(task)
     v2 = OfflineProvider(versions={"evaluation": 2}).evaluate(task)
     assert v1.scores == v2.scores

@@ -24,12 +24,18 @@ def test_empty_document_has_no_chunks() -> None:
 def test_markdown_sections_give_section_paths() -> None:
     text = "intro line\n# Install\nget it\n## Linux\napt install x\n# Use\nrun it\n"
     assert sections(text) == [
-        ("", "intro line"), ("Install", "get it"), ("Install > Linux", "apt install x"),
+        ("", "intro line"),
+        ("Install", "get it"),
+        ("Install > Linux", "apt install x"),
         ("Use", "run it"),
     ]
     chunks = chunk_document(Document(doc_id="m", title="Guide", text=text, metadata={"k": 1}))
     assert [c.metadata.get("section") for c in chunks] == [
-        None, "Install", "Install > Linux", "Use"]
+        None,
+        "Install",
+        "Install > Linux",
+        "Use",
+    ]
     assert all(c.metadata["k"] == 1 for c in chunks)
 
 

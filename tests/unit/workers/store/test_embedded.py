@@ -19,13 +19,24 @@ from workers.store.chunking import chunk_document
 from workers.store.embedded import EmbeddedStore, SearchConfig, context_text, sentence_units
 
 DOCS = [
-    Document(doc_id="cats", title="Cats", text="Cats are small domesticated felines that purr.",
-             metadata={"lang": "en"}),
-    Document(doc_id="dogs", title="Dogs", text="Dogs are loyal companions that bark at strangers.",
-             metadata={"lang": "en"}),
-    Document(doc_id="vaccines", title="Vaccination",
-             text="Vaccines train the immune system to recognise viruses.",
-             metadata={"lang": "de"}),
+    Document(
+        doc_id="cats",
+        title="Cats",
+        text="Cats are small domesticated felines that purr.",
+        metadata={"lang": "en"},
+    ),
+    Document(
+        doc_id="dogs",
+        title="Dogs",
+        text="Dogs are loyal companions that bark at strangers.",
+        metadata={"lang": "en"},
+    ),
+    Document(
+        doc_id="vaccines",
+        title="Vaccination",
+        text="Vaccines train the immune system to recognise viruses.",
+        metadata={"lang": "de"},
+    ),
 ]
 
 
@@ -152,23 +163,43 @@ def test_int8_and_float_vectors_of_one_model_are_searched_together(tmp_path: Pat
 
 
 def test_contextual_text_carries_title_and_section() -> None:
-    chunk = Chunk(chunk_id="d#0", doc_id="d", title="Guide", text="Body.",
-                  metadata={"section": ["Install", "Linux"]})
+    chunk = Chunk(
+        chunk_id="d#0",
+        doc_id="d",
+        title="Guide",
+        text="Body.",
+        metadata={"section": ["Install", "Linux"]},
+    )
     assert context_text(chunk) == "Guide\nInstall > Linux\nBody."
 
 
 def test_title_only_match_is_found_with_contextual_chunks(tmp_path: Path) -> None:
     s = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(), config=SearchConfig(mode="bm25"))
-    s.upsert("a", [Chunk(chunk_id="x#1", doc_id="x", title="Photosynthesis",
-                         text="It happens in chloroplasts.", chunk_index=1)])
+    s.upsert(
+        "a",
+        [
+            Chunk(
+                chunk_id="x#1",
+                doc_id="x",
+                title="Photosynthesis",
+                text="It happens in chloroplasts.",
+                chunk_index=1,
+            )
+        ],
+    )
     assert s.search("a", "photosynthesis", k=1)[0].chunk.chunk_id == "x#1"
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])
 @pytest.mark.parametrize("fusion", ["rrf", "score"])
-def test_every_mode_ranks_the_obvious_document_first(tmp_path: Path, mode: str, fusion: str) -> None:
-    s = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(),
-                      config=SearchConfig(mode=mode, fusion=fusion, prf=True, feedback=True))
+def test_every_mode_ranks_the_obvious_document_first(
+    tmp_path: Path, mode: str, fusion: str
+) -> None:
+    s = EmbeddedStore(
+        tmp_path / "s.sqlite3",
+        HashingEmbedder(),
+        config=SearchConfig(mode=mode, fusion=fusion, prf=True, feedback=True),
+    )
     s.upsert("a", _chunks())
     assert s.search("a", "loyal dogs bark", k=2)[0].chunk.doc_id == "dogs"
 
@@ -209,8 +240,11 @@ def test_adjacent_query_terms_outrank_the_same_terms_apart(tmp_path: Path) -> No
 
 def test_dense_feedback_pulls_up_neighbours_of_the_best_hit(tmp_path: Path) -> None:
     # "c" shares no word with the query but two with the best hit "a"; "d" shares nothing
-    docs = {"a": "purring felines whiskers tails", "c": "whiskers tails claws fur",
-            "d": "tax forms deadline april"}
+    docs = {
+        "a": "purring felines whiskers tails",
+        "c": "whiskers tails claws fur",
+        "d": "tax forms deadline april",
+    }
     ranks = {}
     for n in (0, 1):
         config = SearchConfig(dense_feedback_docs=n, dense_feedback_beta=1.0)
@@ -230,12 +264,20 @@ def test_dense_feedback_respects_filters(tmp_path: Path) -> None:
 def test_keyword_feedback_adds_the_best_hits_own_terms(tmp_path: Path) -> None:
     # "c" shares no word with the query but two with the best hit "a", "e" one; the dense
     # side is weighted out so the keyword list alone decides
-    docs = {"a": "purring felines whiskers tails", "c": "whiskers tails claws fur",
-            "e": "tails of the city", "d": "tax forms deadline april"}
+    docs = {
+        "a": "purring felines whiskers tails",
+        "c": "whiskers tails claws fur",
+        "e": "tails of the city",
+        "d": "tax forms deadline april",
+    }
     scores = {}
     for n in (0, 5):
-        config = SearchConfig(dense_weight=0.0, dense_feedback_beta=0.0,
-                              keyword_feedback_terms=n, keyword_feedback_gain=1.0)
+        config = SearchConfig(
+            dense_weight=0.0,
+            dense_feedback_beta=0.0,
+            keyword_feedback_terms=n,
+            keyword_feedback_gain=1.0,
+        )
         s = _plain_store(tmp_path, docs, config)
         scores[n] = {h.chunk.doc_id: h.score for h in s.search("a", "purring felines", k=4)}
     assert max(scores[0], key=lambda d: scores[0][d]) == "a"
@@ -246,8 +288,10 @@ def test_keyword_feedback_adds_the_best_hits_own_terms(tmp_path: Path) -> None:
 def test_sentence_units_are_title_prefixed_runs_of_sentences() -> None:
     chunk = Chunk(chunk_id="d#0", doc_id="d", title="Guide", text="One here. Two there. Three.")
     assert sentence_units(chunk) == ["Guide\nOne here.", "Guide\nTwo there.", "Guide\nThree."]
-    assert sentence_units(chunk, window=2) == ["Guide\nOne here. Two there.",
-                                               "Guide\nTwo there. Three."]
+    assert sentence_units(chunk, window=2) == [
+        "Guide\nOne here. Two there.",
+        "Guide\nTwo there. Three.",
+    ]
     assert sentence_units(chunk, contextual=False)[0] == "One here."
     assert sentence_units(chunk.model_copy(update={"text": "Only one sentence."})) == []
 
@@ -257,7 +301,7 @@ _SENTENCE_DOCS = {
     # spreads half of them over a short text: its chunk vector is closer to the query,
     # but "long" holds the sentences that match
     "long": "Tax forms are due in April. Purring felines purr loudly. Rain fell over the "
-            "harbour. Engines need oil changes. Bridges span rivers. Markets closed early.",
+    "harbour. Engines need oil changes. Bridges span rivers. Markets closed early.",
     "mixed": "Purring is common. Felines sleep.",
 }
 QUERY = "purring felines purr"
@@ -283,12 +327,15 @@ def test_sentence_windows_find_the_one_matching_sentence(tmp_path: Path, window:
     hits = s.search("a", QUERY, k=2)
     assert [h.chunk.doc_id for h in hits] == ["long", "mixed"]
     # with mix 0 the score is the best window's cosine: the query against that window
-    best = HashingEmbedder().embed([QUERY])[0] @ HashingEmbedder().embed(
-        sentence_units(chunks[0], window=window)).T
+    best = (
+        HashingEmbedder().embed([QUERY])[0]
+        @ HashingEmbedder().embed(sentence_units(chunks[0], window=window)).T
+    )
     assert hits[0].score == pytest.approx(float(best.max()), abs=1e-5)
     mixed = _sentence_store(tmp_path / "s.sqlite3", window=window, mix=1.0)
-    chunk_cos = float(HashingEmbedder().embed([QUERY])[0] @ HashingEmbedder().embed(
-        [context_text(chunks[0])])[0])
+    chunk_cos = float(
+        HashingEmbedder().embed([QUERY])[0] @ HashingEmbedder().embed([context_text(chunks[0])])[0]
+    )
     scores = {h.chunk.doc_id: h.score for h in mixed.search("a", QUERY, k=2)}
     assert scores["long"] == pytest.approx(float(best.max()) + chunk_cos, abs=1e-5)
 
@@ -331,8 +378,9 @@ def test_a_store_without_sentence_vectors_scores_chunks_by_their_vector(tmp_path
     conn.execute("DROP TABLE sentence_vectors")  # a store written before the table existed
     conn.commit()
     conn.close()
-    want = [(h.chunk.doc_id, h.score) for h in _sentence_store(path, window=0).search(
-        "a", QUERY, k=2)]
+    want = [
+        (h.chunk.doc_id, h.score) for h in _sentence_store(path, window=0).search("a", QUERY, k=2)
+    ]
     assert want[0][0] == "mixed"
     old = _sentence_store(path, window=2, mix=0.25)
     assert [(h.chunk.doc_id, h.score) for h in old.search("a", QUERY, k=2)] == want
@@ -343,8 +391,9 @@ def test_a_store_without_sentence_vectors_scores_chunks_by_their_vector(tmp_path
     assert [scores[d] for d, _ in want] == pytest.approx([1.25 * s for _, s in want])
 
 
-SETTINGS_TEXT = ("Vitamin D is made in the skin. It helps bones take up calcium. "
-                 "Too little causes rickets.")
+SETTINGS_TEXT = (
+    "Vitamin D is made in the skin. It helps bones take up calcium. Too little causes rickets."
+)
 
 
 @pytest.mark.parametrize(("window", "rows"), [(2, [("t", "d#0")]), (0, [])])
@@ -371,16 +420,26 @@ def test_dense_feedback_rescores_candidate_windows_exactly(tmp_path: Path) -> No
     equal the every-window computation, and only candidates (within the filter) score."""
     from workers.store.embedded import _dense_scores
 
-    topics = ["Cats purr softly", "Dogs bark loudly", "Vaccines train immunity",
-              "Rivers flood valleys", "Stars burn hydrogen", "Bees make honey"]
-    docs = {f"d{i}": " ".join(f"{topics[(i + j) % 6]} in text {i}, part {j}."
-                              for j in range(i % 4 + 1)) for i in range(40)}
+    topics = [
+        "Cats purr softly",
+        "Dogs bark loudly",
+        "Vaccines train immunity",
+        "Rivers flood valleys",
+        "Stars burn hydrogen",
+        "Bees make honey",
+    ]
+    docs = {
+        f"d{i}": " ".join(f"{topics[(i + j) % 6]} in text {i}, part {j}." for j in range(i % 4 + 1))
+        for i in range(40)
+    }
     chunks = _sentence_chunks(docs)
-    exact = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(),
-                          config=SearchConfig(dense_feedback_candidates=0))
+    exact = EmbeddedStore(
+        tmp_path / "s.sqlite3", HashingEmbedder(), config=SearchConfig(dense_feedback_candidates=0)
+    )
     exact.upsert("a", chunks)
-    few = EmbeddedStore(tmp_path / "s.sqlite3", HashingEmbedder(),
-                        config=SearchConfig(dense_feedback_candidates=7))
+    few = EmbeddedStore(
+        tmp_path / "s.sqlite3", HashingEmbedder(), config=SearchConfig(dense_feedback_candidates=7)
+    )
     index = few._index("a")
     assert index is not None and len(index.parts) > len(index.rows)  # windows exist
     first = _dense_scores(index, HashingEmbedder().embed(["cats purr near bees"])[0])
@@ -393,5 +452,6 @@ def test_dense_feedback_rescores_candidate_windows_exactly(tmp_path: Path) -> No
     allowed = np.array([r[1] != "d0" and int(r[1][1:]) % 2 == 0 for r in index.rows])
     filtered = few._moved_dense(index, first, feedback, depth=5, allowed=allowed)
     assert np.isfinite(filtered).sum() == 7 and not (np.isfinite(filtered) & ~allowed).any()
-    np.testing.assert_allclose(filtered[np.isfinite(filtered)], want[np.isfinite(filtered)],
-                               atol=1e-6)
+    np.testing.assert_allclose(
+        filtered[np.isfinite(filtered)], want[np.isfinite(filtered)], atol=1e-6
+    )

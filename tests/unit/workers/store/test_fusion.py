@@ -43,12 +43,22 @@ def _pairs(terms: list[str]) -> list[str]:
 
 
 def test_pair_index_scores_as_bm25_over_pair_strings() -> None:
-    docs = [["heart", "attack", "risk", "heart", "attack"], ["attack", "heart"],
-            ["risk", "heart", "attack", "rate", "rise"], ["heart"], []]
+    docs = [
+        ["heart", "attack", "risk", "heart", "attack"],
+        ["attack", "heart"],
+        ["risk", "heart", "attack", "rate", "rise"],
+        ["heart"],
+        [],
+    ]
     index = PairIndex(docs, BM25Index(docs, k1=1.2, b=0.75), k1=1.2, b=0.75)
     reference = BM25Index([_pairs(d) for d in docs], k1=1.2, b=0.75)
-    for query in (["heart", "attack"], ["heart", "attack", "risk"], ["attack", "heart", "attack"],
-                  ["heart", "unknown", "attack"], ["rate"]):
+    for query in (
+        ["heart", "attack"],
+        ["heart", "attack", "risk"],
+        ["attack", "heart", "attack"],
+        ["heart", "unknown", "attack"],
+        ["rate"],
+    ):
         expected = reference.score(query_weights(_pairs(query)))
         assert index.score(query) == pytest.approx(expected, abs=1e-6)
     assert index.score(["heart", "attack"])[0] > index.score(["heart", "attack"])[2] > 0
@@ -62,8 +72,9 @@ def test_chunk_feedback_adds_the_heaviest_new_terms_within_the_gain() -> None:
     assert set(out) == {"cell", "growth", "tumor"}  # only the chunk's new term joins
     assert out["cell"] == query["cell"] and out["growth"] == query["growth"]
     assert out["tumor"] == pytest.approx(0.1 * 3.0)  # all of the gain: one new term
-    two = chunk_feedback({"growth": 1.0}, ["cell", "tumor", "tumor", "cycle"], index,
-                         n_terms=2, gain=0.5)
+    two = chunk_feedback(
+        {"growth": 1.0}, ["cell", "tumor", "tumor", "cycle"], index, n_terms=2, gain=0.5
+    )
     assert set(two) == {"growth", "tumor", "cycle"}  # tf x idf: "cell" (in every chunk) loses
     assert two["tumor"] > two["cycle"] and two["tumor"] + two["cycle"] == pytest.approx(0.5)
     assert chunk_feedback(query, ["cell"], index) == query  # nothing new: unchanged

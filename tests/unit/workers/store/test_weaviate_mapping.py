@@ -87,10 +87,14 @@ def test_meta_terms_are_canonical() -> None:
         (Chunk(chunk_id="c", doc_id="d", text="\n"), "text"),
         # Chunk validation refuses these first; the store still names them when a chunk was
         # built without validation (model_construct)
-        (Chunk.model_construct(chunk_id="c", doc_id="d", text="x", metadata={"k": object()}),
-         "metadata"),
-        (Chunk.model_construct(chunk_id="c", doc_id="d", text="x",
-                               metadata={"k": float("inf")}), "metadata"),
+        (
+            Chunk.model_construct(chunk_id="c", doc_id="d", text="x", metadata={"k": object()}),
+            "metadata",
+        ),
+        (
+            Chunk.model_construct(chunk_id="c", doc_id="d", text="x", metadata={"k": float("inf")}),
+            "metadata",
+        ),
     ],
 )
 def test_bad_chunks_are_named(chunk: Chunk, problem: str) -> None:

@@ -37,8 +37,9 @@ def test_feedback_docs_expand_with_their_shared_terms() -> None:
 
 def test_revise_loop_skips_rewrites_already_tried() -> None:
     first = rewrite_query("what is the capital of France?")
-    again = rewrite_query("what is the capital of France?", feedback="mention Paris population",
-                          previous=first)
+    again = rewrite_query(
+        "what is the capital of France?", feedback="mention Paris population", previous=first
+    )
     assert not set(again) & set(first)
     assert any("paris" in r for r in again)
 
