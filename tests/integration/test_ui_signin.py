@@ -29,8 +29,8 @@ from schemas import Citation, JobRequest
 from tests.conftest import REPO
 from tests.interop.support import serve_in_thread, wait_http
 from tests.support.redis_server import RedisServer, free_port
-from tests.unit.test_observe_timeline import result as final_result
-from tests.unit.test_observe_timeline import two_iteration_trace
+from tests.unit.ragrelay.observe.test_timeline import result as final_result
+from tests.unit.ragrelay.observe.test_timeline import two_iteration_trace
 
 pytestmark = pytest.mark.integration
 
