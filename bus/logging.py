@@ -106,9 +106,11 @@ def configure_logging(
         logging.getLogger(name).setLevel(levelno if sdk_debug else max(levelno, logging.INFO))
     for name in SERVER_LOGGERS:
         # uvicorn (or a dictConfig run before us) may have given these handlers of their own
-        # or stopped them propagating: every line goes through the root handler's chain
+        # or stopped them propagating, or a level of their own (uvicorn's log_level): every
+        # line goes through the root handler's chain, at the level given here
         server = logging.getLogger(name)
         server.handlers.clear()
+        server.setLevel(logging.NOTSET)
         server.propagate = True
         server.disabled = False
     _install_record_factory()

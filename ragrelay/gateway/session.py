@@ -6,7 +6,7 @@ A token is ``v1.<payload>.<signature>``, both parts unpadded base64url; the payl
 is HMAC-SHA256 over ``"ragrelay-ui-session." + "v1." + payload`` (the label keeps this
 secret's MACs from meaning anything elsewhere). It holds no key: the API key the user signed
 in with stays in their hands, and the token names it by its public key id, so the caller
-(``orchestrator.observe.ui_signin``) can check that it is still live and of the same tenant
+(``ragrelay.gateway.ui_signin``) can check that it is still live and of the same tenant
 on every request: revoking the key ends its sessions at once.
 """
 

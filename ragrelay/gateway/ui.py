@@ -3,7 +3,7 @@
 ``build_ui_router(get_job, authenticate=...)`` is storage-agnostic: ``get_job`` returns the
 job's tenant, result and trace; ``authenticate`` is a FastAPI dependency naming the
 request's tenant. ``gateway_ui_router(services)`` wires it to the HTTP gateway's stores and
-API keys, with the browser sign-in of ``orchestrator.observe.ui_signin``: the same
+API keys, with the browser sign-in of ``ragrelay.gateway.ui_signin``: the same
 ``rr_...`` key as the JSON API as ``Authorization: Bearer <key>`` (scripts), or the session
 cookie that the sign-in form at ``/ui/login`` sets (browsers). A key in the address
 (``?key=``) is refused. A tenant sees only its own jobs (403), and the tenant's rate limit

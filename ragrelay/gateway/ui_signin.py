@@ -4,7 +4,7 @@ A browser's address bar cannot send ``Authorization``, and an API key in the add
 (the old ``?key=``) lands in access logs, browser history and the page's own
 ``document.location``. So a browser signs in once: ``GET /ui/login`` is a form that POSTs
 the key in its body to ``POST /ui/session``, which checks it like any API key and answers
-with a cookie holding a signed session (``orchestrator.gateway.session``), never the key:
+with a cookie holding a signed session (``ragrelay.gateway.session``), never the key:
 ``HttpOnly`` (no script reads it), ``SameSite=Strict`` (no other site's page makes the
 browser send it), ``Path=/ui``, ``Max-Age`` = ``RAGRELAY_GATEWAY_UI_SESSION_TTL_S``, and
 ``Secure`` on https (or with ``RAGRELAY_GATEWAY_UI_COOKIE_SECURE``). ``POST /ui/logout`` ends

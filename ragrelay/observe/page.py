@@ -4,7 +4,7 @@ Inline CSS, inline SVG drawn on the server, a few lines of inline JavaScript (cl
 find its row); no external asset of any kind, so it works offline and can be saved as a file.
 Served, it carries ``PAGE_CSP``: the inline script and style are allowed by their hashes,
 nothing else runs (no ``'unsafe-inline'``, no ``style=`` attributes). Text goes through
-``esc`` and links through ``link`` (http/https only): see ``orchestrator.observe.safe_html``.
+``esc`` and links through ``link`` (http/https only): see ``ragrelay.observe.safe_html``.
 """
 
 from __future__ import annotations

@@ -63,7 +63,7 @@ class Run:
         out = (self.logdir / f"{name}.stdout").open("wb")
         err = (self.logdir / f"{name}.stderr").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", *args],
+            [sys.executable, "-m", "ragrelay", *args],
             env=self.env,
             stdout=out,
             stderr=err,
@@ -78,7 +78,7 @@ class Run:
         self, name: str, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[bytes]:
         done = subprocess.run(
-            [sys.executable, "-m", "orchestrator", *args],
+            [sys.executable, "-m", "ragrelay", *args],
             env=env or self.env,
             capture_output=True,
             timeout=120,

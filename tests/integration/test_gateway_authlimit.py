@@ -148,7 +148,7 @@ def test_serve_behind_a_trusted_proxy_limits_the_forwarded_address(
             [
                 sys.executable,
                 "-c",
-                "from orchestrator.cli_gateway import serve; serve()",
+                "from ragrelay.cli.gateway import serve; serve()",
                 "--host",
                 "127.0.0.1",
                 "--port",

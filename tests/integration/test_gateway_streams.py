@@ -242,7 +242,7 @@ def test_slots_count_across_replicas_and_a_dead_replicas_slots_expire(
             [
                 sys.executable,
                 "-c",
-                "from orchestrator.cli_gateway import serve; serve()",
+                "from ragrelay.cli.gateway import serve; serve()",
                 "--host",
                 "127.0.0.1",
                 "--port",

@@ -18,7 +18,7 @@ from tests.fakes.anthropic_server import FakeAnthropicServer
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLE = ROOT / "orchestrator" / "sample" / "corpus.jsonl"
+SAMPLE = ROOT / "ragrelay" / "sample" / "corpus.jsonl"
 QUESTION = "How are transient errors retried?"
 # Both documents were answered word for word, and accepted, by the offline path before it
 # had the guard (checked on the tree before this test).
@@ -41,7 +41,7 @@ FLAGS = {
     for doc in ("retry-notes", "retry-faq")
     for pattern in ("ignore_instructions", "prompt_exfiltration")
 }
-CLI = "import sys; from orchestrator.cli import cli; sys.argv[0] = 'ragrelay'; cli()"
+CLI = "import sys; from ragrelay.cli import main; sys.argv[0] = 'ragrelay'; main()"
 
 
 def ragrelay(env: dict[str, str], *args: str) -> dict[str, Any]:

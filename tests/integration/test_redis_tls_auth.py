@@ -91,7 +91,7 @@ def test_the_orchestrator_runs_over_rediss_with_cert_required(
     log = tmp_path / "orchestrator.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "orchestrator"],
+            [sys.executable, "-m", "ragrelay", "orchestrator"],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -115,7 +115,7 @@ def _cli(url: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[st
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAGRELAY_")}
     env.update(PYTHONPATH=str(REPO), RAGRELAY_DATA_DIR=str(tmp_path), RAGRELAY_REDIS_URL=url)
     return subprocess.run(
-        [sys.executable, "-m", "orchestrator", *(args or ("keys", "list"))],
+        [sys.executable, "-m", "ragrelay", *(args or ("keys", "list"))],
         env=env,
         capture_output=True,
         text=True,

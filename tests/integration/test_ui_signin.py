@@ -397,7 +397,7 @@ def test_a_stale_key_link_does_not_write_the_key_to_the_access_log(
     env = dict(base_env, RAGRELAY_REDIS_URL=redis_url, RAGRELAY_LOG_LEVEL="INFO")
     with log.open("wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "serve", "--port", str(port)],
+            [sys.executable, "-m", "ragrelay", "serve", "--port", str(port)],
             env=env,
             cwd=REPO,
             stdout=out,

@@ -195,11 +195,13 @@ def test_celery_leaves_logging_to_us(
 def test_server_loggers_set_up_by_uvicorn_are_brought_back_to_the_chain(
     logs: pytest.CaptureFixture[str],
 ) -> None:
-    """What a uvicorn.Config(access_log=False) or a dictConfig left behind in this process."""
+    """What a uvicorn.Config(access_log=False, log_level="warning") or a dictConfig left
+    behind in this process."""
     access = logging.getLogger("uvicorn.access")
     access.handlers = [logging.NullHandler()]
     access.propagate = False
     access.disabled = True
+    access.setLevel(logging.WARNING)
     try:
         configure_logging("INFO")
         access_record(access)
@@ -207,3 +209,4 @@ def test_server_loggers_set_up_by_uvicorn_are_brought_back_to_the_chain(
         assert line["logger"] == "uvicorn.access" and API_KEY not in json.dumps(line)
     finally:
         access.handlers, access.propagate, access.disabled = [], True, False
+        access.setLevel(logging.NOTSET)
