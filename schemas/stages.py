@@ -20,7 +20,7 @@ from schemas.jobs import JobKind, Usage
 Stage = Literal["analysis", "retrieval", "generation", "evaluation"]
 Pool = Literal["threads", "prefork", "solo"]
 Source = Literal["internal", "user_context", "web"]
-Triage = Literal["spam", "needs_reply", "no_reply"]
+Triage = Literal["spam", "needs_reply", "no_reply", "review"]
 # "reread": the answer is a close call; generate again from the same context, reading more
 # carefully (no new analysis or retrieval)
 Verdict = Literal["accept", "revise", "reread"]

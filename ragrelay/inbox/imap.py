@@ -223,6 +223,14 @@ class ImapMailbox:
     def mark_processed(self, ref: str) -> None:
         self._mark(self._inbox, ref)
 
+    def mark_keyword(self, ref: str, keyword: str) -> None:
+        """Set an IMAP keyword (e.g. ``$RagrelayReview``) on the original message."""
+        self._call(
+            lambda: self._ok(
+                self._inbox.uid("STORE", ref, "+FLAGS.SILENT", f"({keyword})"), "STORE"
+            )
+        )
+
     def _mark(self, conn: imaplib.IMAP4, ref: str) -> None:
         self._call(
             lambda: self._ok(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -19,14 +20,41 @@ from dataclasses import asdict, dataclass
 from email.message import EmailMessage
 from typing import Protocol
 
-from bus.errors import InvalidMessage, RagrelayError
+from bus.errors import InvalidMessage, RagrelayError, UsageError
 from ragrelay.inbox.draft import build_draft, key_digest
 from ragrelay.inbox.ledger import DEFAULT_LEASE_S, Claim, Ledger
 from ragrelay.inbox.mailbox import Mailbox, RawMessage
 from ragrelay.inbox.parse import ParsedEmail, content_hash, parse_message
 from schemas import Budget, JobRequest, JobResult
+from workers.email.reply import grounded_body, holding_reply
 
 DRAFTABLE_STATUSES = frozenset({"succeeded", "budget_exhausted"})
+DRAFTED_TRIAGE = frozenset({"needs_reply", "review"})  # review: drafted *and* flagged
+REVIEW_KEYWORD = "$RagrelayReview"
+TRIAGE_HEADER = "X-Ragrelay-Triage"
+DRAFT_KIND_HEADER = "X-Ragrelay-Draft"  # grounded | holding
+_KEYWORD = re.compile(r"^\$?[A-Za-z0-9_.-]{1,64}$")
+
+
+def check_keyword(keyword: str) -> str:
+    """An IMAP keyword (RFC 3501 atom, no system ``\\`` flags): ``$RagrelayReview``."""
+    if not _KEYWORD.match(keyword):
+        raise UsageError(
+            f"review keyword {keyword!r}: use letters, digits, '_', '.', '-' "
+            "(optionally a leading '$'), at most 64 characters"
+        )
+    return keyword
+
+
+def is_grounded(result: JobResult) -> bool:
+    """A draft worth sending as an answer: the evaluation accepted it and it cites the
+    archive (at least one citation). Anything else becomes an honest holding reply."""
+    return (
+        result.status == "succeeded"
+        and result.stop_reason == "accepted"
+        and bool(result.citations)
+        and bool(result.answer.strip())
+    )
 
 
 class JobClient(Protocol):
@@ -50,6 +78,8 @@ class Outcome:
     scores: dict[str, float] | None = None
     job_status: str | None = None
     stop_reason: str | None = None
+    draft_kind: str | None = None  # grounded | holding (drafted mail only)
+    draft_text: str | None = None
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -62,14 +92,22 @@ def idempotency_key(tenant: str, key: str) -> str:
     return f"{tenant}:sha256:{hashlib.sha256(key.encode('utf-8', 'surrogatepass')).hexdigest()}"
 
 
-def job_request(parsed: ParsedEmail, tenant: str, budget: Budget | None = None) -> JobRequest:
+def job_request(
+    parsed: ParsedEmail,
+    tenant: str,
+    budget: Budget | None = None,
+    extra_email: dict[str, str] | None = None,
+) -> JobRequest:
+    metadata = dict(parsed.to_metadata())
+    if extra_email:  # e.g. the spam filter's verdict (flat strings, as the worker reads them)
+        metadata["email"] = {**metadata["email"], **extra_email}
     return JobRequest(
         query=parsed.question(),
         tenant=tenant,
         kind="email_reply",
         budget=budget or Budget(),
         idempotency_key=idempotency_key(tenant, parsed.key),
-        metadata=dict(parsed.to_metadata()),
+        metadata=metadata,
     )
 
 
@@ -96,6 +134,8 @@ class InboxProcessor:
         window: int = 8,
         on_outcome: Callable[[Outcome], None] | None = None,
         budget: Budget | None = None,
+        spam_filter: Callable[[bytes], dict[str, str]] | None = None,
+        review_keyword: str = REVIEW_KEYWORD,
     ) -> None:
         self.mailbox = mailbox
         self.ledger = ledger
@@ -107,6 +147,8 @@ class InboxProcessor:
         self.window = max(1, window)
         self.on_outcome = on_outcome
         self.budget = budget
+        self.spam_filter = spam_filter
+        self.review_keyword = check_keyword(review_keyword)
 
     def _emit(self, outcome: Outcome, out: list[Outcome]) -> None:
         out.append(outcome)
@@ -137,7 +179,10 @@ class InboxProcessor:
                 )
                 continue
             try:
-                job_id, _created = self.client.submit(job_request(parsed, self.tenant, self.budget))
+                # the mail server's filter is asked first; its verdict travels with the job
+                verdict = self.spam_filter(message.raw) if self.spam_filter else None
+                request = job_request(parsed, self.tenant, self.budget, verdict)
+                job_id, _created = self.client.submit(request)
             except (RagrelayError, ValueError) as exc:
                 self.ledger.release(claim)
                 self._emit(
@@ -178,23 +223,33 @@ class InboxProcessor:
         try:
             result = self.client.wait(job.job_id, timeout_s=self.job_timeout_s)
             digest: str | None = None
+            body = ""
             status = "no_draft"
-            if (
-                result.triage == "needs_reply"
-                and result.status in DRAFTABLE_STATUSES
-                and result.answer.strip()
-            ):
+            draft_kind: str | None = None
+            if result.triage in DRAFTED_TRIAGE and result.status in DRAFTABLE_STATUSES:
                 digest = key_digest(self.tenant, parsed.key)
+                draft_kind = "grounded" if is_grounded(result) else "holding"
+                body = (
+                    grounded_body(result)
+                    if draft_kind == "grounded"
+                    else holding_reply(parsed.from_name or None)
+                )
                 draft = build_draft(
                     parsed,
-                    result.answer,
+                    body,
                     tenant=self.tenant,
                     mailbox_address=self.mailbox_address,
                     job_id=job.job_id,
                 )
+                draft[TRIAGE_HEADER] = str(result.triage)
+                draft[DRAFT_KIND_HEADER] = draft_kind
                 stored = self.mailbox.store_draft(digest, draft)
                 status = "drafted" if stored else "duplicate"
                 self._remember_draft(parsed, digest, draft, result)
+            if result.triage == "review":
+                mark = getattr(self.mailbox, "mark_keyword", None)
+                if mark is not None:  # IMAP; other mailboxes: the draft's header says it
+                    mark(job.message.ref, self.review_keyword)
             self.mailbox.mark_processed(job.message.ref)
         except RagrelayError as exc:
             self.ledger.release(claim)
@@ -222,6 +277,8 @@ class InboxProcessor:
             job_status=result.status,
             stop_reason=result.stop_reason,
             reason=result.error or ("" if status != "no_draft" else result.stop_reason),
+            draft_kind=draft_kind,
+            draft_text=body if draft_kind else None,
         )
         if not self.ledger.complete(
             claim, {"status": status, "job_id": job.job_id, "triage": result.triage}
@@ -255,6 +312,9 @@ def _ms(started: float) -> float:
 
 __all__ = [
     "DRAFTABLE_STATUSES",
+    "REVIEW_KEYWORD",
+    "check_keyword",
+    "is_grounded",
     "InboxProcessor",
     "JobClient",
     "Outcome",

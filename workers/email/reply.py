@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from schemas import JobResult
+
 _BRACKET_CITATION = re.compile(r"\s*\[(?:\d+(?:,\s*\d+)*|[A-Za-z0-9_.:/#-]+#\d+)\]")
 _SAFE_NAME = re.compile(r"[^\w .'-]", re.UNICODE)
 
@@ -63,4 +65,46 @@ def compose_reply(
     return "\n".join(parts).rstrip() + "\n"
 
 
-__all__ = ["compose_reply", "first_name", "strip_citation_marks"]
+
+
+HOLDING_TEXT = (
+    "Thanks for your message. I checked our archive and it holds no answer to your "
+    "question that I can stand behind, so I will not guess. I am looking into it and "
+    "will get back to you."
+)
+
+
+def holding_reply(sender_name: str | None, *, signature: str = "") -> str:
+    """The honest draft when the archive has no answer that passed evaluation: it says so
+    plainly and promises a follow-up (a person completes it before sending)."""
+    return compose_reply("", HOLDING_TEXT, sender_name, signature=signature)
+
+
+def grounded_body(result: JobResult) -> str:
+    """A grounded draft: the generated reply, plus where in the archive the answer comes
+    from (the cited messages' subjects/ids), so the reviewer can check it."""
+    seen: list[str] = []
+    for citation in result.citations:
+        label = citation.title.strip() or citation.doc_id
+        if label and label not in seen:
+            seen.append(label)
+    text = result.answer.rstrip()
+    if not seen:
+        return text + "\n"
+    marker = "\nBest regards,"
+    sources = "\n".join(f"- {s}" for s in seen[:3])
+    block = f"\nFrom our archive:\n{sources}\n"
+    if marker in text:
+        head, _, tail = text.rpartition(marker)
+        return f"{head.rstrip()}\n{block}{marker}{tail}\n"
+    return f"{text}\n{block}"
+
+
+__all__ = [
+    "HOLDING_TEXT",
+    "compose_reply",
+    "first_name",
+    "grounded_body",
+    "holding_reply",
+    "strip_citation_marks",
+]

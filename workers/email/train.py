@@ -7,6 +7,7 @@ honest k-fold figures: every prediction comes from a model that never saw that m
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,8 +25,9 @@ from sklearn.metrics import (  # type: ignore[import-untyped]
 from sklearn.model_selection import StratifiedKFold  # type: ignore[import-untyped]
 
 from bus.errors import UsageError
+from workers.email.calibrate import choose_thresholds, group_folds, mail_group
 from workers.email.features import BLOCK_ANALYZERS, email_features
-from workers.email.triage import LABELS, TriageModel, decide_from_probabilities
+from workers.email.triage import LABELS, REVIEW, TriageModel, decide_from_probabilities
 
 LABEL_ALIASES: Mapping[str, str] = {
     "spam": "spam",
@@ -164,16 +166,47 @@ def choose_no_reply_threshold(
     return best
 
 
+def grouped_oof_probabilities(
+    features: Sequence[list[str]], labels: Sequence[str], groups: Sequence[str], folds: int, c: float
+) -> list[dict[str, float]]:
+    """Out-of-fold probabilities where no source group (``calibrate.mail_group``) is on both
+    sides of a fold: each is a prediction about mail from a list/sender never seen."""
+    out: list[dict[str, float]] = [{} for _ in labels]
+    for test_idx in group_folds(groups, folds):
+        test = set(test_idx)
+        train_idx = [i for i in range(len(labels)) if i not in test]
+        vecs, clf = _fit_core([features[i] for i in train_idx], [labels[i] for i in train_idx], c)
+        probs = _predict_proba(vecs, clf, [features[i] for i in test_idx])
+        for row, index in zip(probs, test_idx, strict=True):
+            row_map = {str(k): float(p) for k, p in zip(clf.classes_, row, strict=True)}
+            out[index] = {label: row_map.get(label, 0.0) for label in LABELS}
+    return out
+
+
 def fit(
-    examples: Sequence[Example], *, c: float = DEFAULT_C, folds: int = 5, seed: int = 0
+    examples: Sequence[Example],
+    *,
+    c: float = DEFAULT_C,
+    folds: int = 5,
+    seed: int = 0,
+    grouped: bool = True,
 ) -> TriageModel:
-    """Train on every example; both thresholds come from an inner k-fold's out-of-fold
-    probabilities (never from the examples' own fitted scores)."""
+    """Train on every example; the thresholds come from an inner k-fold's out-of-fold
+    probabilities (never from the examples' own fitted scores). ``grouped`` (default): the
+    inner folds keep each source group whole (``calibrate.py``), so the spam threshold is
+    the one that holds on mail from lists and senders the model has not seen, and a review
+    band sits below it; otherwise a random stratified k-fold, no review band."""
     features, labels = _check(examples)
     smallest = min(labels.count(label) for label in LABELS)
     inner = max(2, min(folds, smallest))
-    oof = _oof_probabilities(features, labels, inner, c, seed)
-    threshold = choose_spam_threshold(oof, labels)
+    groups = [mail_group(email) for email, _ in examples]
+    review: float | None = None
+    if grouped and len(set(groups)) >= inner:
+        oof = grouped_oof_probabilities(features, labels, groups, inner, c)
+        threshold, review = choose_thresholds(oof, labels, SPAM_PRECISION_TARGET)
+    else:
+        oof = _oof_probabilities(features, labels, inner, c, seed)
+        threshold = choose_spam_threshold(oof, labels)
     no_reply_threshold = choose_no_reply_threshold(oof, labels, threshold)
     vectorizers, classifier = _fit_core(features, labels, c)
     meta = {
@@ -183,12 +216,18 @@ def fit(
         "C": c,
         "features": "workers.email.features.email_features",
         "blocks": "text|meta, each TF-IDF + L2 on its own",
+        "calibration": "grouped" if review is not None else "stratified",
     }
-    return _to_model(vectorizers, classifier, threshold, meta, no_reply_threshold)
+    model = _to_model(vectorizers, classifier, threshold, meta, no_reply_threshold)
+    return dataclasses.replace(model, review_threshold=review)
 
 
 def metrics(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
-    """The eval's triage figures from labels and predictions (both normalised)."""
+    """The eval's triage figures from labels and predictions (both normalised). A ``review``
+    prediction is not spam; it is drafted and flagged, so for the ham classes it counts as
+    ``needs_reply`` (the reply is not lost); ``review_share`` says how much went there."""
+    review_share = (sum(1 for p in predicted if p == REVIEW) / len(predicted)) if predicted else 0.0
+    predicted = ["needs_reply" if p == REVIEW else p for p in predicted]
     labels = list(LABELS)
     precision, recall, f1, _ = precision_recall_fscore_support(
         truth, predicted, labels=labels, zero_division=0
@@ -208,6 +247,7 @@ def metrics(truth: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
         "no_reply_f1": float(f1[by["no_reply"]]),
         "needs_reply_f1": float(f1[by["needs_reply"]]),
         "spam_f1": float(f1[by["spam"]]),
+        "review_share": review_share,
     }
 
 
@@ -236,6 +276,7 @@ __all__ = [
     "choose_spam_threshold",
     "cross_validate",
     "fit",
+    "grouped_oof_probabilities",
     "metrics",
     "normalise_label",
 ]

@@ -3,7 +3,8 @@
 Two layers, in this order:
 1. **Rules** that are safe everywhere: auto-generated mail (``Auto-Submitted``, ``X-Autoreply``,
    ``Precedence: auto_reply/junk``, mailer-daemon/postmaster senders) is never answered
-   (mail loops), and an upstream spam filter's verdict (``X-Spam-Flag: YES``) is spam.
+   (mail loops). ``X-Spam-*`` headers are *not* read here (a sender can forge them): the
+   ingress passes a configured filter's verdict as ``filter_*`` keys (``combine.py``).
    Mailing-list headers (``List-Id``, ``Precedence: bulk|list``) are *features* of the
    classifier, not overrides: in the shared inbox 457 of the 524 messages a list member
    answered carry them, so a "list mail → no reply" rule would bury most real questions.
@@ -11,8 +12,10 @@ Two layers, in this order:
    meta, each L2-normalised on its own; see ``workers.email.features``) + multinomial
    logistic regression, stored as JSON (vocabulary, idf, block sizes, coefficients) and
    applied with numpy — no pickle, no scikit-learn needed at prediction time. Spam is only
-   returned when its probability clears the model's ``spam_threshold`` (chosen for
-   precision at training).
+   returned when its probability clears the model's ``spam_threshold`` (chosen at training
+   for precision on *grouped* out-of-fold probabilities, ``calibrate.py``), combined with
+   the mail server's filter when one is configured (``combine.py``); uncertain mail is
+   ``review``, never spam.
 
 Without a trained model, ``classify`` falls back to keyword rules and says so: the
 decision's ``source`` is ``"fallback-rules"`` and the score is capped at 0.5.
@@ -34,9 +37,13 @@ import numpy as np
 import numpy.typing as npt
 
 from bus.errors import ConfigError
+from workers.email.combine import spam_verdict
 from workers.email.features import email_features
 
 LABELS: tuple[str, ...] = ("spam", "needs_reply", "no_reply")
+# what a decision may also say: uncertain mail, drafted and flagged for a person, never spam
+REVIEW = "review"
+DECISIONS: tuple[str, ...] = (*LABELS, REVIEW)
 MODEL_FORMAT = "ragrelay-triage/2"
 READABLE_FORMATS = ("ragrelay-triage/1", MODEL_FORMAT)  # /1: one block, no "blocks" key
 MODEL_FILENAME = "triage.json"
@@ -75,6 +82,8 @@ class TriageModel:
     blocks: tuple[int, ...] = ()
     # no_reply when P(no_reply) / (P(no_reply) + P(needs_reply)) reaches it (chosen at training)
     no_reply_threshold: float = 0.5
+    # P(spam) from which the model is no longer sure the mail is ham (None: = spam_threshold)
+    review_threshold: float | None = None
 
     def probabilities(self, email: Mapping[str, str]) -> dict[str, float]:
         counts = Counter(f for f in email_features(email) if f in self.vocabulary)
@@ -102,9 +111,13 @@ class TriageModel:
 
     def decide(self, email: Mapping[str, str]) -> TriageDecision:
         probs = self.probabilities(email)
-        label, score = decide_from_probabilities(
-            probs, self.spam_threshold, self.no_reply_threshold
-        )
+        review = self.spam_threshold if self.review_threshold is None else self.review_threshold
+        verdict, by = spam_verdict(probs.get("spam", 0.0), self.spam_threshold, review, email)
+        if verdict == "spam":
+            return TriageDecision("spam", probs.get("spam", 0.0), _source(by), probs)
+        if verdict == REVIEW:
+            return TriageDecision(REVIEW, 1.0 - probs.get("spam", 0.0), _source(by), probs)
+        label, score = decide_from_probabilities(probs, 2.0, self.no_reply_threshold)
         return TriageDecision(label, score, "model", probs)
 
     def to_json(self) -> str:
@@ -118,6 +131,11 @@ class TriageModel:
                 "intercept": [round(float(v), 6) for v in self.intercept],
                 "spam_threshold": self.spam_threshold,
                 "no_reply_threshold": self.no_reply_threshold,
+                **(
+                    {"review_threshold": self.review_threshold}
+                    if self.review_threshold is not None
+                    else {}
+                ),
                 "blocks": list(self.blocks) or [len(self.idf)],
                 "meta": dict(self.meta),
             }
@@ -137,6 +155,11 @@ class TriageModel:
                 intercept=np.asarray(data["intercept"], dtype=np.float64),
                 spam_threshold=float(data["spam_threshold"]),
                 no_reply_threshold=float(data.get("no_reply_threshold", 0.5)),
+                review_threshold=(
+                    float(data["review_threshold"])
+                    if data.get("review_threshold") is not None
+                    else None
+                ),
                 meta=dict(data.get("meta", {})),
                 blocks=tuple(int(b) for b in data.get("blocks", ())),
             )
@@ -159,6 +182,10 @@ class TriageModel:
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(self.to_json(), encoding="utf-8")
         tmp.replace(path)
+
+
+def _source(by: str) -> str:
+    return "model" if by == "model" else f"model+filter:{by}" if "filter" in by else f"model:{by}"
 
 
 def decide_from_probabilities(
@@ -203,18 +230,20 @@ def rule_decision(email: Mapping[str, str]) -> TriageDecision | None:
         return TriageDecision("no_reply", 1.0, f"rule:precedence-{precedence}", {})
     if _AUTO_SENDER.search(sender):
         return TriageDecision("no_reply", 1.0, "rule:automatic-sender", {})
-    if (email.get("x_spam_flag") or "").strip().lower() == "yes":
-        return TriageDecision("spam", 1.0, "rule:x-spam-flag", {})
     return None
 
 
 def fallback_decision(email: Mapping[str, str]) -> TriageDecision:
-    """No trained model: keyword rules, honest about it (score ≤ 0.5)."""
+    """No trained model: the configured filter's verdict when there is one, else keyword
+    rules, honest about it (score ≤ 0.5)."""
+    verdict, _by = spam_verdict(None, 1.0, 1.0, email)
+    if verdict == "spam":
+        return TriageDecision("spam", FALLBACK_MAX_SCORE, "fallback-rules+filter", {})
     text = f"{email.get('subject', '')}\n{email.get('body', '')}"
     spam_hits = len(_SPAM_WORDS.findall(text))
     listy = bool((email.get("list_id") or email.get("x_mailing_list") or "").strip())
-    if spam_hits >= 3 and not listy:
-        return TriageDecision("spam", FALLBACK_MAX_SCORE, "fallback-rules", {})
+    if spam_hits >= 3 and not listy:  # keywords alone are not confidence: a person looks
+        return TriageDecision(REVIEW, FALLBACK_MAX_SCORE, "fallback-rules", {})
     if _QUESTION.search(text):
         return TriageDecision("needs_reply", FALLBACK_MAX_SCORE, "fallback-rules", {})
     return TriageDecision("no_reply", FALLBACK_MAX_SCORE * 0.8, "fallback-rules", {})
@@ -271,7 +300,9 @@ def classify(email: Mapping[str, str], model_path: Path | None) -> tuple[str, fl
 
 
 __all__ = [
+    "DECISIONS",
     "LABELS",
+    "REVIEW",
     "MODEL_FILENAME",
     "TriageDecision",
     "TriageModel",
