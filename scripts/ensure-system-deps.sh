@@ -7,6 +7,7 @@ need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # certificates for the TLS Redis tests
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
+command -v spamd >/dev/null 2>&1 || [ -x /usr/sbin/spamd ] || need+=(spamd spamassassin)  # real SpamAssassin spamd (email triage test)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then

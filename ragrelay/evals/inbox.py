@@ -14,6 +14,7 @@ held-out inbox one model, trained on all of the training labels, is used.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import statistics
@@ -31,16 +32,21 @@ import click
 from bus.errors import InvalidMessage, UsageError
 from bus.settings import Settings
 from ragrelay.cli.settings import settings_of as _settings
+from ragrelay.evals import inbox_parts
+from ragrelay.evals.inbox_parts import collect_filter
+from ragrelay.evals.spamd import running_spamd
 from ragrelay.inbox.ledger import SqliteLedger
 from ragrelay.inbox.mailbox import RawMessage
 from ragrelay.inbox.mbox import iter_mbox_documents
 from ragrelay.inbox.parse import ParsedEmail, content_hash, parse_message
 from ragrelay.inbox.process import InboxProcessor, Outcome
+from ragrelay.inbox.spamfilter import SpamdClient, SpamFilter, parse_address
 from schemas import Budget, Document
+from workers.email.calibrate import group_folds, mail_group
 from workers.email.train import cross_validate, fit, metrics, normalise_label
 from workers.email.triage import LABELS, TriageModel, classify_detailed, default_model_path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED_LABELS = REPO.parent / "shared" / "data" / "emails" / "labels.jsonl"
 
 
@@ -241,9 +247,18 @@ def stratified_folds(items: Sequence[Labelled], folds: int, seed: int = 0) -> li
 
 
 def plan_models(
-    evaluated: Sequence[Labelled], training: Sequence[Labelled], folds: int
+    evaluated: Sequence[Labelled],
+    training: Sequence[Labelled],
+    folds: int,
+    split: str = "stratified",
 ) -> tuple[list[tuple[list[int], list[Labelled]]], int]:
-    """[(indices of evaluated messages, training items for their model)], overlap count."""
+    """[(indices of evaluated messages, training items for their model)], overlap count.
+
+    ``split="group"`` (out of distribution): folds hold whole source groups (mailing list,
+    else sender domain; ``workers.email.calibrate.mail_group``) and a fold's model is
+    trained on no message of the fold's groups — every prediction is about a list or
+    sender the model never saw. ``"stratified"``: random stratified folds (in distribution).
+    """
     eval_keys: set[str] = set()
     for item in evaluated:
         eval_keys |= item.keys
@@ -251,17 +266,30 @@ def plan_models(
     overlap = len(training) - len(disjoint)
     if overlap == 0:
         return [(list(range(len(evaluated))), list(disjoint))], 0
+    if split == "group":
+        fold_list = group_folds([group_of(i) for i in evaluated], folds)
+    else:
+        fold_list = stratified_folds(evaluated, folds)
     plans = []
-    for fold in stratified_folds(evaluated, folds):
+    for fold in fold_list:
         fold_keys: set[str] = set()
         for index in fold:
             fold_keys |= evaluated[index].keys
+        fold_groups = {group_of(evaluated[i]) for i in fold} if split == "group" else set()
         train = [
-            *disjoint,
-            *(t for t in training if (t.keys & eval_keys) and not (t.keys & fold_keys)),
+            t
+            for t in (
+                *disjoint,
+                *(t for t in training if (t.keys & eval_keys) and not (t.keys & fold_keys)),
+            )
+            if group_of(t) not in fold_groups
         ]
         plans.append((fold, train))
     return plans, overlap
+
+
+def group_of(item: Labelled) -> str:
+    return mail_group(item.parsed.to_metadata()["email"]) if item.parsed else "unparseable"
 
 
 def _archive_documents(archive: Path, exclude_ids: set[str]) -> tuple[list[Document], str]:
@@ -354,6 +382,39 @@ def _ingest(client: Any, docs: Sequence[Document], tenant: str, run_id: str) -> 
     default=None,
     help="Evaluate→rewrite loops per email job (default: the Budget default).",
 )
+@click.option(
+    "--split",
+    type=click.Choice(["group", "stratified"]),
+    default="group",
+    show_default=True,
+    help="Cross-fitting folds: 'group' = whole mailing lists / sender domains per fold, "
+    "never seen in training (out of distribution); 'stratified' = random folds.",
+)
+@click.option(
+    "--spamd",
+    "spamd",
+    default=None,
+    metavar="HOST:PORT|auto",
+    help="Ask this SpamAssassin spamd for every message ('auto': start a private one on a "
+    "free loopback port) and combine its verdict with the model.",
+)
+@click.option(
+    "--trust-spam-headers",
+    is_flag=True,
+    help="Read X-Spam-Status/X-Spam-Flag as an upstream filter's verdict (only if your MTA "
+    "strips incoming copies: senders can forge them).",
+)
+@click.option(
+    "--authserv-id",
+    default="",
+    help="Trust Authentication-Results headers from this authserv-id only.",
+)
+@click.option(
+    "--in-distribution/--no-in-distribution",
+    default=True,
+    show_default=True,
+    help="Also report triage on random stratified folds (trains --folds more models).",
+)
 def eval_inbox_command(
     inbox_dir: Path,
     labels_path: Path,
@@ -367,9 +428,27 @@ def eval_inbox_command(
     window: int,
     data_dir: Path | None,
     max_iterations: int | None,
+    split: str,
+    spamd: str | None,
+    trust_spam_headers: bool,
+    authserv_id: str,
+    in_distribution: bool,
 ) -> None:
-    """Triage + drafts over a labelled inbox through the whole pipeline (embedded)."""
-    with tempfile.TemporaryDirectory(prefix="ragrelay-eval-inbox-") as tmp:
+    """Triage + drafts over a labelled inbox through the whole pipeline (embedded).
+
+    Main figures are out of distribution by default (--split group); the filter alone, the
+    model alone and both combined are reported under filter_only / model_only / combined,
+    the random-fold figures under in_distribution."""
+    if spamd is not None and spamd != "auto":
+        parse_address(spamd)  # a bad address is a usage error before any work
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="ragrelay-eval-inbox-"))
+        address = stack.enter_context(running_spamd()) if spamd == "auto" else spamd
+        spam_filter = SpamFilter(
+            spamd=SpamdClient.from_address(address) if address else None,
+            trust_headers=trust_spam_headers,
+            authserv_id=authserv_id,
+        )
         result = run_eval(
             inbox_dir=inbox_dir,
             labels_path=labels_path,
@@ -382,6 +461,9 @@ def eval_inbox_command(
             window=window,
             data_dir=data_dir or Path(tmp),
             max_iterations=max_iterations,
+            split=split,
+            spam_filter=spam_filter if spam_filter.enabled else None,
+            in_distribution=in_distribution,
         )
     if as_json:
         click.echo(json.dumps(result))
@@ -403,6 +485,9 @@ def run_eval(
     window: int,
     data_dir: Path,
     max_iterations: int | None = None,
+    split: str = "group",
+    spam_filter: SpamFilter | None = None,
+    in_distribution: bool = False,
 ) -> dict[str, Any]:
     from ragrelay.client import RagrelayClient
 
@@ -416,6 +501,19 @@ def run_eval(
     started = time.perf_counter()
     plans: list[tuple[list[int], TriageModel | Path]]
     overlap = 0
+    id_figures: dict[str, Any] | None = None
+    verdicts: dict[int, dict[str, str]] = {}
+    filter_seconds = 0.0
+    if spam_filter is not None:
+        started_filter = time.perf_counter()
+        verdicts = collect_filter(evaluated, spam_filter.metadata)
+        filter_seconds = time.perf_counter() - started_filter
+    emails = {
+        i: {**item.parsed.to_metadata()["email"], **verdicts.get(i, {})}
+        for i, item in enumerate(evaluated)
+        if item.parsed is not None
+    }
+    started = time.perf_counter()
     if model_path is not None:
         plans = [(list(range(len(evaluated))), model_path)]
         training_source = f"given model {model_path}"
@@ -424,9 +522,12 @@ def run_eval(
         if source is None:
             raise UsageError("no training labels: pass --train-labels or --model")
         training, _ = read_labelled(source)
-        model_plans, overlap = plan_models(evaluated, training, max(2, folds))
+        model_plans, overlap = plan_models(evaluated, training, max(2, folds), split)
         plans = [(idx, fit(examples_of(train), folds=3)) for idx, train in model_plans]
         training_source = str(source)
+        if in_distribution and overlap and split == "group":
+            id_plans, _ = plan_models(evaluated, training, max(2, folds), "stratified")
+            id_figures = inbox_parts.in_distribution(evaluated, id_plans, emails)
     train_seconds = time.perf_counter() - started
 
     settings = Settings(redis_url=None, data_dir=data_dir)
@@ -438,6 +539,8 @@ def run_eval(
     mailbox = CollectingMailbox()
     outcomes: dict[int, Outcome] = {}
     direct: dict[int, str] = {}
+    model_only: dict[int, str] = {}
+    by_raw = {item.raw: verdicts[i] for i, item in enumerate(evaluated) if i in verdicts}
     try:
         started = time.perf_counter()
         exclude = {i.parsed.message_id for i in evaluated if i.parsed and i.parsed.message_id}
@@ -462,6 +565,7 @@ def run_eval(
             window=window,
             job_timeout_s=300.0,
             budget=budget,
+            spam_filter=(lambda raw: by_raw.get(raw, {})) if verdicts else None,
         )
         run_seconds = 0.0
         for indices, model in plans:
@@ -473,10 +577,10 @@ def run_eval(
                 model_file.parent.mkdir(parents=True, exist_ok=True)
                 model_file.write_bytes(model.read_bytes())
             for index in indices:
-                item = evaluated[index]
-                if item.parsed is not None:
-                    direct[index] = classify_detailed(
-                        item.parsed.to_metadata()["email"], path
+                if index in emails:
+                    direct[index] = classify_detailed(emails[index], path).label
+                    model_only[index] = classify_detailed(
+                        inbox_parts.without_filter(emails[index]), path
                     ).label
             batch = [RawMessage(str(i), evaluated[i].raw) for i in indices]
             started = time.perf_counter()
@@ -494,7 +598,18 @@ def run_eval(
     figures = metrics(truth, predicted)
     direct_figures = metrics(truth, [direct.get(i, "none") for i in range(len(evaluated))])
     drafted = [o for o in outcomes.values() if o.status == "drafted"]
-    grounded = [o for o in drafted if _evaluation_passed(o)]
+    grounded = [o for o in drafted if o.draft_kind == "grounded"]
+    n = len(evaluated)
+    components: dict[str, Any] = {
+        "model_only": inbox_parts.spam_figures(truth, [model_only.get(i, "none") for i in range(n)])
+    }
+    if verdicts:
+        components["filter_only"] = inbox_parts.spam_figures(
+            truth, [inbox_parts.filter_label(verdicts.get(i, {})) for i in range(n)]
+        )
+        components["combined"] = inbox_parts.spam_figures(
+            truth, [direct.get(i, "none") for i in range(n)]
+        )
     latencies = [o.elapsed_ms for o in outcomes.values() if o.status in ("drafted", "no_draft")]
     return {
         "messages": len(evaluated),
@@ -524,6 +639,19 @@ def run_eval(
         "window": window,
         "max_iterations": budget.max_iterations,
         "label_problems": len(problems),
+        "split": split if overlap else "disjoint",
+        "review_share": round(figures["review_share"], 4),
+        "review": sum(1 for p in predicted if p == "review"),
+        "spam_thresholds": [
+            [m.spam_threshold, m.review_threshold] for _, m in plans if isinstance(m, TriageModel)
+        ],
+        "spam_filter": (
+            "spamd" if spam_filter and spam_filter.spamd else "headers" if spam_filter else None
+        ),
+        "filter_seconds": round(filter_seconds, 2),
+        **components,
+        **({"in_distribution": id_figures} if id_figures else {}),
+        **inbox_parts.draft_figures(list(outcomes.values())),
     }
 
 

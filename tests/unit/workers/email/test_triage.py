@@ -164,7 +164,11 @@ def test_missing_model_falls_back_to_rules_and_says_so(tmp_path: Path) -> None:
     decision = classify_detailed(_question(1), tmp_path / "absent.json")
     assert decision.source == "fallback-rules"
     assert decision.label == "needs_reply" and decision.score <= FALLBACK_MAX_SCORE
-    assert classify(_spam(1), None) == ("spam", FALLBACK_MAX_SCORE)
+    # keywords alone are not confidence: a person looks (never spam without a filter)
+    assert classify(_spam(1), None) == ("review", FALLBACK_MAX_SCORE)
+    # a configured filter's verdict (set by the ingress) is spam even without a model
+    flagged = {**_spam(1), "filter_source": "spamd", "filter_score": "9.1"}
+    assert classify(flagged, None) == ("spam", FALLBACK_MAX_SCORE)
     assert classify({"subject": "lunch", "body": "see you at noon."}, None)[0] == "no_reply"
 
 
@@ -182,7 +186,6 @@ def test_missing_model_falls_back_to_rules_and_says_so(tmp_path: Path) -> None:
             "rule:automatic-sender",
         ),
         ({"subject": "hi?", "precedence": "junk"}, "no_reply", "rule:precedence-junk"),
-        ({"subject": "win", "x_spam_flag": "YES"}, "spam", "rule:x-spam-flag"),
     ],
 )
 def test_rules_win_over_the_model(
@@ -192,6 +195,16 @@ def test_rules_win_over_the_model(
     model.save(path)
     decision = classify_detailed(email, path)
     assert (decision.label, decision.source) == (label, source)
+
+
+def test_a_senders_own_spam_headers_are_not_trusted(model: TriageModel, tmp_path: Path) -> None:
+    """X-Spam-Flag in the message itself can be forged: it decides nothing (the ingress
+    turns a *configured* upstream's headers into filter_* keys instead)."""
+    path = tmp_path / "m.json"
+    model.save(path)
+    forged = {**_question(5), "x_spam_flag": "YES"}
+    assert classify_detailed(forged, path).label == classify_detailed(_question(5), path).label
+    assert classify_detailed(forged, path).label != "spam"
 
 
 def test_list_headers_are_features_not_overrides(model: TriageModel) -> None:
