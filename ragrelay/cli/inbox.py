@@ -20,8 +20,9 @@ from ragrelay.cli.settings import settings_of as _settings
 from ragrelay.inbox.idle import MAX_IDLE_S, IdleUnsupported
 from ragrelay.inbox.ledger import DEFAULT_LEASE_S, open_ledger
 from ragrelay.inbox.mailbox import EmlDirMailbox, Mailbox, MaildirMailbox, MboxMailbox
-from ragrelay.inbox.process import InboxProcessor, Outcome
+from ragrelay.inbox.process import InboxProcessor, Outcome, check_keyword
 from ragrelay.inbox.sent import SentFolder, SentOutcome, SentScanner
+from ragrelay.inbox.spamfilter import SpamdClient, SpamFilter
 from schemas import Budget
 
 
@@ -199,6 +200,36 @@ def _wait(seconds: float, stop: dict[str, bool]) -> None:
     default=None,
     help="Evaluate→rewrite loops per email job (default: the Budget default).",
 )
+@click.option(
+    "--spamd",
+    default=None,
+    envvar="RAGRELAY_SPAMD",
+    metavar="HOST:PORT",
+    help="Ask this SpamAssassin spamd about every message (SPAMC over TCP) and combine its "
+    "verdict with the triage model [env RAGRELAY_SPAMD]. If it cannot be reached, the message "
+    "is retried on the next pass.",
+)
+@click.option(
+    "--trust-spam-headers",
+    is_flag=True,
+    envvar="RAGRELAY_TRUST_SPAM_HEADERS",
+    help="Read X-Spam-Status / X-Spam-Flag as your upstream filter's verdict. Only if your "
+    "mail server strips incoming copies: a sender can forge them. Off by default.",
+)
+@click.option(
+    "--authserv-id",
+    default="",
+    envvar="RAGRELAY_AUTHSERV_ID",
+    help="Trust Authentication-Results from this authserv-id only (your MTA's).",
+)
+@click.option(
+    "--review-keyword",
+    default="$RagrelayReview",
+    show_default=True,
+    envvar="RAGRELAY_REVIEW_KEYWORD",
+    help="IMAP keyword set on uncertain mail (drafted, never spam); other mailboxes: the "
+    "draft's X-Ragrelay-Triage header says review.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON line per message.")
 @click.pass_context
 def inbox_command(
@@ -224,6 +255,10 @@ def inbox_command(
     job_timeout_s: float,
     window: int,
     max_iterations: int | None,
+    spamd: str | None,
+    trust_spam_headers: bool,
+    authserv_id: str,
+    review_keyword: str,
     as_json: bool,
 ) -> None:
     """Triage new mail and save grounded reply drafts. Never sends mail.
@@ -237,6 +272,12 @@ def inbox_command(
     from ragrelay.client import RagrelayClient
 
     settings = _settings(ctx)
+    check_keyword(review_keyword)
+    spam_filter = SpamFilter(
+        spamd=SpamdClient.from_address(spamd) if spamd else None,
+        trust_headers=trust_spam_headers,
+        authserv_id=authserv_id,
+    )
     settings.ensure_data_dir()
     model = settings.data_dir / "models" / "triage.json"  # workers.email.triage's default
     if settings.embedded and not model.exists():
@@ -306,6 +347,8 @@ def inbox_command(
                     window=window,
                     on_outcome=emit,
                     budget=Budget(max_iterations=max_iterations) if max_iterations else None,
+                    spam_filter=spam_filter.metadata if spam_filter.enabled else None,
+                    review_keyword=review_keyword,
                 )
                 outcomes = processor.run_once()
                 sent = sent_folder_of(mailbox, sent_folder) if feedback is not None else None

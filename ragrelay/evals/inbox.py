@@ -655,10 +655,6 @@ def run_eval(
     }
 
 
-def _evaluation_passed(outcome: Outcome) -> bool:
-    return outcome.job_status == "succeeded" and outcome.stop_reason == "accepted"
-
-
 def _percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     rank = min(len(ordered) - 1, max(0, round(q / 100.0 * (len(ordered) - 1))))

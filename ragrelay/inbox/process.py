@@ -313,11 +313,11 @@ def _ms(started: float) -> float:
 __all__ = [
     "DRAFTABLE_STATUSES",
     "REVIEW_KEYWORD",
-    "check_keyword",
-    "is_grounded",
     "InboxProcessor",
     "JobClient",
     "Outcome",
+    "check_keyword",
     "idempotency_key",
+    "is_grounded",
     "job_request",
 ]

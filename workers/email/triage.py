@@ -302,8 +302,8 @@ def classify(email: Mapping[str, str], model_path: Path | None) -> tuple[str, fl
 __all__ = [
     "DECISIONS",
     "LABELS",
-    "REVIEW",
     "MODEL_FILENAME",
+    "REVIEW",
     "TriageDecision",
     "TriageModel",
     "classify",
