@@ -65,8 +65,6 @@ def compose_reply(
     return "\n".join(parts).rstrip() + "\n"
 
 
-
-
 HOLDING_TEXT = (
     "Thanks for your message. I checked our archive and it holds no answer to your "
     "question that I can stand behind, so I will not guess. I am looking into it and "

@@ -167,7 +167,11 @@ def choose_no_reply_threshold(
 
 
 def grouped_oof_probabilities(
-    features: Sequence[list[str]], labels: Sequence[str], groups: Sequence[str], folds: int, c: float
+    features: Sequence[list[str]],
+    labels: Sequence[str],
+    groups: Sequence[str],
+    folds: int,
+    c: float,
 ) -> list[dict[str, float]]:
     """Out-of-fold probabilities where no source group (``calibrate.mail_group``) is on both
     sides of a fold: each is a prediction about mail from a list/sender never seen."""

@@ -56,7 +56,9 @@ def test_nothing_is_trusted_unless_configured() -> None:
 
 
 def test_spamd_replies_and_addresses() -> None:
-    reply = b"SPAMD/1.1 0 EX_OK\r\nContent-length: 20\r\nSpam: True ; 9.4 / 5.0\r\n\r\nA_RULE,B_RULE"
+    reply = (
+        b"SPAMD/1.1 0 EX_OK\r\nContent-length: 20\r\nSpam: True ; 9.4 / 5.0\r\n\r\nA_RULE,B_RULE"
+    )
     verdict = parse_spamd_reply(reply)
     assert (verdict.score, verdict.required, verdict.tests) == (9.4, 5.0, ("A_RULE", "B_RULE"))
     with pytest.raises(SpamdError, match="spamd error 76"):
