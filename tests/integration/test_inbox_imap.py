@@ -18,7 +18,7 @@ from ragrelay.inbox.imap import ImapMailbox, parse_imap_url
 from ragrelay.inbox.ledger import RedisLedger, SqliteLedger
 from ragrelay.inbox.parse import parse_message
 from ragrelay.inbox.process import InboxProcessor
-from schemas import JobRequest, JobResult
+from schemas import Citation, JobRequest, JobResult
 from tests.support.dovecot import DovecotServer
 
 pytestmark = pytest.mark.integration
@@ -64,6 +64,7 @@ class ScriptedClient:
             answer="Hi,\n\nHere is what we found.\n",
             stop_reason="accepted",
             triage="spam" if spam else "needs_reply",
+            citations=[Citation(chunk_id="c1", doc_id="d1", title="an archived answer")],
         )
 
 
@@ -291,7 +292,7 @@ def test_cli_end_to_end_with_the_embedded_pipeline(
     processed = [o for o in outcomes if o["status"] in ("drafted", "no_draft")]
     assert len(processed) == len(SAMPLES)  # each message processed by exactly one poller
     assert len(_drafts(dovecot, mailbox_user)) == len(drafted)
-    assert all(o["triage"] in ("spam", "needs_reply", "no_reply") for o in processed)
+    assert all(o["triage"] in ("spam", "needs_reply", "no_reply", "review") for o in processed)
     again = subprocess.run(cmd, env=base_env, capture_output=True, text=True, timeout=100)
     assert again.returncode == 0, again.stderr
     assert not [line for line in again.stdout.splitlines() if line.startswith("{")]
@@ -318,3 +319,33 @@ def test_maildir_connector_is_dovecot_compatible(
     assert len(drafts) == 3 and all(b"\\Draft" in flags for flags, _ in drafts)
     assert all(b"$RagrelayProcessed" in flags for flags, _ in dovecot.messages(mailbox_user))
     assert list(MaildirMailbox(maildir).fetch()) == []
+
+
+class ReviewClient(ScriptedClient):
+    """Every job comes back uncertain (``review``), answered without citations."""
+
+    def wait(self, job_id: str, timeout_s: float = 60.0) -> JobResult:
+        return (
+            super().wait(job_id, timeout_s).model_copy(update={"triage": "review", "citations": []})
+        )
+
+
+def test_review_mail_gets_the_review_keyword_and_an_honest_draft(
+    dovecot: DovecotServer, mailbox_user: str, tmp_path: Path
+) -> None:
+    dovecot.append(mailbox_user, (INBOX / SAMPLES[0]).read_bytes())
+    mailbox = ImapMailbox(parse_imap_url(dovecot.url(mailbox_user)))
+    processor = InboxProcessor(
+        mailbox,
+        SqliteLedger(tmp_path / "ledger.sqlite3"),
+        ReviewClient(),
+        tenant="acme",
+        review_keyword="$NeedsHuman",
+    )
+    [outcome] = processor.run_once()
+    mailbox.close()
+    assert outcome.status == "drafted" and outcome.draft_kind == "holding"  # no citation
+    [(flags, _raw)] = dovecot.messages(mailbox_user, "INBOX")
+    assert b"$NeedsHuman" in flags and b"$RagrelayProcessed" in flags
+    [(_flags, draft)] = _drafts(dovecot, mailbox_user)
+    assert draft["X-Ragrelay-Triage"] == "review" and draft["X-Ragrelay-Draft"] == "holding"
