@@ -187,6 +187,8 @@ def train_triage_command(
         "examples": len(examples),
         "per_label": {label: sum(1 for _, y in examples if y == label) for label in LABELS},
         "spam_threshold": model.spam_threshold,
+        "review_threshold": model.review_threshold,
+        "calibration": model.meta.get("calibration"),
         "features": len(model.vocabulary),
         "train_seconds": round(time.perf_counter() - started, 2),
     }
@@ -197,7 +199,8 @@ def train_triage_command(
     else:
         click.echo(
             f"Trained on {len(examples)} messages → {out} "
-            f"(spam threshold {model.spam_threshold}, {len(model.vocabulary)} features)"
+            f"(spam threshold {model.spam_threshold}, review from {model.review_threshold}, "
+            f"{len(model.vocabulary)} features)"
         )
         if "cv" in summary:
             cv = summary["cv"]
