@@ -187,6 +187,34 @@ def grouped_oof_probabilities(
     return out
 
 
+NEEDS_REPLY_RECALL_TARGET = 0.97
+RECALL_NO_REPLY_GRID = tuple(round(0.5 + 0.05 * step, 2) for step in range(11))  # 0.50 … 1.00
+
+
+def choose_no_reply_for_recall(
+    probabilities: Sequence[Mapping[str, float]],
+    labels: Sequence[str],
+    spam_threshold: float,
+    target: float = NEEDS_REPLY_RECALL_TARGET,
+) -> float:
+    """The lowest no_reply cut whose out-of-fold needs_reply recall (spam decisions as at
+    ``spam_threshold``) reaches ``target`` — a real question must not be filed away; 1.0
+    (never no_reply from the model) when no cut does."""
+    needs = [i for i, y in enumerate(labels) if y == "needs_reply"]
+    if not needs:
+        return 0.5
+    for threshold in RECALL_NO_REPLY_GRID:
+        kept = sum(
+            1
+            for i in needs
+            if decide_from_probabilities(probabilities[i], spam_threshold, threshold)[0]
+            == "needs_reply"
+        )
+        if kept / len(needs) >= target:
+            return threshold
+    return 1.0
+
+
 def fit(
     examples: Sequence[Example],
     *,
@@ -205,13 +233,18 @@ def fit(
     inner = max(2, min(folds, smallest))
     groups = [mail_group(email) for email, _ in examples]
     review: float | None = None
-    if grouped and len(set(groups)) >= inner:
+    # grouped needs every class to come from ≥ 2 sources (else a fold has none of it)
+    spread = min(len({g for g, y in zip(groups, labels, strict=True) if y == k}) for k in LABELS)
+    if grouped and len(set(groups)) >= inner and spread >= 2:
         oof = grouped_oof_probabilities(features, labels, groups, inner, c)
         threshold, review = choose_thresholds(oof, labels, SPAM_PRECISION_TARGET)
+        # the issue's target is needs_reply recall (no_reply is not one): the cut that keeps
+        # it on mail from unseen sources (review mail is drafted, so it counts as kept)
+        no_reply_threshold = choose_no_reply_for_recall(oof, labels, threshold)
     else:
         oof = _oof_probabilities(features, labels, inner, c, seed)
         threshold = choose_spam_threshold(oof, labels)
-    no_reply_threshold = choose_no_reply_threshold(oof, labels, threshold)
+        no_reply_threshold = choose_no_reply_threshold(oof, labels, threshold)
     vectorizers, classifier = _fit_core(features, labels, c)
     meta = {
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -276,6 +309,7 @@ def cross_validate(
 
 __all__ = [
     "LABEL_ALIASES",
+    "choose_no_reply_for_recall",
     "choose_no_reply_threshold",
     "choose_spam_threshold",
     "cross_validate",

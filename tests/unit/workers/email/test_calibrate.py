@@ -50,7 +50,8 @@ def test_thresholds_need_precision_to_hold_above_them_too() -> None:
         (0.95, {}, "spam"),  # model alone, confident
         (0.6, {}, "review"),  # model alone, uncertain
         (0.1, {}, "ham"),
-        (0.6, {"filter_score": "12.0"}, "spam"),  # both say spam
+        (0.9, {"filter_score": "12.0"}, "spam"),  # both say spam
+        (0.6, {"filter_score": "12.0"}, "review"),  # filter spam, model unsure: a person
         (0.1, {"filter_score": "12.0"}, "review"),  # they disagree
         (0.95, {"filter_score": "0.0"}, "review"),  # filter sure it is ham: never spam
         (0.95, {"filter_score": "3.0"}, "spam"),  # filter unsure, model confident
@@ -66,6 +67,17 @@ def test_filter_and_model_combined(
     if "filter_score" in email:
         email |= {"filter_source": "spamd", "filter_required": "5.0"}
     assert spam_verdict(p_spam, 0.8, 0.4, email)[0] == expected
+
+
+def test_no_reply_cut_keeps_needs_reply_recall() -> None:
+    from workers.email.train import choose_no_reply_for_recall
+
+    # needs_reply shares of no_reply: 0.1, 0.2, 0.62, 0.9 → only a cut above 0.9 keeps all
+    oof = [{"needs_reply": 1 - s, "no_reply": s} for s in (0.1, 0.2, 0.62, 0.9, 0.95)]
+    labels = ["needs_reply"] * 4 + ["no_reply"]
+    assert choose_no_reply_for_recall(oof, labels, 0.8, target=1.0) == 0.95
+    assert choose_no_reply_for_recall(oof, labels, 0.8, target=0.75) == 0.65
+    assert choose_no_reply_for_recall(oof[:4], labels[:4], 0.8, target=1.0) == 0.95
 
 
 def test_filter_alone_without_a_model() -> None:
