@@ -391,9 +391,7 @@ class JobStore:
             # so far and this transition's (the version check keeps them in step)
             trace = [e for _, e in self.trace(state.job_id)] + list(t.trace)
             meta_key = self.keys.celery_meta(state.reply_task_id)
-            meta_json = celery_meta(
-                state.reply_task_id, final.model_copy(update={"trace": trace})
-            )
+            meta_json = celery_meta(state.reply_task_id, final.model_copy(update={"trace": trace}))
         keys = [
             self.keys.job(state.job_id),
             self.keys.trace(state.job_id),

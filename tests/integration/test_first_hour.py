@@ -112,8 +112,10 @@ def wait_for(lines: list[str], text: str, timeout: float = 60) -> float:
 
 def start_ingest(env: dict[str, str], tenant: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "ragrelay", "ingest", str(SAMPLE_CORPUS), "--tenant", tenant]
-        + ["--batch-size", "1", "--json"],
+        [
+            *(sys.executable, "-m", "ragrelay", "ingest", str(SAMPLE_CORPUS)),
+            *("--tenant", tenant, "--batch-size", "1", "--json"),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -564,9 +564,7 @@ def test_malformed_json_is_named_as_json_syntax_at_its_position(
     assert "malformed JSON at character 14" in resp.json()["detail"]
 
 
-@pytest.mark.parametrize(
-    "content_type", [None, "application/x-www-form-urlencoded", "text/plain"]
-)
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
 def test_a_body_without_the_json_content_type_names_the_header(
     client: TestClient, acme: dict[str, str], content_type: str | None
 ) -> None:
