@@ -65,6 +65,10 @@ class Keys:
     def heartbeat(self, name: str) -> str:
         return f"{self.prefix}:heartbeat:{name}"
 
+    def heartbeats(self) -> str:
+        """One hash: every process's heartbeat key -> the time of its last beat."""
+        return f"{self.prefix}:heartbeats"
+
     def replies(self, job_id: str) -> str:
         """Celery task ids that submitted this job again (same idempotency key): each gets
         the job's final result in its own ``celery-task-meta-<task id>``."""

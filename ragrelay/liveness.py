@@ -1,9 +1,10 @@
 """Is anything consuming the queues a command waits on? Read from the workers' heartbeats.
 
-Every `ragrelay orchestrator` and `ragrelay worker STAGE` process writes a Redis key
-``<prefix>:heartbeat:<kind>:<host>-<pid>`` holding the time of its last beat (every
-``RAGRELAY_HEARTBEAT_INTERVAL_S``, 5 s by default; the key expires after three intervals and
-is deleted when the process exits). A kind with no fresh key has no live process: a command
+Every `ragrelay orchestrator` and `ragrelay worker STAGE` process writes the time of its
+last beat (every ``RAGRELAY_HEARTBEAT_INTERVAL_S``, 5 s by default) to the Redis key
+``<prefix>:heartbeat:<kind>:<host>-<pid>`` (expires after three intervals) and to that
+field of the hash ``<prefix>:heartbeats`` (read here in one round trip); both go when the
+process exits. A kind with no fresh key has no live process: a command
 that waits on it says so within seconds (issue 22) instead of waiting out its timeout.
 """
 
@@ -28,8 +29,10 @@ GRACE_S = 8.0
 
 def not_alive(client: Any, settings: Settings, kinds: Iterable[str]) -> list[str]:
     """The kinds among ``kinds`` with no fresh heartbeat, in the order given."""
-    max_age = 3 * settings.heartbeat_interval_s
-    alive = live_kinds(client, Keys(settings.key_prefix).heartbeat(""), max_age)
+    keys = Keys(settings.key_prefix)
+    alive = live_kinds(
+        client, keys.heartbeats(), keys.heartbeat(""), 3 * settings.heartbeat_interval_s
+    )
     return [k for k in kinds if k not in alive]
 
 

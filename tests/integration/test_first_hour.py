@@ -39,7 +39,9 @@ def ragrelay(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str
 def beat(client: redis.Redis, *kinds: str) -> None:
     """Heartbeats as `ragrelay worker KIND` writes them (a fresh time, a TTL)."""
     for kind in kinds:
-        client.set(Keys().heartbeat(f"{kind}:test-{kind}"), repr(time.time()), ex=60)
+        key = Keys().heartbeat(f"{kind}:test-{kind}")
+        client.set(key, repr(time.time()), ex=60)
+        client.hset(Keys().heartbeats(), key, repr(time.time()))
 
 
 def test_ask_with_nothing_alive_says_what_to_start_and_submits_nothing(
@@ -61,8 +63,8 @@ def test_ask_names_only_the_stage_that_is_missing(
     env: dict[str, str], rclient: redis.Redis
 ) -> None:
     beat(rclient, "orchestrator", "analysis", "retrieval", "generation")
-    stale = Keys().heartbeat("evaluation:gone-1")
-    rclient.set(stale, repr(time.time() - 3600), ex=60)  # an old beat is not a live worker
+    stale = Keys().heartbeat("evaluation:gone-1")  # an old beat is not a live worker
+    rclient.hset(Keys().heartbeats(), stale, repr(time.time() - 60))
     out = ragrelay(env, "ask", "What is ragrelay?")
     assert out.returncode == 2, out.stderr
     assert "no evaluation worker is alive" in out.stderr
@@ -186,8 +188,10 @@ def test_a_worker_that_stops_takes_its_heartbeat_with_it(
     cluster = Cluster(env, tmp_path / "logs").start_all(("ingest",))
     pid = cluster.procs["ingest"].pid
     try:
-        assert rclient.keys(f"ragrelay:heartbeat:ingest:*-{pid}")
+        (key,) = rclient.keys(f"ragrelay:heartbeat:ingest:*-{pid}")
+        assert rclient.hexists("ragrelay:heartbeats", key)
     finally:
         cluster.stop()  # SIGTERM: a warm shutdown
     assert not rclient.keys(f"ragrelay:heartbeat:ingest:*-{pid}")
+    assert not rclient.hexists("ragrelay:heartbeats", key)
     assert os.environ.get("RAGRELAY_REDIS_URL") != env["RAGRELAY_REDIS_URL"]
