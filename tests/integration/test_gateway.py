@@ -544,3 +544,45 @@ def test_feedback_ratings_are_strict_numbers(
     )
     assert resp.status_code == 422, resp.text
     assert resp.json()["errors"][0]["field"] == "body.rating"
+
+
+# -- issue 22: what a newcomer's first requests are told ------------------------------------------
+
+
+def test_malformed_json_is_named_as_json_syntax_at_its_position(
+    client: TestClient, acme: dict[str, str]
+) -> None:
+    resp = client.post(
+        "/v1/jobs",
+        content=b'{"query": "q",, }',
+        headers={**acme, "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 422, resp.text
+    (error,) = resp.json()["errors"]
+    assert error["field"] == "body"  # not "body.14": a character offset is not a field
+    assert error["message"].startswith("malformed JSON at character 14")
+    assert "malformed JSON at character 14" in resp.json()["detail"]
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+def test_a_body_without_the_json_content_type_names_the_header(
+    client: TestClient, acme: dict[str, str], content_type: str | None
+) -> None:
+    headers = {**acme, **({"Content-Type": content_type} if content_type else {})}
+    resp = client.post("/v1/jobs", content=b'{"query": "q"}', headers=headers)
+    assert resp.status_code == 422, resp.text
+    (error,) = resp.json()["errors"]
+    assert error["field"] == "header.Content-Type"
+    assert "'Content-Type: application/json'" in error["message"]
+    assert (repr(content_type) if content_type else "no Content-Type") in error["message"]
+    assert "valid dictionary" not in resp.text
+
+
+def test_a_finished_jobs_result_carries_its_trace(
+    client: TestClient, acme: dict[str, str], rclient: redis.Redis
+) -> None:
+    job_id = client.post("/v1/jobs", json={"query": "q"}, headers=acme).json()["job_id"]
+    finish(rclient, job_id, "acme")
+    body = client.get(f"/v1/jobs/{job_id}", headers=acme).json()
+    trace = body["result"]["trace"]
+    assert trace and trace[0]["type"] == "job.submitted" and trace[0]["job_id"] == job_id
