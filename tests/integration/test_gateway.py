@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from bus.errors import ConfigError
+from bus.heartbeat import Heartbeat
 from bus.keys import Keys
 from bus.settings import Settings
 from orchestrator.jobs import JobStore
@@ -380,6 +381,36 @@ def test_readyz_fails_without_an_orchestrator(client: TestClient) -> None:
     assert resp.json()["checks"]["problems"] == [
         "no orchestrator read the events stream in the last 30 s"
     ]
+
+
+def test_readyz_reads_the_heartbeats_the_workers_write(
+    client: TestClient, rclient: redis.Redis
+) -> None:
+    """A live worker's beat is reported; one that died without stopping makes it not ready;
+    one that stopped (and removed its beat) is simply gone."""
+    keys = Keys()
+    live = Heartbeat(
+        None,
+        5.0,
+        redis_client=rclient,
+        redis_key=keys.heartbeat("analysis:h-1"),
+        registry_key=keys.heartbeats(),
+    )
+    live.beat()
+    rclient.hset(keys.heartbeats(), keys.heartbeat("retrieval:h-2"), repr(time.time() - 90))
+    stopped = Heartbeat(
+        None,
+        5.0,
+        redis_client=rclient,
+        redis_key=keys.heartbeat("generation:h-3"),
+        registry_key=keys.heartbeats(),
+    )
+    stopped.beat()
+    stopped.stop()
+    checks = client.get("/readyz").json()["checks"]
+    assert set(checks["heartbeats_age_s"]) == {"analysis", "retrieval"}
+    assert checks["heartbeats_age_s"]["analysis"] < 30
+    assert "retrieval: heartbeat 90 s old" in checks["problems"]
 
 
 def test_embedded_settings_are_refused_with_a_clear_message(tmp_path: object) -> None:
