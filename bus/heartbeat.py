@@ -46,6 +46,8 @@ class Heartbeat:
                 pipe.set(self.redis_key, now, ex=max(2, int(3 * self.interval_s)))
                 if self.registry_key:
                     pipe.hset(self.registry_key, self.redis_key, now)
+                    # nothing beating for an hour: the registry goes too (no key lives forever)
+                    pipe.expire(self.registry_key, int(FORGET_AFTER_S))
                 pipe.execute()
 
     def start(self) -> None:

@@ -411,6 +411,7 @@ def test_readyz_reads_the_heartbeats_the_workers_write(
     assert set(checks["heartbeats_age_s"]) == {"analysis", "retrieval"}
     assert checks["heartbeats_age_s"]["analysis"] < 30
     assert "retrieval: heartbeat 90 s old" in checks["problems"]
+    assert 0 < rclient.ttl(keys.heartbeats()) <= 3600  # the registry does not live forever
 
 
 def test_embedded_settings_are_refused_with_a_clear_message(tmp_path: object) -> None:
