@@ -26,6 +26,8 @@ DEFAULT_POOLS: dict[str, str] = {
     "ingest": "prefork",
 }
 STAGES = tuple(DEFAULT_POOLS)
+# Greenlets cost a few KB each and wait on sockets: one process holds many LLM calls.
+DEFAULT_CONCURRENCY: dict[str, int] = {"gevent": 200, "threads": 16}
 
 
 def _require_redis(settings: Settings, what: str) -> None:
@@ -45,13 +47,14 @@ def _require_redis(settings: Settings, what: str) -> None:
     "-c",
     type=int,
     default=None,
-    help="Pool size (default: 16 for threads, 2 for prefork).",
+    help="Pool size (default: 200 for gevent, 16 for threads, 2 for prefork).",
 )
 @click.option(
     "--pool",
-    type=click.Choice(["prefork", "threads", "solo"]),
+    type=click.Choice(["prefork", "threads", "solo", "gevent"]),
     default=None,
-    help="Default: threads for LLM-bound stages, prefork for retrieval and ingest.",
+    help="Default: the stage's (schemas.STAGE_SPECS): gevent for the LLM-bound stages, "
+    "prefork for retrieval and ingest. gevent patches the process at start-up.",
 )
 @click.pass_context
 def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | None) -> None:
@@ -59,7 +62,7 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     settings = _settings(ctx)
     _require_redis(settings, "ragrelay worker")
     pool = pool or DEFAULT_POOLS[stage]
-    concurrency = concurrency or (16 if pool == "threads" else 2)
+    concurrency = concurrency or DEFAULT_CONCURRENCY.get(pool, 2)
     _start_metrics(settings, pool)
     # Imported here, after _start_metrics: prometheus_client reads PROMETHEUS_MULTIPROC_DIR
     # when bus.metrics is first imported, and the orchestrator process loads no worker code.
@@ -70,7 +73,10 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     from workers.tasks import register
 
     app = create_app(settings)
-    register(app, settings, workers_of(ctx))
+    workers = workers_of(ctx)
+    # LLM stages on Claude never embed: no embedding model in their processes.
+    on_claude = stage in LLM_STAGES and workers.anthropic.api_key is not None
+    register(app, settings, workers, warm_embedder=not on_claude)
     _start_heartbeat(settings, stage)
     app.worker_main(
         [
