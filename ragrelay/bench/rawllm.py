@@ -130,7 +130,12 @@ def create_raw_llm_app(redis_url: str, *, store_results: bool = True) -> Celery:
     """The baseline's app; the submitting side passes ``store_results=False``."""
     app = Celery("ragrelay-bench-rawllm", set_as_current=False)
     app.conf.update(
-        **RedisUrl.parse(redis_url).celery_conf(result_backend=store_results),
+        # As a user must for -P gevent -c 200: kombu's default broker pool of 10 connections
+        # loses acks (MaxConnectionsError) when hundreds of tasks finish at once.
+        **RedisUrl.parse(redis_url).celery_conf(
+            result_backend=store_results, transport_options={"max_connections": 2048}
+        ),
+        redis_max_connections=2048,
         task_ignore_result=False,
         task_serializer="json",
         result_serializer="json",

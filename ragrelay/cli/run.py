@@ -63,6 +63,8 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     _require_redis(settings, "ragrelay worker")
     pool = pool or DEFAULT_POOLS[stage]
     concurrency = concurrency or DEFAULT_CONCURRENCY.get(pool, 2)
+    if pool == "gevent":
+        _require_patched()
     _start_metrics(settings, pool)
     # Imported here, after _start_metrics: prometheus_client reads PROMETHEUS_MULTIPROC_DIR
     # when bus.metrics is first imported, and the orchestrator process loads no worker code.
@@ -95,6 +97,17 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
             settings.log_level,
         ]
     )
+
+
+def _require_patched() -> None:
+    """A gevent pool in an unpatched process blocks on every socket: refuse to start."""
+    from gevent import monkey
+
+    if not monkey.is_module_patched("socket"):
+        raise click.UsageError(
+            "--pool gevent needs the process patched before start-up: run it as "
+            "`ragrelay worker ...` or `python -m ragrelay worker ...` (ragrelay.cli.greenlets)"
+        )
 
 
 @click.command("orchestrator")

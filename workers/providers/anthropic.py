@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anthropic
+import httpx2
 import structlog
 from anthropic.types import Message, MessageParam, TextBlock, TextBlockParam, ToolParam
 from pydantic import BaseModel
@@ -242,6 +243,12 @@ class AnthropicProvider:
             base_url=settings.base_url or None,
             timeout=settings.timeout_s,
             max_retries=settings.max_retries,
+            http_client=anthropic.DefaultHttpxClient(
+                limits=httpx2.Limits(
+                    max_connections=max(1000, settings.keepalive_connections),
+                    max_keepalive_connections=settings.keepalive_connections,
+                )
+            ),
             **sdk_open_telemetry(os.environ),
         )
         return cls(
