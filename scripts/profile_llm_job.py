@@ -33,8 +33,12 @@ from ragrelay.bench.procs import PrivateRedis, free_port, stop_process  # noqa: 
 def _server(delay_ms: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.anthropic_server", "--port", str(port)]
-        + ["--delay-ms", str(delay_ms)],
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.anthropic_server",
+            *("--port", str(port), "--delay-ms", str(delay_ms)),
+        ],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -82,7 +86,7 @@ def run(args: argparse.Namespace) -> None:
     from bus.app import create_app
     from bus.logging import configure_logging
     from bus.settings import load_settings
-    from schemas import AnalysisTask, Budget, Chunk, EvaluationTask, GenerationTask, StepLimits
+    from schemas import AnalysisTask, Chunk, EvaluationTask, GenerationTask, StepLimits
     from workers.settings import load_worker_settings
     from workers.tasks import register
 
@@ -91,7 +95,6 @@ def run(args: argparse.Namespace) -> None:
     app = create_app(settings)
     runtime = register(app, settings, load_worker_settings())
     runtime.deps()  # as the worker's warm-up does
-    del Budget
     chunk = Chunk(chunk_id="noop#0", doc_id="noop", title="noop", text="noop")
     query = "How do I rotate the signing key without downtime?"
     limits = StepLimits(max_tokens=100_000)
@@ -101,7 +104,11 @@ def run(args: argparse.Namespace) -> None:
         a = AnalysisTask(step_id=f"j{i}:a", query=query, **ids)  # type: ignore[arg-type]
         g = GenerationTask(step_id=f"j{i}:g", query=query, context=[chunk], **ids)  # type: ignore[arg-type]
         e = EvaluationTask(
-            step_id=f"j{i}:e", query=query, answer="noop", context=[chunk], **ids  # type: ignore[arg-type]
+            step_id=f"j{i}:e",
+            query=query,
+            answer="noop",
+            context=[chunk],
+            **ids,  # type: ignore[arg-type]
         )
         for name, msg in (
             ("ragrelay.analysis", a),

@@ -219,7 +219,9 @@ def raw_llm_chain_side(run: BenchRun, url: str, *, pool: str, concurrency: int) 
         app.close()
 
 
-def raw_chain_line(m: Measured, plan: LatencyPlan, *, pool: str, concurrency: int) -> dict[str, Any]:
+def raw_chain_line(
+    m: Measured, plan: LatencyPlan, *, pool: str, concurrency: int
+) -> dict[str, Any]:
     """The baseline's line: same keys as the pipeline's (``efficiency`` against the same bound)."""
     line = latency_line(
         m,

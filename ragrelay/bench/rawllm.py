@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import os
 import threading
-from typing import Any
+from typing import Any, cast
 
 import anthropic
+from anthropic.types import MessageParam, TextBlockParam, ToolChoiceToolParam
 from celery import Celery, chain
 from kombu import Queue  # type: ignore[attr-defined]
 
@@ -45,19 +46,25 @@ class _Calls:
         self.system = {s: load_prompt(s).text for s in ("analysis", "generation", "evaluation")}
         self.tools = {s: tool_for(s) for s in ("analysis", "generation", "evaluation")}
 
-    def call(self, stage: str, max_tokens: int, content: list[dict[str, Any]]) -> dict[str, Any]:
+    def call(self, stage: str, max_tokens: int, content: list[TextBlockParam]) -> dict[str, Any]:
         tool = self.tools[stage]
+        messages: list[MessageParam] = [{"role": "user", "content": content}]
+        choice: ToolChoiceToolParam = {
+            "type": "tool",
+            "name": tool["name"],
+            "disable_parallel_tool_use": True,
+        }
         response = self.client.messages.create(
             model=MODEL,
             max_tokens=max_tokens,
             system=[{"type": "text", "text": self.system[stage]}],
-            messages=[{"role": "user", "content": content}],  # type: ignore[typeddict-item]
+            messages=messages,
             tools=[tool],
-            tool_choice={"type": "tool", "name": tool["name"], "disable_parallel_tool_use": True},
+            tool_choice=choice,
         )
         for block in response.content:
             if block.type == "tool_use":
-                return dict(block.input)  # type: ignore[call-overload]
+                return cast(dict[str, Any], block.input)
         raise RuntimeError(f"{stage}: no tool call in the reply")
 
 
@@ -74,7 +81,7 @@ def _client() -> _Calls:
     return _calls
 
 
-def _text(text: str) -> dict[str, Any]:
+def _text(text: str) -> TextBlockParam:
     return {"type": "text", "text": text}
 
 

@@ -31,7 +31,9 @@ from workers import noop
 @click.command()
 @click.argument("kind", type=click.Choice(["noop", "raw", "rawllm"]))
 @click.argument("queue")
-@click.option("--pool", type=click.Choice(["prefork", "threads", "solo", "gevent"]), default="threads")
+@click.option(
+    "--pool", type=click.Choice(["prefork", "threads", "solo", "gevent"]), default="threads"
+)
 @click.option("--concurrency", "-c", type=int, default=4)
 @click.option("--sleep-ms", type=float, default=0.0, help="noop: sleep this long first.")
 def main(kind: str, queue: str, pool: str, concurrency: int, sleep_ms: float) -> None:

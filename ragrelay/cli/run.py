@@ -26,8 +26,10 @@ DEFAULT_POOLS: dict[str, str] = {
     "ingest": "prefork",
 }
 STAGES = tuple(DEFAULT_POOLS)
-# Greenlets cost a few KB each and wait on sockets: one process holds many LLM calls.
+# Pool sizes. An LLM call costs ~5 ms of CPU and waits ~1 s: one process can keep about 200
+# calls in flight before its CPU, not its pool, is the limit (docs/benchmarks-speed.md).
 DEFAULT_CONCURRENCY: dict[str, int] = {"gevent": 200, "threads": 16}
+LLM_STAGE_THREADS = 200
 
 
 def _require_redis(settings: Settings, what: str) -> None:
@@ -47,14 +49,16 @@ def _require_redis(settings: Settings, what: str) -> None:
     "-c",
     type=int,
     default=None,
-    help="Pool size (default: 200 for gevent, 16 for threads, 2 for prefork).",
+    help="Pool size (default: 200 for the LLM stages' threads and for gevent, 16 for other "
+    "threads, 2 for prefork).",
 )
 @click.option(
     "--pool",
     type=click.Choice(["prefork", "threads", "solo", "gevent"]),
     default=None,
-    help="Default: the stage's (schemas.STAGE_SPECS): gevent for the LLM-bound stages, "
-    "prefork for retrieval and ingest. gevent patches the process at start-up.",
+    help="Default: the stage's (schemas.STAGE_SPECS): threads for the LLM-bound stages, "
+    "prefork for retrieval and ingest. gevent (pip install 'ragrelay[gevent]') patches "
+    "the process at start-up; it measured slower than threads.",
 )
 @click.pass_context
 def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | None) -> None:
@@ -62,7 +66,9 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     settings = _settings(ctx)
     _require_redis(settings, "ragrelay worker")
     pool = pool or DEFAULT_POOLS[stage]
-    concurrency = concurrency or DEFAULT_CONCURRENCY.get(pool, 2)
+    if concurrency is None:
+        llm_threads = pool == "threads" and stage in LLM_STAGES
+        concurrency = LLM_STAGE_THREADS if llm_threads else DEFAULT_CONCURRENCY.get(pool, 2)
     if pool == "gevent":
         _require_patched()
     _start_metrics(settings, pool)
@@ -101,8 +107,12 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
 
 def _require_patched() -> None:
     """A gevent pool in an unpatched process blocks on every socket: refuse to start."""
-    from gevent import monkey
-
+    try:
+        from gevent import monkey
+    except ImportError:
+        raise click.UsageError(
+            "--pool gevent needs gevent: pip install 'ragrelay[gevent]'"
+        ) from None
     if not monkey.is_module_patched("socket"):
         raise click.UsageError(
             "--pool gevent needs the process patched before start-up: run it as "
