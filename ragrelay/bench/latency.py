@@ -46,6 +46,7 @@ class LatencyPlan:
     concurrency: int
     timeout_s: float
     pool: str = "threads"
+    orchestrators: int = 1
 
     @property
     def rounded_jobs(self) -> int:
@@ -144,6 +145,7 @@ def measure(
         timeout_s=plan.timeout_s,
         extra_env=env,
         tag=tag,
+        orchestrators=plan.orchestrators,
     )
 
 

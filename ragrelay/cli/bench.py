@@ -245,6 +245,13 @@ def _first(line: dict[str, object], key: str) -> dict[str, object]:
     help="With --raw-chain: alternate the two sides in at most this many slices of whole "
     "waves of --inflight (same background load for both).",
 )
+@click.option(
+    "--orchestrators",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="`ragrelay orchestrator` processes of the pipeline (one consumer group).",
+)
 @click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True)
 @click.option("--keep-logs", type=click.Path(path_type=Path, file_okay=False), default=None)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
@@ -264,6 +271,7 @@ def latency(
     raw_chain: bool,
     raw_pool: str | None,
     slices: int,
+    orchestrators: int,
     timeout_s: float,
     keep_logs: Path | None,
     as_json: bool,
@@ -281,7 +289,7 @@ def latency(
     pool = pool or DEFAULT_POOLS[lat.LLM_STAGES[0]]
     raw_pool = raw_pool or pool
     plan = lat.LatencyPlan(
-        llm_delay_ms, inflight, jobs, _counts(spec), concurrency, timeout_s, pool
+        llm_delay_ms, inflight, jobs, _counts(spec), concurrency, timeout_s, pool, orchestrators
     )
     if llm == "anthropic" and not lat.fake_server_available():
         raise click.ClickException(
@@ -310,7 +318,13 @@ def latency(
             else:
                 m = lat.measure(run, plan, mode, url=url)
             line = lat.latency_line(
-                m, plan, mode, workers=dict(plan.counts), concurrency=concurrency, pool=pool
+                m,
+                plan,
+                mode,
+                workers=dict(plan.counts),
+                concurrency=concurrency,
+                pool=pool,
+                orchestrators=orchestrators,
             )
             line["redis"] = run.redis_kind
             line["machine"] = machine()
@@ -361,7 +375,11 @@ def _with_raw_chain(
     with (
         lat.raw_llm_chain_side(run, url, pool=raw_pool, concurrency=plan.concurrency) as raw_side,
         pipeline_side(
-            run, lat.stage_specs("anthropic", plan), extra_env=lat.anthropic_env(url), tag="l"
+            run,
+            lat.stage_specs("anthropic", plan),
+            extra_env=lat.anthropic_env(url),
+            tag="l",
+            orchestrators=plan.orchestrators,
         ) as pipe_side,
     ):
         raw, pipe = alternate(
