@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     retrieval_k: int = Field(10, ge=1, le=200)
     context_k: int = Field(6, ge=1, le=50)
 
+    # --- admission control (docs/deployment.md, "Admission control"); off by default -------
+    admission_queue_max: int | None = Field(
+        None, ge=1, description="refuse new jobs while any stage queue holds more tasks"
+    )
+    admission_queue_limits: dict[str, int] = Field(
+        default_factory=dict, description='per-queue overrides, JSON: {"generation": 500}'
+    )
+    admission_tenant_in_flight: int | None = Field(
+        None, ge=1, description="refuse a tenant's new jobs while it has this many running"
+    )
+    admission_retry_after_s: int = Field(5, ge=1, le=3600)
+
     # --- workers ---------------------------------------------------------------------------
     heartbeat_dir: Path | None = None
     heartbeat_interval_s: float = Field(5.0, gt=0)
@@ -75,6 +87,18 @@ class Settings(BaseSettings):
         value = value.upper()
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @field_validator("admission_queue_limits")
+    @classmethod
+    def _queue_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        from bus.keys import QUEUES
+
+        for queue, limit in value.items():
+            if queue not in QUEUES:
+                raise ValueError(f"unknown queue {queue!r}; queues: {', '.join(QUEUES)}")
+            if limit < 1:
+                raise ValueError(f"the limit of queue {queue!r} must be at least 1")
         return value
 
     @property
