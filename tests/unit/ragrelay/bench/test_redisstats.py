@@ -27,5 +27,5 @@ def test_replica_counts_parse_and_bad_ones_name_the_option() -> None:
     assert _replicas("1,2,4") == [1, 2, 4]
     assert _replicas("2") == [2]
     for bad in ("0", "1,x", "", "65"):
-        with pytest.raises(click.BadParameter, match="--orchestrators|N from 1 to 64"):
+        with pytest.raises(click.BadParameter, match="N from 1 to 64"):
             _replicas(bad)
