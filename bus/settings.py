@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(3600, ge=1, description="> the longest step")
     unacked_restore_interval_s: float = Field(60.0, gt=0)
     key_prefix: str = "ragrelay"
+    redis_wait_replicas: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="a new job is acknowledged once this many replicas hold it (WAIT); "
+        "0 = at once. For Redis with replicas (Sentinel): docs/deployment.md",
+    )
+    redis_wait_timeout_ms: int = Field(1000, ge=1, description="the longest WAIT at submit")
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
 
     # --- retry policy ----------------------------------------------------------------------

@@ -48,6 +48,8 @@ def job_store(runtime: Runtime[Any]) -> JobStore:
         runtime.keys,
         ttl_s=runtime.settings.result_ttl_s,
         admission=AdmissionLimits.from_settings(runtime.settings),
+        wait_replicas=runtime.settings.redis_wait_replicas,
+        wait_timeout_ms=runtime.settings.redis_wait_timeout_ms,
     )
 
 

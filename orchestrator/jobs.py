@@ -47,11 +47,18 @@ class JobStore:
         *,
         ttl_s: int = 7 * 24 * 3600,
         admission: AdmissionLimits = NO_LIMITS,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
     ) -> None:
         self.client = client
         self.keys = keys
         self.ttl_s = ttl_s
         self.admission = admission
+        # Replication is asynchronous: a job acknowledged before a replica has it can vanish
+        # in a failover. WAIT makes the acknowledgement follow the copy (docs/deployment.md,
+        # "Redis with Sentinel").
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._submit = client.register_script(_script("submit.lua"))
         self._commit = client.register_script(_script("commit.lua"))
         self._quarantine = client.register_script(_script("quarantine.lua"))
@@ -139,6 +146,8 @@ class JobStore:
                 retry_after_s=self.admission.retry_after_s,
             )
         existing, created = _s(got[0]), bool(int(got[1]))
+        if created and self.wait_replicas:
+            self.client.wait(self.wait_replicas, self.wait_timeout_ms)
         if not created and request.idempotency_key is not None:
             stored = self.client.hget(self.keys.job(existing), "fp")
             if stored is not None and _s(stored) != fp:

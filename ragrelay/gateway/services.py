@@ -49,6 +49,8 @@ class Services:
                 keys,
                 ttl_s=settings.result_ttl_s,
                 admission=AdmissionLimits.from_settings(settings),
+                wait_replicas=settings.redis_wait_replicas,
+                wait_timeout_ms=settings.redis_wait_timeout_ms,
             ),
             api_keys=ApiKeyStore(client, prefix=settings.key_prefix),
             bucket=TokenBucket(
