@@ -78,6 +78,15 @@ def bench() -> None:
 @click.option("--pool", type=POOLS, default="threads", show_default=True)
 @click.option("--concurrency", "-c", type=click.IntRange(1), default=4, show_default=True)
 @click.option(
+    "--stages",
+    "stage_mode",
+    type=click.Choice(["noop", "offline"]),
+    default="noop",
+    show_default=True,
+    help="noop: zero-cost stages (what the orchestration costs); offline: the real handlers "
+    "with the offline provider on the sample corpus (what a job costs).",
+)
+@click.option(
     "--orchestrators",
     "replicas_spec",
     default="1",
@@ -111,6 +120,7 @@ def overhead(
     spec: str,
     pool: str,
     concurrency: int,
+    stage_mode: str,
     replicas_spec: str,
     slices: int,
     timeout_s: float,
@@ -128,7 +138,8 @@ def overhead(
     settings = _settings(ctx)
     counts = _counts(spec)
     replicas = _replicas(replicas_spec)
-    stages = {s: StageSpec("noop", counts[s], pool, concurrency) for s in STAGE_QUEUES}
+    mode = "real" if stage_mode == "offline" else "noop"
+    stages = {s: StageSpec(mode, counts[s], pool, concurrency) for s in STAGE_QUEUES}
     common = {"inflight": inflight, "pool": pool, "concurrency": concurrency}
     rows: list[dict[str, object]] = []
     try:
@@ -136,6 +147,10 @@ def overhead(
             bench_run(settings.redis_url, os.environ, keep_logs) as run,
             raw_chain_side(run, pool=pool, concurrency=concurrency) as raw_side,
         ):
+            if stage_mode == "offline":
+                from ragrelay.bench.offline import ingest_sample
+
+                ingest_sample(run)
             for n in replicas:
                 raw_side.reset()
                 with pipeline_side(run, stages, tag=f"o{n}", orchestrators=n) as pipe_side:
@@ -147,7 +162,9 @@ def overhead(
                         inflight=inflight,
                         timeout_s=timeout_s,
                     )
-                rows.append(_compare(raw, pipe, n, jobs, slices, counts, common, run, as_json))
+                rows.append(
+                    _compare(raw, pipe, n, jobs, slices, counts, common, run, as_json, stage_mode)
+                )
             if len(replicas) > 1:
                 emit({"measurement": "orchestrator_scaling", "rows": rows}, as_json)
     except (BenchError, RuntimeError) as exc:
@@ -166,6 +183,7 @@ def _compare(
     common: dict[str, Any],
     run: Any,
     as_json: bool,
+    stage_mode: str = "noop",
 ) -> dict[str, object]:
     """Print one replica count's raw-chain, pipeline and overhead lines; return the last."""
     raw_line = raw.line(
@@ -174,7 +192,7 @@ def _compare(
     emit(_first(raw_line, "measurement"), as_json)
     pipe_line = pipe.line(
         measurement="pipeline",
-        stages="noop",
+        stages=stage_mode,
         iterations=1,
         retrieval_shards=1,
         workers=counts,
