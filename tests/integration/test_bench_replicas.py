@@ -46,3 +46,30 @@ def test_overhead_with_orchestrator_replicas_prints_comparison_rows(
     # both replicas of the second run did work (one consumer group, shared)
     assert lines[4]["cpu_ms_per_job"]["orchestrator"] > 0
     assert lines[-1]["rows"] == [lines[2], lines[5]]
+
+
+@pytest.mark.timeout(400)
+def test_overhead_with_offline_stages_runs_the_real_handlers(
+    base_env: dict[str, str], redis_url: str
+) -> None:
+    env = dict(base_env, RAGRELAY_REDIS_URL=redis_url, RAGRELAY_EMBEDDER="hashing")
+    raw, pipe, _ = bench(
+        env,
+        "overhead",
+        "--stages",
+        "offline",
+        "--jobs",
+        "6",
+        "--warmup",
+        "1",
+        "--inflight",
+        "2",
+        "--slices",
+        "1",
+        timeout=380,
+    )
+    assert pipe["stages"] == "offline" and "stages" not in raw
+    assert pipe["statuses"] == {"succeeded": 6}  # answered from the ingested sample corpus
+    # real handlers cost more than the zero-cost ones: generation does the extracting
+    assert pipe["cpu_ms_per_job"]["generation"] > 0
+    assert pipe["redis_net_in_bytes_per_job"] > raw["redis_net_in_bytes_per_job"]
