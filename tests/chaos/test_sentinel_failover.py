@@ -6,12 +6,14 @@ Replication is asynchronous: a write the primary acknowledged but had not yet se
 replica is gone after the promotion. The figures say how many submitted jobs that touched
 (``jobs_missing_after_failover``: no record and no result on the new primary) and how the
 rest recovered (the sweeper re-sends steps whose task or result event was lost; steps are
-idempotent). With ``RAGRELAY_REDIS_WAIT_REPLICAS=1`` a submission returns only once a
-replica holds the new job (``WAIT``), so an acknowledged job cannot vanish this way.
+idempotent). Jobs are submitted at a steady pace across the kill; with
+``RAGRELAY_REDIS_WAIT_REPLICAS=1`` a submission returns only once a replica holds the new job
+(``WAIT``), so an acknowledged job cannot vanish this way.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,28 +57,39 @@ def _run(
     sentinels: SentinelSet,
     make_cluster: MakeCluster,
     scenario: ScenarioRecord,
+    *,
+    wait: int = 1,
+    spread_s: float = 4.0,
 ) -> None:
-    env = dict(chaos_env, RAGRELAY_REDIS_URL=sentinels.url, RAGRELAY_REDIS_WAIT_REPLICAS="1")
+    env = dict(chaos_env, RAGRELAY_REDIS_URL=sentinels.url, RAGRELAY_REDIS_WAIT_REPLICAS=str(wait))
     client = client_for_url(sentinels.url, socket_timeout=5)
     c: ChaosCluster = make_cluster(env).up()
-    store = JobStore(client, Keys(), ttl_s=600, wait_replicas=1)  # as the ingresses do
-    ids = [
-        store.submit(
-            JobRequest(
+    store = JobStore(client, Keys(), ttl_s=600, wait_replicas=wait)  # as the ingresses do
+    ids: list[str] = []  # acknowledged submissions only
+
+    def submit_all() -> None:
+        """Submit at a steady pace across the kill; a failed call is retried with the same
+        idempotency key, as a client would, so the id recorded is the one acknowledged."""
+        for i in range(n):
+            request = JobRequest(
                 query=QUESTIONS[i % len(QUESTIONS)],
                 tenant="demo",
                 idempotency_key=f"sentinel-{i}",
                 budget=Budget(deadline_s=900.0),
             )
-        )[0]
-        for i in range(n)
-    ]
-    time.sleep(1.0)  # jobs in flight in every stage
+            ids.append(_retrying(lambda r=request: store.submit(r)[0]))  # type: ignore[misc]
+            time.sleep(spread_s / n)
+
+    submitter = threading.Thread(target=submit_all, name="submitter", daemon=True)
+    submitter.start()
+    time.sleep(spread_s / 2)  # half submitted, jobs in flight in every stage
     old = sentinels.primary_port()
     sentinels.kill(old)
     killed_at = time.monotonic()
     sentinels.wait(lambda: sentinels.primary_port() != old, timeout_s=90)
     promoted_s = time.monotonic() - killed_at
+    submitter.join(timeout=300)
+    assert len(ids) == n
     keys = Keys()
 
     def missing() -> int:
@@ -90,7 +103,7 @@ def _run(
     scenario.figures.update(
         promoted_s=round(promoted_s, 1),
         recover_s=round(time.monotonic() - killed_at, 1),
-        wait_replicas=1,
+        wait_replicas=wait,
     )
     scenario.kills = 1
     for name, proc in c.procs.items():
