@@ -6,7 +6,7 @@ from celery import Celery
 from kombu import Queue  # type: ignore[attr-defined]
 
 from bus.keys import QUEUES
-from bus.redis_url import RedisUrl
+from bus.redis_url import celery_conf_for
 from bus.settings import Settings
 
 BROKER_MAX_CONNECTIONS = 2048
@@ -32,9 +32,10 @@ def create_app(settings: Settings) -> Celery:
         "max_connections": BROKER_MAX_CONNECTIONS,
     }
     # The URL's TLS and socket options reach kombu through the one translation in
-    # bus/redis_url.py (kombu would misread them in the URL).
+    # bus/redis_url.py (kombu would misread them in the URL); a redis+sentinel:// URL becomes
+    # kombu's sentinel:// transport (bus/sentinel_url.py).
     broker = (
-        RedisUrl.parse(settings.redis_url).celery_conf(transport_options=transport_options)
+        celery_conf_for(settings.redis_url, transport_options=transport_options)
         if settings.redis_url
         else {"broker_url": "memory://", "broker_transport_options": transport_options}
     )

@@ -35,6 +35,11 @@ class Keys:
         return f"{self.prefix}:running"
 
     @property
+    def sweep_turn(self) -> str:
+        """Which orchestrator replica sweeps this interval (a key that expires)."""
+        return f"{self.prefix}:sweep-turn"
+
+    @property
     def dlq(self) -> str:
         return f"{self.prefix}:dlq"
 
@@ -46,6 +51,10 @@ class Keys:
 
     def trace(self, job_id: str) -> str:
         return f"{self.prefix}:trace:{job_id}"
+
+    def in_flight(self, tenant: str) -> str:
+        """A tenant's running jobs (zset: job id -> deadline), for admission control."""
+        return f"{self.prefix}:inflight:{tenant}"
 
     def idempotency(self, tenant: str, key: str) -> str:
         return f"{self.prefix}:idem:{tenant}:{key}"

@@ -22,11 +22,12 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from bus.errors import CorruptRecord, IdempotencyConflict
+from bus.errors import AdmissionRejected, CorruptRecord, IdempotencyConflict
 from bus.keys import Keys
+from orchestrator.admission import NO_LIMITS, AdmissionLimits
 from orchestrator.machine import Transition
 from orchestrator.state import JobState
-from schemas import JobEvent, JobRequest, JobResult, TraceEvent, new_job_id
+from schemas import JobEvent, JobRequest, JobResult, JobStatus, TraceEvent, new_job_id
 
 Loaded = tuple[JobState, str]
 
@@ -39,10 +40,25 @@ def _script(name: str) -> str:
 
 
 class JobStore:
-    def __init__(self, client: redis.Redis, keys: Keys, *, ttl_s: int = 7 * 24 * 3600) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        ttl_s: int = 7 * 24 * 3600,
+        admission: AdmissionLimits = NO_LIMITS,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.ttl_s = ttl_s
+        self.admission = admission
+        # Replication is asynchronous: a job acknowledged before a replica has it can vanish
+        # in a failover. WAIT makes the acknowledgement follow the copy (docs/deployment.md,
+        # "Redis with Sentinel").
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._submit = client.register_script(_script("submit.lua"))
         self._commit = client.register_script(_script("commit.lua"))
         self._quarantine = client.register_script(_script("quarantine.lua"))
@@ -60,7 +76,9 @@ class JobStore:
         """Create the job (or return the one with the same idempotency key): (job_id, created).
 
         Raises ``IdempotencyConflict`` when the key names a job submitted with a different
-        request, and ``ValueError`` when the state would not read back (nothing is written).
+        request, ``AdmissionRejected`` when a limit of ``self.admission`` refuses a new job,
+        and ``ValueError`` when the state would not read back (nothing is written in
+        either case).
         """
         now = time.time() if now is None else now
         job_id = job_id or new_job_id()
@@ -94,6 +112,7 @@ class JobStore:
         except ValidationError as exc:
             raise ValueError(f"the job would not read back: {exc}") from exc
         fp = request_fingerprint(request)
+        queues, limits = self.admission.script_args()
         got = self._submit(
             keys=[
                 idem,
@@ -101,6 +120,8 @@ class JobStore:
                 self.keys.events,
                 self.keys.running,
                 self.keys.trace(job_id),
+                self.keys.in_flight(request.tenant),
+                *queues,
             ],
             args=[
                 job_id,
@@ -112,9 +133,21 @@ class JobStore:
                 request.tenant,
                 fp,
                 reply_task_id or "",
+                repr(now),
+                *limits,
             ],
         )
+        if int(got[1]) == 2:
+            raise AdmissionRejected(
+                _s(got[2]),
+                _s(got[3]),
+                int(got[4]),
+                int(got[5]),
+                retry_after_s=self.admission.retry_after_s,
+            )
         existing, created = _s(got[0]), bool(int(got[1]))
+        if created and self.wait_replicas:
+            self.client.wait(self.wait_replicas, self.wait_timeout_ms)
         if not created and request.idempotency_key is not None:
             stored = self.client.hget(self.keys.job(existing), "fp")
             if stored is not None and _s(stored) != fp:
@@ -129,17 +162,19 @@ class JobStore:
         reply_task_id: str | None = None,
         *,
         stop_reason: str = "invalid_request",
+        status: JobStatus = "failed",
     ) -> JobResult:
-        """Record a job whose request was refused: failed at once, with the reason."""
+        """Record a job whose request was refused: ended at once (``failed`` for a bad
+        request, ``rejected`` by admission control), with the reason."""
         now = time.time()
         result = JobResult(
-            job_id=job_id, tenant=tenant, status="failed", stop_reason=stop_reason, error=error
+            job_id=job_id, tenant=tenant, status=status, stop_reason=stop_reason, error=error
         )
         trace = TraceEvent(
             job_id=job_id,
             type="job.finished",
             at=now,
-            outcome="failed",
+            outcome=status,
             detail={"stop_reason": stop_reason, "error": error},
         )
         pipe = self.client.pipeline(transaction=True)
@@ -348,6 +383,7 @@ class JobStore:
                 self.keys.trace(job_id),
                 self.keys.dlq,
                 meta_key,
+                self.keys.in_flight(tenant),
             ],
             args=[
                 job_id,
@@ -398,6 +434,7 @@ class JobStore:
             self.keys.result(state.job_id),
             self.keys.running,
             meta_key or "unused",
+            self.keys.in_flight(state.request.tenant),
         ]
         # EVALSHA straight on the pipeline: a Script object would add a SCRIPT EXISTS
         # round trip to every batch

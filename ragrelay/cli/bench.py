@@ -29,6 +29,17 @@ POOLS = click.Choice(["threads", "prefork", "solo"])
 LLM_POOLS = click.Choice(["threads", "gevent", "prefork", "solo"])
 
 
+def _replicas(spec: str) -> list[int]:
+    """``1,2,4`` → [1, 2, 4]: orchestrator replica counts, each measured in turn."""
+    parts = [p.strip() for p in spec.split(",")]
+    if not parts or not all(p.isdigit() and 1 <= int(p) <= 64 for p in parts):
+        raise click.BadParameter(
+            f"expected N or N,M,... with each N from 1 to 64: {spec!r}",
+            param_hint="--orchestrators",
+        )
+    return list(dict.fromkeys(int(p) for p in parts))
+
+
 def _counts(spec: str) -> dict[str, int]:
     try:
         return parse_counts(spec, STAGE_QUEUES)
@@ -68,6 +79,25 @@ def bench() -> None:
 @click.option("--pool", type=POOLS, default="threads", show_default=True)
 @click.option("--concurrency", "-c", type=click.IntRange(1), default=4, show_default=True)
 @click.option(
+    "--stages",
+    "stage_mode",
+    type=click.Choice(["noop", "offline"]),
+    default="noop",
+    show_default=True,
+    help="noop: zero-cost stages (what the orchestration costs); offline: the real handlers "
+    "with the offline provider on the sample corpus (what a job costs).",
+)
+@click.option(
+    "--orchestrators",
+    "replicas_spec",
+    default="1",
+    show_default=True,
+    metavar="N[,M,...]",
+    help="Orchestrator replicas sharing the consumer group. Several counts (1,2,4) are "
+    "measured one after the other, each beside a fresh raw-chain measurement, and a "
+    "final `orchestrator_scaling` line compares them.",
+)
+@click.option(
     "--slices",
     type=click.IntRange(1),
     default=10,
@@ -91,6 +121,8 @@ def overhead(
     spec: str,
     pool: str,
     concurrency: int,
+    stage_mode: str,
+    replicas_spec: str,
     slices: int,
     timeout_s: float,
     keep_logs: Path | None,
@@ -101,63 +133,95 @@ def overhead(
     Both run in this invocation on the same Redis (a private redis-server, or
     RAGRELAY_REDIS_URL: then use an idle one, its stage queues are consumed here), both
     fleets up at once, measured in alternating slices so both see the same machine load.
+    Each line carries CPU per job per process kind and Redis commands and bytes per job
+    (INFO deltas over its slices).
     """
     settings = _settings(ctx)
     counts = _counts(spec)
-    stages = {s: StageSpec("noop", counts[s], pool, concurrency) for s in STAGE_QUEUES}
+    replicas = _replicas(replicas_spec)
+    mode = "real" if stage_mode == "offline" else "noop"
+    stages = {s: StageSpec(mode, counts[s], pool, concurrency) for s in STAGE_QUEUES}
     common = {"inflight": inflight, "pool": pool, "concurrency": concurrency}
+    rows: list[dict[str, object]] = []
     try:
-        with bench_run(settings.redis_url, os.environ, keep_logs) as run:
-            with (
-                raw_chain_side(run, pool=pool, concurrency=concurrency) as raw_side,
-                pipeline_side(run, stages) as pipe_side,
-            ):
-                raw, pipe = alternate(
-                    [raw_side, pipe_side],
-                    jobs=jobs,
-                    slices=slices,
-                    warmup=warmup,
-                    inflight=inflight,
-                    timeout_s=timeout_s,
+        with (
+            bench_run(settings.redis_url, os.environ, keep_logs) as run,
+            raw_chain_side(run, pool=pool, concurrency=concurrency) as raw_side,
+        ):
+            if stage_mode == "offline":
+                from ragrelay.bench.offline import ingest_sample
+
+                ingest_sample(run)
+            for n in replicas:
+                raw_side.reset()
+                with pipeline_side(run, stages, tag=f"o{n}", orchestrators=n) as pipe_side:
+                    raw, pipe = alternate(
+                        [raw_side, pipe_side],
+                        jobs=jobs,
+                        slices=slices,
+                        warmup=warmup,
+                        inflight=inflight,
+                        timeout_s=timeout_s,
+                    )
+                rows.append(
+                    _compare(raw, pipe, n, jobs, slices, counts, common, run, as_json, stage_mode)
                 )
-            raw_line = raw.line(
-                measurement="raw_chain",
-                tasks_per_job=4,
-                result_backend="redis",
-                slices=slices,
-                **common,
-            )
-            emit(_first(raw_line, "measurement"), as_json)
-            pipe_line = pipe.line(
-                measurement="pipeline",
-                stages="noop",
-                iterations=1,
-                retrieval_shards=1,
-                workers=counts,
-                slices=slices,
-                **common,
-            )
-            emit(_first(pipe_line, "measurement"), as_json)
-            emit(
-                {
-                    "measurement": "overhead",
-                    "pipeline_vs_raw_chain": ratio(pipe_line["jobs_per_s"], raw_line["jobs_per_s"]),
-                    "pipeline_jobs_per_s": pipe_line["jobs_per_s"],
-                    "raw_chain_jobs_per_s": raw_line["jobs_per_s"],
-                    "pipeline_p50_ms": pipe_line["p50_ms"],
-                    "raw_chain_p50_ms": raw_line["p50_ms"],
-                    "pipeline_p99_ms": pipe_line["p99_ms"],
-                    "raw_chain_p99_ms": raw_line["p99_ms"],
-                    "jobs": jobs,
-                    "redis": run.redis_kind,
-                    "machine": machine(),
-                },
-                as_json,
-            )
+            if len(replicas) > 1:
+                emit({"measurement": "orchestrator_scaling", "rows": rows}, as_json)
     except (BenchError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _compare(
+    raw: Any,
+    pipe: Any,
+    n: int,
+    jobs: int,
+    slices: int,
+    counts: dict[str, int],
+    common: dict[str, Any],
+    run: Any,
+    as_json: bool,
+    stage_mode: str = "noop",
+) -> dict[str, object]:
+    """Print one replica count's raw-chain, pipeline and overhead lines; return the last."""
+    raw_line = raw.line(
+        measurement="raw_chain", tasks_per_job=4, result_backend="redis", slices=slices, **common
+    )
+    emit(_first(raw_line, "measurement"), as_json)
+    pipe_line = pipe.line(
+        measurement="pipeline",
+        stages=stage_mode,
+        iterations=1,
+        retrieval_shards=1,
+        workers=counts,
+        orchestrators=n,
+        slices=slices,
+        **common,
+    )
+    emit(_first(pipe_line, "measurement"), as_json)
+    summary: dict[str, object] = {
+        "measurement": "overhead",
+        "orchestrators": n,
+        "pipeline_vs_raw_chain": ratio(pipe_line["jobs_per_s"], raw_line["jobs_per_s"]),
+        "pipeline_jobs_per_s": pipe_line["jobs_per_s"],
+        "raw_chain_jobs_per_s": raw_line["jobs_per_s"],
+        "pipeline_p50_ms": pipe_line["p50_ms"],
+        "raw_chain_p50_ms": raw_line["p50_ms"],
+        "pipeline_p99_ms": pipe_line["p99_ms"],
+        "raw_chain_p99_ms": raw_line["p99_ms"],
+        "pipeline_cpu_ms_per_job": pipe_line["cpu_ms_per_job_total"],
+        "raw_chain_cpu_ms_per_job": raw_line["cpu_ms_per_job_total"],
+        "pipeline_redis_commands_per_job": pipe_line["redis_commands_per_job"],
+        "raw_chain_redis_commands_per_job": raw_line["redis_commands_per_job"],
+        "jobs": jobs,
+        "redis": run.redis_kind,
+        "machine": machine(),
+    }
+    emit(summary, as_json)
+    return summary
 
 
 def _first(line: dict[str, object], key: str) -> dict[str, object]:
