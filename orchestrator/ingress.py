@@ -75,10 +75,6 @@ def register(app: Celery, settings: Settings) -> None:
                 stop_reason="idempotency_conflict",
             )
             return exc.job_id
-<<<<<<< HEAD
-        if job_id != self.request.id:  # a second submission of the same idempotency key:
-            store.follow(job_id, self.request.id)  # it gets the original job's result
-=======
         except AdmissionRejected as exc:  # shed at the door: the caller's result says why
             store.fail_unparseable(
                 self.request.id,
@@ -89,7 +85,8 @@ def register(app: Celery, settings: Settings) -> None:
                 status="rejected",
             )
             return str(self.request.id)
->>>>>>> scale
+        if job_id != self.request.id:  # a second submission of the same idempotency key:
+            store.follow(job_id, self.request.id)  # it gets the original job's result
         return job_id
 
     app.task(name=SUBMIT_TASK, base=SubmitTask, bind=True, shared=False)(submit)
