@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from functools import partial
 from typing import TYPE_CHECKING, TypeVar
 
@@ -96,10 +97,8 @@ class ClientBackend:
         if drive_s > 0 and client.settings.embedded:
             from ragrelay.client import JobTimeout
 
-            try:
+            with suppress(JobTimeout):
                 client.wait(job_id, timeout_s=drive_s)  # runs the in-process cluster
-            except JobTimeout:
-                pass
         try:
             loaded = client.jobs.load(job_id)
             result = client.result(job_id)

@@ -46,5 +46,7 @@ def load_mcp_server_settings() -> McpServerSettings:
     try:
         return McpServerSettings()
     except ValidationError as exc:
-        lines = [f"RAGRELAY_MCP_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()]
+        lines = [
+            f"RAGRELAY_MCP_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        ]
         raise ConfigError("invalid MCP server settings:\n  " + "\n  ".join(lines)) from exc

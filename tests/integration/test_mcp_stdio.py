@@ -79,7 +79,7 @@ def test_ask_answers_with_citations_and_notifies_progress_per_step(env: dict[str
     answer, trace = run(env, "acme", body)
     assert answer["status"] == "succeeded"
     assert "backoff" in answer["answer"]
-    assert [c["doc_id"] for c in answer["citations"]][0] == "retries"
+    assert answer["citations"][0]["doc_id"] == "retries"
     assert answer["stop_reason"]
     assert answer["budget_use"]["budget"]["max_iterations"] == 2  # asked for, under the cap
     assert answer["budget_use"]["budget"]["max_cost_usd"] == 0.5  # left out: the cap
