@@ -19,7 +19,7 @@ from schemas.jobs import JobKind, Usage
 
 Stage = Literal["analysis", "retrieval", "generation", "evaluation"]
 Pool = Literal["threads", "prefork", "solo"]
-Source = Literal["internal", "user_context", "web"]
+Source = Literal["internal", "user_context", "web", "mcp"]
 Triage = Literal["spam", "needs_reply", "no_reply"]
 # "reread": the answer is a close call; generate again from the same context, reading more
 # carefully (no new analysis or retrieval)
@@ -97,6 +97,9 @@ class RetrievalResult(StageResultBase):
     source: Source = "internal"
     query: str = ""
     hits: list[ScoredChunk] = Field(default_factory=list)
+    # parts of this source that failed or timed out while others answered (e.g. one of a
+    # tenant's MCP servers): the job is degraded, and the trace says by what
+    degraded: list[str] = Field(default_factory=list)
 
 
 # --- generation -----------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Retrieval: one source for one rewrite. Internal documents, user context, or the web."""
+"""Retrieval: one source for one rewrite. Internal documents, user context, the web, or the
+tenant's MCP servers (``workers/mcp_sources/``)."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ from workers.ports import Deps
 
 
 def handle(msg: RetrievalTask, deps: Deps) -> RetrievalResult:
+    degraded: list[str] = []
     if msg.source == "internal":
         hits = deps.store.search(msg.tenant, msg.query, k=msg.k)
     elif msg.source == "user_context":
         hits = _user_context(msg, deps)
+    elif msg.source == "mcp":
+        hits, degraded = deps.mcp.search(
+            msg.tenant, msg.query, k=msg.k, deadline_at=msg.limits.deadline_at or None
+        )
     else:
         hits = deps.web.search(msg.query, k=min(msg.k, 10)) if deps.web.enabled else []
     return RetrievalResult(
@@ -21,6 +27,7 @@ def handle(msg: RetrievalTask, deps: Deps) -> RetrievalResult:
         source=msg.source,
         query=msg.query,
         hits=hits,
+        degraded=degraded,
     )
 
 
