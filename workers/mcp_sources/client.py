@@ -86,13 +86,17 @@ async def ask(source: McpSourceConfig, query: str, timeout_s: float) -> list[Sco
     call together), ``SourceFailed`` when it answers with an error."""
     from mcp import Client
 
+    called: CallToolResult | None = None
+    read: ReadResourceResult | None = None
     with anyio.fail_after(timeout_s):
         async with Client(_transport(source), cache=None, read_timeout_seconds=timeout_s) as c:
             if source.tool is not None:
-                result = await c.call_tool(source.tool, source.arguments_for(query))
-                pieces = tool_pieces(result)
+                called = await c.call_tool(source.tool, source.arguments_for(query))
             else:
-                pieces = resource_pieces(await c.read_resource(source.resource or ""))
+                read = await c.read_resource(source.resource or "")
+    # judged after the session closed: raised inside it, SourceFailed would reach us wrapped
+    # in the SDK's task-group ExceptionGroup
+    pieces = tool_pieces(called) if called is not None else resource_pieces(read)
     return to_chunks(source.name, source.target, pieces, query, source.max_chunks)
 
 
@@ -133,9 +137,11 @@ def tool_pieces(result: CallToolResult) -> list[Piece]:
     return pieces
 
 
-def resource_pieces(result: ReadResourceResult) -> list[Piece]:
+def resource_pieces(result: ReadResourceResult | None) -> list[Piece]:
     from mcp.types import TextResourceContents
 
+    if result is None:
+        return []
     return [
         Piece(c.text, uri=str(c.uri))
         for c in result.contents
