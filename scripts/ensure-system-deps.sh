@@ -23,3 +23,7 @@ fi
 if [ ! -d tests/interop/node/node_modules ]; then
   (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# the MCP interop tests' reference servers (npm), from the committed lock file
+if [ ! -d tests/interop/mcp/node/node_modules ]; then
+  (cd tests/interop/mcp/node && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -3,6 +3,8 @@
 
 - ``mcp-server-git`` (PyPI) on a repository this test creates: a question only its history
   answers is answered, cited to the server and tool;
+- ``@modelcontextprotocol/server-filesystem`` (npm, Node.js) confined to a folder the test
+  fills: a question only a file there answers, cited to it;
 - a misbehaving server (the SDK's MCPServer): a slow tool and a failing one degrade the job,
   recorded in the trace, and never stall it; a tool's text that speaks to the model is fenced
   and flagged like a document, never obeyed.
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -25,6 +28,8 @@ from tests.support.cluster import sample_corpus_env
 pytestmark = pytest.mark.integration
 
 MISBEHAVING = Path(__file__).parent / "mcp" / "misbehaving_server.py"
+NODE_DIR = Path(__file__).parent / "mcp" / "node"
+FILESYSTEM = NODE_DIR / "node_modules" / "@modelcontextprotocol" / "server-filesystem"
 FACT = "Raise the flux capacitor threshold to 1.21 gigawatts so the time circuits engage."
 QUESTION = "What is the flux capacitor threshold?"
 
@@ -61,10 +66,44 @@ def misbehaving(name: str, tool: str, timeout_s: float = 30) -> dict[str, Any]:
     }
 
 
+def npm_installed() -> str:
+    """The reference servers from the committed package-lock.json (`npm ci` when missing,
+    as scripts/ensure-system-deps.sh does for `make test`); the path of node."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        pytest.fail("Node.js and npm are required for the MCP interop tests")
+    if not (FILESYSTEM / "package.json").exists():
+        out = subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=NODE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, f"npm ci failed:\n{out.stdout}\n{out.stderr}"
+    return node
+
+
+def files_source(node: str, folder: Path) -> dict[str, Any]:
+    return {
+        "name": "files",
+        "command": node,
+        "args": [str(FILESYSTEM / "dist" / "index.js"), str(folder)],
+        "tool": "read_text_file",
+        "arguments": {"path": str(folder / "ops.md")},
+        "timeout_s": 30,
+    }
+
+
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     root = tmp_path_factory.mktemp("mcp-sources")
     repo = make_repo(root / "repo")
+    folder = root / "files"
+    folder.mkdir()
+    (folder / "ops.md").write_text(
+        "# Operations notes\n\nThe zephyr relay runs on port 4417 in the staging cluster.\n"
+    )
     sources = {
         "tenants": {
             "acme": [git_source(repo)],
@@ -74,6 +113,7 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
                 misbehaving("broken", "broken"),
             ],
             "notes": [misbehaving("notes", "notes")],
+            "ops": [files_source(npm_installed(), folder)],
         }
     }
     (root / "sources.json").write_text(json.dumps(sources))
@@ -153,3 +193,14 @@ def test_a_servers_text_is_data_fenced_and_flagged_never_obeyed(env: dict[str, s
     ]
     assert "injection:mcp:notes/notes#" in generation[0]["detail"]["notes"]
     assert "ignore_instructions" in generation[0]["detail"]["notes"]
+
+
+def test_a_question_only_a_file_answers_is_answered_from_the_filesystem_server(
+    env: dict[str, str],
+) -> None:
+    result = ask(env, "Which port does the zephyr relay run on?", "ops")
+    assert result["status"] == "succeeded", result
+    assert "4417" in result["answer"]
+    cited = [c for c in result["citations"] if c["source"] == "mcp"]
+    assert cited and cited[0]["doc_id"] == "mcp:files/read_text_file", result["citations"]
+    assert not result["degraded"]
