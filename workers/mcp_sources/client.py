@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -89,7 +90,11 @@ async def ask(source: McpSourceConfig, query: str, timeout_s: float) -> list[Sco
     called: CallToolResult | None = None
     read: ReadResourceResult | None = None
     with anyio.fail_after(timeout_s):
-        async with Client(_transport(source), cache=None, read_timeout_seconds=timeout_s) as c:
+        async with AsyncExitStack() as stack:
+            transport = await _transport(source, stack)
+            c = await stack.enter_async_context(
+                Client(transport, cache=None, read_timeout_seconds=timeout_s)
+            )
             if source.tool is not None:
                 called = await c.call_tool(source.tool, source.arguments_for(query))
             else:
@@ -100,12 +105,15 @@ async def ask(source: McpSourceConfig, query: str, timeout_s: float) -> list[Sco
     return to_chunks(source.name, source.target, pieces, query, source.max_chunks)
 
 
-def _transport(source: McpSourceConfig) -> Any:
+async def _transport(source: McpSourceConfig, stack: AsyncExitStack) -> Any:
+    """What ``mcp.Client`` connects through; an HTTP client is closed with ``stack``."""
     if source.url is not None:
         import httpx2
         from mcp.client.streamable_http import streamable_http_client
 
-        http = httpx2.AsyncClient(headers=source.headers, timeout=source.timeout_s)
+        http = await stack.enter_async_context(
+            httpx2.AsyncClient(headers=source.headers, timeout=source.timeout_s)
+        )
         return streamable_http_client(source.url, http_client=http)
     from mcp.client.stdio import StdioServerParameters
 
