@@ -72,7 +72,8 @@ def npm_installed() -> str:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.fail("Node.js and npm are required for the MCP interop tests")
-    if not (FILESYSTEM / "package.json").exists():
+    wanted = (FILESYSTEM, NODE_DIR / "node_modules" / "@modelcontextprotocol" / "inspector")
+    if not all((package / "package.json").exists() for package in wanted):
         out = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],
             cwd=NODE_DIR,
