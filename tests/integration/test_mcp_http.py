@@ -21,6 +21,7 @@ from bus.settings import Settings
 from ragrelay.gateway import GatewayConfig, create_app
 from ragrelay.gateway.keys_store import ApiKeyStore
 from tests.interop.support import serve_in_thread, start_pipeline
+from tests.interop.test_mcp_sources import QUESTION, git_source, make_repo
 from tests.support.cluster import Cluster, sample_corpus_env
 from tests.support.redis_server import RedisServer
 
@@ -46,7 +47,14 @@ def env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
     client.close()
     data = tmp_path_factory.mktemp("mcp-http-data")
     env = sample_corpus_env(data, "acme")
-    env.update(RAGRELAY_REDIS_URL=redis_server.url, RAGRELAY_HEARTBEAT_DIR=str(data / "hb"))
+    # acme's git repository is also a source: the worker processes ask mcp-server-git
+    sources = {"tenants": {"acme": [git_source(make_repo(data / "repo"))]}}
+    (data / "sources.json").write_text(json.dumps(sources))
+    env.update(
+        RAGRELAY_REDIS_URL=redis_server.url,
+        RAGRELAY_HEARTBEAT_DIR=str(data / "hb"),
+        RAGRELAY_MCP_SOURCES=str(data / "sources.json"),
+    )
     return env
 
 
@@ -170,3 +178,23 @@ def test_a_tenant_never_sees_another_tenants_jobs_or_documents(
     assert got.is_error and "belongs to another tenant" in got.content[0].text
     assert not found.is_error and found.structured_content["hits"] == []
     assert trace_error is not None and "another tenant" in trace_error
+
+
+def test_an_agent_asks_over_http_and_the_workers_answer_from_the_tenants_mcp_source(
+    base_url: str, keys: dict[str, str]
+) -> None:
+    """MCP both ways through the cluster: an MCP client asks /mcp, the retrieval worker
+    process asks the tenant's mcp-server-git, the answer cites it; another tenant's job
+    never reaches that server."""
+
+    async def body(client: Client) -> Any:
+        r = await client.call_tool("ask", {"query": QUESTION})
+        assert not r.is_error, r.content
+        return r.structured_content
+
+    acme = run(base_url, keys["acme"], body)
+    assert "1.21 gigawatts" in acme["answer"]
+    assert [c["doc_id"] for c in acme["citations"] if c["source"] == "mcp"] == ["mcp:repo/git_log"]
+    globex = run(base_url, keys["globex"], body)
+    assert not [c for c in globex["citations"] if c["source"] == "mcp"]
+    assert "1.21 gigawatts" not in globex["answer"]
