@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio.to_thread
 from fastapi import HTTPException
@@ -37,10 +37,10 @@ from bus.errors import IdempotencyConflict
 from ragrelay.gateway.auth import tenant_for_key
 from ragrelay.gateway.routes_jobs import owned_job
 from ragrelay.gateway.services import Services
-from ragrelay.mcp.backend import JobSnapshot
+from ragrelay.mcp.backend import FINISHED, NOT_YOURS, JobSnapshot
 from ragrelay.mcp.server import build_server
 from ragrelay.mcp.settings import McpServerSettings
-from schemas import JobRequest, ScoredChunk, TraceEvent
+from schemas import JobRequest, JobResult, ScoredChunk, TraceEvent
 
 if TYPE_CHECKING:
     from workers.ports import DocumentStore
@@ -52,6 +52,10 @@ MISSING_KEY = "missing API key: send `Authorization: Bearer <key>` on every /mcp
 def bearer_key(headers: Headers) -> str | None:
     scheme, _, key = headers.get("authorization", "").partition(" ")
     return (key.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def _s(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class GatewayBackend:
@@ -88,6 +92,28 @@ class GatewayBackend:
         await self._call(owned_job, self.svc, job_id, tenant)
         rows = await self._call(self.svc.jobs.trace, job_id)
         return [event for _, event in rows]
+
+    async def follow(
+        self, tenant: str, job_id: str, cursor: str
+    ) -> tuple[list[TraceEvent], str, JobResult | None]:
+        """New trace entries and, once it has ended, the result: non-blocking reads on the
+        asyncio client (a waiting ``ask`` holds no pooled connection between polls)."""
+        svc = self.svc
+        if cursor == "-":
+            owner = await self._call(svc.jobs.owner, job_id)
+            if owner is None:
+                raise ToolError(f"no job {job_id}")
+            if owner != tenant:
+                raise ToolError(NOT_YOURS)
+        start = cursor if cursor == "-" else f"({cursor}"
+        rows: Any = await svc.aredis.xrange(svc.keys.trace(job_id), min=start, count=200)
+        events = [TraceEvent.model_validate_json(fields[b"event"]) for _, fields in rows]
+        last = _s(rows[-1][0]) if rows else cursor
+        result = None
+        if not rows or any(e.type == FINISHED for e in events):
+            raw = await svc.aredis.get(svc.keys.result(job_id))
+            result = JobResult.model_validate_json(raw) if raw else None
+        return events, last, result
 
     async def search(self, tenant: str, query: str, k: int) -> list[ScoredChunk]:
         return await self._call(self._search, tenant, query, k)

@@ -17,6 +17,7 @@ from schemas import JobRequest, JobResult, ScoredChunk, TraceEvent
 from schemas.jobs import JobStatus
 
 NOT_YOURS = "this job belongs to another tenant"
+FINISHED = "job.finished"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,14 @@ class Backend(Protocol):
         ...
 
     async def trace(self, tenant: str, job_id: str) -> list[TraceEvent]: ...
+
+    async def follow(
+        self, tenant: str, job_id: str, cursor: str
+    ) -> tuple[list[TraceEvent], str, JobResult | None]:
+        """The trace events after ``cursor`` (``"-"``: from the start), the new cursor, and
+        the result once the job has ended. Cheap enough to call every few milliseconds (an
+        embedded cluster runs the job meanwhile)."""
+        ...
 
     async def search(self, tenant: str, query: str, k: int) -> list[ScoredChunk]:
         """The tenant's documents only: the store is searched within ``tenant``."""

@@ -20,8 +20,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 
 from bus.errors import CorruptRecord, IdempotencyConflict
 from bus.settings import Settings
-from ragrelay.mcp.backend import NOT_YOURS, JobSnapshot
-from schemas import JobRequest, ScoredChunk, TraceEvent
+from ragrelay.mcp.backend import FINISHED, NOT_YOURS, JobSnapshot
+from schemas import JobRequest, JobResult, ScoredChunk, TraceEvent
 
 if TYPE_CHECKING:
     from ragrelay.client import RagrelayClient
@@ -59,6 +59,11 @@ class ClientBackend:
 
     async def trace(self, tenant: str, job_id: str) -> list[TraceEvent]:
         return await self._call(self._trace, tenant, job_id)
+
+    async def follow(
+        self, tenant: str, job_id: str, cursor: str
+    ) -> tuple[list[TraceEvent], str, JobResult | None]:
+        return await self._call(self._follow, tenant, job_id, cursor)
 
     async def search(self, tenant: str, query: str, k: int) -> list[ScoredChunk]:
         return await self._call(self._search, tenant, query, k)
@@ -115,6 +120,22 @@ class ClientBackend:
             result=result,
             request=state.request if state else None,
         )
+
+    def _follow(
+        self, tenant: str, job_id: str, cursor: str
+    ) -> tuple[list[TraceEvent], str, JobResult | None]:
+        if cursor == "-":
+            self._owned(tenant, job_id)
+        client = self._c()
+        if client.settings.embedded:
+            from ragrelay.client import JobTimeout
+
+            with suppress(JobTimeout):
+                client.wait(job_id, timeout_s=0.05)  # runs the in-process cluster
+        rows = client.jobs.trace(job_id, after=cursor)
+        events = [event for _, event in rows]
+        done = not rows or any(e.type == FINISHED for e in events)
+        return events, rows[-1][0] if rows else cursor, client.result(job_id) if done else None
 
     def _trace(self, tenant: str, job_id: str) -> list[TraceEvent]:
         self._owned(tenant, job_id)

@@ -19,7 +19,7 @@ from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.types import ToolAnnotations
 from pydantic import Field, ValidationError
 
-from ragrelay.mcp.backend import Backend, JobSnapshot
+from ragrelay.mcp.backend import Backend
 from ragrelay.mcp.models import (
     TRACE_URI,
     Answer,
@@ -31,7 +31,7 @@ from ragrelay.mcp.models import (
 )
 from ragrelay.mcp.settings import CAP_VARIABLES, McpServerSettings
 from schemas import Budget, Chunk, JobRequest, JobResult
-from schemas.jobs import FINAL_STATUSES, MAX_QUERY_CHARS
+from schemas.jobs import MAX_QUERY_CHARS
 
 TenantOf = Callable[[Context], Awaitable[str]]
 
@@ -95,7 +95,7 @@ def build_server(
     settings: McpServerSettings,
     tenant_of: TenantOf,
     *,
-    poll_s: float = 0.1,
+    poll_s: float = 0.02,
 ) -> MCPServer:
     """An ``MCPServer`` whose tools run on ``backend`` for the tenant ``tenant_of`` names."""
     server = MCPServer(
@@ -107,21 +107,19 @@ def build_server(
     )
     read_only = ToolAnnotations(readOnlyHint=True, openWorldHint=False)
 
-    async def wait(
-        ctx: Context, tenant: str, job_id: str, timeout_s: float
-    ) -> tuple[JobSnapshot, JobResult]:
-        """Poll the job to its end, telling the client each new trace event as progress."""
+    async def wait(ctx: Context, tenant: str, job_id: str, timeout_s: float) -> JobResult:
+        """Follow the job to its end, telling the client each new trace event as progress."""
         seen = 0
+        cursor = "-"
         deadline = time.monotonic() + timeout_s
         while True:
-            snap = await backend.job(tenant, job_id, drive_s=0.25)
-            events = await backend.trace(tenant, job_id)
-            for event in events[seen:]:
+            events, cursor, result = await backend.follow(tenant, job_id, cursor)
+            for event in events:
                 seen += 1
                 label = " ".join(x for x in (event.type, event.stage, event.outcome) if x)
                 await ctx.report_progress(seen, None, label)
-            if snap.status in FINAL_STATUSES and snap.result is not None:
-                return snap, snap.result
+            if result is not None:
+                return result
             if time.monotonic() > deadline:
                 raise ToolError(
                     f"job {job_id} did not finish within {timeout_s:g} s; it goes on running: "
@@ -144,9 +142,12 @@ def build_server(
         tenant = await tenant_of(ctx)
         granted = capped_budget(budget, settings)
         request = build_request(tenant, query, granted, user_id, idempotency_key)
-        job_id, _ = await backend.submit(request)
-        snap, result = await wait(ctx, tenant, job_id, granted.deadline_s + 10)
-        return Answer.of(result, snap.request.budget if snap.request else granted)
+        job_id, created = await backend.submit(request)
+        if not created:  # an idempotency key naming an earlier job: answer with its budget
+            snap = await backend.job(tenant, job_id)
+            granted = snap.request.budget if snap.request else granted
+        result = await wait(ctx, tenant, job_id, granted.deadline_s + 10)
+        return Answer.of(result, granted)
 
     @server.tool(
         description="Submit a question as a job and return its id at once; "
