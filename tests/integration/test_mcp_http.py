@@ -198,3 +198,17 @@ def test_an_agent_asks_over_http_and_the_workers_answer_from_the_tenants_mcp_sou
     globex = run(base_url, keys["globex"], body)
     assert not [c for c in globex["citations"] if c["source"] == "mcp"]
     assert "1.21 gigawatts" not in globex["answer"]
+
+
+def test_the_overhead_benchmark_runs_both_ways_on_the_same_jobs(
+    base_url: str, keys: dict[str, str]
+) -> None:
+    from ragrelay.bench.mcp_overhead import run as bench_mcp
+
+    result = bench_mcp(
+        base_url, keys["acme"], jobs=2, warmup=0, question="How are retries bounded?"
+    )
+    assert result["jobs"] == 2
+    assert result["http_p50_ms"] > 0 and result["mcp_p50_ms"] > 0
+    assert result["mcp_session_open_p50_ms"] > 0
+    assert isinstance(result["mcp_overhead_p50_pct"], float)
