@@ -271,7 +271,7 @@ def _after_retrieval_shard(
     """Fan-in: one shard's hits kept; the last shard of the iteration fuses them all."""
     s = t.state
     s.shard_hits[pending.step_id] = r.hits
-    s.degraded.extend(f"{pending.step_id} ({r.source}): {note}" for note in r.degraded)
+    s.degraded.extend(n for n in dict.fromkeys(r.notes) if n not in s.degraded)
     if not _pending_stage(s, "retrieval"):
         _after_retrieval(t, now, cfg)
 
@@ -540,8 +540,8 @@ def _completed(
     elif isinstance(r, RetrievalResult):
         detail["hits"] = len(r.hits)
         detail["source"] = r.source
-        if r.degraded:
-            detail["degraded"] = r.degraded
+        if r.notes:
+            detail["notes"] = r.notes
     elif isinstance(r, AnalysisResult):
         detail["rewrites"] = r.rewrites
         detail["sources"] = r.sources

@@ -97,9 +97,9 @@ class RetrievalResult(StageResultBase):
     source: Source = "internal"
     query: str = ""
     hits: list[ScoredChunk] = Field(default_factory=list)
-    # parts of this source that failed or timed out while others answered (e.g. one of a
-    # tenant's MCP servers): the job is degraded, and the trace says by what
-    degraded: list[str] = Field(default_factory=list)
+    # what the job's result should say about this source (e.g. the tenant holds no
+    # documents); the orchestrator adds each once to ``JobResult.degraded``
+    notes: list[str] = Field(default_factory=list)
 
 
 # --- generation -----------------------------------------------------------------------

@@ -219,4 +219,5 @@ def _start_heartbeat(settings: Settings, name: str) -> None:
         settings.heartbeat_interval_s,
         redis_client=None if settings.embedded else connect(settings),
         redis_key=key,
+        registry_key=Keys(settings.key_prefix).heartbeats(),
     ).start()

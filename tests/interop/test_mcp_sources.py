@@ -135,6 +135,10 @@ def ask(env: dict[str, str], question: str, tenant: str) -> dict[str, Any]:
     return result
 
 
+def mcp_failures(result: dict[str, Any]) -> list[str]:
+    return [d for d in result["degraded"] if d.startswith("mcp:")]
+
+
 def analysis_sources(result: dict[str, Any]) -> list[str]:
     done = [
         e for e in result["trace"] if e["type"] == "step.completed" and e["stage"] == "analysis"
@@ -154,7 +158,7 @@ def test_a_question_only_the_git_history_answers_is_answered_and_cited_to_it(
     assert cited[0]["doc_id"] == "mcp:repo/git_log"
     assert "repo" in cited[0]["title"] and "git_log" in cited[0]["title"]
     assert "mcp" in analysis_sources(result)
-    assert not result["degraded"]
+    assert not mcp_failures(result)
 
 
 def test_a_tenant_without_mcp_sources_never_reaches_them(env: dict[str, str]) -> None:
@@ -181,7 +185,7 @@ def test_slow_and_failing_servers_degrade_the_job_without_stalling_it(
         for e in result["trace"]
         if e["type"] == "step.completed" and e["detail"].get("source") == "mcp"
     ]
-    assert len(shard[0]["detail"]["degraded"]) == 2
+    assert len(shard[0]["detail"]["notes"]) == 2
     assert took < 55, f"the slow server (60 s) stalled the job: {took:.0f} s"
 
 
@@ -204,4 +208,4 @@ def test_a_question_only_a_file_answers_is_answered_from_the_filesystem_server(
     assert "4417" in result["answer"]
     cited = [c for c in result["citations"] if c["source"] == "mcp"]
     assert cited and cited[0]["doc_id"] == "mcp:files/read_text_file", result["citations"]
-    assert not result["degraded"]
+    assert not mcp_failures(result)

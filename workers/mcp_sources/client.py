@@ -4,8 +4,9 @@ Each call opens a fresh session (a subprocess for stdio, a connection for HTTP),
 configured tool or reads the configured resource, and closes it: nothing is cached, so
 nothing one tenant's call received can reach another's. The servers of one call are asked
 concurrently, each within its ``timeout_s`` and within what is left of the job's deadline;
-one that fails, times out or answers an error is left out and named in ``degraded``, so a
-slow or broken server degrades the job (the trace says which, and why) and never stalls it.
+one that fails, times out or answers an error is left out and named in the notes returned
+(``RetrievalResult.notes``, then the job's ``degraded``): a slow or broken server degrades
+the job (the trace says which, and why) and never stalls it.
 """
 
 from __future__ import annotations
