@@ -29,6 +29,11 @@ def wiki_server() -> Any:
             raise ToolError("unauthorised")
         return f"Runbook page for {query!r}: restart the ingest queue with `ragrelay up`."
 
+    @server.resource("wiki://runbooks/ingest", mime_type="text/markdown")
+    def ingest_runbook() -> str:
+        """The ingest runbook."""
+        return "# Ingest runbook\n\nA stuck ingest queue is drained by `ragrelay dlq replay`."
+
     return server.streamable_http_app(
         stateless_http=True,
         transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
@@ -61,3 +66,13 @@ def test_a_refusing_or_unreachable_url_degrades_with_the_reason(url: str) -> Non
     closed = servers(url=f"http://127.0.0.1:{free_port()}/mcp", timeout_s=5)
     hits, degraded = closed.search("acme", "q", k=5)
     assert hits == [] and degraded[0].startswith("mcp:wiki: ")
+
+
+def test_a_resource_source_is_read_and_cited_with_its_uri(url: str) -> None:
+    reader = servers(url=url, tool=None, query_argument=None, resource="wiki://runbooks/ingest")
+    hits, degraded = reader.search("acme", "stuck ingest queue", k=5)
+    assert degraded == []
+    chunk = hits[0].chunk
+    assert chunk.doc_id == "mcp:wiki/wiki://runbooks/ingest"
+    assert chunk.metadata["mcp_resource"] == "wiki://runbooks/ingest"
+    assert "ragrelay dlq replay" in chunk.text
