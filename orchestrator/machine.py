@@ -246,6 +246,8 @@ def _after_analysis(
         shards.append(("web", s.rewrites[0]))
     if "user_context" in r.sources and s.request.user_id:
         shards.append(("user_context", s.request.query))
+    if "mcp" in r.sources:  # the tenant's MCP servers, asked the user's own question
+        shards.append(("mcp", s.request.query))
     if not shards:
         shards = [("internal", s.rewrites[0])]
     for shard, (source, query) in enumerate(shards):
@@ -538,6 +540,8 @@ def _completed(
     elif isinstance(r, RetrievalResult):
         detail["hits"] = len(r.hits)
         detail["source"] = r.source
+        if r.notes:
+            detail["notes"] = r.notes
     elif isinstance(r, AnalysisResult):
         detail["rewrites"] = r.rewrites
         detail["sources"] = r.sources

@@ -19,7 +19,7 @@ from schemas.jobs import JobKind, Usage
 
 Stage = Literal["analysis", "retrieval", "generation", "evaluation"]
 Pool = Literal["threads", "prefork", "solo", "gevent"]
-Source = Literal["internal", "user_context", "web"]
+Source = Literal["internal", "user_context", "web", "mcp"]
 Triage = Literal["spam", "needs_reply", "no_reply"]
 # "reread": the answer is a close call; generate again from the same context, reading more
 # carefully (no new analysis or retrieval)

@@ -23,3 +23,8 @@ fi
 if [ ! -d tests/interop/node/node_modules ]; then
   (cd tests/interop/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# the MCP interop tests' reference servers and the MCP Inspector (npm), from the lock file
+if [ ! -f tests/interop/mcp/node/node_modules/@modelcontextprotocol/inspector/package.json ] ||
+   [ ! -f tests/interop/mcp/node/node_modules/@modelcontextprotocol/server-filesystem/package.json ]; then
+  (cd tests/interop/mcp/node && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,4 +1,5 @@
-"""Retrieval: one source for one rewrite. Internal documents, user context, or the web."""
+"""Retrieval: one source for one rewrite. Internal documents, user context, the web, or the
+tenant's MCP servers (``workers/mcp_sources/``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,11 @@ def handle(msg: RetrievalTask, deps: Deps) -> RetrievalResult:
             notes.append(empty_tenant_note(msg.tenant))
     elif msg.source == "user_context":
         hits = _user_context(msg, deps)
+    elif msg.source == "mcp":
+        hits, failed = deps.mcp.search(
+            msg.tenant, msg.query, k=msg.k, deadline_at=msg.limits.deadline_at or None
+        )
+        notes += failed  # a server that failed or timed out: the job says it is degraded
     else:
         hits = deps.web.search(msg.query, k=min(msg.k, 10)) if deps.web.enabled else []
     return RetrievalResult(

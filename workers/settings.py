@@ -6,6 +6,7 @@ variables at the entry point (the CLI, the embedded client) and passed in.
     WebSettings        RAGRELAY_WEB_*        the web search connector (SearXNG)
     StoreSettings      RAGRELAY_STORE, _EMBEDDER, _SENTENCE_WINDOW, _MODEL_CACHE_DIR
     PromptSettings     RAGRELAY_PROMPT_VERSIONS, RAGRELAY_REPLAY_OUTPUTS
+    McpSourceSettings  RAGRELAY_MCP_SOURCES: tenants' MCP servers as retrieval sources
     WorkerSettings     all of the above, plus RAGRELAY_FAULTS
 
 The transport's settings (Redis, retries, logging) are ``bus.settings.Settings``; nothing
@@ -191,6 +192,16 @@ class FaultSettings(BaseSettings):
     faults: str | None = Field(None, description="e.g. 'analysis=transient:2,evaluation=revise'")
 
 
+class McpSourceSettings(BaseSettings):
+    """MCP servers as retrieval sources, per tenant (``workers/mcp_sources/``; docs/mcp.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="RAGRELAY_MCP_", extra="ignore")
+
+    sources: Path | None = Field(
+        None, description="RAGRELAY_MCP_SOURCES: a JSON or YAML file of each tenant's MCP servers"
+    )
+
+
 class WorkerSettings(BaseModel):
     """Everything a worker process's adapters are built from."""
 
@@ -202,6 +213,7 @@ class WorkerSettings(BaseModel):
     store: StoreSettings
     prompts: PromptSettings
     faults: str | None = None  # RAGRELAY_FAULTS (FaultSettings)
+    mcp: McpSourceSettings = Field(default_factory=lambda: McpSourceSettings(sources=None))
 
     def check(self) -> None:
         """The store setting and the Weaviate URL agree, or a ``ConfigError`` says how."""
@@ -238,6 +250,7 @@ def load_worker_settings(**parts: Any) -> WorkerSettings:
             store=parts.pop("store", None) or StoreSettings(),
             prompts=parts.pop("prompts", None) or PromptSettings(),
             faults=parts.pop("faults") if "faults" in parts else FaultSettings().faults,
+            mcp=parts.pop("mcp", None) or McpSourceSettings(),
         )
     except ValidationError as exc:
         lines = []

@@ -118,6 +118,12 @@ def _dlq() -> click.Command:
     return dlq
 
 
+def _mcp() -> click.Command:
+    from ragrelay.cli.mcp import mcp_command
+
+    return mcp_command
+
+
 # Loaded only when that command runs (a probe or `ask` does not import FastAPI or sklearn).
 LAZY_COMMANDS: dict[str, Loader] = {
     "worker": _worker,
@@ -136,6 +142,7 @@ LAZY_COMMANDS: dict[str, Loader] = {
     "prompts": _prompts,
     "bench": _bench,
     "dlq": _dlq,
+    "mcp": _mcp,
 }
 
 
@@ -167,6 +174,7 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
         "eval",
         "inbox",
         "train-triage",
+        "mcp",
     ):
         settings.log_level = "WARNING"
     configure_logging(

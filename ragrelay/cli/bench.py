@@ -484,3 +484,32 @@ def _scaled(
         extra_env=env,
         tag=f"s{n}",
     )
+
+
+@bench.command("mcp")
+@click.option("--url", required=True, help="The gateway's base URL, e.g. http://127.0.0.1:8080")
+@click.option(
+    "--key", envvar="RAGRELAY_API_KEY", required=True, help="An API key (or RAGRELAY_API_KEY)."
+)
+@click.option("--jobs", type=click.IntRange(1), default=30, show_default=True)
+@click.option("--warmup", type=click.IntRange(0), default=3, show_default=True)
+@click.option("--question", default="How are transient errors retried?", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def mcp_overhead(url: str, key: str, jobs: int, warmup: int, question: str, as_json: bool) -> None:
+    """The MCP layer's overhead per ask: the same job over /v1 (submit + SSE) and over /mcp
+    (the SDK's client calling `ask` in one session), alternating, against a running gateway
+    and cluster; and what opening an MCP session costs."""
+    import json
+
+    from ragrelay.bench.mcp_overhead import run
+
+    result = run(url, key, jobs=jobs, warmup=warmup, question=question)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    click.echo(
+        f"{jobs} jobs each way: HTTP p50 {result['http_p50_ms']} ms (p90 {result['http_p90_ms']}), "
+        f"MCP p50 {result['mcp_p50_ms']} ms (p90 {result['mcp_p90_ms']}); "
+        f"MCP overhead at p50: {result['mcp_overhead_p50_pct']} %; opening an MCP session: "
+        f"p50 {result['mcp_session_open_p50_ms']} ms"
+    )

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from bus.errors import ConfigError
 from bus.redis import connect, connect_async
@@ -16,6 +17,7 @@ from ragrelay.gateway import errors
 from ragrelay.gateway.authlimit import FailedAuthLimit
 from ragrelay.gateway.bodylimit import BodySizeLimit
 from ragrelay.gateway.config import GatewayConfig
+from ragrelay.gateway.mcp_http import McpEndpoint
 from ragrelay.gateway.metrics import RequestMetrics
 from ragrelay.gateway.routes_jobs import router as jobs_router
 from ragrelay.gateway.routes_ops import router as ops_router
@@ -64,10 +66,12 @@ def create_app(
     client = redis_client or connect(settings)
     aclient = async_redis or async_client(settings, config)
     svc = Services.build(settings, config, client, aclient)
+    mcp = McpEndpoint(svc)  # /mcp: the MCP server over streamable HTTP (mcp_http.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with mcp.running():
+            yield
         if async_redis is None:
             await aclient.aclose()
         if redis_client is None:
@@ -90,4 +94,5 @@ def create_app(
     app.include_router(jobs_router)
     app.include_router(users_router)
     app.include_router(gateway_ui_router(svc))  # /ui/jobs/{id} timeline, /ui/login sign-in
+    app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     return app
