@@ -1,7 +1,7 @@
 """Typed contracts: what is said between ingress, orchestrator and workers. No I/O here."""
 
 from schemas.base import SCHEMA_VERSION, Message
-from schemas.documents import Chunk, Citation, Document, ScoredChunk
+from schemas.documents import Chunk, Citation, Document, DocumentPart, ScoredChunk
 from schemas.events import JobEvent
 from schemas.ingest import IngestResult, IngestTask
 from schemas.jobs import (
@@ -51,6 +51,7 @@ __all__ = [
     "Chunk",
     "Citation",
     "Document",
+    "DocumentPart",
     "EvaluationResult",
     "EvaluationTask",
     "GenerationResult",

@@ -323,7 +323,10 @@ def _print_result(result: JobResult, as_json: bool) -> None:
     if result.citations:
         click.echo("\nCitations:")
         for i, c in enumerate(result.citations, 1):
-            click.echo(f"  [{i}] {c.chunk_id} — {c.title or c.doc_id}")
+            where = "".join(
+                f", {part}" for part in (c.page and f"page {c.page}", c.section) if part
+            )
+            click.echo(f"  [{i}] {c.chunk_id} — {c.title or c.doc_id}{where}")
     if result.scores:
         click.echo("\nScores: " + ", ".join(f"{k} {v:.2f}" for k, v in result.scores.items()))
     if result.degraded:
