@@ -10,47 +10,15 @@ the ingest path chunks (``workers/store/chunking.py``).
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from schemas import Document
+from workers.parsing.files import parse_file
 from workers.parsing.sandbox import parse_isolated
 from workers.parsing.sniff import KINDS, sniff
-from workers.parsing.types import Parsed, ParseLimits, UnreadableFile
+from workers.parsing.types import Parsed, ParseLimits, Part, UnreadableFile
 
-
-def parse_file(path: Path, limits: ParseLimits, *, name: str | None = None) -> Parsed:
-    """Parse ``path`` in this process (``name``: the file's name as its sender gave it)."""
-    name = name or path.name
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as fh:
-            head = fh.read(8192)
-    except OSError as exc:
-        raise UnreadableFile(f"unreadable: {exc.strerror}") from exc
-    if size > limits.max_bytes:
-        raise UnreadableFile(f"{size} bytes; the limit is {limits.max_bytes} bytes per file")
-    kind = sniff(name, head)
-    if kind == "pdf":
-        from workers.parsing.pdf import parse_pdf
-
-        return parse_pdf(path, limits)
-    if kind == "docx":
-        from workers.parsing.office import parse_docx
-
-        return parse_docx(path, limits)
-    raw = path.read_bytes()
-    if kind == "html":
-        from workers.parsing.html import parse_html_bytes
-        from workers.parsing.text import decode_utf8
-
-        decode_utf8(raw)  # a non-UTF-8 page is refused like any other text
-        return parse_html_bytes(raw, limits)
-    from workers.parsing.text import parse_eml, parse_text
-
-    if kind == "eml":
-        return parse_eml(raw, limits)
-    return parse_text(raw, limits, markdown=kind == "markdown")
+if TYPE_CHECKING:
+    from schemas import Document
 
 
 def to_document(
@@ -61,13 +29,15 @@ def to_document(
     source: str = "internal",
     metadata: dict[str, Any] | None = None,
 ) -> Document:
+    from schemas import Document, DocumentPart  # here: the parser child never needs pydantic
+
     return Document(
         doc_id=doc_id,
         title=title or parsed.title or doc_id,
         text=parsed.text,
         source=source,
         metadata=dict(metadata or {}),
-        parts=parsed.parts,
+        parts=[DocumentPart(text=p.text, page=p.page, section=p.section) for p in parsed.parts],
     )
 
 
@@ -75,6 +45,7 @@ __all__ = [
     "KINDS",
     "ParseLimits",
     "Parsed",
+    "Part",
     "UnreadableFile",
     "parse_file",
     "parse_isolated",

@@ -15,8 +15,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from schemas import DocumentPart
-from workers.parsing.types import Parsed, ParseLimits, UnreadableFile
+from workers.parsing.types import Parsed, ParseLimits, Part, UnreadableFile
 
 
 def parse_isolated(path: Path, limits: ParseLimits, *, name: str | None = None) -> Parsed:
@@ -53,7 +52,7 @@ def parse_isolated(path: Path, limits: ParseLimits, *, name: str | None = None) 
         kind=out["kind"],
         title=out["title"],
         pages=out["pages"],
-        parts=[DocumentPart.model_validate(p) for p in out["parts"]],
+        parts=[Part(**p) for p in out["parts"]],
     )
 
 
@@ -70,7 +69,7 @@ def _main(argv: list[str]) -> int:
     path, name, raw_limits = argv
     limits = ParseLimits(**json.loads(raw_limits))
     _cap(limits)
-    from workers.parsing import parse_file
+    from workers.parsing.files import parse_file
 
     try:
         parsed = parse_file(Path(path), limits, name=name)
@@ -83,7 +82,7 @@ def _main(argv: list[str]) -> int:
                 "kind": parsed.kind,
                 "title": parsed.title,
                 "pages": parsed.pages,
-                "parts": [p.model_dump(exclude={"schema_version"}) for p in parsed.parts],
+                "parts": [asdict(p) for p in parsed.parts],
             }
         )
     )

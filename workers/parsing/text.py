@@ -27,7 +27,7 @@ def parse_text(raw: bytes, limits: ParseLimits, *, markdown: bool) -> Parsed:
         raise UnreadableFile("no text (the file is blank)")
     out = Parsed(kind="markdown" if markdown else "text")
     if markdown:
-        from workers.store.chunking import sections
+        from workers.parsing.headings import sections
 
         for path, body in sections(text):
             out.add(body, section=path)

@@ -2,17 +2,19 @@
 
 ``UnreadableFile`` is a per-file outcome, not a crash: the reason is shown to whoever sent
 the file (``GET /v1/ingests/{id}``, ``ragrelay ingest``), and the other files proceed.
+
+This module imports nothing of ragrelay's: the isolated parser child (``sandbox.py``) runs
+it, and importing ``bus`` (Celery) or ``schemas`` (pydantic) there would cost ~1 s per
+file. That is why ``UnreadableFile`` stands outside ``bus.errors``' hierarchy; it never
+leaves the ingest path as an exception (callers turn it into a per-file outcome).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from bus.errors import UsageError
-from schemas import DocumentPart
 
-
-class UnreadableFile(UsageError):
+class UnreadableFile(Exception):
     """A file that cannot (or must not) be parsed; ``reason`` says why, for its sender."""
 
     def __init__(self, reason: str) -> None:
@@ -31,13 +33,22 @@ class ParseLimits:
     memory_mb: int = 1_024  # address-space cap of the isolated parser process
 
 
+@dataclass(frozen=True)
+class Part:
+    """A run of text with its place (``schemas.DocumentPart`` once it leaves the parser)."""
+
+    text: str
+    page: int | None = None
+    section: str = ""
+
+
 @dataclass
 class Parsed:
     """A file's text as parts with their place (page, section), and a title if found."""
 
     kind: str
     title: str = ""
-    parts: list[DocumentPart] = field(default_factory=list)
+    parts: list[Part] = field(default_factory=list)
     pages: int = 0  # PDF pages read (0 for other formats)
 
     @property
@@ -47,4 +58,4 @@ class Parsed:
     def add(self, text: str, *, page: int | None = None, section: str = "") -> None:
         text = text.strip()
         if text:
-            self.parts.append(DocumentPart(text=text, page=page, section=section))
+            self.parts.append(Part(text=text, page=page, section=section))
