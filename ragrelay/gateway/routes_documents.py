@@ -21,6 +21,7 @@ from typing import IO, Annotated, Any
 import redis.asyncio as aioredis
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
@@ -329,7 +330,7 @@ def get_ingest(ingest_id: IngestIdPath, tenant: Tenant, svc: Svc) -> IngestRecor
             "with the whole ingest record",
         },
     },
-    response_class=LeasedEventStream,
+    response_class=StreamingResponse,
 )
 def ingest_events(
     ingest_id: IngestIdPath,
