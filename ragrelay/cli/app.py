@@ -52,6 +52,12 @@ def _ingest() -> click.Command:
     return ingest
 
 
+def _sync() -> click.Command:
+    from ragrelay.cli.sync import sync
+
+    return sync
+
+
 def _serve() -> click.Command:
     from ragrelay.cli.gateway import serve
 
@@ -125,6 +131,7 @@ LAZY_COMMANDS: dict[str, Loader] = {
     "up": _up,
     "healthcheck": _healthcheck,
     "ingest": _ingest,
+    "sync": _sync,
     "serve": _serve,
     "keys": _keys,
     "feedback": _feedback,
@@ -162,6 +169,7 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
         "demo",
         "trace",
         "ingest",
+        "sync",
         "replay",
         "timeline",
         "eval",
