@@ -42,6 +42,7 @@ class DocumentsTask(Message):
     max_pages: int = Field(2_000, ge=1)
     max_file_bytes: int = Field(50 * 1024 * 1024, ge=1)
     parse_timeout_s: float = Field(60.0, gt=0)
+    ocr: bool = False  # read scanned pages and images with Tesseract
 
 
 class FileOutcome(Message):

@@ -53,7 +53,10 @@ def handle(
     registry.save_ingest(record, ttl_s=ttl_s)
     registry.event(msg.ingest_id, "status", record.model_dump_json(exclude={"files"}), ttl_s=ttl_s)
     limits = ParseLimits(
-        max_bytes=msg.max_file_bytes, max_pages=msg.max_pages, timeout_s=msg.parse_timeout_s
+        max_bytes=msg.max_file_bytes,
+        max_pages=msg.max_pages,
+        timeout_s=msg.parse_timeout_s,
+        ocr=msg.ocr,
     )
     done = len(record.files)  # outcomes recorded before a redelivery
     for i, doc_id in enumerate(msg.delete):

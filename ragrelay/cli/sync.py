@@ -80,12 +80,14 @@ def _loop(
 @sync.command("dir")
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--source", default=None, help="Source name on the documents (default: dir).")
+@click.option("--ocr", is_flag=True, help="Read scanned PDFs and images with Tesseract.")
 @common
 @click.pass_context
 def sync_dir(
     ctx: click.Context,
     path: Path,
     source: str | None,
+    ocr: bool,
     tenant: str,
     as_json: bool,
     interval: float | None,
@@ -108,6 +110,7 @@ def sync_dir(
             manifest=manifest,
             current=dir_candidates(root, source or "dir"),
             timeout_s=timeout_s,
+            ocr=ocr,
         )
 
     _loop(ctx, as_json, interval, once)

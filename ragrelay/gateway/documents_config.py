@@ -19,6 +19,9 @@ class DocumentsConfig(BaseSettings):
     max_text_chars: int = Field(2_000_000, ge=1, description="a JSON text document (422 beyond)")
     max_pages: int = Field(2_000, ge=1, description="PDF pages per file; more: skipped")
     parse_timeout_s: float = Field(60.0, gt=0, description="parsing one file; longer: skipped")
+    ocr: bool = Field(
+        False, description="read scans and images with Tesseract (needs tesseract-ocr)"
+    )
     tenant_max_documents: int = Field(100_000, ge=1, description="documents per tenant (429)")
     tenant_max_bytes: int = Field(
         10 * 1024**3, ge=1, description="stored upload bytes per tenant (413)"

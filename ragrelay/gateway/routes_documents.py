@@ -157,6 +157,7 @@ async def upload_documents(request: Request, tenant: Tenant, svc: Svc, cfg: Cfg)
         max_pages=cfg.max_pages,
         max_file_bytes=cfg.max_file_bytes,
         parse_timeout_s=cfg.parse_timeout_s,
+        ocr=cfg.ocr,
     )
     record = IngestRecord(
         ingest_id=ingest_id, tenant=tenant, total=len(items), created_at=time.time()

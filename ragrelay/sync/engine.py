@@ -59,6 +59,7 @@ def run_sync(
     timeout_s: float = 3600,
     max_pages: int = 2_000,
     max_file_bytes: int = 50 * 1024 * 1024,
+    ocr: bool = False,
 ) -> SyncReport:
     """``current``: candidates that may have changed; ``unchanged_ids``: known unchanged
     without reading them (an ``updated`` column); ``all_ids``: every id the source holds
@@ -78,7 +79,7 @@ def run_sync(
             changed.append(cand)
     gone = sorted(set(manifest.entries) - holds)
     if changed or gone:
-        record = _ingest(client, tenant, changed, gone, timeout_s, max_pages, max_file_bytes)
+        record = _ingest(client, tenant, changed, gone, timeout_s, max_pages, max_file_bytes, ocr)
         report.ingest_id = record.ingest_id
         by_id = {c.doc_id: c for c in changed}
         for f in record.files:
@@ -111,6 +112,7 @@ def _ingest(
     timeout_s: float,
     max_pages: int,
     max_file_bytes: int,
+    ocr: bool,
 ) -> IngestRecord:
     registry = DocumentRegistry(client.redis, client.settings.key_prefix)
     ingest_id = uuid.uuid4().hex
@@ -122,6 +124,7 @@ def _ingest(
         delete=gone,
         max_pages=max_pages,
         max_file_bytes=max_file_bytes,
+        ocr=ocr,
     )
     if client.settings.embedded:
         client.app.tasks[DOCUMENTS_TASK].apply(args=[task.to_dict()])

@@ -23,7 +23,7 @@ from ragrelay.sync.engine import Candidate
 from ragrelay.sync.manifest import Manifest
 from schemas import DocumentItem
 
-DIR_SUFFIXES = (*PARSED, ".md", ".markdown", ".txt")
+DIR_SUFFIXES = (*PARSED, ".md", ".markdown", ".txt", ".png", ".jpg", ".jpeg", ".tif", ".tiff")
 
 
 def dir_doc_id(rel: str) -> str:

@@ -134,7 +134,7 @@ def test_upload_reports_each_file_and_streams_progress(uploaded: dict[str, Any])
     assert "named .pdf but the bytes are text" in outcomes["lies.pdf"][1]
     assert "not UTF-8 text" in outcomes["latin1.txt"][1]
     assert "encrypted PDF" in outcomes["secret.pdf"][1]
-    assert "no text layer; enable OCR" in outcomes["scan.png"][1]
+    assert "no text layer (a scan or an image); enable OCR" in outcomes["scan.png"][1]
     assert record["status"] == "partial"
     kinds = [f["event"] for f in uploaded["frames"]]
     assert kinds[0] == "status" and kinds.count("file") == 8 and kinds[-1] == "done"

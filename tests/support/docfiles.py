@@ -57,6 +57,32 @@ def make_blank_pdf(path: Path) -> Path:
     return path
 
 
+def make_text_image(path: Path, lines: list[str]) -> Path:
+    """A PNG of black text on white, large enough for Tesseract (Pillow's bundled font)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    img = Image.new("L", (1400, 100 + 100 * len(lines)), 255)
+    draw = ImageDraw.Draw(img)
+    font = ImageFont.load_default(size=48)
+    for i, line in enumerate(lines):
+        draw.text((40, 50 + 100 * i), line, font=font, fill=0)
+    img.save(path)
+    return path
+
+
+def make_scanned_pdf(path: Path, images: list[Path]) -> Path:
+    """A PDF whose pages are only images (no text layer), as a scanner writes them."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path), pagesize=A4)
+    for image in images:
+        c.drawImage(str(image), 20, 500, width=560, height=200)
+        c.showPage()
+    c.save()
+    return path
+
+
 def make_docx(
     path: Path, *, title: str, sections: list[tuple[str, str]], table: list[list[str]] | None = None
 ) -> Path:

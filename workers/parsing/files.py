@@ -27,6 +27,10 @@ def parse_file(path: Path, limits: ParseLimits, *, name: str | None = None) -> P
         from workers.parsing.pdf import parse_pdf
 
         return parse_pdf(path, limits)
+    if kind == "image":
+        from workers.parsing.ocr import parse_image
+
+        return parse_image(path, limits)
     if kind == "docx":
         from workers.parsing.office import parse_docx
 

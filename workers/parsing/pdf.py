@@ -1,11 +1,13 @@
 """PDF text layer, page by page, with pypdfium2 (chosen by measurement over pypdf:
 docs/benchmarks-ingest.md). A PDF's outline (bookmarks), when it has one, names the
-section of each page. No text layer at all means a scanned PDF: refused with the reason."""
+section of each page. A page without a text layer is a scan: with OCR on, Tesseract reads
+it; without, a PDF with no text at all is refused with the reason."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from workers.parsing.ocr import NEEDS_OCR, ocr_page
 from workers.parsing.types import Parsed, ParseLimits, UnreadableFile
 
 
@@ -33,6 +35,8 @@ def parse_pdf(path: Path, limits: ParseLimits) -> Parsed:
                 textpage = page.get_textpage()
                 text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
                 textpage.close()
+                if limits.ocr and not text.strip():
+                    text = ocr_page(page, limits)
             finally:
                 page.close()
             chars += len(text)
@@ -44,7 +48,7 @@ def parse_pdf(path: Path, limits: ParseLimits) -> Parsed:
     finally:
         pdf.close()
     if not out.parts:
-        raise UnreadableFile("no text layer (a scanned PDF?); enable OCR (not available here)")
+        raise UnreadableFile("OCR found no text" if limits.ocr else NEEDS_OCR)
     return out
 
 

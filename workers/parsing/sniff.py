@@ -11,7 +11,7 @@ from pathlib import PurePath
 
 from workers.parsing.types import UnreadableFile
 
-KINDS = ("pdf", "docx", "html", "markdown", "text", "eml")
+KINDS = ("pdf", "docx", "html", "markdown", "text", "eml", "image")
 
 _BY_SUFFIX = {
     ".pdf": "pdf",
@@ -23,8 +23,13 @@ _BY_SUFFIX = {
     ".txt": "text",
     ".text": "text",
     ".eml": "eml",
+    ".png": "image",
+    ".jpg": "image",
+    ".jpeg": "image",
+    ".tif": "image",
+    ".tiff": "image",
 }
-_BINARY = {"pdf", "docx"}
+_BINARY = {"pdf", "docx", "image"}
 
 
 def _magic(head: bytes) -> str | None:
@@ -69,11 +74,12 @@ def sniff(name: str, head: bytes) -> str:
             )
         kind = "docx"
     elif magic == "image":
-        raise UnreadableFile("an image: no text layer; enable OCR (not available here)")
+        kind = "image"  # read by OCR when it is on (workers/parsing/ocr.py)
     elif magic in ("ole", "archive", "binary"):
         raise UnreadableFile(f"unsupported binary content ({magic}); send PDF, DOCX, HTML or text")
     elif claimed in _BINARY:
-        raise UnreadableFile(f"named .{claimed} but the bytes are text, not {claimed.upper()}")
+        suffix = PurePath(name).suffix.lower()
+        raise UnreadableFile(f"named {suffix} but the bytes are text, not {claimed.upper()}")
     elif claimed in ("html", "markdown", "eml") or (claimed == "text" and not _looks_html(head)):
         kind = claimed
     elif _looks_html(head):
@@ -88,5 +94,6 @@ def sniff(name: str, head: bytes) -> str:
     else:
         kind = "text"
     if claimed is not None and kind != claimed and {kind, claimed} & _BINARY:
-        raise UnreadableFile(f"named .{claimed} but the bytes are {kind.upper()}")
+        suffix = PurePath(name).suffix.lower()
+        raise UnreadableFile(f"named {suffix} but the bytes are {kind.upper()}")
     return kind

@@ -31,6 +31,7 @@ class ParseLimits:
     max_chars: int = 20_000_000
     timeout_s: float = 60.0
     memory_mb: int = 1_024  # address-space cap of the isolated parser process
+    ocr: bool = False  # read scanned pages and images with Tesseract (workers/parsing/ocr.py)
 
 
 @dataclass(frozen=True)

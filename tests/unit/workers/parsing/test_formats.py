@@ -13,6 +13,8 @@ from tests.support.docfiles import (
     make_blank_pdf,
     make_docx,
     make_pdf,
+    make_scanned_pdf,
+    make_text_image,
     make_zip_bomb,
 )
 from workers.parsing import ParseLimits, UnreadableFile, parse_file, parse_isolated, to_document
@@ -96,7 +98,8 @@ def test_markdown_headings_and_plain_text_and_eml(tmp_path: Path) -> None:
         ("lies.docx", b"%PDF-1.4 not really", "named .docx but the bytes are PDF"),
         ("zip.pdf", b"PK\x03\x04rest", "the bytes are a ZIP archive"),
         ("corrupt.pdf", b"%PDF-1.4\ngarbage garbage\n%%EOF", "corrupt PDF"),
-        ("image.txt", b"\x89PNG\r\n\x1a\n....", "no text layer; enable OCR"),
+        ("image.txt", b"\x89PNG\r\n\x1a\n....", "named .txt but the bytes are IMAGE"),
+        ("scan.png", b"\x89PNG\r\n\x1a\n....", "no text layer (a scan or an image); enable OCR"),
         ("data.xlsx", b"hello", "unsupported file type '.xlsx'"),
     ],
 )
@@ -116,6 +119,8 @@ def test_encrypted_scanned_oversized_and_bomb_files_are_refused(tmp_path: Path) 
         parse_file(secret, LIMITS)
     with pytest.raises(UnreadableFile, match="no text layer"):
         parse_file(make_blank_pdf(tmp_path / "scan.pdf"), LIMITS)
+    with pytest.raises(UnreadableFile, match="OCR found no text"):
+        parse_file(make_blank_pdf(tmp_path / "scan.pdf"), ParseLimits(ocr=True))
     long = make_pdf(tmp_path / "long.pdf", ["page"] * 5)
     with pytest.raises(UnreadableFile, match="5 pages; the limit is 3 pages"):
         parse_file(long, ParseLimits(max_pages=3))
@@ -166,3 +171,16 @@ def test_documents_without_parts_still_validate_and_chunk_as_before() -> None:
     old = Document.model_validate({"doc_id": "d", "text": "# A\nx y z"})
     assert old.parts is None
     assert chunk_document(old)[0].metadata == {"section": "A"}
+
+
+def test_ocr_reads_a_scanned_pdf_page_and_an_image(tmp_path: Path) -> None:
+    lines = ["The boiler pressure limit is 42 bar.", "Inspect the valve every Monday."]
+    image = make_text_image(tmp_path / "note.png", lines)
+    scan = make_scanned_pdf(tmp_path / "scan.pdf", [image])
+    with pytest.raises(UnreadableFile, match="enable OCR"):
+        parse_file(scan, LIMITS)
+    ocr = ParseLimits(ocr=True, timeout_s=60)
+    parsed = parse_isolated(scan, ocr)
+    assert parsed.parts[0].page == 1
+    assert "boiler pressure limit is 42 bar" in parsed.text
+    assert "valve every Monday" in parse_file(image, ocr).text
