@@ -13,7 +13,7 @@ from schemas.limits import Metadata
 TenantId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
 DocId = Annotated[str, Field(min_length=1, max_length=512)]
 
-Outcome = Literal["indexed", "replaced", "unchanged", "deleted", "skipped", "failed"]
+Outcome = Literal["indexed", "replaced", "unchanged", "renamed", "deleted", "skipped", "failed"]
 IngestStatus = Literal["queued", "running", "succeeded", "partial", "failed"]
 
 
@@ -30,6 +30,7 @@ class DocumentItem(Message):
     source: str = "upload"
     metadata: Metadata = Field(default_factory=dict)
     refused: str = ""  # refused at the door (e.g. too large): reported as skipped, not read
+    rename_from: str | None = None  # the same content under this old doc id (a sync rename)
 
 
 class DocumentsTask(Message):

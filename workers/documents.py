@@ -30,7 +30,7 @@ from workers.store.batch import PartialBatchError
 from workers.store.chunking import chunk_document
 from workers.store.embedded import EmbeddedStore
 
-OK = ("indexed", "replaced", "unchanged", "deleted")
+OK = ("indexed", "replaced", "unchanged", "renamed", "deleted")
 
 
 def replace_chunks(store: DocumentStore, tenant: str, chunks: Sequence[Chunk]) -> int:
@@ -108,6 +108,10 @@ def _ingest(
         return FileOutcome(
             name=item.name, doc_id=item.doc_id, outcome="unchanged", chunks=old.chunks
         )
+    if item.rename_from and isinstance(store, EmbeddedStore):
+        moved = _rename(msg, item, item.rename_from, store, registry)
+        if moved is not None:
+            return moved
     pages, fmt = 0, "text"
     if item.text is not None:
         doc = Document(
@@ -151,12 +155,55 @@ def _ingest(
             ingest_id=msg.ingest_id,
         )
     )
+    if item.rename_from and item.rename_from != item.doc_id:  # a rename re-embedded
+        store.delete_documents(msg.tenant, [item.rename_from])
+        registry.remove(msg.tenant, item.rename_from)
     return FileOutcome(
         name=item.name,
         doc_id=item.doc_id,
         outcome="replaced" if old is not None else "indexed",
+        reason=f"renamed from {item.rename_from} (re-embedded)" if item.rename_from else "",
         chunks=written,
         page_count=pages,
+    )
+
+
+def _rename(
+    msg: DocumentsTask,
+    item: DocumentItem,
+    old: str,
+    store: EmbeddedStore,
+    registry: DocumentRegistry,
+) -> FileOutcome | None:
+    """Move the chunks of ``old`` to ``item.doc_id`` (no parse, no embedding); None when
+    there is nothing to move (then the file is ingested as new)."""
+    moved = store.rename_document(msg.tenant, old, item.doc_id, metadata=item.metadata)
+    if not moved:
+        return None
+    prev = registry.remove(msg.tenant, old)
+    registry.put(
+        DocumentRecord(
+            doc_id=item.doc_id,
+            tenant=msg.tenant,
+            title=prev.title if prev else "",
+            source=item.source,
+            name=item.name,
+            format=prev.format if prev else "",
+            content_hash=item.content_hash,
+            size=item.size,
+            chunks=moved,
+            pages=prev.pages if prev else 0,
+            metadata=item.metadata,
+            ingested_at=now(),
+            ingest_id=msg.ingest_id,
+        )
+    )
+    return FileOutcome(
+        name=item.name,
+        doc_id=item.doc_id,
+        outcome="renamed",
+        reason=f"renamed from {old}; nothing re-embedded",
+        chunks=moved,
     )
 
 

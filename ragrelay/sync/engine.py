@@ -39,6 +39,8 @@ class SyncReport:
     deleted: int = 0
     unchanged: int = 0
     failed: int = 0
+    renamed: int = 0  # same content under a new id (not in added/deleted)
+    reembedded: int = 0  # of the renames, those the store could not move (embedded again)
     failures: list[dict[str, str]] = field(default_factory=list)
     ingest_id: str | None = None
     seconds: float = 0.0
@@ -78,14 +80,24 @@ def run_sync(
         else:
             changed.append(cand)
     gone = sorted(set(manifest.entries) - holds)
+    renames = _renames(manifest, changed, gone)
+    gone = [g for g in gone if g not in renames.values()]
     if changed or gone:
-        record = _ingest(client, tenant, changed, gone, timeout_s, max_pages, max_file_bytes, ocr)
+        record = _ingest(
+            client, tenant, changed, gone, renames, timeout_s, max_pages, max_file_bytes, ocr
+        )
         report.ingest_id = record.ingest_id
         by_id = {c.doc_id: c for c in changed}
         for f in record.files:
             if f.outcome == "deleted" or (f.outcome == "skipped" and f.doc_id in gone):
                 manifest.entries.pop(f.doc_id, None)
                 report.deleted += 1
+            elif f.doc_id in renames and f.outcome in ("renamed", "indexed", "replaced"):
+                manifest.entries.pop(renames[f.doc_id], None)
+                cand = by_id[f.doc_id]
+                manifest.entries[f.doc_id] = Entry(cand.content_hash, cand.updated)
+                report.renamed += 1
+                report.reembedded += f.outcome != "renamed"
             elif f.outcome in ("indexed", "replaced", "unchanged"):
                 was = manifest.entries.get(f.doc_id)
                 cand = by_id[f.doc_id]
@@ -104,11 +116,25 @@ def run_sync(
     return report
 
 
+def _renames(manifest: Manifest, changed: list[Candidate], gone: list[str]) -> dict[str, str]:
+    """New doc id -> gone doc id, for new documents whose content a gone one had."""
+    by_hash: dict[str, list[str]] = {}
+    for doc_id in gone:
+        by_hash.setdefault(manifest.entries[doc_id].hash, []).append(doc_id)
+    out: dict[str, str] = {}
+    for cand in changed:
+        olds = by_hash.get(cand.content_hash)
+        if cand.doc_id not in manifest.entries and olds:
+            out[cand.doc_id] = olds.pop(0)
+    return out
+
+
 def _ingest(
     client: Any,
     tenant: str,
     changed: list[Candidate],
     gone: list[str],
+    renames: dict[str, str],
     timeout_s: float,
     max_pages: int,
     max_file_bytes: int,
@@ -117,6 +143,8 @@ def _ingest(
     registry = DocumentRegistry(client.redis, client.settings.key_prefix)
     ingest_id = uuid.uuid4().hex
     items = [c.item(registry, ingest_id, n) for n, c in enumerate(changed)]
+    for item in items:
+        item.rename_from = renames.get(item.doc_id)
     task = DocumentsTask(
         ingest_id=ingest_id,
         tenant=tenant,

@@ -74,6 +74,14 @@ def test_sync_dir_mirrors_adds_edits_and_deletes(tmp_path: Path, base_env: dict[
     out = ragrelay(base_env, "ask", "When does the cafeteria open?", "--tenant", "mirror", "--json")
     assert "8:15" in json.loads(out.stdout)["answer"]
 
+    (root / "archive").mkdir()
+    (root / "pump.pdf").rename(root / "archive" / "pump-2024.pdf")
+    moved = sync(base_env, "dir", str(root))
+    assert counts(moved) == (0, 0, 0, 2, 0) and (moved["renamed"], moved["reembedded"]) == (1, 0)
+    out = ragrelay(base_env, "ask", "How often is the Quasar pump impeller replaced?",
+                   "--tenant", "mirror", "--json")  # fmt: skip
+    assert {c["doc_id"] for c in json.loads(out.stdout)["citations"]} == {"archive__pump-2024.pdf"}
+
     (root / "broken.pdf").write_bytes(b"not a pdf at all")
     bad = sync(base_env, "dir", str(root), code=1)
     assert counts(bad) == (0, 0, 0, 3, 1)
