@@ -402,17 +402,52 @@ def list_documents(
     ] = None,
     source: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
     format: Annotated[str | None, Query(min_length=1, max_length=16)] = None,
+    meta: Annotated[
+        list[str] | None,
+        Query(
+            max_length=8,
+            description="metadata filter `key=value` (repeatable; all must match; the "
+            "value compares to the metadata value as text)",
+        ),
+    ] = None,
 ) -> DocumentPage:
-    """The tenant's documents in doc-id order, ``limit`` per page; ``source`` and ``format``
-    filter the page (a filtered page may hold fewer than ``limit``)."""
-    page = registry_of(svc).page(tenant, after=after, limit=limit)
-    next_after = page[-1].doc_id if len(page) == limit else None
-    kept = [
-        r
-        for r in page
-        if (source is None or r.source == source) and (format is None or r.format == format)
-    ]
-    return DocumentPage(documents=kept, next_after=next_after)
+    """The tenant's documents in doc-id order, up to ``limit`` per page, filtered by
+    ``source``, ``format`` and ``meta``. A filtered page scans at most 20 x ``limit``
+    records; ``next_after`` continues the scan where it stopped."""
+    wanted: list[tuple[str, str]] = []
+    for pair in meta or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise InvalidField("query.meta", f"{pair[:80]!r}: expected key=value")
+        wanted.append((key, value))
+
+    def keep(r: DocumentRecord) -> bool:
+        return (
+            (source is None or r.source == source)
+            and (format is None or r.format == format)
+            and all(k in r.metadata and _as_text(r.metadata[k]) == v for k, v in wanted)
+        )
+
+    registry = registry_of(svc)
+    kept: list[DocumentRecord] = []
+    cursor, scanned, exhausted = after, 0, False
+    while len(kept) < limit and scanned < 20 * limit:
+        page = registry.page(tenant, after=cursor, limit=limit)
+        for r in page:
+            scanned += 1
+            cursor = r.doc_id
+            if keep(r):
+                kept.append(r)
+                if len(kept) == limit:
+                    break
+        if len(page) < limit and (not page or cursor == page[-1].doc_id):
+            exhausted = True
+            break
+    return DocumentPage(documents=kept, next_after=None if exhausted else cursor)
+
+
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 @router.get("/v1/documents/{doc_id}", response_model=DocumentRecord, responses=ERRORS)

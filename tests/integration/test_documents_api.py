@@ -249,3 +249,37 @@ def test_quotas_and_the_upload_cap_name_what_was_exceeded(stack: dict[str, Any])
         over = http.post("/v1/documents", files=files, headers=stack["globex"])
         assert over.status_code == 413 and "storage quota" in over.json()["detail"], over.text
     json.dumps(over.json())
+
+
+def test_listing_pages_and_filters_by_source_format_and_metadata(stack: dict[str, Any]) -> None:
+    h = {"Authorization": stack["acme"]["Authorization"]}
+    with httpx.Client(base_url=stack["url"], timeout=60) as http:
+        for i in range(5):
+            accepted = http.post(
+                "/v1/documents",
+                json={
+                    "doc_id": f"memo-{i}",
+                    "text": f"Memo number {i} about the quarterly review.",
+                    "source": "memos",
+                    "metadata": {"team": "ops" if i % 2 else "sales", "year": 2020 + i},
+                },
+                headers=h,
+            )
+            wait_ingest(http, accepted.json()["ingest_id"], h)
+        seen, after = [], None
+        while True:
+            params: dict[str, Any] = {"limit": 2, "source": "memos"}
+            if after:
+                params["after"] = after
+            page = http.get("/v1/documents", params=params, headers=h).json()
+            seen += [d["doc_id"] for d in page["documents"]]
+            after = page["next_after"]
+            if after is None:
+                break
+        ops = http.get(
+            "/v1/documents", params={"meta": ["team=ops", "year=2023"]}, headers=h
+        ).json()
+        bad = http.get("/v1/documents", params={"meta": "no-equals"}, headers=h)
+    assert seen == [f"memo-{i}" for i in range(5)]
+    assert [d["doc_id"] for d in ops["documents"]] == ["memo-3"] and ops["next_after"] is None
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.meta"
