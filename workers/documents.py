@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bus.documents import DocumentRegistry, now
+from bus.task import TRANSIENT
 from schemas import (
     Chunk,
     Document,
@@ -67,6 +68,15 @@ def handle(
             continue
         try:
             outcome = _ingest(msg, item, store, registry, limits)
+        except TRANSIENT:
+            raise  # the store or Redis is away: the task is retried, resuming here
+        except Exception as exc:  # one file's unforeseen failure must not fail the others
+            outcome = FileOutcome(
+                name=item.name,
+                doc_id=item.doc_id,
+                outcome="failed",
+                reason=f"{type(exc).__name__}: {str(exc)[:300]}",
+            )
         finally:
             if item.blob_key:
                 registry.drop_blob(item.blob_key)
