@@ -5,6 +5,8 @@ Imports nothing of ragrelay outside this package (the isolated child runs it; se
 
 from __future__ import annotations
 
+import codecs
+import re
 from pathlib import Path
 
 from workers.parsing.sniff import sniff
@@ -38,12 +40,31 @@ def parse_file(path: Path, limits: ParseLimits, *, name: str | None = None) -> P
     raw = path.read_bytes()
     if kind == "html":
         from workers.parsing.html import parse_html_bytes
-        from workers.parsing.text import decode_utf8
 
-        decode_utf8(raw)  # a non-UTF-8 page is refused like any other text
-        return parse_html_bytes(raw, limits)
+        return parse_html_bytes(raw, limits, encoding=html_encoding(raw))
     from workers.parsing.text import parse_eml, parse_text
 
     if kind == "eml":
         return parse_eml(raw, limits)
     return parse_text(raw, limits, markdown=kind == "markdown")
+
+
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
+
+
+def html_encoding(raw: bytes) -> str:
+    """UTF-8 when the bytes are UTF-8; else the page's own ``<meta charset>``; else refused."""
+    from workers.parsing.text import decode_utf8
+
+    try:
+        raw.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        declared = _CHARSET.search(raw[:8192])
+        if declared is None:
+            decode_utf8(raw)  # raises the "not UTF-8 text (byte … at offset …)" reason
+        name = declared.group(1).decode("ascii") if declared else "utf-8"
+        try:
+            return codecs.lookup(name).name
+        except LookupError as exc:
+            raise UnreadableFile(f"the page declares an unknown charset {name!r}") from exc

@@ -19,9 +19,12 @@ _HEADINGS = {f"h{i}": i for i in range(1, 7)}
 _BLOCKS = {"p", "li", "pre", "blockquote", "dd", "dt", "figcaption", "td", "th", "div"}
 
 
-def parse_html_bytes(raw: bytes, limits: ParseLimits) -> Parsed:
+def parse_html_bytes(raw: bytes, limits: ParseLimits, *, encoding: str = "utf-8") -> Parsed:
+    """``encoding`` is given to lxml explicitly: left to itself it reads a page without a
+    charset declaration as Latin-1 and turns every en dash (U+2013) into three Latin-1 characters
+    (docs/benchmarks-ingest.md, the fidelity run that found it)."""
     try:
-        root = lhtml.document_fromstring(raw)
+        root = lhtml.document_fromstring(raw, parser=lhtml.HTMLParser(encoding=encoding))
     except (etree.ParserError, ValueError) as exc:
         raise UnreadableFile(f"unreadable HTML: {exc}") from exc
     title_el = root.find(".//title")

@@ -184,3 +184,20 @@ def test_ocr_reads_a_scanned_pdf_page_and_an_image(tmp_path: Path) -> None:
     assert parsed.parts[0].page == 1
     assert "boiler pressure limit is 42 bar" in parsed.text
     assert "valve every Monday" in parse_file(image, ocr).text
+
+
+def test_html_keeps_utf8_punctuation_and_honours_a_declared_charset(tmp_path: Path) -> None:
+    page = tmp_path / "dash.html"
+    page.write_bytes(
+        "<html><body><p>1973\u20131974 \u2018oil\u2019 communiqu\u00e9</p></body></html>".encode()
+    )
+    assert parse_file(page, LIMITS).text == "1973\u20131974 \u2018oil\u2019 communiqu\u00e9"
+    latin = tmp_path / "latin.html"
+    latin.write_bytes(
+        b'<html><head><meta charset="iso-8859-1"></head><body><p>caf\xe9 cr\xe8me</p></body></html>'
+    )
+    assert parse_file(latin, LIMITS).text == "caf\u00e9 cr\u00e8me"
+    undeclared = tmp_path / "bad.html"
+    undeclared.write_bytes(b"<html><body><p>caf\xe9</p></body></html>")
+    with pytest.raises(UnreadableFile, match="not UTF-8 text"):
+        parse_file(undeclared, LIMITS)
