@@ -294,9 +294,7 @@ def test_citations_show_their_page_and_section() -> None:
     located = result().model_copy(
         update={
             "citations": [
-                Citation(
-                    chunk_id="m#3", doc_id="m", title="Pump <Manual>", page=2, section="A > B"
-                )
+                Citation(chunk_id="m#3", doc_id="m", title="Pump <Manual>", page=2, section="A > B")
             ]
         }
     )
