@@ -9,6 +9,8 @@ from bus.keys import QUEUES
 from bus.redis_url import RedisUrl
 from bus.settings import Settings
 
+BROKER_MAX_CONNECTIONS = 2048
+
 
 def create_app(settings: Settings) -> Celery:
     """A Celery app on Redis (or the in-memory transport in embedded mode).
@@ -22,6 +24,12 @@ def create_app(settings: Settings) -> Celery:
         "unacked_restore_interval": settings.unacked_restore_interval_s,
         # kombu scans only every Nth interval (default 10): make the interval the period.
         "unacked_restore_throttle": 1,
+        # kombu's broker pool holds 10 connections and raises MaxConnectionsError past them:
+        # with hundreds of tasks acking at once (a gevent pool waiting on Claude) acks were
+        # lost ("Couldn't ack ... MaxConnectionsError") and the tasks sat unacked until the
+        # visibility timeout. Connections are opened only when needed; a URL's
+        # ?max_connections= still wins.
+        "max_connections": BROKER_MAX_CONNECTIONS,
     }
     # The URL's TLS and socket options reach kombu through the one translation in
     # bus/redis_url.py (kombu would misread them in the URL).

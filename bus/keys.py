@@ -66,6 +66,15 @@ class Keys:
     def heartbeat(self, name: str) -> str:
         return f"{self.prefix}:heartbeat:{name}"
 
+    def heartbeats(self) -> str:
+        """One hash: every process's heartbeat key -> the time of its last beat."""
+        return f"{self.prefix}:heartbeats"
+
+    def replies(self, job_id: str) -> str:
+        """Celery task ids that submitted this job again (same idempotency key): each gets
+        the job's final result in its own ``celery-task-meta-<task id>``."""
+        return f"{self.prefix}:replies:{job_id}"
+
     def celery_meta(self, task_id: str) -> str:
         """Celery's result-backend key, so foreign Celery clients can read a job's result."""
         return f"celery-task-meta-{task_id}"

@@ -29,6 +29,8 @@ class SubmitTask(RagrelayTask):
     stage = "orchestrator"
 
     def on_invalid(self, payload: Any, exc: Any) -> None:
+        if getattr(exc, "job_id", None) is None:  # the task id is the job id: the dead
+            exc.job_id = self.request.id  # letter names it (`ragrelay dlq list`, JOB)
         super().on_invalid(payload, exc)
         tenant = payload.get("tenant") if isinstance(payload, dict) else None
         job_store(self.runtime).fail_unparseable(
@@ -63,6 +65,8 @@ def register(app: Celery, settings: Settings) -> None:
                 stop_reason="idempotency_conflict",
             )
             return exc.job_id
+        if job_id != self.request.id:  # a second submission of the same idempotency key:
+            store.follow(job_id, self.request.id)  # it gets the original job's result
         return job_id
 
     app.task(name=SUBMIT_TASK, base=SubmitTask, bind=True, shared=False)(submit)

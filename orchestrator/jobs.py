@@ -146,12 +146,49 @@ class JobStore:
         pipe.set(self.keys.result(job_id), result.to_json(), ex=self.ttl_s, nx=True)
         pipe.xadd(self.keys.trace(job_id), {"event": trace.to_json()})
         pipe.expire(self.keys.trace(job_id), self.ttl_s)
-        if reply_task_id:
-            meta = celery_meta(reply_task_id, result)
+        if reply_task_id:  # the Celery result carries the trace, as `ask --json` does
+            meta = celery_meta(reply_task_id, result.model_copy(update={"trace": [trace]}))
             pipe.set(self.keys.celery_meta(reply_task_id), meta, ex=self.ttl_s)
             pipe.publish(self.keys.celery_meta(reply_task_id), meta)
         pipe.execute()
         return result
+
+    def follow(self, job_id: str, task_id: str) -> bool:
+        """Celery task ``task_id`` submitted job ``job_id`` again (same idempotency key): its
+        result key gets the job's final result (``job_id`` names the original job), now if
+        the job has ended, else when it ends (:meth:`commit_many`). True if it had ended.
+
+        The order makes the race harmless: this adds to the job's reply set, then reads
+        the result; a commit writes the result, then reads the reply set.
+        """
+        pipe = self.client.pipeline(transaction=True)
+        pipe.sadd(self.keys.replies(job_id), task_id)
+        pipe.expire(self.keys.replies(job_id), self.ttl_s)
+        pipe.get(self.keys.result(job_id))
+        raw = pipe.execute()[2]
+        if not raw:
+            return False
+        self._reply(job_id, JobResult.model_validate_json(raw), [task_id])
+        return True
+
+    def _reply(self, job_id: str, result: JobResult, task_ids: list[str]) -> None:
+        """Write ``result`` with its trace to each task's Celery result key, and publish it."""
+        full = result.model_copy(update={"trace": [e for _, e in self.trace(job_id)]})
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in task_ids:
+            meta = celery_meta(task_id, full)
+            pipe.set(self.keys.celery_meta(task_id), meta, ex=self.ttl_s)
+            pipe.publish(self.keys.celery_meta(task_id), meta)
+        pipe.execute()
+
+    def _reply_to_followers(self, finals: list[tuple[str, JobResult]]) -> None:
+        """After final commits: the duplicate submissions waiting on these jobs get results."""
+        pipe = self.client.pipeline(transaction=False)
+        for job_id, _ in finals:
+            pipe.smembers(self.keys.replies(job_id))
+        for (job_id, result), members in zip(finals, pipe.execute(), strict=True):
+            if members:
+                self._reply(job_id, result, sorted(_s(m) for m in members))
 
     # -- reading ---------------------------------------------------------------------------
     def load(self, job_id: str) -> Loaded | None:
@@ -243,13 +280,19 @@ class JobStore:
                 break
             self._commit_sha = self.client.script_load(self._commit.script)  # Redis restarted
         out: list[bool | CorruptRecord] = []
-        for (state, _, _), r in zip(items, got, strict=True):
+        finals: list[tuple[str, JobResult]] = []
+        for (state, _, t), r in zip(items, got, strict=True):
             if isinstance(r, redis.exceptions.ResponseError):
                 out.append(CorruptRecord(state.job_id, f"commit refused: {_first_line(r)}"))
             elif isinstance(r, Exception):
                 raise r  # the connection, not the record: the batch is retried as a whole
             else:
                 out.append(bool(int(r)))
+                final = _final(t)
+                if out[-1] and final is not None:
+                    finals.append((state.job_id, final))
+        if finals:
+            self._reply_to_followers(finals)
         return out
 
     # -- quarantine --------------------------------------------------------------------------
@@ -339,15 +382,16 @@ class JobStore:
         }
 
     def _commit_one(self, state: JobState, version: str, t: Transition, pipe: Any) -> None:
-        from orchestrator.machine import Finish
-
-        final = next((c for c in t.commands if isinstance(c, Finish)), None)
-        result_json = final.result.to_json() if final else ""
+        final = _final(t)
+        result_json = final.to_json() if final else ""
         meta_key = ""
         meta_json = ""
         if final and state.reply_task_id:
+            # the Celery result carries the trace, as `ask --json` does: the events stored
+            # so far and this transition's (the version check keeps them in step)
+            trace = [e for _, e in self.trace(state.job_id)] + list(t.trace)
             meta_key = self.keys.celery_meta(state.reply_task_id)
-            meta_json = celery_meta(state.reply_task_id, final.result)
+            meta_json = celery_meta(state.reply_task_id, final.model_copy(update={"trace": trace}))
         keys = [
             self.keys.job(state.job_id),
             self.keys.trace(state.job_id),
@@ -369,6 +413,13 @@ class JobStore:
             meta_json,
             *(e.to_json() for e in t.trace),
         )
+
+
+def _final(t: Transition) -> JobResult | None:
+    from orchestrator.machine import Finish
+
+    final = next((c for c in t.commands if isinstance(c, Finish)), None)
+    return final.result if final is not None else None
 
 
 def celery_meta(task_id: str, result: JobResult) -> str:

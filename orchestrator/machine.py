@@ -269,6 +269,7 @@ def _after_retrieval_shard(
     """Fan-in: one shard's hits kept; the last shard of the iteration fuses them all."""
     s = t.state
     s.shard_hits[pending.step_id] = r.hits
+    s.degraded.extend(n for n in dict.fromkeys(r.notes) if n not in s.degraded)
     if not _pending_stage(s, "retrieval"):
         _after_retrieval(t, now, cfg)
 

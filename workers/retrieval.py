@@ -9,8 +9,11 @@ from workers.ports import Deps
 
 
 def handle(msg: RetrievalTask, deps: Deps) -> RetrievalResult:
+    notes: list[str] = []
     if msg.source == "internal":
         hits = deps.store.search(msg.tenant, msg.query, k=msg.k)
+        if not hits and _holds_nothing(msg.tenant, deps):
+            notes.append(empty_tenant_note(msg.tenant))
     elif msg.source == "user_context":
         hits = _user_context(msg, deps)
     else:
@@ -21,7 +24,23 @@ def handle(msg: RetrievalTask, deps: Deps) -> RetrievalResult:
         source=msg.source,
         query=msg.query,
         hits=hits,
+        notes=notes,
     )
+
+
+def empty_tenant_note(tenant: str) -> str:
+    """What a job's result says when its tenant has no documents (a mistyped ``--tenant``?)."""
+    return (
+        f"tenant {tenant!r} holds no documents: nothing to retrieve from "
+        f"(ingest some with `ragrelay ingest PATH --tenant {tenant}`, or check the name)"
+    )
+
+
+def _holds_nothing(tenant: str, deps: Deps) -> bool:
+    try:
+        return deps.store.count(tenant) == 0
+    except Exception:  # a store that cannot count says nothing rather than fail the step
+        return False
 
 
 def _user_context(msg: RetrievalTask, deps: Deps) -> list[ScoredChunk]:

@@ -68,6 +68,13 @@ class AnthropicSettings(BaseSettings):
         True, description="cache the retrieved context re-sent across loop iterations"
     )
     max_retries: int = Field(0, ge=0, le=10, description="SDK retries; policy is ours")
+    keepalive_connections: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="idle connections kept per process (the SDK keeps 100: with more calls in "
+        "flight, every call past 100 paid a new TCP/TLS connection)",
+    )
     # USD per million tokens: {model: {input, output, cache_read, cache_write}}
     prices: dict[str, dict[str, float]] = Field(
         default_factory=lambda: {

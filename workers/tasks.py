@@ -57,8 +57,14 @@ class DocumentsTaskBase(RagrelayTask):
     stage = "ingest"
 
 
-def register(app: Celery, settings: Settings, workers: WorkerSettings) -> Runtime[Deps]:
-    """Register every stage's task and the ingest task on ``app``; attach the runtime."""
+def register(
+    app: Celery, settings: Settings, workers: WorkerSettings, *, warm_embedder: bool = True
+) -> Runtime[Deps]:
+    """Register every stage's task and the ingest task on ``app``; attach the runtime.
+
+    ``warm_embedder=False`` (an LLM-stage worker on Claude, which never embeds) leaves the
+    embedding model unloaded: about 110 MB of RSS per process.
+    """
 
     def deps_factory(settings: Settings, client: redis.Redis) -> Deps:
         return build_deps(settings, workers, client)
@@ -85,7 +91,8 @@ def register(app: Celery, settings: Settings, workers: WorkerSettings) -> Runtim
         if pool is not None and type(pool).__module__.endswith("prefork"):
             return  # the prefork parent runs no task; its children warm themselves
         deps = runtime.deps()
-        getattr(deps.store, "embedder", None)
+        if warm_embedder:
+            getattr(deps.store, "embedder", None)
 
     worker_process_init.connect(warm, weak=False)  # each prefork child
     worker_ready.connect(warm, weak=False)  # threads/solo pools: the one process

@@ -236,6 +236,7 @@ def pipeline_side(
     *,
     extra_env: Mapping[str, str] | None = None,
     tag: str = "p",
+    orchestrators: int = 1,
 ) -> Iterator[Side]:
     fleet = Fleet(run.child_env(**dict(extra_env or {})), run.logdir(f"pipeline-{tag}"))
     client = client_for_url(run.redis_url)
@@ -247,7 +248,8 @@ def pipeline_side(
 
     side: Side | None = None
     try:
-        fleet.start("orchestrator", ["-m", "ragrelay", "orchestrator", "-c", "1"])
+        for _ in range(orchestrators):  # one consumer group: they share the event stream
+            fleet.start("orchestrator", ["-m", "ragrelay", "orchestrator", "-c", "1"])
         for stage in STAGE_QUEUES:
             spec = stages[stage]
             for _ in range(spec.processes):
@@ -271,9 +273,12 @@ def measure_pipeline(
     timeout_s: float,
     extra_env: Mapping[str, str] | None = None,
     tag: str = "p",
+    orchestrators: int = 1,
 ) -> Measured:
     """The pipeline alone, in one slice."""
-    with pipeline_side(run, stages, extra_env=extra_env, tag=tag) as side:
+    with pipeline_side(
+        run, stages, extra_env=extra_env, tag=tag, orchestrators=orchestrators
+    ) as side:
         (measured,) = alternate(
             [side], jobs=jobs, slices=1, warmup=warmup, inflight=inflight, timeout_s=timeout_s
         )

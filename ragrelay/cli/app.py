@@ -249,8 +249,14 @@ def ask(
     except ValidationError as exc:
         raise click.UsageError(describe_validation_error(exc)) from exc
     client = _client(settings)
+    if not settings.embedded:  # say within seconds when nothing would run the job
+        from ragrelay.liveness import PIPELINE, require_alive
+
+        require_alive(client.redis, settings, PIPELINE, "ask")
     result = client.with_trace(client.ask(request, timeout_s=timeout_s or budget.deadline_s + 10))
     _print_result(result, as_json)
+    for note in result.degraded if as_json else ():  # e.g. the tenant holds no documents
+        click.echo(f"warning: {note}", err=True)
     sys.exit(0 if result.status != "failed" else 1)
 
 

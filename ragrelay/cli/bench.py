@@ -26,6 +26,7 @@ from ragrelay.bench.stats import parse_counts, ratio
 from ragrelay.cli.settings import settings_of as _settings
 
 POOLS = click.Choice(["threads", "prefork", "solo"])
+LLM_POOLS = click.Choice(["threads", "gevent", "prefork", "solo"])
 
 
 def _counts(spec: str) -> dict[str, int]:
@@ -217,6 +218,40 @@ def _first(line: dict[str, object], key: str) -> dict[str, object]:
     help="Threads per process of the --scale-out stage in those runs.",
 )
 @click.option("--scale-jobs", type=click.IntRange(1), default=400, show_default=True)
+@click.option(
+    "--pool",
+    type=LLM_POOLS,
+    default=None,
+    help="Pool of the LLM stages' workers (default: what `ragrelay worker` uses for them).",
+)
+@click.option(
+    "--raw-chain/--no-raw-chain",
+    default=True,
+    show_default=True,
+    help="With the anthropic path, also measure a hand-written 3-task Celery chain making "
+    "the same SDK calls to the same server, alternating with the pipeline in slices.",
+)
+@click.option(
+    "--raw-pool",
+    type=LLM_POOLS,
+    default=None,
+    help="The raw chain's pool (default: the same as --pool), with -c threads/greenlets.",
+)
+@click.option(
+    "--slices",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="With --raw-chain: alternate the two sides in at most this many slices of whole "
+    "waves of --inflight (same background load for both).",
+)
+@click.option(
+    "--orchestrators",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="`ragrelay orchestrator` processes of the pipeline (one consumer group).",
+)
 @click.option("--timeout", "timeout_s", type=float, default=300.0, show_default=True)
 @click.option("--keep-logs", type=click.Path(path_type=Path, file_okay=False), default=None)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
@@ -232,15 +267,30 @@ def latency(
     scale_stage: str | None,
     scale_concurrency: int,
     scale_jobs: int,
+    pool: str | None,
+    raw_chain: bool,
+    raw_pool: str | None,
+    slices: int,
+    orchestrators: int,
     timeout_s: float,
     keep_logs: Path | None,
     as_json: bool,
 ) -> None:
-    """Achieved jobs/s vs. the Little's-law bound with I/O-bound stages on a threads pool."""
+    """Achieved jobs/s vs. the Little's-law bound with I/O-bound LLM stages.
+
+    With the anthropic path (the loopback Messages API through the real SDK) a raw Celery
+    chain making the same three calls is measured in the same invocation (a `raw_chain`
+    line, then a `latency_vs_raw_chain` line with the ratios).
+    """
     from ragrelay.bench import latency as lat
+    from ragrelay.cli.run import DEFAULT_POOLS
 
     settings = _settings(ctx)
-    plan = lat.LatencyPlan(llm_delay_ms, inflight, jobs, _counts(spec), concurrency, timeout_s)
+    pool = pool or DEFAULT_POOLS[lat.LLM_STAGES[0]]
+    raw_pool = raw_pool or pool
+    plan = lat.LatencyPlan(
+        llm_delay_ms, inflight, jobs, _counts(spec), concurrency, timeout_s, pool, orchestrators
+    )
     if llm == "anthropic" and not lat.fake_server_available():
         raise click.ClickException(
             "--llm anthropic needs tests/fakes/anthropic_server.py (run from a source checkout)"
@@ -262,13 +312,26 @@ def latency(
                     if mode == "anthropic":
                         raise
                     mode = "sleep-fault"
-            m = lat.measure(run, plan, mode, url=url)
+            raw_line: dict[str, Any] | None = None
+            if mode == "anthropic" and raw_chain and url is not None:
+                m, raw_line = _with_raw_chain(lat, run, plan, url, raw_pool, slices)
+            else:
+                m = lat.measure(run, plan, mode, url=url)
             line = lat.latency_line(
-                m, plan, mode, workers=dict(plan.counts), concurrency=concurrency
+                m,
+                plan,
+                mode,
+                workers=dict(plan.counts),
+                concurrency=concurrency,
+                pool=pool,
+                orchestrators=orchestrators,
             )
             line["redis"] = run.redis_kind
             line["machine"] = machine()
             emit(_first(line, "measurement"), as_json)
+            if raw_line is not None:
+                emit(_first(raw_line, "measurement"), as_json)
+                emit(lat.comparison(line, raw_line), as_json)
             if scale_stage is not None:
                 for n in (1, 2, 4):
                     counts = {**plan.counts, scale_stage: n}
@@ -301,6 +364,35 @@ def latency(
                     )
     except (BenchError, RuntimeError, ConfigError) as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _with_raw_chain(
+    lat: Any, run: Any, plan: Any, url: str, raw_pool: str, slices: int
+) -> tuple[Any, dict[str, Any]]:
+    """Both fleets up at once, measured in alternating slices of whole waves."""
+    waves = plan.rounded_jobs // plan.inflight
+    n = max(d for d in range(1, min(slices, waves) + 1) if waves % d == 0)
+    with (
+        lat.raw_llm_chain_side(run, url, pool=raw_pool, concurrency=plan.concurrency) as raw_side,
+        pipeline_side(
+            run,
+            lat.stage_specs("anthropic", plan),
+            extra_env=lat.anthropic_env(url),
+            tag="l",
+            orchestrators=plan.orchestrators,
+        ) as pipe_side,
+    ):
+        raw, pipe = alternate(
+            [raw_side, pipe_side],
+            jobs=plan.rounded_jobs,
+            slices=n,
+            warmup=min(plan.inflight, 20),
+            inflight=plan.inflight,
+            timeout_s=plan.timeout_s,
+        )
+    raw_line = lat.raw_chain_line(raw, plan, pool=raw_pool, concurrency=plan.concurrency)
+    raw_line["slices"] = n
+    return pipe, raw_line
 
 
 def _scaled(

@@ -139,7 +139,10 @@ def get_job(job_id: JobId, tenant: Tenant, svc: Svc) -> JobView:
         phase=state.phase if state else None,
         iteration=state.iteration if state else None,
         created_at=state.created_at if state else None,
-        result=result,
+        # with its trace, as `ask --json` and the Celery result give it
+        result=result.model_copy(update={"trace": [e for _, e in svc.jobs.trace(job_id)]})
+        if result
+        else None,
         links=links(job_id),
     )
 
