@@ -76,6 +76,13 @@ def _main(argv: list[str]) -> int:
     except UnreadableFile as exc:
         print(json.dumps({"error": exc.reason}))
         return 0
+    except ModuleNotFoundError as exc:  # a worker installed without the parsers
+        reason = (
+            f"this ingest worker cannot read the format ({exc.name} is not installed): "
+            "pip install 'ragrelay[documents]'"
+        )
+        print(json.dumps({"error": reason}))
+        return 0
     print(
         json.dumps(
             {
