@@ -25,6 +25,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bus.documents import DocumentRegistry
 from bus.keys import DOCUMENTS_TASK
@@ -213,7 +214,9 @@ async def _files(
 ) -> list[DocumentItem]:
     try:
         form = await request.form(max_files=cfg.max_files, max_fields=20)
-    except HTTPException as exc:  # Starlette's "Too many files" and malformed bodies
+    except StarletteHTTPException as exc:  # "Too many files", malformed bodies, 413
+        if exc.status_code == 413:
+            raise  # the body limit, counted as the body streams (bodylimit.py)
         if "Too many files" in str(exc.detail):
             raise HTTPException(413, f"more than {cfg.max_files} files in one upload") from exc
         raise InvalidField("body", str(exc.detail)) from exc
