@@ -283,3 +283,21 @@ def test_listing_pages_and_filters_by_source_format_and_metadata(stack: dict[str
     assert seen == [f"memo-{i}" for i in range(5)]
     assert [d["doc_id"] for d in ops["documents"]] == ["memo-3"] and ops["next_after"] is None
     assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.meta"
+
+
+def test_a_file_over_the_per_file_limit_is_skipped_and_the_rest_proceed(
+    stack: dict[str, Any],
+) -> None:
+    docs = DocumentsConfig(max_file_bytes=200)
+    app = create_app(stack["settings"], GatewayConfig(rate_per_s=1000, burst=1000), documents=docs)
+    files = [
+        ("files", ("small.txt", b"The loading dock opens at six.")),
+        ("files", ("large.txt", b"word " * 100)),
+    ]
+    with serve_in_thread(app) as url, httpx.Client(base_url=url, timeout=60) as http:
+        accepted = http.post("/v1/documents", files=files, headers=stack["globex"])
+        assert accepted.status_code == 202, accepted.text
+        record = wait_ingest(http, accepted.json()["ingest_id"], stack["globex"])
+    outcomes = {f["name"]: (f["outcome"], f["reason"]) for f in record["files"]}
+    assert outcomes["small.txt"] == ("indexed", "")
+    assert outcomes["large.txt"] == ("skipped", "500 bytes; the limit is 200 bytes per file")
