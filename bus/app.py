@@ -72,5 +72,6 @@ def create_app(settings: Settings) -> Celery:
 def routes() -> dict[str, dict[str, str]]:
     """Route by task name: ``ragrelay.<stage>`` to its queue, everything else to orchestrator."""
     table = {f"ragrelay.{q}": {"queue": q} for q in QUEUES if q != "orchestrator"}
+    table["ragrelay.documents"] = {"queue": "ingest"}  # the documents API's work
     table["ragrelay.*"] = {"queue": "orchestrator"}
     return table

@@ -13,6 +13,7 @@ QUEUES: tuple[str, ...] = ("orchestrator", *STAGE_QUEUES, "ingest")
 
 SUBMIT_TASK = "ragrelay.submit"
 INGEST_TASK = "ragrelay.ingest"
+DOCUMENTS_TASK = "ragrelay.documents"  # the documents API's files, on the ingest queue
 
 
 def task_name(stage: str) -> str:

@@ -9,6 +9,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)  # certificates for the TL
 command -v dovecot >/dev/null 2>&1 || need+=(dovecot-imapd)
 command -v node >/dev/null 2>&1 || need+=(nodejs npm)
 command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver)
+command -v tesseract >/dev/null 2>&1 || need+=(tesseract-ocr tesseract-ocr-eng)  # documents: OCR
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "missing: ${need[*]} — install them (e.g. sudo apt-get install ${need[*]})" >&2

@@ -9,12 +9,21 @@ import redis
 from celery import Celery
 from celery.signals import worker_process_init, worker_ready
 
-from bus.keys import INGEST_TASK
+from bus.documents import DocumentRegistry
+from bus.keys import DOCUMENTS_TASK, INGEST_TASK
 from bus.runtime import Runtime, attach
 from bus.settings import Settings
 from bus.task import RagrelayTask, StageTaskBase
-from schemas import STAGE_SPECS, IngestResult, IngestTask, Message, Stage
-from workers import analysis, evaluation, generation, indexing, retrieval
+from schemas import (
+    STAGE_SPECS,
+    DocumentsTask,
+    IngestRecord,
+    IngestResult,
+    IngestTask,
+    Message,
+    Stage,
+)
+from workers import analysis, documents, evaluation, generation, indexing, retrieval
 from workers.deps import build_deps
 from workers.ports import Deps
 from workers.settings import WorkerSettings
@@ -40,6 +49,14 @@ class IngestTaskBase(RagrelayTask):
             rt.redis.expire(rt.keys.ingest_done(msg.run_id), rt.settings.result_ttl_s)
 
 
+class DocumentsTaskBase(RagrelayTask):
+    """Uploaded files and deletions of the documents API (on the ``ingest`` queue)."""
+
+    abstract = True
+    message_model = DocumentsTask
+    stage = "ingest"
+
+
 def register(
     app: Celery, settings: Settings, workers: WorkerSettings, *, warm_embedder: bool = True
 ) -> Runtime[Deps]:
@@ -60,6 +77,13 @@ def register(
         return indexing.handle(msg, runtime.deps())
 
     app.task(name=INGEST_TASK, base=IngestTaskBase, bind=True, shared=False)(run_ingest)
+
+    def run_documents(self: RagrelayTask, msg: DocumentsTask) -> IngestRecord:
+        registry = DocumentRegistry(runtime.redis, runtime.settings.key_prefix)
+        ttl_s = runtime.settings.result_ttl_s
+        return documents.handle(msg, runtime.deps().store, registry, ttl_s=ttl_s)
+
+    app.task(name=DOCUMENTS_TASK, base=DocumentsTaskBase, bind=True, shared=False)(run_documents)
 
     def warm(sender: Any = None, **_: Any) -> None:
         """Build the deps (and load the embedding model) before the first task, not in it."""

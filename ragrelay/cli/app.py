@@ -52,6 +52,12 @@ def _ingest() -> click.Command:
     return ingest
 
 
+def _sync() -> click.Command:
+    from ragrelay.cli.sync import sync
+
+    return sync
+
+
 def _serve() -> click.Command:
     from ragrelay.cli.gateway import serve
 
@@ -131,6 +137,7 @@ LAZY_COMMANDS: dict[str, Loader] = {
     "up": _up,
     "healthcheck": _healthcheck,
     "ingest": _ingest,
+    "sync": _sync,
     "serve": _serve,
     "keys": _keys,
     "feedback": _feedback,
@@ -169,6 +176,7 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
         "demo",
         "trace",
         "ingest",
+        "sync",
         "replay",
         "timeline",
         "eval",
@@ -337,7 +345,10 @@ def _print_result(result: JobResult, as_json: bool) -> None:
     if result.citations:
         click.echo("\nCitations:")
         for i, c in enumerate(result.citations, 1):
-            click.echo(f"  [{i}] {c.chunk_id} — {c.title or c.doc_id}")
+            where = "".join(
+                f", {part}" for part in (c.page and f"page {c.page}", c.section) if part
+            )
+            click.echo(f"  [{i}] {c.chunk_id} — {c.title or c.doc_id}{where}")
     if result.scores:
         click.echo("\nScores: " + ", ".join(f"{k} {v:.2f}" for k, v in result.scores.items()))
     if result.degraded:

@@ -17,8 +17,10 @@ from ragrelay.gateway import errors
 from ragrelay.gateway.authlimit import FailedAuthLimit
 from ragrelay.gateway.bodylimit import BodySizeLimit
 from ragrelay.gateway.config import GatewayConfig
+from ragrelay.gateway.documents_config import DocumentsConfig
 from ragrelay.gateway.mcp_http import McpEndpoint
 from ragrelay.gateway.metrics import RequestMetrics
+from ragrelay.gateway.routes_documents import router as documents_router
 from ragrelay.gateway.routes_jobs import router as jobs_router
 from ragrelay.gateway.routes_ops import router as ops_router
 from ragrelay.gateway.routes_users import router as users_router
@@ -58,6 +60,7 @@ def create_app(
     *,
     redis_client: redis.Redis | None = None,
     async_redis: aioredis.Redis | None = None,
+    documents: DocumentsConfig | None = None,
 ) -> FastAPI:
     """The HTTP gateway over the Redis of ``settings`` (clients may be passed in)."""
     config = config or GatewayConfig()
@@ -85,14 +88,20 @@ def create_app(
         debug=False,
     )
     app.state.services = svc
+    app.state.documents_config = documents = documents or DocumentsConfig()
     errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=config.max_body_bytes,
+        per_path={"/v1/documents": documents.max_upload_bytes},  # uploads: their own cap
+    )
     app.add_middleware(FailedAuthLimit, bucket=svc.auth_failures)  # outside: before the body
     app.add_middleware(RequestMetrics)
     app.add_middleware(UiSecurityHeaders)  # CSP, nosniff, no-referrer on every /ui answer
     app.include_router(ops_router)
     app.include_router(jobs_router)
     app.include_router(users_router)
+    app.include_router(documents_router)
     app.include_router(gateway_ui_router(svc))  # /ui/jobs/{id} timeline, /ui/login sign-in
     app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     return app

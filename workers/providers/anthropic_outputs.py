@@ -218,18 +218,7 @@ def citations_from(
         quotes.setdefault(c.chunk_id, c.quote)
     citations = []
     for cid in check.valid:
-        chunk = by_id[cid]
-        url = chunk.metadata.get("url")
-        citations.append(
-            Citation(
-                chunk_id=cid,
-                doc_id=chunk.doc_id,
-                title=chunk.title,
-                source=chunk.source,
-                quote=quotes.get(cid, "")[:500],
-                url=url if isinstance(url, str) else None,
-            )
-        )
+        citations.append(Citation.of(by_id[cid], quote=quotes.get(cid, "")[:500]))
     return citations, check.flags
 
 
