@@ -29,3 +29,21 @@ if [ ! -f tests/interop/mcp/node/node_modules/@modelcontextprotocol/inspector/pa
    [ ! -f tests/interop/mcp/node/node_modules/@modelcontextprotocol/server-filesystem/package.json ]; then
   (cd tests/interop/mcp/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# PostgreSQL on loopback with trust auth (the sync tests create and drop their own database):
+# these machines run one; a fresh one without it gets Debian's, started with loopback trust
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "no PostgreSQL on 127.0.0.1:5432 — start one (trust auth on loopback) for the sync tests" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  command -v pg_ctlcluster >/dev/null 2>&1 || {
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+  }
+  for hba in /etc/postgresql/*/main/pg_hba.conf; do
+    grep -q "ragrelay-tests" "$hba" ||
+      sed -i '1i host all all 127.0.0.1/32 trust # ragrelay-tests' "$hba"
+  done
+  for version in $(ls /etc/postgresql); do pg_ctlcluster "$version" main start || true; done
+  pg_isready -q -h 127.0.0.1 -p 5432 -t 30 || { echo "PostgreSQL did not start" >&2; exit 1; }
+fi
