@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from bus.errors import ConfigError
 from bus.redis import connect, connect_async
 from bus.settings import Settings
-from ragrelay.gateway import errors
+from ragrelay.gateway import apidocs, errors
 from ragrelay.gateway.authlimit import FailedAuthLimit
 from ragrelay.gateway.bodylimit import BodySizeLimit
 from ragrelay.gateway.config import GatewayConfig
@@ -79,6 +79,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         debug=False,
+        docs_url=None,  # served by apidocs.install: Swagger UI from the package, no CDN
+        redoc_url=None,
     )
     app.state.services = svc
     errors.install(app)
@@ -90,4 +92,5 @@ def create_app(
     app.include_router(jobs_router)
     app.include_router(users_router)
     app.include_router(gateway_ui_router(svc))  # /ui/jobs/{id} timeline, /ui/login sign-in
+    apidocs.install(app)  # /docs
     return app
