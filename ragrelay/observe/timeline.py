@@ -109,10 +109,10 @@ def lane_labels(lanes: list[str], bars: list[Bar], markers: list[Marker]) -> dic
     (``vm pid 26130`` when the trace spans several hosts; ``all stages`` for an embedded
     process that ran every stage)."""
     stages: dict[str, list[str]] = {lane: [] for lane in lanes}
-    for item in [*bars, *markers]:
-        stage = item.stage
-        if stage and item.lane in stages and stage not in stages[item.lane]:
-            stages[item.lane].append(stage)
+    ran: list[tuple[str, str | None]] = [(b.lane, b.stage) for b in bars]
+    for lane, stage in ran + [(m.lane, m.stage) for m in markers]:
+        if stage and lane in stages and stage not in stages[lane]:
+            stages[lane].append(stage)
     hosts = {lane.rpartition(":")[0] for lane in lanes if lane != ORCHESTRATOR_LANE}
     out: dict[str, str] = {}
     for lane in lanes:
@@ -121,8 +121,8 @@ def lane_labels(lanes: list[str], bars: list[Bar], markers: list[Marker]) -> dic
             continue
         host, _, pid = lane.rpartition(":")
         process = f"{host} pid {pid}" if len(hosts) > 1 else f"pid {pid}"
-        ran = stages[lane]
-        what = "all stages" if len(ran) >= 4 else ", ".join(ran) or "worker"
+        seen = stages[lane]
+        what = "all stages" if len(seen) >= 4 else ", ".join(seen) or "worker"
         out[lane] = f"{what} · {process}"
     return out
 

@@ -97,6 +97,11 @@ def asks_for_finding(query: str) -> bool:
     return bool(_ASKS_HOW.match(text)) and answer_type(text) is None
 
 
+#: "To address this, the administration began ...": an infinitive phrase governing a main
+#: clause is not an aim (the aim "To investigate whether X" has no clause after it).
+_INFINITIVE_CLAUSE = re.compile(r"^to\s[^,;]{3,160},\s+\S", re.IGNORECASE)
+
+
 def _label_of(sentence: str) -> tuple[str, str] | None:
     """(label, rest) when the sentence opens with a structured-abstract heading."""
     for pattern in (_LABEL_END, _LABEL):
@@ -141,7 +146,7 @@ def finding_score(sentence: str) -> float:
             return 1.0
         if words & _AIM_LABELS:
             return -1.0
-    if _AIM.match(text):
+    if _AIM.match(text) and not _INFINITIVE_CLAUSE.match(text):
         return -1.0
     return 1.0 if _FINDING.search(text) else 0.0
 

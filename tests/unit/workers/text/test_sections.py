@@ -73,6 +73,8 @@ def test_an_acronym_or_plain_sentence_keeps_its_first_word(sentence: str) -> Non
         ("We found that X was associated with Y.", 1.0),
         ("Statins significantly reduced mortality (p < 0.01).", 1.0),
         ("The cohort was recruited in 2004.", 0.0),
+        # an infinitive governing a main clause is not an aim
+        ("To address this, the administration began multilateral negotiations.", 0.0),
     ],
 )
 def test_findings_are_told_from_aims(sentence: str, score: float) -> None:
