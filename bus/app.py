@@ -6,8 +6,10 @@ from celery import Celery
 from kombu import Queue  # type: ignore[attr-defined]
 
 from bus.keys import QUEUES
-from bus.redis_url import RedisUrl
+from bus.redis_url import celery_conf_for
 from bus.settings import Settings
+
+BROKER_MAX_CONNECTIONS = 2048
 
 
 def create_app(settings: Settings) -> Celery:
@@ -22,11 +24,18 @@ def create_app(settings: Settings) -> Celery:
         "unacked_restore_interval": settings.unacked_restore_interval_s,
         # kombu scans only every Nth interval (default 10): make the interval the period.
         "unacked_restore_throttle": 1,
+        # kombu's broker pool holds 10 connections and raises MaxConnectionsError past them:
+        # with hundreds of tasks acking at once (a gevent pool waiting on Claude) acks were
+        # lost ("Couldn't ack ... MaxConnectionsError") and the tasks sat unacked until the
+        # visibility timeout. Connections are opened only when needed; a URL's
+        # ?max_connections= still wins.
+        "max_connections": BROKER_MAX_CONNECTIONS,
     }
     # The URL's TLS and socket options reach kombu through the one translation in
-    # bus/redis_url.py (kombu would misread them in the URL).
+    # bus/redis_url.py (kombu would misread them in the URL); a redis+sentinel:// URL becomes
+    # kombu's sentinel:// transport (bus/sentinel_url.py).
     broker = (
-        RedisUrl.parse(settings.redis_url).celery_conf(transport_options=transport_options)
+        celery_conf_for(settings.redis_url, transport_options=transport_options)
         if settings.redis_url
         else {"broker_url": "memory://", "broker_transport_options": transport_options}
     )
@@ -63,5 +72,6 @@ def create_app(settings: Settings) -> Celery:
 def routes() -> dict[str, dict[str, str]]:
     """Route by task name: ``ragrelay.<stage>`` to its queue, everything else to orchestrator."""
     table = {f"ragrelay.{q}": {"queue": q} for q in QUEUES if q != "orchestrator"}
+    table["ragrelay.documents"] = {"queue": "ingest"}  # the documents API's work
     table["ragrelay.*"] = {"queue": "orchestrator"}
     return table

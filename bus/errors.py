@@ -4,7 +4,8 @@
     ├── UsageError              the caller's mistake: never retried
     │   ├── ConfigError         bad or missing settings (fail at start-up)
     │   ├── InvalidMessage      a message that does not validate (dead-lettered, job failed)
-    │   └── IdempotencyConflict an idempotency key reused with a different request
+    │   ├── IdempotencyConflict an idempotency key reused with a different request
+    │   └── AdmissionRejected   a new job refused at the door: a queue or the tenant is full
     ├── CorruptRecord           stored state that cannot be read back: quarantined, never
     │                           retried, and never allowed to hold up other records
     └── StepError               a runtime failure inside a step
@@ -51,6 +52,29 @@ class IdempotencyConflict(UsageError):
         self.job_id = job_id
 
 
+class AdmissionRejected(UsageError):
+    """A new job refused at the door (docs/deployment.md, "Admission control").
+
+    ``limit`` is ``queue_depth`` or ``tenant_in_flight``; ``subject`` the queue or tenant;
+    ``current`` what was counted, ``maximum`` the limit; retry after ``retry_after_s``.
+    """
+
+    def __init__(
+        self, limit: str, subject: str, current: int, maximum: int, *, retry_after_s: int
+    ) -> None:
+        what = (
+            f"queue {subject!r} holds {current} tasks (limit {maximum})"
+            if limit == "queue_depth"
+            else f"tenant {subject!r} has {current} jobs in flight (limit {maximum})"
+        )
+        super().__init__(f"rejected by admission control: {limit}: {what}; retry later")
+        self.limit = limit
+        self.subject = subject
+        self.current = current
+        self.maximum = maximum
+        self.retry_after_s = retry_after_s
+
+
 class CorruptRecord(RagrelayError):
     """A stored record (job state, event, result) that cannot be loaded or applied."""
 
@@ -78,6 +102,7 @@ class PermanentError(StepError):
 
 
 __all__ = [
+    "AdmissionRejected",
     "ConfigError",
     "CorruptRecord",
     "IdempotencyConflict",

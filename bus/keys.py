@@ -13,6 +13,7 @@ QUEUES: tuple[str, ...] = ("orchestrator", *STAGE_QUEUES, "ingest")
 
 SUBMIT_TASK = "ragrelay.submit"
 INGEST_TASK = "ragrelay.ingest"
+DOCUMENTS_TASK = "ragrelay.documents"  # the documents API's files, on the ingest queue
 
 
 def task_name(stage: str) -> str:
@@ -35,6 +36,11 @@ class Keys:
         return f"{self.prefix}:running"
 
     @property
+    def sweep_turn(self) -> str:
+        """Which orchestrator replica sweeps this interval (a key that expires)."""
+        return f"{self.prefix}:sweep-turn"
+
+    @property
     def dlq(self) -> str:
         return f"{self.prefix}:dlq"
 
@@ -46,6 +52,10 @@ class Keys:
 
     def trace(self, job_id: str) -> str:
         return f"{self.prefix}:trace:{job_id}"
+
+    def in_flight(self, tenant: str) -> str:
+        """A tenant's running jobs (zset: job id -> deadline), for admission control."""
+        return f"{self.prefix}:inflight:{tenant}"
 
     def idempotency(self, tenant: str, key: str) -> str:
         return f"{self.prefix}:idem:{tenant}:{key}"
@@ -64,6 +74,15 @@ class Keys:
 
     def heartbeat(self, name: str) -> str:
         return f"{self.prefix}:heartbeat:{name}"
+
+    def heartbeats(self) -> str:
+        """One hash: every process's heartbeat key -> the time of its last beat."""
+        return f"{self.prefix}:heartbeats"
+
+    def replies(self, job_id: str) -> str:
+        """Celery task ids that submitted this job again (same idempotency key): each gets
+        the job's final result in its own ``celery-task-meta-<task id>``."""
+        return f"{self.prefix}:replies:{job_id}"
 
     def celery_meta(self, task_id: str) -> str:
         """Celery's result-backend key, so foreign Celery clients can read a job's result."""

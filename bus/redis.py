@@ -18,6 +18,7 @@ import redis.asyncio as aioredis
 from bus.errors import ConfigError
 from bus.redaction import display_url, redact_secrets
 from bus.redis_url import RedisUrl
+from bus.sentinel_url import SentinelUrl, is_sentinel
 from bus.settings import Settings
 
 _FAKE_SERVER: Any = None
@@ -43,6 +44,10 @@ def fake_server() -> Any:
 def client_for_url(url: str, **options: Any) -> redis.Redis:
     """A redis-py client for ``url`` (``redis://``, ``rediss://`` with its ``ssl_*`` options);
     ``options`` are defaults the URL's own options override."""
+    if is_sentinel(url):  # the Sentinels name the primary, again after a failover
+        return SentinelUrl.parse(url).client(
+            **{"socket_connect_timeout": CONNECT_TIMEOUT_S, **options}
+        )
     target = RedisUrl.parse(url)
     try:
         return redis.Redis.from_url(
@@ -84,6 +89,13 @@ def connect_async(
     to ``pool_timeout_s`` for a connection instead of opening another."""
     if not settings.redis_url:
         raise ConfigError(f"an asyncio Redis client needs {SETTING}")
+    if is_sentinel(settings.redis_url):
+        return SentinelUrl.parse(settings.redis_url).async_client(
+            health_check_interval=30,
+            socket_keepalive=True,
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            **({"client_name": client_name} if client_name is not None else {}),
+        )
     target = RedisUrl.parse(settings.redis_url)
     options: dict[str, Any] = {
         "health_check_interval": 30,

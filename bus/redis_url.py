@@ -114,7 +114,8 @@ class RedisUrl:
         if scheme not in SCHEMES:
             raise ConfigError(
                 f"RAGRELAY_REDIS_URL={shown} is not a Redis URL: use "
-                "redis://[:password@]host:6379/0, or rediss:// for TLS"
+                "redis://[:password@]host:6379/0, rediss:// for TLS, or "
+                "redis+sentinel://host:26379,host:26379/master_name for Sentinel"
             )
         raw: dict[str, str] = {}
         options: dict[str, Any] = {}
@@ -177,6 +178,23 @@ class RedisUrl:
             if self.tls:
                 conf["redis_backend_use_ssl"] = self.celery_ssl()
         return conf
+
+
+def celery_conf_for(
+    url: str, *, result_backend: bool = False, transport_options: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Celery's settings for ``url``: a plain or TLS Redis, or Redis behind Sentinel."""
+    from bus.sentinel_url import SentinelUrl, is_sentinel
+
+    target: RedisUrl | SentinelUrl = (
+        SentinelUrl.parse(url) if is_sentinel(url) else RedisUrl.parse(url)
+    )
+    return target.celery_conf(result_backend=result_backend, transport_options=transport_options)
+
+
+def read_option(name: str, value: str) -> Any:
+    """One of :data:`CLIENT_OPTIONS` from its URL text (``ConfigError`` when invalid)."""
+    return _read(name, value)
 
 
 def _read(name: str, value: str) -> Any:

@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(3600, ge=1, description="> the longest step")
     unacked_restore_interval_s: float = Field(60.0, gt=0)
     key_prefix: str = "ragrelay"
+    redis_wait_replicas: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="a new job is acknowledged once this many replicas hold it (WAIT); "
+        "0 = at once. For Redis with replicas (Sentinel): docs/deployment.md",
+    )
+    redis_wait_timeout_ms: int = Field(1000, ge=1, description="the longest WAIT at submit")
     result_ttl_s: int = Field(7 * 24 * 3600, ge=60)
 
     # --- retry policy ----------------------------------------------------------------------
@@ -51,6 +59,18 @@ class Settings(BaseSettings):
     events_batch: int = Field(200, ge=1)
     retrieval_k: int = Field(10, ge=1, le=200)
     context_k: int = Field(6, ge=1, le=50)
+
+    # --- admission control (docs/deployment.md, "Admission control"); off by default -------
+    admission_queue_max: int | None = Field(
+        None, ge=1, description="refuse new jobs while any stage queue holds more tasks"
+    )
+    admission_queue_limits: dict[str, int] = Field(
+        default_factory=dict, description='per-queue overrides, JSON: {"generation": 500}'
+    )
+    admission_tenant_in_flight: int | None = Field(
+        None, ge=1, description="refuse a tenant's new jobs while it has this many running"
+    )
+    admission_retry_after_s: int = Field(5, ge=1, le=3600)
 
     # --- workers ---------------------------------------------------------------------------
     heartbeat_dir: Path | None = None
@@ -75,6 +95,18 @@ class Settings(BaseSettings):
         value = value.upper()
         if value not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
             raise ValueError("log_level must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @field_validator("admission_queue_limits")
+    @classmethod
+    def _queue_limits(cls, value: dict[str, int]) -> dict[str, int]:
+        from bus.keys import QUEUES
+
+        for queue, limit in value.items():
+            if queue not in QUEUES:
+                raise ValueError(f"unknown queue {queue!r}; queues: {', '.join(QUEUES)}")
+            if limit < 1:
+                raise ValueError(f"the limit of queue {queue!r} must be at least 1")
         return value
 
     @property

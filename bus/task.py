@@ -143,6 +143,12 @@ class RagrelayTask(Task):  # type: ignore[misc]
         metrics.STAGE_SECONDS.labels(stage, outcome).observe(time.time() - started)
 
     # -- hooks -------------------------------------------------------------------------------
+    def redelivered(self) -> bool:
+        """Whether the broker put this message back after a delivery (worker lost, visibility
+        timeout, connection loss): the only way it can have been started before."""
+        info = getattr(self.request, "delivery_info", None) or {}
+        return bool(info.get("redelivered"))
+
     def already_done(self, msg: Message) -> bool:
         return False
 
@@ -155,13 +161,21 @@ class RagrelayTask(Task):  # type: ignore[misc]
         A task that kills its worker (segfault, OOM kill, ``os._exit``) is redelivered by
         ``reject_on_worker_lost`` or the visibility timeout and would kill the next worker,
         for ever. Runs are counted per task id and retry number, so retries don't count.
+
+        Only a redelivered message can have been started before, and kombu marks every
+        message it puts back (``redelivered``): a first delivery makes no round trip. The
+        first redelivery counts the uncounted first start too (``SET NX 1`` then ``INCR``),
+        so ``runs`` is what it was when every start was counted.
         """
+        if not self.redelivered():
+            return False
         rt = self.runtime
         key = rt.keys.deliveries(f"{self.request.id}:{self.request.retries}")
         pipe = rt.redis.pipeline(transaction=False)
+        pipe.set(key, 1, nx=True)
         pipe.incr(key)
         pipe.expire(key, rt.settings.result_ttl_s)
-        runs = int(pipe.execute()[0])
+        runs = int(pipe.execute()[1])
         if runs <= rt.settings.max_deliveries:
             return False
         self.give_up(
@@ -254,10 +268,7 @@ class StageTaskBase(RagrelayTask):
         """Only a step that may have run before needs the round trip to check."""
         if not isinstance(msg, TaskEnvelope):
             return False
-        info = getattr(self.request, "delivery_info", None) or {}
-        maybe_repeat = (
-            msg.attempt > 1 or bool(self.request.retries) or bool(info.get("redelivered"))
-        )
+        maybe_repeat = msg.attempt > 1 or bool(self.request.retries) or self.redelivered()
         return maybe_repeat and self.runtime.events.is_done(msg.step_id)
 
     def on_result(self, msg: Message, result: Any, started: float) -> None:

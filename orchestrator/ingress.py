@@ -5,7 +5,9 @@ args=[<JobRequest as JSON object>], queue="orchestrator")``. The task validates 
 and creates the job (idempotent by ``idempotency_key``); the job's final ``JobResult`` is
 written to Celery's result key of that task id (``celery-task-meta-<task id>``) so the
 client's ``AsyncResult(task_id).get()`` returns it. A request that does not validate gives
-a failed job with the validation error as its reason.
+a failed job with the validation error as its reason; one that admission control refuses
+gives a ``rejected`` result at once, its ``error`` naming the limit and its ``stop_reason``
+``rejected:<limit>`` (docs/deployment.md, "Admission control").
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Any, ClassVar
 
 from celery import Celery
 
-from bus.errors import IdempotencyConflict
+from bus.errors import AdmissionRejected, IdempotencyConflict
 from bus.keys import SUBMIT_TASK
 from bus.runtime import Runtime, attach
 from bus.settings import Settings
 from bus.task import RagrelayTask
+from orchestrator.admission import AdmissionLimits
 from orchestrator.jobs import JobStore
 from schemas import JobRequest, Message
 
@@ -29,6 +32,8 @@ class SubmitTask(RagrelayTask):
     stage = "orchestrator"
 
     def on_invalid(self, payload: Any, exc: Any) -> None:
+        if getattr(exc, "job_id", None) is None:  # the task id is the job id: the dead
+            exc.job_id = self.request.id  # letter names it (`ragrelay dlq list`, JOB)
         super().on_invalid(payload, exc)
         tenant = payload.get("tenant") if isinstance(payload, dict) else None
         job_store(self.runtime).fail_unparseable(
@@ -40,7 +45,14 @@ class SubmitTask(RagrelayTask):
 
 
 def job_store(runtime: Runtime[Any]) -> JobStore:
-    return JobStore(runtime.redis, runtime.keys, ttl_s=runtime.settings.result_ttl_s)
+    return JobStore(
+        runtime.redis,
+        runtime.keys,
+        ttl_s=runtime.settings.result_ttl_s,
+        admission=AdmissionLimits.from_settings(runtime.settings),
+        wait_replicas=runtime.settings.redis_wait_replicas,
+        wait_timeout_ms=runtime.settings.redis_wait_timeout_ms,
+    )
 
 
 def register(app: Celery, settings: Settings) -> None:
@@ -63,6 +75,18 @@ def register(app: Celery, settings: Settings) -> None:
                 stop_reason="idempotency_conflict",
             )
             return exc.job_id
+        except AdmissionRejected as exc:  # shed at the door: the caller's result says why
+            store.fail_unparseable(
+                self.request.id,
+                request.tenant,
+                str(exc),
+                reply_task_id=self.request.id,
+                stop_reason=f"rejected:{exc.limit}",
+                status="rejected",
+            )
+            return str(self.request.id)
+        if job_id != self.request.id:  # a second submission of the same idempotency key:
+            store.follow(job_id, self.request.id)  # it gets the original job's result
         return job_id
 
     app.task(name=SUBMIT_TASK, base=SubmitTask, bind=True, shared=False)(submit)

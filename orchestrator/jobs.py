@@ -22,11 +22,12 @@ from typing import Any
 import redis
 from pydantic import ValidationError
 
-from bus.errors import CorruptRecord, IdempotencyConflict
+from bus.errors import AdmissionRejected, CorruptRecord, IdempotencyConflict
 from bus.keys import Keys
+from orchestrator.admission import NO_LIMITS, AdmissionLimits
 from orchestrator.machine import Transition
 from orchestrator.state import JobState
-from schemas import JobEvent, JobRequest, JobResult, TraceEvent, new_job_id
+from schemas import JobEvent, JobRequest, JobResult, JobStatus, TraceEvent, new_job_id
 
 Loaded = tuple[JobState, str]
 
@@ -39,10 +40,25 @@ def _script(name: str) -> str:
 
 
 class JobStore:
-    def __init__(self, client: redis.Redis, keys: Keys, *, ttl_s: int = 7 * 24 * 3600) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        keys: Keys,
+        *,
+        ttl_s: int = 7 * 24 * 3600,
+        admission: AdmissionLimits = NO_LIMITS,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 1000,
+    ) -> None:
         self.client = client
         self.keys = keys
         self.ttl_s = ttl_s
+        self.admission = admission
+        # Replication is asynchronous: a job acknowledged before a replica has it can vanish
+        # in a failover. WAIT makes the acknowledgement follow the copy (docs/deployment.md,
+        # "Redis with Sentinel").
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self._submit = client.register_script(_script("submit.lua"))
         self._commit = client.register_script(_script("commit.lua"))
         self._quarantine = client.register_script(_script("quarantine.lua"))
@@ -60,7 +76,9 @@ class JobStore:
         """Create the job (or return the one with the same idempotency key): (job_id, created).
 
         Raises ``IdempotencyConflict`` when the key names a job submitted with a different
-        request, and ``ValueError`` when the state would not read back (nothing is written).
+        request, ``AdmissionRejected`` when a limit of ``self.admission`` refuses a new job,
+        and ``ValueError`` when the state would not read back (nothing is written in
+        either case).
         """
         now = time.time() if now is None else now
         job_id = job_id or new_job_id()
@@ -94,6 +112,7 @@ class JobStore:
         except ValidationError as exc:
             raise ValueError(f"the job would not read back: {exc}") from exc
         fp = request_fingerprint(request)
+        queues, limits = self.admission.script_args()
         got = self._submit(
             keys=[
                 idem,
@@ -101,6 +120,8 @@ class JobStore:
                 self.keys.events,
                 self.keys.running,
                 self.keys.trace(job_id),
+                self.keys.in_flight(request.tenant),
+                *queues,
             ],
             args=[
                 job_id,
@@ -112,9 +133,21 @@ class JobStore:
                 request.tenant,
                 fp,
                 reply_task_id or "",
+                repr(now),
+                *limits,
             ],
         )
+        if int(got[1]) == 2:
+            raise AdmissionRejected(
+                _s(got[2]),
+                _s(got[3]),
+                int(got[4]),
+                int(got[5]),
+                retry_after_s=self.admission.retry_after_s,
+            )
         existing, created = _s(got[0]), bool(int(got[1]))
+        if created and self.wait_replicas:
+            self.client.wait(self.wait_replicas, self.wait_timeout_ms)
         if not created and request.idempotency_key is not None:
             stored = self.client.hget(self.keys.job(existing), "fp")
             if stored is not None and _s(stored) != fp:
@@ -129,29 +162,68 @@ class JobStore:
         reply_task_id: str | None = None,
         *,
         stop_reason: str = "invalid_request",
+        status: JobStatus = "failed",
     ) -> JobResult:
-        """Record a job whose request was refused: failed at once, with the reason."""
+        """Record a job whose request was refused: ended at once (``failed`` for a bad
+        request, ``rejected`` by admission control), with the reason."""
         now = time.time()
         result = JobResult(
-            job_id=job_id, tenant=tenant, status="failed", stop_reason=stop_reason, error=error
+            job_id=job_id, tenant=tenant, status=status, stop_reason=stop_reason, error=error
         )
         trace = TraceEvent(
             job_id=job_id,
             type="job.finished",
             at=now,
-            outcome="failed",
+            outcome=status,
             detail={"stop_reason": stop_reason, "error": error},
         )
         pipe = self.client.pipeline(transaction=True)
         pipe.set(self.keys.result(job_id), result.to_json(), ex=self.ttl_s, nx=True)
         pipe.xadd(self.keys.trace(job_id), {"event": trace.to_json()})
         pipe.expire(self.keys.trace(job_id), self.ttl_s)
-        if reply_task_id:
-            meta = celery_meta(reply_task_id, result)
+        if reply_task_id:  # the Celery result carries the trace, as `ask --json` does
+            meta = celery_meta(reply_task_id, result.model_copy(update={"trace": [trace]}))
             pipe.set(self.keys.celery_meta(reply_task_id), meta, ex=self.ttl_s)
             pipe.publish(self.keys.celery_meta(reply_task_id), meta)
         pipe.execute()
         return result
+
+    def follow(self, job_id: str, task_id: str) -> bool:
+        """Celery task ``task_id`` submitted job ``job_id`` again (same idempotency key): its
+        result key gets the job's final result (``job_id`` names the original job), now if
+        the job has ended, else when it ends (:meth:`commit_many`). True if it had ended.
+
+        The order makes the race harmless: this adds to the job's reply set, then reads
+        the result; a commit writes the result, then reads the reply set.
+        """
+        pipe = self.client.pipeline(transaction=True)
+        pipe.sadd(self.keys.replies(job_id), task_id)
+        pipe.expire(self.keys.replies(job_id), self.ttl_s)
+        pipe.get(self.keys.result(job_id))
+        raw = pipe.execute()[2]
+        if not raw:
+            return False
+        self._reply(job_id, JobResult.model_validate_json(raw), [task_id])
+        return True
+
+    def _reply(self, job_id: str, result: JobResult, task_ids: list[str]) -> None:
+        """Write ``result`` with its trace to each task's Celery result key, and publish it."""
+        full = result.model_copy(update={"trace": [e for _, e in self.trace(job_id)]})
+        pipe = self.client.pipeline(transaction=False)
+        for task_id in task_ids:
+            meta = celery_meta(task_id, full)
+            pipe.set(self.keys.celery_meta(task_id), meta, ex=self.ttl_s)
+            pipe.publish(self.keys.celery_meta(task_id), meta)
+        pipe.execute()
+
+    def _reply_to_followers(self, finals: list[tuple[str, JobResult]]) -> None:
+        """After final commits: the duplicate submissions waiting on these jobs get results."""
+        pipe = self.client.pipeline(transaction=False)
+        for job_id, _ in finals:
+            pipe.smembers(self.keys.replies(job_id))
+        for (job_id, result), members in zip(finals, pipe.execute(), strict=True):
+            if members:
+                self._reply(job_id, result, sorted(_s(m) for m in members))
 
     # -- reading ---------------------------------------------------------------------------
     def load(self, job_id: str) -> Loaded | None:
@@ -243,13 +315,19 @@ class JobStore:
                 break
             self._commit_sha = self.client.script_load(self._commit.script)  # Redis restarted
         out: list[bool | CorruptRecord] = []
-        for (state, _, _), r in zip(items, got, strict=True):
+        finals: list[tuple[str, JobResult]] = []
+        for (state, _, t), r in zip(items, got, strict=True):
             if isinstance(r, redis.exceptions.ResponseError):
                 out.append(CorruptRecord(state.job_id, f"commit refused: {_first_line(r)}"))
             elif isinstance(r, Exception):
                 raise r  # the connection, not the record: the batch is retried as a whole
             else:
                 out.append(bool(int(r)))
+                final = _final(t)
+                if out[-1] and final is not None:
+                    finals.append((state.job_id, final))
+        if finals:
+            self._reply_to_followers(finals)
         return out
 
     # -- quarantine --------------------------------------------------------------------------
@@ -305,6 +383,7 @@ class JobStore:
                 self.keys.trace(job_id),
                 self.keys.dlq,
                 meta_key,
+                self.keys.in_flight(tenant),
             ],
             args=[
                 job_id,
@@ -339,21 +418,23 @@ class JobStore:
         }
 
     def _commit_one(self, state: JobState, version: str, t: Transition, pipe: Any) -> None:
-        from orchestrator.machine import Finish
-
-        final = next((c for c in t.commands if isinstance(c, Finish)), None)
-        result_json = final.result.to_json() if final else ""
+        final = _final(t)
+        result_json = final.to_json() if final else ""
         meta_key = ""
         meta_json = ""
         if final and state.reply_task_id:
+            # the Celery result carries the trace, as `ask --json` does: the events stored
+            # so far and this transition's (the version check keeps them in step)
+            trace = [e for _, e in self.trace(state.job_id)] + list(t.trace)
             meta_key = self.keys.celery_meta(state.reply_task_id)
-            meta_json = celery_meta(state.reply_task_id, final.result)
+            meta_json = celery_meta(state.reply_task_id, final.model_copy(update={"trace": trace}))
         keys = [
             self.keys.job(state.job_id),
             self.keys.trace(state.job_id),
             self.keys.result(state.job_id),
             self.keys.running,
             meta_key or "unused",
+            self.keys.in_flight(state.request.tenant),
         ]
         # EVALSHA straight on the pipeline: a Script object would add a SCRIPT EXISTS
         # round trip to every batch
@@ -369,6 +450,13 @@ class JobStore:
             meta_json,
             *(e.to_json() for e in t.trace),
         )
+
+
+def _final(t: Transition) -> JobResult | None:
+    from orchestrator.machine import Finish
+
+    final = next((c for c in t.commands if isinstance(c, Finish)), None)
+    return final.result if final is not None else None
 
 
 def celery_meta(task_id: str, result: JobResult) -> str:

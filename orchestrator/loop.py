@@ -32,6 +32,18 @@ def machine_config(settings: Settings) -> MachineConfig:
     )
 
 
+def take_sweep_turn(client: redis.Redis, keys: Keys, consumer: str, interval_s: float) -> bool:
+    """True for one replica per sweep interval: the others skip the pass.
+
+    Several sweepers are safe (a timeout names its attempt, so a second one changes nothing:
+    tests/integration/test_sweeper_replicas.py) but each pass loads every running job, so N
+    replicas sweeping would cost N times the reads. The turn expires a little before the
+    interval ends, so a replica that died holds it for less than one interval.
+    """
+    ttl_ms = max(1, int(interval_s * 900))
+    return bool(client.set(keys.sweep_turn, consumer, nx=True, px=ttl_ms))
+
+
 def run_loop(app: Celery, settings: Settings, stop: threading.Event) -> None:
     keys = Keys(settings.key_prefix)
     client = connect(settings)
@@ -53,7 +65,8 @@ def run_loop(app: Celery, settings: Settings, stop: threading.Event) -> None:
             now = time.monotonic()
             if now >= next_sweep:
                 engine.reclaim(min_idle_ms=int(settings.step_timeout_s * 1000 / 4) or 1000)
-                sweep(jobs, events, step_timeout_s=settings.step_timeout_s)
+                if take_sweep_turn(client, keys, engine.consumer, settings.sweep_interval_s):
+                    sweep(jobs, events, step_timeout_s=settings.step_timeout_s)
                 for queue in QUEUES:
                     metrics.QUEUE_DEPTH.labels(queue).set(client.llen(queue))
                 next_sweep = now + settings.sweep_interval_s

@@ -246,6 +246,8 @@ def _after_analysis(
         shards.append(("web", s.rewrites[0]))
     if "user_context" in r.sources and s.request.user_id:
         shards.append(("user_context", s.request.query))
+    if "mcp" in r.sources:  # the tenant's MCP servers, asked the user's own question
+        shards.append(("mcp", s.request.query))
     if not shards:
         shards = [("internal", s.rewrites[0])]
     for shard, (source, query) in enumerate(shards):
@@ -269,6 +271,7 @@ def _after_retrieval_shard(
     """Fan-in: one shard's hits kept; the last shard of the iteration fuses them all."""
     s = t.state
     s.shard_hits[pending.step_id] = r.hits
+    s.degraded.extend(n for n in dict.fromkeys(r.notes) if n not in s.degraded)
     if not _pending_stage(s, "retrieval"):
         _after_retrieval(t, now, cfg)
 
@@ -537,6 +540,8 @@ def _completed(
     elif isinstance(r, RetrievalResult):
         detail["hits"] = len(r.hits)
         detail["source"] = r.source
+        if r.notes:
+            detail["notes"] = r.notes
     elif isinstance(r, AnalysisResult):
         detail["rewrites"] = r.rewrites
         detail["sources"] = r.sources

@@ -139,11 +139,11 @@ class RagrelayClient:
         tmp.write_text(self.with_trace(result).to_json())
         tmp.replace(path)
 
-    def run_task(self, name: str, payload: dict[str, Any]) -> None:
+    def run_task(self, name: str, payload: dict[str, Any], task_id: str | None = None) -> None:
         """Run a task through the same task code: in-process (embedded) or on its queue."""
         if self.settings.embedded:
             self.app.tasks[name].apply(args=[payload])
         else:
             CeleryDispatcher(self.app).send(
-                name.split(".", 1)[1], payload, task_id=uuid.uuid4().hex, headers={}
+                name.split(".", 1)[1], payload, task_id=task_id or uuid.uuid4().hex, headers={}
             )

@@ -2,7 +2,9 @@
 
 Formats: BEIR-style ``.jsonl`` / ``.jsonl.gz`` (``_id``, ``title``, ``text``), ``.md`` and
 ``.txt`` (one document per file; title from the first heading or the file name), and
-``.mbox`` / ``.mbox.gz`` (one document per message, through the inbox package's reader).
+``.mbox`` / ``.mbox.gz`` (one document per message, through the inbox package's reader),
+and ``.pdf``/``.docx``/``.html``/``.htm``/``.eml`` through ``workers.parsing`` (one document
+per file with its pages and sections; an unreadable file is a problem with the reason).
 Reading is pure: nothing is written until the caller has every document it will ingest.
 """
 
@@ -20,6 +22,7 @@ from bus.errors import UsageError
 from schemas import Document
 
 SUPPORTED = (".jsonl", ".jsonl.gz", ".json", ".md", ".txt", ".mbox", ".mbox.gz")
+PARSED = (".pdf", ".docx", ".html", ".htm", ".eml")
 
 
 @dataclass
@@ -53,7 +56,9 @@ def expand(paths: list[str]) -> list[Path]:
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            out += sorted(f for f in p.rglob("*") if f.is_file() and _suffix(f) in SUPPORTED)
+            out += sorted(
+                f for f in p.rglob("*") if f.is_file() and _suffix(f) in SUPPORTED + PARSED
+            )
         elif p.exists():
             out.append(p)
         else:
@@ -77,12 +82,30 @@ def read_documents(path: Path, report: ReadReport, *, strict: bool = False) -> I
         for doc in iter_mbox_documents(path):
             report.documents += 1
             yield doc
+    elif suffix in PARSED:
+        doc = _parsed_file(path, report, strict)
+        if doc is not None:
+            report.documents += 1
+            yield doc
     else:
         _problem(
             report,
             strict,
-            Problem(str(path), None, f"unsupported file type (use {', '.join(SUPPORTED)})"),
+            Problem(
+                str(path), None, f"unsupported file type (use {', '.join(SUPPORTED + PARSED)})"
+            ),
         )
+
+
+def _parsed_file(path: Path, report: ReadReport, strict: bool) -> Document | None:
+    from workers.parsing import ParseLimits, UnreadableFile, parse_isolated, to_document
+
+    try:
+        parsed = parse_isolated(path, ParseLimits())
+    except UnreadableFile as exc:
+        _problem(report, strict, Problem(str(path), None, exc.reason))
+        return None
+    return to_document(parsed, doc_id=path.name, metadata={"format": parsed.kind})
 
 
 def _problem(report: ReadReport, strict: bool, problem: Problem) -> None:

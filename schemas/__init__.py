@@ -1,7 +1,14 @@
 """Typed contracts: what is said between ingress, orchestrator and workers. No I/O here."""
 
 from schemas.base import SCHEMA_VERSION, Message
-from schemas.documents import Chunk, Citation, Document, ScoredChunk
+from schemas.documents import Chunk, Citation, Document, DocumentPart, ScoredChunk
+from schemas.documents_api import (
+    DocumentItem,
+    DocumentRecord,
+    DocumentsTask,
+    FileOutcome,
+    IngestRecord,
+)
 from schemas.events import JobEvent
 from schemas.ingest import IngestResult, IngestTask
 from schemas.jobs import (
@@ -51,10 +58,16 @@ __all__ = [
     "Chunk",
     "Citation",
     "Document",
+    "DocumentItem",
+    "DocumentPart",
+    "DocumentRecord",
+    "DocumentsTask",
     "EvaluationResult",
     "EvaluationTask",
+    "FileOutcome",
     "GenerationResult",
     "GenerationTask",
+    "IngestRecord",
     "IngestResult",
     "IngestTask",
     "JobEvent",

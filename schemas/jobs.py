@@ -13,8 +13,9 @@ from schemas.limits import Metadata
 from schemas.trace import TraceEvent
 
 JobKind = Literal["question", "email_reply"]
-JobStatus = Literal["running", "succeeded", "budget_exhausted", "failed"]
-FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "budget_exhausted", "failed"})
+JobStatus = Literal["running", "succeeded", "budget_exhausted", "failed", "rejected"]
+#: ``rejected``: refused at the door by admission control; it never ran.
+FINAL_STATUSES: frozenset[str] = frozenset({"succeeded", "budget_exhausted", "failed", "rejected"})
 
 MAX_QUERY_CHARS = 20_000
 

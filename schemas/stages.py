@@ -18,8 +18,8 @@ from schemas.documents import Chunk, Citation, ScoredChunk
 from schemas.jobs import JobKind, Usage
 
 Stage = Literal["analysis", "retrieval", "generation", "evaluation"]
-Pool = Literal["threads", "prefork", "solo"]
-Source = Literal["internal", "user_context", "web"]
+Pool = Literal["threads", "prefork", "solo", "gevent"]
+Source = Literal["internal", "user_context", "web", "mcp"]
 Triage = Literal["spam", "needs_reply", "no_reply"]
 # "reread": the answer is a close call; generate again from the same context, reading more
 # carefully (no new analysis or retrieval)
@@ -97,6 +97,9 @@ class RetrievalResult(StageResultBase):
     source: Source = "internal"
     query: str = ""
     hits: list[ScoredChunk] = Field(default_factory=list)
+    # what the job's result should say about this source (e.g. the tenant holds no
+    # documents); the orchestrator adds each once to ``JobResult.degraded``
+    notes: list[str] = Field(default_factory=list)
 
 
 # --- generation -----------------------------------------------------------------------
@@ -156,7 +159,8 @@ class StageSpec:
     ``queue`` is the Celery queue its workers consume; the task is ``ragrelay.<name>``.
     ``calls_llm`` marks a stage whose results a replay may reuse and whose workers need a
     provider check at start; ``default_pool`` is the worker pool that measured best for it
-    (threads for stages waiting on a model, prefork for CPU-bound embedding).
+    (threads for stages waiting on a model, prefork for CPU-bound embedding; gevent was
+    measured against threads and lost: docs/benchmarks-speed.md, "Concurrency model").
     """
 
     name: str

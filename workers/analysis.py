@@ -12,4 +12,10 @@ def handle(msg: AnalysisTask, deps: Deps) -> AnalysisResult:
         result.sources = [s for s in result.sources if s != "web"]
     if not msg.user_id and "user_context" in result.sources:
         result.sources = [s for s in result.sources if s != "user_context"]
+    if (
+        result.needs_retrieval
+        and "mcp" not in result.sources
+        and deps.mcp.routes(msg.tenant, msg.query)
+    ):
+        result.sources.append("mcp")  # the tenant connected MCP servers for such questions
     return result

@@ -17,6 +17,7 @@ from bus.settings import Settings
 from workers.context import RedisUserContext
 from workers.email.triage import classify, default_model_path
 from workers.faults import FaultInjector, parse_faults
+from workers.mcp_sources import build_mcp_sources
 from workers.ports import Deps, DocumentStore, Embedder, LLMProvider, WebSource
 from workers.providers.offline import OfflineProvider
 from workers.settings import WebSettings, WorkerSettings
@@ -105,4 +106,5 @@ def build_deps(settings: Settings, workers: WorkerSettings, client: redis.Redis)
         user_context=RedisUserContext(client, keys),
         web=web,
         faults=faults,
+        mcp=build_mcp_sources(workers.mcp),
     )

@@ -5,6 +5,8 @@ Spec: comma-separated ``stage=kind[:n]``. Kinds:
   permanent:N  the first N attempts of each step raise PermanentError
   crash:N      the first N attempts raise a plain exception (a handler bug)
   sleep:S      every attempt sleeps S seconds first (a slow or stuck step)
+  stall:S      attempts from a job's second iteration on sleep S seconds first (the first
+               answer comes at once, every revision is slow: a deadline falls between)
   exit:N       the first N attempts kill the worker process (os._exit) mid-step
   revise       (evaluation only) every verdict is ``revise``
   reread       (evaluation only) every verdict is ``reread`` (generate again, same context)
@@ -23,7 +25,7 @@ import redis
 from bus.errors import ConfigError, PermanentError, TransientError
 from bus.keys import Keys
 
-KINDS = ("transient", "permanent", "crash", "sleep", "exit", "revise", "reread")
+KINDS = ("transient", "permanent", "crash", "sleep", "stall", "exit", "revise", "reread")
 VERDICTS = ("revise", "reread")  # kinds that replace the evaluation's verdict
 
 
@@ -62,6 +64,10 @@ class FaultInjector:
             return
         if fault.kind == "sleep":
             time.sleep(fault.amount)
+            return
+        if fault.kind == "stall":
+            if getattr(msg, "iteration", 1) > 1:
+                time.sleep(fault.amount)
             return
         step = getattr(msg, "step_id", None) or getattr(msg, "run_id", "ingest")
         counter = f"{self.keys.prefix}:faults:{step}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -110,6 +110,32 @@ class WebSource(Protocol):
     def search(self, query: str, k: int = 5) -> list[ScoredChunk]: ...
 
 
+class McpSources(Protocol):
+    """A tenant's MCP servers as one retrieval source (``workers/mcp_sources/``)."""
+
+    def routes(self, tenant: str, query: str) -> bool:
+        """Whether ``tenant`` has an MCP server this question should be asked of."""
+        ...
+
+    def search(
+        self, tenant: str, query: str, k: int, *, deadline_at: float | None = None
+    ) -> tuple[list[ScoredChunk], list[str]]:
+        """Chunks from the tenant's servers, and what failed (each server time-boxed)."""
+        ...
+
+
+class NoMcpSources:
+    """No tenant has MCP sources (``RAGRELAY_MCP_SOURCES`` unset)."""
+
+    def routes(self, tenant: str, query: str) -> bool:
+        return False
+
+    def search(
+        self, tenant: str, query: str, k: int, *, deadline_at: float | None = None
+    ) -> tuple[list[ScoredChunk], list[str]]:
+        return [], []
+
+
 class Faults(Protocol):
     """Injected faults around a handler (chaos and integration tests; ``workers/faults.py``)."""
 
@@ -127,3 +153,4 @@ class Deps:
     user_context: UserContextStore
     web: WebSource
     faults: Faults | None = None  # set only by RAGRELAY_FAULTS
+    mcp: McpSources = field(default_factory=NoMcpSources)  # RAGRELAY_MCP_SOURCES

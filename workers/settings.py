@@ -6,6 +6,7 @@ variables at the entry point (the CLI, the embedded client) and passed in.
     WebSettings        RAGRELAY_WEB_*        the web search connector (SearXNG)
     StoreSettings      RAGRELAY_STORE, _EMBEDDER, _SENTENCE_WINDOW, _MODEL_CACHE_DIR
     PromptSettings     RAGRELAY_PROMPT_VERSIONS, RAGRELAY_REPLAY_OUTPUTS
+    McpSourceSettings  RAGRELAY_MCP_SOURCES: tenants' MCP servers as retrieval sources
     WorkerSettings     all of the above, plus RAGRELAY_FAULTS
 
 The transport's settings (Redis, retries, logging) are ``bus.settings.Settings``; nothing
@@ -68,6 +69,13 @@ class AnthropicSettings(BaseSettings):
         True, description="cache the retrieved context re-sent across loop iterations"
     )
     max_retries: int = Field(0, ge=0, le=10, description="SDK retries; policy is ours")
+    keepalive_connections: int = Field(
+        1000,
+        ge=1,
+        le=10_000,
+        description="idle connections kept per process (the SDK keeps 100: with more calls in "
+        "flight, every call past 100 paid a new TCP/TLS connection)",
+    )
     # USD per million tokens: {model: {input, output, cache_read, cache_write}}
     prices: dict[str, dict[str, float]] = Field(
         default_factory=lambda: {
@@ -184,6 +192,16 @@ class FaultSettings(BaseSettings):
     faults: str | None = Field(None, description="e.g. 'analysis=transient:2,evaluation=revise'")
 
 
+class McpSourceSettings(BaseSettings):
+    """MCP servers as retrieval sources, per tenant (``workers/mcp_sources/``; docs/mcp.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="RAGRELAY_MCP_", extra="ignore")
+
+    sources: Path | None = Field(
+        None, description="RAGRELAY_MCP_SOURCES: a JSON or YAML file of each tenant's MCP servers"
+    )
+
+
 class WorkerSettings(BaseModel):
     """Everything a worker process's adapters are built from."""
 
@@ -195,6 +213,7 @@ class WorkerSettings(BaseModel):
     store: StoreSettings
     prompts: PromptSettings
     faults: str | None = None  # RAGRELAY_FAULTS (FaultSettings)
+    mcp: McpSourceSettings = Field(default_factory=lambda: McpSourceSettings(sources=None))
 
     def check(self) -> None:
         """The store setting and the Weaviate URL agree, or a ``ConfigError`` says how."""
@@ -231,6 +250,7 @@ def load_worker_settings(**parts: Any) -> WorkerSettings:
             store=parts.pop("store", None) or StoreSettings(),
             prompts=parts.pop("prompts", None) or PromptSettings(),
             faults=parts.pop("faults") if "faults" in parts else FaultSettings().faults,
+            mcp=parts.pop("mcp", None) or McpSourceSettings(),
         )
     except ValidationError as exc:
         lines = []

@@ -19,8 +19,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from bus.keys import STAGE_QUEUES
-from ragrelay.bench.measure import BenchError, Measured, StageSpec, measure_pipeline
-from ragrelay.bench.procs import free_port, stop_process
+from ragrelay.bench.measure import (
+    QUERY,
+    BenchError,
+    Measured,
+    Side,
+    StageSpec,
+    measure_pipeline,
+)
+from ragrelay.bench.procs import Fleet, free_port, stop_process
+from ragrelay.bench.rawllm import RAW_LLM_STAGES, create_raw_llm_app, send_llm_chain
 from ragrelay.bench.run import BenchRun, project_root
 from ragrelay.bench.stats import littles_bound, ratio
 from schemas import STAGE_SPECS
@@ -37,6 +45,8 @@ class LatencyPlan:
     counts: Mapping[str, int]
     concurrency: int
     timeout_s: float
+    pool: str = "threads"
+    orchestrators: int = 1
 
     @property
     def rounded_jobs(self) -> int:
@@ -99,9 +109,9 @@ def stage_specs(
         if stage not in LLM_STAGES:
             specs[stage] = StageSpec("noop", counts[stage], "threads", conc)
         elif llm == "anthropic":
-            specs[stage] = StageSpec("real", counts[stage], "threads", conc)
+            specs[stage] = StageSpec("real", counts[stage], plan.pool, conc)
         else:
-            specs[stage] = StageSpec("noop", counts[stage], "threads", conc, plan.delay_ms)
+            specs[stage] = StageSpec("noop", counts[stage], plan.pool, conc, plan.delay_ms)
     return specs
 
 
@@ -135,6 +145,7 @@ def measure(
         timeout_s=plan.timeout_s,
         extra_env=env,
         tag=tag,
+        orchestrators=plan.orchestrators,
     )
 
 
@@ -172,3 +183,76 @@ def check_anthropic(m: Measured) -> None:
             "the workers made no LLM calls: the Anthropic provider is not selected by "
             "RAGRELAY_ANTHROPIC_API_KEY in this build; use --llm sleep-fault"
         )
+
+
+@contextlib.contextmanager
+def raw_llm_chain_side(run: BenchRun, url: str, *, pool: str, concurrency: int) -> Iterator[Side]:
+    """The hand-written three-task chain, each task one SDK call to the same server."""
+    fleet = Fleet(run.child_env(**anthropic_env(url)), run.logdir("rawllm"))
+    app = create_raw_llm_app(run.redis_url, store_results=False)
+    side: Side | None = None
+    try:
+        for stage in RAW_LLM_STAGES:
+            fleet.start(
+                stage,
+                [
+                    "-m",
+                    "ragrelay.bench.worker",
+                    "rawllm",
+                    stage,
+                    "--pool",
+                    pool,
+                    "-c",
+                    str(concurrency),
+                ],
+            )
+        side = Side(
+            "raw chain",
+            run,
+            fleet,
+            f"{run.run_id}-r",
+            lambda task_id: send_llm_chain(app, QUERY, task_id),
+        )
+        yield side
+    finally:
+        if side is not None:
+            side.close()
+        fleet.stop()
+        app.close()
+
+
+def raw_chain_line(
+    m: Measured, plan: LatencyPlan, *, pool: str, concurrency: int
+) -> dict[str, Any]:
+    """The baseline's line: same keys as the pipeline's (``efficiency`` against the same bound)."""
+    line = latency_line(
+        m,
+        plan,
+        "anthropic",
+        measurement="raw_chain",
+        tasks_per_job=len(RAW_LLM_STAGES),
+        result_backend="redis",
+        pool=pool,
+        concurrency=concurrency,
+    )
+    return line
+
+
+def comparison(pipe: Mapping[str, Any], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The same-run ratios: above 1 the pipeline is faster (jobs/s) or costlier (CPU)."""
+    return {
+        "measurement": "latency_vs_raw_chain",
+        "jobs_per_s_ratio": ratio(pipe["jobs_per_s"], raw["jobs_per_s"]),
+        "pipeline_jobs_per_s": pipe["jobs_per_s"],
+        "raw_chain_jobs_per_s": raw["jobs_per_s"],
+        "pipeline_efficiency": pipe["efficiency"],
+        "raw_chain_efficiency": raw["efficiency"],
+        "pipeline_p50_ms": pipe["p50_ms"],
+        "raw_chain_p50_ms": raw["p50_ms"],
+        "pipeline_p99_ms": pipe["p99_ms"],
+        "raw_chain_p99_ms": raw["p99_ms"],
+        "pipeline_cpu_ms_per_job": pipe["cpu_ms_per_job_total"],
+        "raw_chain_cpu_ms_per_job": raw["cpu_ms_per_job_total"],
+        "cpu_ms_per_job_ratio": ratio(pipe["cpu_ms_per_job_total"], raw["cpu_ms_per_job_total"]),
+        "machine": pipe.get("machine"),
+    }

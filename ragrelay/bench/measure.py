@@ -18,6 +18,7 @@ from orchestrator.jobs import JobStore
 from ragrelay.bench.driver import Completions, Outcome, closed_loop
 from ragrelay.bench.procs import Fleet, RssSampler
 from ragrelay.bench.rawchain import RAW_STAGES, create_raw_app, send_chain
+from ragrelay.bench.redisstats import RedisCounters, snapshot
 from ragrelay.bench.run import BenchRun
 from ragrelay.bench.stats import summarise
 from schemas import Budget, JobRequest
@@ -71,10 +72,12 @@ class Measured:
     outcome: Outcome
     rss_mb: dict[str, Any] = field(default_factory=dict)
     cpu_ms_per_job: dict[str, float] = field(default_factory=dict)
+    redis: RedisCounters = field(default_factory=RedisCounters)
 
     def line(self, **extra: Any) -> dict[str, Any]:
         out = summarise(self.outcome.latencies_s, self.outcome.elapsed_s)
         out.update(extra)
+        out.update(self.redis.per_job(len(self.outcome.latencies_s)))
         out["statuses"] = dict(self.outcome.statuses)
         out["rss_peak_mb"] = self.rss_mb
         out["cpu_ms_per_job"] = self.cpu_ms_per_job
@@ -104,11 +107,18 @@ class Side:
         self.fleet = fleet
         self.prefix = prefix
         self.submit = submit
+        self.round = -1  # ids stay unique across rounds (a reused task id is not re-timed)
         self.client = client_for_url(run.redis_url)
         self.completions = Completions(self.client, prefix)
         self.rss = RssSampler(fleet).__enter__()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget what was measured (the fleet stays up): for a new comparison."""
+        self.round += 1
         self.outcome = Outcome()
         self.cpu_s: dict[str, float] = {}
+        self.redis = RedisCounters()
         self.slices = 0
 
     def warm(self, n: int, *, inflight: int, timeout_s: float) -> None:
@@ -117,7 +127,7 @@ class Side:
         warm = closed_loop(
             self.completions,
             self.submit,
-            [f"{self.prefix}w{i}" for i in range(n)],
+            [f"{self.prefix}w{self.round}-{i}" for i in range(n)],
             inflight=inflight,
             timeout_s=timeout_s,
             on_tick=self.fleet.check_alive,
@@ -134,8 +144,9 @@ class Side:
         self.rss.sample()
         before = self.rss.cpu_by_kind()
         redis_before = _redis_cpu_s(self.client)
+        counters_before = snapshot(self.client)
         here = time.process_time()
-        ids = [f"{self.prefix}m{self.slices}-{i}" for i in range(n)]
+        ids = [f"{self.prefix}m{self.round}-{self.slices}-{i}" for i in range(n)]
         got = closed_loop(
             self.completions,
             self.submit,
@@ -144,6 +155,7 @@ class Side:
             timeout_s=timeout_s,
             on_tick=self.fleet.check_alive,
         )
+        self.redis = self.redis + (snapshot(self.client) - counters_before)
         self.rss.sample()
         spent = {
             "bench_client": time.process_time() - here,
@@ -170,7 +182,7 @@ class Side:
     def result(self) -> Measured:
         n = max(1, len(self.outcome.latencies_s))
         cpu = {k: round(v * 1000 / n, 2) for k, v in sorted(self.cpu_s.items())}
-        return Measured(self.outcome, self.rss.report(), cpu)
+        return Measured(self.outcome, self.rss.report(), cpu, self.redis)
 
     def close(self) -> None:
         self.rss.__exit__(None, None, None)
@@ -236,7 +248,10 @@ def pipeline_side(
     *,
     extra_env: Mapping[str, str] | None = None,
     tag: str = "p",
+    orchestrators: int = 1,
 ) -> Iterator[Side]:
+    """The pipeline's fleet: ``orchestrators`` replicas sharing the consumer group, and
+    the stage workers of ``stages``."""
     fleet = Fleet(run.child_env(**dict(extra_env or {})), run.logdir(f"pipeline-{tag}"))
     client = client_for_url(run.redis_url)
     store = JobStore(client, Keys(run.key_prefix), ttl_s=3600)
@@ -247,7 +262,8 @@ def pipeline_side(
 
     side: Side | None = None
     try:
-        fleet.start("orchestrator", ["-m", "ragrelay", "orchestrator", "-c", "1"])
+        for _ in range(orchestrators):  # one consumer group: they share the event stream
+            fleet.start("orchestrator", ["-m", "ragrelay", "orchestrator", "-c", "1"])
         for stage in STAGE_QUEUES:
             spec = stages[stage]
             for _ in range(spec.processes):
@@ -271,9 +287,12 @@ def measure_pipeline(
     timeout_s: float,
     extra_env: Mapping[str, str] | None = None,
     tag: str = "p",
+    orchestrators: int = 1,
 ) -> Measured:
     """The pipeline alone, in one slice."""
-    with pipeline_side(run, stages, extra_env=extra_env, tag=tag) as side:
+    with pipeline_side(
+        run, stages, extra_env=extra_env, tag=tag, orchestrators=orchestrators
+    ) as side:
         (measured,) = alternate(
             [side], jobs=jobs, slices=1, warmup=warmup, inflight=inflight, timeout_s=timeout_s
         )

@@ -12,7 +12,7 @@ from typing import Any
 from celery import Celery, chain
 from kombu import Queue  # type: ignore[attr-defined]
 
-from bus.redis_url import RedisUrl
+from bus.redis_url import celery_conf_for
 
 RAW_STAGES: tuple[str, ...] = ("raw1", "raw2", "raw3", "raw4")
 
@@ -26,7 +26,7 @@ def create_raw_app(redis_url: str, *, store_results: bool = True) -> Celery:
     the result channel itself, as Celery's own result consumer does)."""
     app = Celery("ragrelay-bench-raw", set_as_current=False)
     app.conf.update(
-        **RedisUrl.parse(redis_url).celery_conf(result_backend=store_results),
+        **celery_conf_for(redis_url, result_backend=store_results),
         task_ignore_result=False,
         task_serializer="json",
         result_serializer="json",

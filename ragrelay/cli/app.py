@@ -52,6 +52,12 @@ def _ingest() -> click.Command:
     return ingest
 
 
+def _sync() -> click.Command:
+    from ragrelay.cli.sync import sync
+
+    return sync
+
+
 def _serve() -> click.Command:
     from ragrelay.cli.gateway import serve
 
@@ -118,6 +124,12 @@ def _dlq() -> click.Command:
     return dlq
 
 
+def _mcp() -> click.Command:
+    from ragrelay.cli.mcp import mcp_command
+
+    return mcp_command
+
+
 # Loaded only when that command runs (a probe or `ask` does not import FastAPI or sklearn).
 LAZY_COMMANDS: dict[str, Loader] = {
     "worker": _worker,
@@ -125,6 +137,7 @@ LAZY_COMMANDS: dict[str, Loader] = {
     "up": _up,
     "healthcheck": _healthcheck,
     "ingest": _ingest,
+    "sync": _sync,
     "serve": _serve,
     "keys": _keys,
     "feedback": _feedback,
@@ -136,6 +149,7 @@ LAZY_COMMANDS: dict[str, Loader] = {
     "prompts": _prompts,
     "bench": _bench,
     "dlq": _dlq,
+    "mcp": _mcp,
 }
 
 
@@ -162,11 +176,13 @@ def cli(ctx: click.Context, log_level: str | None) -> None:
         "demo",
         "trace",
         "ingest",
+        "sync",
         "replay",
         "timeline",
         "eval",
         "inbox",
         "train-triage",
+        "mcp",
     ):
         settings.log_level = "WARNING"
     configure_logging(
@@ -241,8 +257,14 @@ def ask(
     except ValidationError as exc:
         raise click.UsageError(describe_validation_error(exc)) from exc
     client = _client(settings)
+    if not settings.embedded:  # say within seconds when nothing would run the job
+        from ragrelay.liveness import PIPELINE, require_alive
+
+        require_alive(client.redis, settings, PIPELINE, "ask")
     result = client.with_trace(client.ask(request, timeout_s=timeout_s or budget.deadline_s + 10))
     _print_result(result, as_json)
+    for note in result.degraded if as_json else ():  # e.g. the tenant holds no documents
+        click.echo(f"warning: {note}", err=True)
     sys.exit(0 if result.status != "failed" else 1)
 
 
@@ -323,7 +345,10 @@ def _print_result(result: JobResult, as_json: bool) -> None:
     if result.citations:
         click.echo("\nCitations:")
         for i, c in enumerate(result.citations, 1):
-            click.echo(f"  [{i}] {c.chunk_id} — {c.title or c.doc_id}")
+            where = "".join(
+                f", {part}" for part in (c.page and f"page {c.page}", c.section) if part
+            )
+            click.echo(f"  [{i}] {c.chunk_id} — {c.title or c.doc_id}{where}")
     if result.scores:
         click.echo("\nScores: " + ", ".join(f"{k} {v:.2f}" for k, v in result.scores.items()))
     if result.degraded:

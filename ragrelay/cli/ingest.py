@@ -11,6 +11,7 @@ import hashlib
 import json
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from bus.errors import ConfigError, UsageError
 from bus.keys import INGEST_TASK
 from bus.settings import Settings
+from ragrelay.cli.ingest_watch import IngestWatch, cancel_queued
 from ragrelay.cli.settings import workers_of
 from ragrelay.corpus import ReadReport, expand, read_documents
 from schemas import Document, IngestResult, IngestTask, Usage
@@ -189,21 +191,24 @@ def _run(
             total=sum(len(b) for b in batches),
             completed=sum(len(batches[i]) for i in done),
         )
-        for i in todo:
-            payload = IngestTask(
-                run_id=run_id,
-                batch=i,
-                tenant=tenant,
-                documents=batches[i],
-                contextualize=contextualize,
-            ).to_dict()
-            client.run_task(INGEST_TASK, payload)
-            if settings.embedded:
-                bar.update(task, advance=len(batches[i]))
-        if not settings.embedded:
+        sent: list[str] = []
+        try:
+            for i in todo:
+                payload = IngestTask(
+                    run_id=run_id,
+                    batch=i,
+                    tenant=tenant,
+                    documents=batches[i],
+                    contextualize=contextualize,
+                ).to_dict()
+                sent.append(f"{run_id}-{i}-{uuid.uuid4().hex[:8]}")
+                client.run_task(INGEST_TASK, payload, task_id=sent[-1])
+                if settings.embedded:
+                    bar.update(task, advance=len(batches[i]))
+            watch = IngestWatch(client.redis, settings, lambda m: click.echo(m, err=True))
             deadline = time.monotonic() + timeout_s
             progress = len(done)
-            while True:
+            while not settings.embedded:
                 done = finished()
                 bar.update(task, completed=sum(len(batches[i]) for i in done))
                 if len(done) >= len(batches):
@@ -211,6 +216,7 @@ def _run(
                 if len(done) > progress:  # progressing: the stall clock starts again
                     progress = len(done)
                     deadline = time.monotonic() + timeout_s
+                watch.poll(len(done))
                 if time.monotonic() > deadline:
                     raise UsageError(
                         f"ingest run {run_id}: no batch finished in {timeout_s:g} s "
@@ -219,4 +225,16 @@ def _run(
                         "resume."
                     )
                 time.sleep(0.2)
+        except KeyboardInterrupt:
+            if settings.embedded:
+                raise
+            removed = cancel_queued(client.redis, sent)
+            n = len(finished())
+            click.echo(
+                f"interrupted: removed {removed} queued batches of run {run_id} from the "
+                f"`ingest` queue; {n}/{len(batches)} batches are done (any a worker had "
+                "already taken finish and count). Run the same command again to resume.",
+                err=True,
+            )
+            raise click.exceptions.Exit(130) from None
     return finished(), before

@@ -29,6 +29,13 @@ EXTRA_OF_MODULE: dict[str, str] = {
 OUR_PACKAGES = frozenset({"schemas", "bus", "orchestrator", "workers", "ragrelay"})
 
 
+class MissingExtra(click.ClickException):
+    """A command needs an optional extra that is not installed: a configuration error,
+    exit code 2 (README, "Exit codes"), one line naming what to install."""
+
+    exit_code = 2
+
+
 def missing_extra(command: str, exc: ModuleNotFoundError) -> click.ClickException | None:
     """The one-line error for a third-party module that is not installed, else None (a
     module of ours that cannot be found is a bug, and is re-raised as such)."""
@@ -37,11 +44,11 @@ def missing_extra(command: str, exc: ModuleNotFoundError) -> click.ClickExceptio
         return None
     extra = EXTRA_OF_MODULE.get(top)
     if extra is None:
-        return click.ClickException(
+        return MissingExtra(
             f"`ragrelay {command}` needs the module {top!r}, which is not installed: "
             "pip install 'ragrelay[all]'"
         )
-    return click.ClickException(
+    return MissingExtra(
         f"`ragrelay {command}` needs the {extra!r} extra ({top} is not installed): "
         f"pip install 'ragrelay[{extra}]'"
     )
@@ -99,4 +106,4 @@ class LazyGroup(click.Group):
         return f"{parent} {cmd_name}".strip()
 
 
-__all__ = ["EXTRA_OF_MODULE", "LazyGroup", "Loader", "missing_extra"]
+__all__ = ["EXTRA_OF_MODULE", "LazyGroup", "Loader", "MissingExtra", "missing_extra"]

@@ -27,6 +27,10 @@ DEFAULT_POOLS: dict[str, str] = {
     "ingest": "prefork",
 }
 STAGES = tuple(DEFAULT_POOLS)
+# Pool sizes. An LLM call costs ~5 ms of CPU and waits ~1 s: one process can keep about 200
+# calls in flight before its CPU, not its pool, is the limit (docs/benchmarks-speed.md).
+DEFAULT_CONCURRENCY: dict[str, int] = {"gevent": 200, "threads": 16}
+LLM_STAGE_THREADS = 200
 
 
 def _require_redis(settings: Settings, what: str) -> None:
@@ -46,13 +50,16 @@ def _require_redis(settings: Settings, what: str) -> None:
     "-c",
     type=int,
     default=None,
-    help="Pool size (default: 16 for threads, 2 for prefork).",
+    help="Pool size (default: 200 for the LLM stages' threads and for gevent, 16 for other "
+    "threads, 2 for prefork).",
 )
 @click.option(
     "--pool",
-    type=click.Choice(["prefork", "threads", "solo"]),
+    type=click.Choice(["prefork", "threads", "solo", "gevent"]),
     default=None,
-    help="Default: threads for LLM-bound stages, prefork for retrieval and ingest.",
+    help="Default: the stage's (schemas.STAGE_SPECS): threads for the LLM-bound stages, "
+    "prefork for retrieval and ingest. gevent (pip install 'ragrelay[gevent]') patches "
+    "the process at start-up; it measured slower than threads.",
 )
 @click.pass_context
 def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | None) -> None:
@@ -60,7 +67,11 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     settings = _settings(ctx)
     _require_redis(settings, "ragrelay worker")
     pool = pool or DEFAULT_POOLS[stage]
-    concurrency = concurrency or (16 if pool == "threads" else 2)
+    if concurrency is None:
+        llm_threads = pool == "threads" and stage in LLM_STAGES
+        concurrency = LLM_STAGE_THREADS if llm_threads else DEFAULT_CONCURRENCY.get(pool, 2)
+    if pool == "gevent":
+        _require_patched()
     _start_metrics(settings, pool)
     # Imported here, after _start_metrics: prometheus_client reads PROMETHEUS_MULTIPROC_DIR
     # when bus.metrics is first imported, and the orchestrator process loads no worker code.
@@ -71,7 +82,10 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
     from workers.tasks import register
 
     app = create_app(settings)
-    register(app, settings, workers_of(ctx))
+    workers = workers_of(ctx)
+    # LLM stages on Claude never embed: no embedding model in their processes.
+    on_claude = stage in LLM_STAGES and workers.anthropic.api_key is not None
+    register(app, settings, workers, warm_embedder=not on_claude)
     _start_heartbeat(settings, stage)
     app.worker_main(
         [
@@ -90,6 +104,21 @@ def worker(ctx: click.Context, stage: str, concurrency: int | None, pool: str | 
             settings.log_level,
         ]
     )
+
+
+def _require_patched() -> None:
+    """A gevent pool in an unpatched process blocks on every socket: refuse to start."""
+    try:
+        from gevent import monkey
+    except ImportError:
+        raise click.UsageError(
+            "--pool gevent needs gevent: pip install 'ragrelay[gevent]'"
+        ) from None
+    if not monkey.is_module_patched("socket"):
+        raise click.UsageError(
+            "--pool gevent needs the process patched before start-up: run it as "
+            "`ragrelay worker ...` or `python -m ragrelay worker ...` (ragrelay.cli.greenlets)"
+        )
 
 
 @click.command("orchestrator")
@@ -257,4 +286,5 @@ def _start_heartbeat(settings: Settings, name: str) -> None:
         settings.heartbeat_interval_s,
         redis_client=None if settings.embedded else connect(settings),
         redis_key=key,
+        registry_key=Keys(settings.key_prefix).heartbeats(),
     ).start()

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import redis
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from bus.errors import ConfigError
 from bus.redis import connect, connect_async
@@ -16,7 +17,10 @@ from ragrelay.gateway import apidocs, errors
 from ragrelay.gateway.authlimit import FailedAuthLimit
 from ragrelay.gateway.bodylimit import BodySizeLimit
 from ragrelay.gateway.config import GatewayConfig
+from ragrelay.gateway.documents_config import DocumentsConfig
+from ragrelay.gateway.mcp_http import McpEndpoint
 from ragrelay.gateway.metrics import RequestMetrics
+from ragrelay.gateway.routes_documents import router as documents_router
 from ragrelay.gateway.routes_jobs import router as jobs_router
 from ragrelay.gateway.routes_ops import router as ops_router
 from ragrelay.gateway.routes_users import router as users_router
@@ -56,6 +60,7 @@ def create_app(
     *,
     redis_client: redis.Redis | None = None,
     async_redis: aioredis.Redis | None = None,
+    documents: DocumentsConfig | None = None,
 ) -> FastAPI:
     """The HTTP gateway over the Redis of ``settings`` (clients may be passed in)."""
     config = config or GatewayConfig()
@@ -64,10 +69,12 @@ def create_app(
     client = redis_client or connect(settings)
     aclient = async_redis or async_client(settings, config)
     svc = Services.build(settings, config, client, aclient)
+    mcp = McpEndpoint(svc)  # /mcp: the MCP server over streamable HTTP (mcp_http.py)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with mcp.running():
+            yield
         if async_redis is None:
             await aclient.aclose()
         if redis_client is None:
@@ -83,14 +90,21 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = svc
+    app.state.documents_config = documents = documents or DocumentsConfig()
     errors.install(app)
-    app.add_middleware(BodySizeLimit, max_bytes=config.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=config.max_body_bytes,
+        per_path={"/v1/documents": documents.max_upload_bytes},  # uploads: their own cap
+    )
     app.add_middleware(FailedAuthLimit, bucket=svc.auth_failures)  # outside: before the body
     app.add_middleware(RequestMetrics)
     app.add_middleware(UiSecurityHeaders)  # CSP, nosniff, no-referrer on every /ui answer
     app.include_router(ops_router)
     app.include_router(jobs_router)
     app.include_router(users_router)
+    app.include_router(documents_router)
     app.include_router(gateway_ui_router(svc))  # /ui/jobs/{id} timeline, /ui/login sign-in
+    app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
     apidocs.install(app)  # /docs
     return app

@@ -24,13 +24,22 @@ def _too_large_body(limit: int) -> bytes:
 
 
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    """``per_path``: an exact path with its own limit (the documents upload)."""
+
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        limit = self.per_path.get(scope.get("path", ""), self.max_bytes)
+        if limit != self.max_bytes:
+            await BodySizeLimit(self.app, limit)(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None:

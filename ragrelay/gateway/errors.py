@@ -51,7 +51,36 @@ def _validation_response(fields: list[dict[str, str]]) -> JSONResponse:
 
 async def on_request_validation(request: Request, exc: Exception) -> JSONResponse:
     found = exc.errors() if isinstance(exc, RequestValidationError) else []
-    return _validation_response(field_errors(found))
+    return _validation_response(body_errors(found, request.headers.get("content-type")))
+
+
+def body_errors(errors: Sequence[Any], content_type: str | None) -> list[dict[str, str]]:
+    """Field errors, except where the body itself is the problem: malformed JSON is named
+    as JSON syntax at its position (FastAPI puts the character offset in ``loc``, which
+    reads like a field ``body.14``), and a body sent without ``Content-Type:
+    application/json`` (curl's ``-d`` alone sends a form) names the header."""
+    out: list[dict[str, str]] = []
+    media = (content_type or "").partition(";")[0].strip().lower()
+    is_json = media == "application/json" or media.endswith("+json")
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        if err.get("type") == "json_invalid":
+            pos = loc[1] if len(loc) > 1 else "?"
+            why = (err.get("ctx") or {}).get("error") or err.get("msg") or "JSON decode error"
+            out.append({"field": "body", "message": f"malformed JSON at character {pos}: {why}"})
+        elif loc == ("body",) and not is_json:
+            out.append(
+                {
+                    "field": "header.Content-Type",
+                    "message": "the body must be JSON sent with the header "
+                    "'Content-Type: application/json' (got "
+                    + (repr(content_type) if content_type else "no Content-Type")
+                    + ")",
+                }
+            )
+        else:
+            out.extend(field_errors([err]))
+    return out
 
 
 async def on_model_validation(request: Request, exc: Exception) -> JSONResponse:

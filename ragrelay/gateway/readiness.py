@@ -9,8 +9,9 @@ Signals, all read from places that exist today:
   counts (Redis < 7.2 does not refresh a consumer's idle time on empty reads, so an idle
   system can look not ready there).
 - Workers: heartbeat files in ``RAGRELAY_HEARTBEAT_DIR`` (when the gateway shares it), and
-  Redis heartbeat keys ``<prefix>:heartbeat:<kind>[:...]`` holding a Unix time (when some
-  process writes them; nothing does yet — see the gateway docs).
+  the heartbeat registry ``<prefix>:heartbeats`` every orchestrator and worker process writes
+  (``bus.heartbeat``; a process that stops removes its own field, so only processes that
+  died without stopping show up as old).
 Queue lengths are reported, not judged.
 """
 
@@ -23,6 +24,7 @@ from typing import Any
 
 import redis
 
+from bus.heartbeat import FORGET_AFTER_S, live_kinds
 from bus.keys import ORCHESTRATOR_GROUP, QUEUES, STAGE_QUEUES, Keys
 
 
@@ -64,20 +66,10 @@ def heartbeat_files(directory: Path | None, now: float) -> dict[str, float]:
     return ages
 
 
-def heartbeat_keys(client: redis.Redis, keys: Keys, now: float) -> dict[str, float]:
-    """Youngest age per kind among ``<prefix>:heartbeat:<kind>[:instance]`` keys."""
-    ages: dict[str, float] = {}
-    for key in client.scan_iter(match=keys.heartbeat("*"), count=500):
-        name = key.decode() if isinstance(key, bytes) else str(key)
-        kind = name[len(keys.heartbeat("")) :].split(":", 1)[0]
-        raw = client.get(name)
-        try:
-            age = max(0.0, now - float(raw)) if raw is not None else None
-        except ValueError:
-            age = None
-        if age is not None and (kind not in ages or age < ages[kind]):
-            ages[kind] = age
-    return ages
+def heartbeat_keys(client: redis.Redis, keys: Keys) -> dict[str, float]:
+    """Youngest age per kind in the heartbeat registry (one HGETALL; fields of processes
+    gone for an hour are dropped there)."""
+    return live_kinds(client, keys.heartbeats(), keys.heartbeat(""), FORGET_AFTER_S)
 
 
 def live_orchestrators(client: redis.Redis, keys: Keys, max_age_s: float) -> int:
@@ -113,7 +105,7 @@ def check(
         return Readiness(False, {"redis": "unreachable", "problems": ["redis unreachable"]})
     orchestrators = live_orchestrators(client, keys, max_age_s)
     ages = heartbeat_files(heartbeat_dir, now)
-    for kind, age in heartbeat_keys(client, keys, now).items():
+    for kind, age in heartbeat_keys(client, keys).items():
         ages[kind] = min(age, ages.get(kind, age))
     ready, problems = assess(
         redis_ok=True,

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Path, Response, s
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials
 
-from bus.errors import CorruptRecord, IdempotencyConflict
+from bus.errors import AdmissionRejected, CorruptRecord, IdempotencyConflict
 from orchestrator.state import JobState
 from ragrelay.feedback import FeedbackIn
 from ragrelay.gateway.auth import Svc, Tenant, bearer
@@ -55,6 +55,12 @@ SUBMIT_ERRORS: dict[int | str, dict[str, Any]] = {
     409: {
         "model": ConflictBody,
         "description": "the Idempotency-Key names a job submitted with a different body",
+    },
+    429: {
+        "model": ErrorBody,
+        "description": "rate limit exceeded, or admission control refused the job (a stage "
+        "queue or the tenant's jobs in flight are at their limit: `X-Ragrelay-Limit` names "
+        "it); see Retry-After",
     },
 }
 
@@ -122,6 +128,15 @@ def submit_job(
             status_code=409,
             headers={"Location": links(exc.job_id).self},
         )
+    except AdmissionRejected as exc:
+        raise HTTPException(
+            429,
+            str(exc),
+            headers={
+                "Retry-After": str(exc.retry_after_s),
+                "X-Ragrelay-Limit": f"{exc.limit}; subject={exc.subject}; max={exc.maximum}",
+            },
+        ) from exc
     state, result = owned_job(svc, job_id, tenant)
     response.headers["Location"] = links(job_id).self
     status_now = result.status if result else (state.status if state else "running")
@@ -139,7 +154,10 @@ def get_job(job_id: JobId, tenant: Tenant, svc: Svc) -> JobView:
         phase=state.phase if state else None,
         iteration=state.iteration if state else None,
         created_at=state.created_at if state else None,
-        result=result,
+        # with its trace, as `ask --json` and the Celery result give it
+        result=result.model_copy(update={"trace": [e for _, e in svc.jobs.trace(job_id)]})
+        if result
+        else None,
         links=links(job_id),
     )
 

@@ -10,6 +10,7 @@ from redis import Redis as SyncRedis
 
 from bus.keys import Keys
 from bus.settings import Settings
+from orchestrator.admission import AdmissionLimits
 from orchestrator.jobs import JobStore
 from ragrelay.feedback import FeedbackStore
 from ragrelay.gateway.config import GatewayConfig
@@ -43,7 +44,14 @@ class Services:
             keys=keys,
             redis=client,
             aredis=aclient,
-            jobs=JobStore(client, keys, ttl_s=settings.result_ttl_s),
+            jobs=JobStore(
+                client,
+                keys,
+                ttl_s=settings.result_ttl_s,
+                admission=AdmissionLimits.from_settings(settings),
+                wait_replicas=settings.redis_wait_replicas,
+                wait_timeout_ms=settings.redis_wait_timeout_ms,
+            ),
             api_keys=ApiKeyStore(client, prefix=settings.key_prefix),
             bucket=TokenBucket(
                 client, rate_per_s=config.rate_per_s, burst=config.burst, prefix=settings.key_prefix

@@ -358,6 +358,8 @@ def _answer(result: JobResult | None) -> str:
     if result.citations:
         items = "".join(
             f"<li><code>{_e(c.chunk_id)}</code> — {_e(c.title or c.doc_id)}"
+            + (f", page {c.page}" if c.page else "")
+            + (f", {_e(c.section)}" if c.section else "")
             + (f" {_citation_link(c.url)}" if c.url else "")
             + (f'<div class="quote">“{_e(c.quote)}”</div>' if c.quote else "")
             + "</li>"

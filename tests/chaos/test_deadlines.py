@@ -66,13 +66,13 @@ def test_job_past_its_deadline_ends_with_the_best_answer_so_far(
     rclient: redis.Redis,
     scenario: ScenarioRecord,
 ) -> None:
-    # Every answer is sent back. Two jobs on the generation worker's two processes, each
-    # step 1.5 s: both first answers are in by ≈ 1.6 s, no second one before ≈ 3.1 s, and
-    # the deadline falls between, before a revision that repeats the first answer could
-    # end a job as `unchanged_answer`.
-    env = dict(chaos_env, RAGRELAY_FAULTS="evaluation=revise,generation=sleep:1.5")
+    # Every answer is sent back. The first answer comes at once; every revision takes 20 s,
+    # so the deadline (8 s: room for the first iteration on a loaded machine) falls while
+    # the second one runs, before a revision that repeats the first answer could end a job
+    # as `unchanged_answer`.
+    env = dict(chaos_env, RAGRELAY_FAULTS="evaluation=revise,generation=stall:20")
     make_cluster(env).up()
-    ids = submit(rclient, 2, tag="deadline", deadline_s=2.4, max_iterations=20)
+    ids = submit(rclient, 2, tag="deadline", deadline_s=8, max_iterations=20)
     report = close(rclient, scenario, ids, timeout_s=40)
     assert report.statuses == {"budget_exhausted": 2}
     assert report.stop_reasons == {"deadline": 2}

@@ -284,3 +284,60 @@ def test_same_chunk_twice_in_one_batch_keeps_the_last(store: DocumentStore) -> N
     store.upsert("acme", [first, last])
     assert store.count("acme") == 1
     assert store.search("acme", "updated moraine", k=1)[0].chunk.text == last.text
+
+
+# --- the documents API's path (workers/documents.py) on every store -------------------------
+
+
+def test_replacing_a_document_leaves_no_stale_chunk(store: DocumentStore) -> None:
+    from workers.documents import replace_chunks
+
+    store.upsert("acme", all_chunks())
+    shorter = chunks_of("volcano")[:1]
+    shorter[0] = shorter[0].model_copy(update={"text": "Obsidian forms when lava cools fast."})
+    assert replace_chunks(store, "acme", shorter) == 1
+    assert store.count("acme") == 4
+    hits = store.search("acme", "pyroclastic surges", k=10)
+    assert "volcano#1" not in [h.chunk.chunk_id for h in hits]
+
+
+def test_page_and_section_survive_the_store_into_the_citation(store: DocumentStore) -> None:
+    from schemas import Citation
+
+    chunk = chunks_of("glacier")[0].model_copy(
+        update={"metadata": {"page": 7, "section": "Landforms > Fjords", "lang": "en"}}
+    )
+    store.upsert("acme", [chunk])
+    hit = store.search("acme", "fjords moraines", k=1)[0]
+    cite = Citation.of(hit.chunk)
+    assert (cite.page, cite.section) == (7, "Landforms > Fjords")
+
+
+def test_a_document_deleted_through_the_documents_path_is_never_returned(
+    store: DocumentStore,
+) -> None:
+    import fakeredis
+
+    from bus.documents import DocumentRegistry
+    from schemas import DocumentItem, DocumentsTask
+    from workers import documents
+
+    registry = DocumentRegistry(fakeredis.FakeRedis())
+    item = DocumentItem(
+        doc_id="gate",
+        title="Gate",
+        text="The warehouse gate code is 4711 on weekdays.",
+        content_hash="h1",
+    )
+    store.upsert("acme", all_chunks())
+    done = documents.handle(
+        DocumentsTask(ingest_id="i1", tenant="acme", items=[item]), store, registry, ttl_s=60
+    )
+    assert done.files[0].outcome == "indexed"
+    assert doc_ids(store.search("acme", "warehouse gate code", k=1)) == ["gate"]
+    gone = documents.handle(
+        DocumentsTask(ingest_id="i2", tenant="acme", delete=["gate"]), store, registry, ttl_s=60
+    )
+    assert gone.files[0].outcome == "deleted" and registry.get("acme", "gate") is None
+    assert "gate" not in doc_ids(store.search("acme", "warehouse gate code 4711", k=10))
+    assert store.count("acme") == 5

@@ -86,7 +86,7 @@ def env(redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory) -> 
             [
                 sys.executable,
                 "-m",
-                "orchestrator",
+                "ragrelay",
                 "ingest",
                 str(corpus),
                 "--tenant",

@@ -112,3 +112,46 @@ def test_scale_out_adds_processes_of_the_bottleneck_stage(base_env: dict[str, st
     # 2 threads per generation process, 200 ms each: at most 10 jobs/s per process
     assert scaled[0]["jobs_per_s"] <= 10.0
     assert scaled[2]["jobs_per_s"] > scaled[0]["jobs_per_s"]
+
+
+def test_latency_on_the_sdk_path_prints_a_raw_chain_row_and_the_ratios(
+    base_env: dict[str, str],
+) -> None:
+    pipe, raw, cmp = bench(
+        base_env,
+        "latency",
+        "--llm",
+        "anthropic",
+        "--llm-delay-ms",
+        "50",
+        "--inflight",
+        "4",
+        "--jobs",
+        "8",
+        "--slices",
+        "2",
+        "--concurrency",
+        "8",
+        timeout=110,
+    )
+    assert pipe["measurement"] == "latency"
+    assert pipe["llm"] == "anthropic"
+    assert pipe["statuses"] == {"budget_exhausted": 8}
+    assert raw["measurement"] == "raw_chain"
+    assert raw["slices"] == 2
+    assert raw["pool"] == pipe["pool"]
+    assert raw["jobs"] == 8
+    assert sum(raw["statuses"].values()) == 8
+    assert set(raw["rss_peak_mb"]) == {"rawllm1", "rawllm2", "rawllm3"}
+    for line in (pipe, raw):
+        assert line["llm_calls_per_job"] == 3  # both sides make three SDK calls per job
+        assert line["per_job_latency_s"] == pytest.approx(0.15)
+        assert 0 < line["efficiency"] <= 1.0
+        assert line["cpu_ms_per_job_total"] > 0
+    assert cmp["measurement"] == "latency_vs_raw_chain"
+    assert cmp["jobs_per_s_ratio"] == pytest.approx(
+        pipe["jobs_per_s"] / raw["jobs_per_s"], abs=0.002
+    )
+    assert cmp["cpu_ms_per_job_ratio"] == pytest.approx(
+        pipe["cpu_ms_per_job_total"] / raw["cpu_ms_per_job_total"], abs=0.002
+    )

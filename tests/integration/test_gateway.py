@@ -13,13 +13,14 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from bus.errors import ConfigError
+from bus.heartbeat import Heartbeat
 from bus.keys import Keys
 from bus.settings import Settings
 from orchestrator.jobs import JobStore
 from ragrelay.cli.gateway import keys
 from ragrelay.cli.observe import feedback
 from ragrelay.gateway import GatewayConfig, create_app
-from ragrelay.gateway.keys_store import ApiKeyStore, hash_key
+from ragrelay.gateway.keys_store import KEY_PREFIX, ApiKeyStore, hash_key
 from ragrelay.gateway.ratelimit import TokenBucket
 from ragrelay.gateway.readiness import live_orchestrators
 from schemas import JobResult
@@ -121,8 +122,9 @@ def test_keys_are_stored_only_as_hashes(api_keys: ApiKeyStore, rclient: redis.Re
         for k in rclient.keys("*")
     )
     assert key.encode() not in dump
-    secret = key.rsplit("_", 1)[1]
-    assert secret.encode() not in dump
+    # the secret follows the key id; token_urlsafe may itself hold "_", so split once from the left
+    secret = key.removeprefix(KEY_PREFIX).split("_", 1)[1]
+    assert len(secret) >= 40 and secret.encode() not in dump
     assert hash_key(key).encode() in dump
     assert api_keys.authenticate(key) == record
 
@@ -381,6 +383,37 @@ def test_readyz_fails_without_an_orchestrator(client: TestClient) -> None:
     ]
 
 
+def test_readyz_reads_the_heartbeats_the_workers_write(
+    client: TestClient, rclient: redis.Redis
+) -> None:
+    """A live worker's beat is reported; one that died without stopping makes it not ready;
+    one that stopped (and removed its beat) is simply gone."""
+    keys = Keys()
+    live = Heartbeat(
+        None,
+        5.0,
+        redis_client=rclient,
+        redis_key=keys.heartbeat("analysis:h-1"),
+        registry_key=keys.heartbeats(),
+    )
+    live.beat()
+    rclient.hset(keys.heartbeats(), keys.heartbeat("retrieval:h-2"), repr(time.time() - 90))
+    stopped = Heartbeat(
+        None,
+        5.0,
+        redis_client=rclient,
+        redis_key=keys.heartbeat("generation:h-3"),
+        registry_key=keys.heartbeats(),
+    )
+    stopped.beat()
+    stopped.stop()
+    checks = client.get("/readyz").json()["checks"]
+    assert set(checks["heartbeats_age_s"]) == {"analysis", "retrieval"}
+    assert checks["heartbeats_age_s"]["analysis"] < 30
+    assert "retrieval: heartbeat 90 s old" in checks["problems"]
+    assert 0 < rclient.ttl(keys.heartbeats()) <= 3600  # the registry does not live forever
+
+
 def test_embedded_settings_are_refused_with_a_clear_message(tmp_path: object) -> None:
     with pytest.raises(ConfigError, match="RAGRELAY_REDIS_URL"):
         create_app(Settings(redis_url=None))
@@ -544,3 +577,45 @@ def test_feedback_ratings_are_strict_numbers(
     )
     assert resp.status_code == 422, resp.text
     assert resp.json()["errors"][0]["field"] == "body.rating"
+
+
+# -- issue 22: what a newcomer's first requests are told ------------------------------------------
+
+
+def test_malformed_json_is_named_as_json_syntax_at_its_position(
+    client: TestClient, acme: dict[str, str]
+) -> None:
+    resp = client.post(
+        "/v1/jobs",
+        content=b'{"query": "q",, }',
+        headers={**acme, "Content-Type": "application/json"},
+    )
+    assert resp.status_code == 422, resp.text
+    (error,) = resp.json()["errors"]
+    assert error["field"] == "body"  # not "body.14": a character offset is not a field
+    assert error["message"].startswith("malformed JSON at character 14")
+    assert "malformed JSON at character 14" in resp.json()["detail"]
+
+
+@pytest.mark.parametrize("content_type", [None, "application/x-www-form-urlencoded", "text/plain"])
+def test_a_body_without_the_json_content_type_names_the_header(
+    client: TestClient, acme: dict[str, str], content_type: str | None
+) -> None:
+    headers = {**acme, **({"Content-Type": content_type} if content_type else {})}
+    resp = client.post("/v1/jobs", content=b'{"query": "q"}', headers=headers)
+    assert resp.status_code == 422, resp.text
+    (error,) = resp.json()["errors"]
+    assert error["field"] == "header.Content-Type"
+    assert "'Content-Type: application/json'" in error["message"]
+    assert (repr(content_type) if content_type else "no Content-Type") in error["message"]
+    assert "valid dictionary" not in resp.text
+
+
+def test_a_finished_jobs_result_carries_its_trace(
+    client: TestClient, acme: dict[str, str], rclient: redis.Redis
+) -> None:
+    job_id = client.post("/v1/jobs", json={"query": "q"}, headers=acme).json()["job_id"]
+    finish(rclient, job_id, "acme")
+    body = client.get(f"/v1/jobs/{job_id}", headers=acme).json()
+    trace = body["result"]["trace"]
+    assert trace and trace[0]["type"] == "job.submitted" and trace[0]["job_id"] == job_id

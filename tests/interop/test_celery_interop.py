@@ -181,3 +181,62 @@ def test_bare_python_celery_client_without_ragrelay_imports(
     assert bad["result"]["status"] == "failed"
     assert "query: Input should be a valid string" in bad["result"]["error"]
     assert_alive(cluster)
+
+
+def test_the_readme_snippet_run_twice_with_one_idempotency_key_gets_the_original_job(
+    cluster: Cluster, cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 22, items 4 and 7: a second submission of the same key does not hang; its own
+    result key carries the original job's result (``job_id`` names it), with the trace."""
+    url = cluster_env["RAGRELAY_REDIS_URL"]
+    keyed = {**GOOD, "idempotency_key": "order-1234"}
+    # both at once: the second arrives while the original job runs
+    first, racing = run_bare_python(url, [keyed, keyed], tmp_path)
+    # the snippet run again later: the original job has ended
+    (later,) = run_bare_python(url, [keyed], tmp_path)
+    original = first["task_id"]
+    assert first["result"]["job_id"] == original and first["result"]["status"] == "succeeded"
+    for dup in (racing, later):
+        assert dup["task_id"] != original
+        assert dup["result"]["job_id"] == original  # points to the original job
+        assert dup["result"]["answer"] == first["result"]["answer"]
+    for row in (first, racing, later):
+        trace = row["result"]["trace"]  # as `ask --json` gives it
+        assert trace[0]["type"] == "job.submitted" and trace[-1]["type"] == "job.finished"
+        assert {e["job_id"] for e in trace} == {original}
+    client = redis.Redis.from_url(url)
+    assert client.exists(f"ragrelay:job:{racing['task_id']}") == 0  # no second job
+    assert client.exists(f"celery-task-meta-{later['task_id']}") == 1
+    client.close()
+    assert_alive(cluster)
+
+
+def test_an_invalid_submit_is_listed_in_the_dlq_with_its_job_id(
+    cluster: Cluster, cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Issue 22, item 13: the task id is the job id, so the dead letter names it."""
+    url = cluster_env["RAGRELAY_REDIS_URL"]
+    (bad,) = run_bare_python(url, [{"tenant": "acme"}], tmp_path)
+    assert bad["result"]["job_id"] == bad["task_id"]
+    assert [e["type"] for e in bad["result"]["trace"]] == ["job.finished"]
+    out = subprocess.run(
+        [sys.executable, "-m", "ragrelay", "dlq", "list", "--json", "--kind", "invalid"],
+        env=cluster_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    mine = [r for r in rows if r.get("task_id") == bad["task_id"]]
+    assert len(mine) == 1 and mine[0]["job_id"] == bad["task_id"]
+    table = subprocess.run(
+        [sys.executable, "-m", "ragrelay", "dlq", "list"],
+        env=cluster_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    rows_shown = [x for x in table.stdout.splitlines() if "ragrelay.submit" in x]
+    assert any(f" {bad['task_id'][:12]} " in x for x in rows_shown), table.stdout
+    assert not any(" - " in x.split("invalid", 1)[1][:16] for x in rows_shown), table.stdout

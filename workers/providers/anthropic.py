@@ -15,12 +15,14 @@ as feedback (a ``tool_result`` with ``is_error``), then the step fails with
 from __future__ import annotations
 
 import email.utils
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import anthropic
+import httpx2
 import structlog
 from anthropic.types import Message, MessageParam, TextBlock, TextBlockParam, ToolParam
 from pydantic import BaseModel
@@ -133,6 +135,29 @@ def translate_error(exc: anthropic.AnthropicError) -> StepError:
     return PermanentError(f"Anthropic client error: {exc}")
 
 
+def sdk_open_telemetry(env: Mapping[str, str]) -> dict[str, Any]:
+    """The SDK client's ``open_telemetry`` option: its spans only where someone collects them.
+
+    The SDK opens an OpenTelemetry span per call by default, through the global tracer
+    provider even when that is OpenTelemetry's no-op proxy (about 4 % of a call's CPU in the
+    profile of docs/benchmarks-speed.md). ragrelay keeps its own trace per job; the SDK's
+    spans are kept when a tracer provider is installed (``OTEL_PYTHON_TRACER_PROVIDER`` or
+    one set in code before the worker starts) or the SDK's own ``ANTHROPIC_OPEN_TELEMETRY*``
+    variables say what to do.
+    """
+    if any(k.startswith("ANTHROPIC_OPEN_TELEMETRY") for k in env):
+        return {}  # the SDK reads them itself
+    if env.get("OTEL_PYTHON_TRACER_PROVIDER"):
+        return {}
+    try:
+        from opentelemetry import trace
+    except ImportError:  # pragma: no cover - the SDK depends on it
+        return {}
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        return {"open_telemetry": False}
+    return {}
+
+
 class TokenBudgetExceeded(PermanentError):
     """The job has too few tokens left for this call; nothing was sent (nothing spent)."""
 
@@ -218,6 +243,13 @@ class AnthropicProvider:
             base_url=settings.base_url or None,
             timeout=settings.timeout_s,
             max_retries=settings.max_retries,
+            http_client=anthropic.DefaultHttpxClient(
+                limits=httpx2.Limits(
+                    max_connections=max(1000, settings.keepalive_connections),
+                    max_keepalive_connections=settings.keepalive_connections,
+                )
+            ),
+            **sdk_open_telemetry(os.environ),
         )
         return cls(
             client,
@@ -474,5 +506,6 @@ __all__ = [
     "TokenBudgetExceeded",
     "output_tokens_for",
     "retry_after_seconds",
+    "sdk_open_telemetry",
     "translate_error",
 ]

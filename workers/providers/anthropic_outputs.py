@@ -7,7 +7,9 @@ block's ``input`` is validated against the model. Pure functions; no I/O.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, Literal, TypeVar
 
 from anthropic.types import (
@@ -106,9 +108,18 @@ def input_schema(model: type[BaseModel]) -> dict[str, Any]:
     return inlined
 
 
+@cache
 def tool_for(stage: str) -> ToolParam:
+    """The stage's forced tool, built once per process (pydantic's JSON-schema generation
+    costs about a millisecond per call). Shared: callers must not mutate it."""
     name, model, description = TOOLS[stage]
     return {"name": name, "description": description, "input_schema": input_schema(model)}
+
+
+@cache
+def tool_chars(stage: str) -> int:
+    """Length of the tool's JSON, for the input-token estimate (computed once)."""
+    return len(json.dumps(tool_for(stage)))
 
 
 # --- parsing ----------------------------------------------------------------------------------
@@ -207,18 +218,7 @@ def citations_from(
         quotes.setdefault(c.chunk_id, c.quote)
     citations = []
     for cid in check.valid:
-        chunk = by_id[cid]
-        url = chunk.metadata.get("url")
-        citations.append(
-            Citation(
-                chunk_id=cid,
-                doc_id=chunk.doc_id,
-                title=chunk.title,
-                source=chunk.source,
-                quote=quotes.get(cid, "")[:500],
-                url=url if isinstance(url, str) else None,
-            )
-        )
+        citations.append(Citation.of(by_id[cid], quote=quotes.get(cid, "")[:500]))
     return citations, check.flags
 
 
@@ -234,5 +234,6 @@ __all__ = [
     "input_schema",
     "parse_tool_output",
     "retry_messages",
+    "tool_chars",
     "tool_for",
 ]

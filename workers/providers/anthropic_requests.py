@@ -30,7 +30,7 @@ from workers.guardrails import (
     neutralise_fences,
 )
 from workers.prompts import Prompt
-from workers.providers.anthropic_outputs import TOOLS, tool_for
+from workers.providers.anthropic_outputs import TOOLS, tool_chars, tool_for
 
 EPHEMERAL: CacheControlEphemeralParam = {"type": "ephemeral"}
 CHARS_PER_TOKEN = 4  # a deliberately rough estimate, only used to size max_tokens
@@ -54,7 +54,8 @@ class StageRequest:
 
     def estimated_input_tokens(self) -> int:
         chars = sum(len(b["text"]) for b in self.system)
-        chars += len(json.dumps(self.tool))
+        shared = self.stage in TOOLS and self.tool is tool_for(self.stage)
+        chars += tool_chars(self.stage) if shared else len(json.dumps(self.tool))
         chars += len(json.dumps(self.messages, default=str))
         return chars // CHARS_PER_TOKEN + 1
 

@@ -257,16 +257,7 @@ class OfflineProvider(NullLifecycle):  # nothing to check at start, nothing to c
             chunk = by_id[chunk_id]
             if any(c.chunk_id == chunk_id for c in citations):
                 continue
-            citations.append(
-                Citation(
-                    chunk_id=chunk_id,
-                    doc_id=chunk.doc_id,
-                    title=chunk.title,
-                    source=chunk.source,
-                    quote=quote,
-                    url=str(chunk.metadata["url"]) if "url" in chunk.metadata else None,
-                )
-            )
+            citations.append(Citation.of(chunk, quote=quote))
         return citations
 
     def _draft(self, task: GenerationTask, extract: Extract, notes: str) -> GenerationResult:

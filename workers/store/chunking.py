@@ -5,6 +5,10 @@ chunk then records its section path (``metadata["section"]``, e.g. ``"Install > 
 which the store indexes and embeds with the chunk together with the document title
 (contextual chunks). Within a section, chunks are windows of at most ``max_words`` words,
 consecutive ones sharing ``overlap`` words.
+
+A document a parser read (``Document.parts``: PDF pages, DOCX/HTML sections) is chunked part
+by part instead: no chunk spans two parts, and each records the part's ``page`` and
+``section`` in its metadata, which citations carry (``Citation.of``).
 """
 
 from __future__ import annotations
@@ -12,38 +16,10 @@ from __future__ import annotations
 import re
 
 from schemas import Chunk, Document
+from workers.parsing.headings import HEADING as _HEADING
+from workers.parsing.headings import sections
 
 _WORD = re.compile(r"\S+")
-_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-
-
-def sections(text: str) -> list[tuple[str, str]]:
-    """(section path, body) pairs in order; the path is "" before the first heading."""
-    out: list[tuple[str, str]] = []
-    stack: list[tuple[int, str]] = []
-    body: list[str] = []
-    in_fence = False
-
-    def flush() -> None:
-        joined = "\n".join(body).strip()
-        if joined:
-            out.append((" > ".join(title for _, title in stack), joined))
-        body.clear()
-
-    for line in text.splitlines():
-        if line.lstrip().startswith("```"):
-            in_fence = not in_fence
-        match = None if in_fence else _HEADING.match(line)
-        if match:
-            flush()
-            level = len(match.group(1))
-            while stack and stack[-1][0] >= level:
-                stack.pop()
-            stack.append((level, match.group(2)))
-        else:
-            body.append(line)
-    flush()
-    return out
 
 
 def windows(text: str, *, max_words: int, overlap: int) -> list[str]:
@@ -61,13 +37,21 @@ def windows(text: str, *, max_words: int, overlap: int) -> list[str]:
 
 def chunk_document(doc: Document, *, max_words: int = 220, overlap: int = 40) -> list[Chunk]:
     """Chunks of at most ``max_words`` words, consecutive ones sharing ``overlap`` words."""
-    parts = sections(doc.text) if _has_headings(doc.text) else [("", doc.text)]
+    parts: list[tuple[str, str, int | None]]
+    if doc.parts is not None:
+        parts = [(p.section, p.text, p.page) for p in doc.parts]
+    elif _has_headings(doc.text):
+        parts = [(path, body, None) for path, body in sections(doc.text)]
+    else:
+        parts = [("", doc.text, None)]
     chunks: list[Chunk] = []
-    for path, body in parts:
+    for path, body, page in parts:
         for text in windows(body, max_words=max_words, overlap=overlap):
             metadata = dict(doc.metadata)
             if path:
                 metadata["section"] = path
+            if page is not None:
+                metadata["page"] = page
             chunks.append(
                 Chunk(
                     chunk_id=f"{doc.doc_id}#{len(chunks)}",

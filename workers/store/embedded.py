@@ -327,6 +327,37 @@ class EmbeddedStore:
                 self._bump(conn, tenant)
         return total
 
+    def rename_document(
+        self, tenant: str, old: str, new: str, *, metadata: Mapping[str, Any] | None = None
+    ) -> int:
+        """Move ``old``'s chunks to doc id ``new`` with their vectors (nothing re-embedded;
+        ``metadata`` merged into each chunk's), in one transaction; how many moved."""
+        conn = self._conn()
+        with conn:
+            rows = conn.execute(
+                "SELECT chunk_id, metadata FROM chunks WHERE tenant = ? AND doc_id = ?",
+                (tenant, old),
+            ).fetchall()
+            if not rows:
+                return 0
+            for table in ("chunks", "sentence_vectors"):
+                conn.execute(f"DELETE FROM {table} WHERE tenant = ? AND doc_id = ?", (tenant, new))
+            for chunk_id, raw in rows:
+                new_id = new + chunk_id[len(old) :]  # chunk ids are "doc_id#index"
+                meta = {**json.loads(raw), **(metadata or {})}
+                conn.execute(
+                    "UPDATE chunks SET doc_id = ?, chunk_id = ?, metadata = ? "
+                    "WHERE tenant = ? AND chunk_id = ?",
+                    (new, new_id, canonical_json(meta), tenant, chunk_id),
+                )
+                conn.execute(
+                    "UPDATE sentence_vectors SET doc_id = ?, chunk_id = ? "
+                    "WHERE tenant = ? AND chunk_id = ?",
+                    (new, new_id, tenant, chunk_id),
+                )
+            self._bump(conn, tenant)
+        return len(rows)
+
     # --- reads ----------------------------------------------------------------------------
     def count(self, tenant: str) -> int:
         row = (

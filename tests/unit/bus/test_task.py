@@ -14,7 +14,7 @@ from bus.app import create_app
 from bus.errors import PermanentError, TransientError
 from bus.runtime import Runtime, attach
 from bus.settings import Settings
-from bus.task import StageTaskBase
+from bus.task import RagrelayTask, StageTaskBase
 from schemas import AnalysisResult, AnalysisTask, JobEvent
 
 Behaviour = Callable[[AnalysisTask], AnalysisResult]
@@ -142,11 +142,28 @@ def test_a_first_delivery_is_not_checked_against_the_done_marker() -> None:
     assert h.calls == 2
 
 
-def test_a_task_started_more_than_max_deliveries_times_is_dead_lettered_as_poison() -> None:
+def test_a_task_started_more_than_max_deliveries_times_is_dead_lettered_as_poison(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     h = Harness(answer, max_deliveries=1)
-    h.runtime.redis.incr(h.runtime.keys.deliveries("t1:0"))  # it started once and died
-    h.send(task())
+    monkeypatch.setattr(RagrelayTask, "redelivered", lambda self: True)  # the broker put it back
+    h.send(task())  # its first start (uncounted) and this one: 2 > 1
     assert h.calls == 0
     (letter,) = h.dead_letters()
     assert letter["kind"] == "poison"
     assert [e.error_kind for e in h.events()] == ["poison"]
+
+
+def test_a_first_delivery_makes_no_poison_round_trip() -> None:
+    h = Harness(answer, max_deliveries=1)
+    h.send(task())
+    assert h.calls == 1
+    assert not h.runtime.redis.exists(h.runtime.keys.deliveries("t1:0"))
+
+
+def test_a_redelivery_counts_the_first_start_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    h = Harness(answer, max_deliveries=3)
+    monkeypatch.setattr(RagrelayTask, "redelivered", lambda self: True)
+    h.send(task())  # its first delivery (uncounted) and this one
+    assert h.calls == 1
+    assert int(h.runtime.redis.get(h.runtime.keys.deliveries("t1:0"))) == 2

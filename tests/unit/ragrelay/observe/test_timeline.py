@@ -288,3 +288,15 @@ def test_the_page_csp_allows_exactly_its_own_script_and_style() -> None:
     # nothing a hash cannot cover: no style= attributes, no on*= handlers
     attrs = {name for _, a in parse(html) for name in a}
     assert "style" not in attrs and not any(name.startswith("on") for name in attrs)
+
+
+def test_citations_show_their_page_and_section() -> None:
+    located = result().model_copy(
+        update={
+            "citations": [
+                Citation(chunk_id="m#3", doc_id="m", title="Pump <Manual>", page=2, section="A > B")
+            ]
+        }
+    )
+    html = render_timeline(located, two_iteration_trace())
+    assert "Pump &lt;Manual&gt;, page 2, A &gt; B" in html
