@@ -25,6 +25,12 @@ def _inbox() -> click.Command:
     return eval_inbox_command
 
 
+def _rationale() -> click.Command:
+    from ragrelay.evals.rationale import rationale_command
+
+    return rationale_command
+
+
 def _report() -> click.Command:
     from ragrelay.evals.report import report_command
 
@@ -41,6 +47,7 @@ EVAL_COMMANDS: dict[str, Loader] = {
     "retrieval": _retrieval,
     "qa": _qa,
     "inbox": _inbox,
+    "rationale": _rationale,
     "report": _report,
     "ab": _ab,
 }
@@ -48,4 +55,5 @@ EVAL_COMMANDS: dict[str, Loader] = {
 
 @click.group("eval", cls=LazyGroup, lazy=EVAL_COMMANDS)
 def eval_group() -> None:
-    """Measure the pipeline on real data: retrieval (BEIR), qa (SQuAD), inbox (triage+drafts)."""
+    """Measure the pipeline on real data: retrieval (BEIR), qa (SQuAD), inbox (triage+drafts),
+    rationale (SciFact: do answers state the evidence?)."""

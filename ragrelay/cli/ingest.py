@@ -26,6 +26,10 @@ from ragrelay.cli.settings import workers_of
 from ragrelay.corpus import ReadReport, expand, read_documents
 from schemas import Document, IngestResult, IngestTask, Usage
 
+#: ``--timeout``'s default: how long a run may go without a batch finishing. A 64-document
+#: batch of SciFact takes 5-20 s on a loaded 2-core machine (docs/benchmarks-ingest.md).
+STALL_TIMEOUT_S = 600.0
+
 
 def run_id_for(files: list[Path], tenant: str, batch_size: int, contextualize: bool = False) -> str:
     h = hashlib.sha256(f"{tenant}|{batch_size}{'|contextual' if contextualize else ''}".encode())
@@ -41,7 +45,16 @@ def run_id_for(files: list[Path], tenant: str, batch_size: int, contextualize: b
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--strict", is_flag=True, help="Reject a file with any bad line (default: skip).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-@click.option("--timeout", "timeout_s", type=float, default=3600, show_default=True)
+@click.option(
+    "--timeout",
+    "timeout_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=STALL_TIMEOUT_S,
+    show_default=True,
+    help="With Redis: give up when no batch has finished for this many seconds (a run "
+    "that keeps progressing is never cut short, however long the corpus). Run the same "
+    "command again to resume.",
+)
 @click.option(
     "--store",
     type=click.Choice(["auto", "embedded", "weaviate"]),
@@ -104,8 +117,10 @@ def ingest(
     run_id = run_id_for(files, tenant, batch_size, contextualize)
     client = RagrelayClient.from_settings(settings, workers)
     started = time.perf_counter()
-    done = _run(client, settings, run_id, tenant, batches, timeout_s, contextualize)
+    done, before = _run(client, settings, run_id, tenant, batches, timeout_s, contextualize)
     seconds = time.perf_counter() - started
+    # a resumed run: only the documents this run ingested, over this run's time
+    this_run = sum(len(batches[i]) for i in done if i not in before)
     chunks = sum(r.chunks for r in done.values())
     failed = [f for r in done.values() for f in r.failed_chunks]
     for failure in failed[:50]:
@@ -120,8 +135,9 @@ def ingest(
         "skipped_lines": len(report.problems),
         "failed_chunks": len(failed),
         **(_contextual_summary(list(done.values())) if contextualize else {}),
+        "resumed_documents": len(docs) - this_run,
         "seconds": round(seconds, 3),
-        "docs_per_s": round(len(docs) / seconds, 1) if seconds else None,
+        "docs_per_s": round(this_run / seconds, 1) if seconds and this_run else None,
     }
     if as_json:
         click.echo(json.dumps(summary))
@@ -150,7 +166,8 @@ def _run(
     batches: list[list[Document]],
     timeout_s: float,
     contextualize: bool = False,
-) -> dict[int, IngestResult]:
+) -> tuple[dict[int, IngestResult], set[int]]:
+    """Every batch's result, and the batches already done before this run (a resume)."""
     key = client.keys.ingest_done(run_id)
 
     def finished() -> dict[int, IngestResult]:
@@ -158,6 +175,7 @@ def _run(
         return {int(k): IngestResult.model_validate_json(v) for k, v in raw.items()}
 
     done = finished()
+    before = set(done)
     todo = [i for i in range(len(batches)) if i not in done]
     with Progress(
         TextColumn("[progress.description]{task.description}"),
@@ -189,17 +207,22 @@ def _run(
                     bar.update(task, advance=len(batches[i]))
             watch = IngestWatch(client.redis, settings, lambda m: click.echo(m, err=True))
             deadline = time.monotonic() + timeout_s
+            progress = len(done)
             while not settings.embedded:
                 done = finished()
                 bar.update(task, completed=sum(len(batches[i]) for i in done))
                 if len(done) >= len(batches):
                     break
+                if len(done) > progress:  # progressing: the stall clock starts again
+                    progress = len(done)
+                    deadline = time.monotonic() + timeout_s
                 watch.poll(len(done))
                 if time.monotonic() > deadline:
                     raise UsageError(
-                        f"ingest run {run_id}: {len(batches) - len(done)} batches "
-                        "not done in time; is `ragrelay worker ingest` running? "
-                        "Run the same command again to resume."
+                        f"ingest run {run_id}: no batch finished in {timeout_s:g} s "
+                        f"({len(batches) - len(done)} of {len(batches)} left); is "
+                        "`ragrelay worker ingest` running? Run the same command again to "
+                        "resume."
                     )
                 time.sleep(0.2)
         except KeyboardInterrupt:
@@ -214,4 +237,4 @@ def _run(
                 err=True,
             )
             raise click.exceptions.Exit(130) from None
-    return finished()
+    return finished(), before

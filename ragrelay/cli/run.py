@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import click
 
@@ -177,9 +178,26 @@ def orchestrator_command(ctx: click.Context, concurrency: int) -> None:
     metavar="KIND=N,...",
     help="Processes per kind, e.g. analysis=2,retrieval=4 (default 1 each).",
 )
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where each process writes its log, <name>.log (default: <RAGRELAY_DATA_DIR>/logs).",
+)
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Let every process write to this terminal too (Celery banners and all), "
+    "instead of one line per process.",
+)
 @click.pass_context
-def up(ctx: click.Context, spec: str) -> None:
-    """Start a local cluster: the orchestrator and every worker kind as its own OS process."""
+def up(ctx: click.Context, spec: str, log_dir: Path | None, verbose: bool) -> None:
+    """Start a local cluster: the orchestrator and every worker kind as its own OS process.
+
+    Prints one line per process when it is ready, with its log file; each process's own
+    output (Celery's banner, warnings, logs) goes to <log dir>/<name>.log."""
+    from ragrelay.cli.up import children, report, wait_ready
+
     settings = _settings(ctx)
     _require_redis(settings, "ragrelay up")
     counts = {stage: 1 for stage in STAGES}
@@ -191,13 +209,23 @@ def up(ctx: click.Context, spec: str) -> None:
                 param_hint="--workers",
             )
         counts[kind] = int(amount)
-    exe = [sys.executable, "-m", "ragrelay"]
-    procs = [subprocess.Popen([*exe, "orchestrator"])]
-    for stage, n in counts.items():
-        procs += [subprocess.Popen([*exe, "worker", stage]) for _ in range(n)]
+    log_dir = log_dir or settings.ensure_data_dir() / "logs"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.UsageError(f"--log-dir {log_dir}: {exc.strerror}") from exc
+    kids = children(counts, log_dir)
+    if verbose:
+        for kid in kids:
+            kid.proc = subprocess.Popen([sys.executable, "-m", "ragrelay", *kid.args])
+    else:
+        for kid in kids:
+            kid.start()
+    procs = [kid.proc for kid in kids if kid.proc is not None]
     click.echo(
         f"ragrelay up: {len(procs)} processes "
-        f"({', '.join(f'{k}={v}' for k, v in counts.items())}); Ctrl-C stops them",
+        f"({', '.join(f'{k}={v}' for k, v in counts.items())}); logs in {log_dir}; "
+        "Ctrl-C stops them",
         err=True,
     )
 
@@ -207,9 +235,16 @@ def up(ctx: click.Context, spec: str) -> None:
                 p.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop_all)
+    from bus.redis import connect
+
+    client = connect(settings)
     try:
+        if not verbose:
+            wait_ready(kids, settings, client)
         while all(p.poll() is None for p in procs):
             time.sleep(0.5)
+        if not verbose:
+            report(kids, settings, client)  # which one stopped, and the end of its log
     except KeyboardInterrupt:
         pass
     finally:
@@ -219,6 +254,9 @@ def up(ctx: click.Context, spec: str) -> None:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 p.kill()
+        for kid in kids:
+            kid.close()
+        client.close()
     failed = [p.args for p in procs if p.returncode not in (0, -signal.SIGTERM, None)]
     sys.exit(1 if failed else 0)
 

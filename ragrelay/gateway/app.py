@@ -13,7 +13,7 @@ from starlette.routing import Route
 from bus.errors import ConfigError
 from bus.redis import connect, connect_async
 from bus.settings import Settings
-from ragrelay.gateway import errors
+from ragrelay.gateway import apidocs, errors
 from ragrelay.gateway.authlimit import FailedAuthLimit
 from ragrelay.gateway.bodylimit import BodySizeLimit
 from ragrelay.gateway.config import GatewayConfig
@@ -86,6 +86,8 @@ def create_app(
         description=DESCRIPTION,
         lifespan=lifespan,
         debug=False,
+        docs_url=None,  # served by apidocs.install: Swagger UI from the package, no CDN
+        redoc_url=None,
     )
     app.state.services = svc
     app.state.documents_config = documents = documents or DocumentsConfig()
@@ -104,4 +106,5 @@ def create_app(
     app.include_router(documents_router)
     app.include_router(gateway_ui_router(svc))  # /ui/jobs/{id} timeline, /ui/login sign-in
     app.router.routes.append(Route("/mcp", mcp, methods=["GET", "POST", "DELETE"]))
+    apidocs.install(app)  # /docs
     return app

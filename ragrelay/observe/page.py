@@ -39,7 +39,7 @@ MIN_BAR_PX = 3.0
 BASE_CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;
 color:#1d232b;background:#fafbfc}
-h1{font-size:20px;margin:0 0 4px} h2{font-size:16px;margin:28px 0 8px}
+h1{font-size:20px;margin:0 0 4px} .question{font-size:16px;margin:4px 0 6px} h2{font-size:16px;margin:28px 0 8px}
 code,.mono{font-family:ui-monospace,"DejaVu Sans Mono",monospace;font-size:12.5px}
 .sub{color:#5b6570;margin-bottom:16px}
 .cards{display:flex;flex-wrap:wrap;gap:10px}
@@ -167,18 +167,20 @@ def _svg(tl: Timeline) -> str:
             f'stroke="#e3e7ec"/>'
         )
         out.append(
-            f'<text class="lane-label" x="6" y="{y + LANE_H / 2 + 4:.1f}">{_e(lane[:28])}</text>'
+            f'<text class="lane-label" x="6" y="{y + LANE_H / 2 + 4:.1f}">'
+            f"{_e(_fit(tl.lane_label(lane), 28))}<title>{_e(tl.lane_label(lane))} "
+            f"({_e(lane)})</title></text>"
         )
     lane_y = {lane: lane_top + i * LANE_H for i, lane in enumerate(tl.lanes)}
     for index, bar in enumerate(tl.bars):
-        out.extend(_bar(bar, index, scale, lane_y[bar.lane]))
+        out.extend(_bar(bar, index, scale, lane_y[bar.lane], tl.lane_label(bar.lane)))
     for marker in tl.markers:
         out.append(_marker(marker, scale, lane_y.get(marker.lane, lane_top)))
     out.append("</svg>")
     return "\n".join(out)
 
 
-def _bar(bar: Bar, index: int, scale: _Scale, y: float) -> list[str]:
+def _bar(bar: Bar, index: int, scale: _Scale, y: float, lane_label: str) -> list[str]:
     x0 = scale.x(bar.start)
     w = max(scale.x(bar.end) - x0, MIN_BAR_PX)
     top = y + (LANE_H - BAR_H) / 2
@@ -191,7 +193,7 @@ def _bar(bar: Bar, index: int, scale: _Scale, y: float) -> list[str]:
         )
     tip = [
         f"{bar.step_id.partition('/')[2] or bar.step_id}",
-        f"{bar.stage} on {bar.lane}",
+        f"{bar.stage} on {lane_label} ({bar.lane})",
         f"ran {_ms(bar.duration_ms)}",
     ]
     if bar.wait_ms is not None:
@@ -315,7 +317,7 @@ def _steps_table(tl: Timeline) -> str:
     for i, b in enumerate(tl.bars):
         rows.append(
             f'<tr id="row-{i}"><td class="mono">{_e(b.step_id.partition("/")[2] or b.step_id)}'
-            f'</td><td>{_e(b.stage)}</td><td class="mono">{_e(b.lane)}</td>'
+            f'</td><td>{_e(b.stage)}</td><td class="mono">{_e(tl.lane_label(b.lane))}</td>'
             f'<td class="num">{_e(b.attempt)}</td><td class="num">{_e(_ms(b.wait_ms))}</td>'
             f'<td class="num">{_e(_ms(b.duration_ms))}</td><td>{_e(b.outcome)}</td>'
             f'<td>{_e(b.note)}</td><td class="num">{b.tokens}</td>'
@@ -324,7 +326,7 @@ def _steps_table(tl: Timeline) -> str:
         )
     events = "".join(
         f"<tr><td>{_e(_ms((m.at - tl.t0) * 1000))}</td><td>{_e(m.kind)}</td>"
-        f'<td class="mono">{_e(m.lane)}</td><td>{_e(m.label)}</td></tr>'
+        f'<td class="mono">{_e(tl.lane_label(m.lane))}</td><td>{_e(m.label)}</td></tr>'
         for m in tl.markers
     )
     table = (
@@ -384,6 +386,16 @@ def _json_script(trace: list[TraceEvent]) -> str:
     return f'<script type="application/json" id="trace-data">{data}</script>'
 
 
+def _question(tl: Timeline) -> str:
+    if not tl.question:
+        return ""
+    return f'<p class="question" id="question">{_e(tl.question)}</p>'
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def render_timeline(result: JobResult | None, trace: list[TraceEvent]) -> str:
     """The whole page for one job; ``result`` is None while the job runs (the page refreshes)."""
     tl = build_timeline(trace, result)
@@ -410,7 +422,8 @@ def render_timeline(result: JobResult | None, trace: list[TraceEvent]) -> str:
         '<meta name="referrer" content="no-referrer">'
         f"{refresh}<title>ragrelay job {_e(tl.job_id)}</title>"
         f"<style>{CSS}</style></head><body>"
-        f'<h1>Job <code>{_e(tl.job_id)}</code></h1><div class="sub">{_e(sub)}</div>{budget}'
+        f"<h1>Job <code>{_e(tl.job_id)}</code></h1>{_question(tl)}"
+        f'<div class="sub">{_e(sub)}</div>{budget}'
         f"{_cards(tl, result)}<h2>Timeline</h2>{_legend()}"
         f'<div class="panel">{_svg(tl)}</div>{_iteration_table(tl)}{_answer(result)}'
         f"{_steps_table(tl)}{_json_script(trace)}<script>{JS}</script></body></html>"

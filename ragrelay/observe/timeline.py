@@ -86,16 +86,45 @@ class Timeline:
     kind: str | None
     budget: dict[str, Any]
     usage: dict[str, Any]
+    question: str | None = None  # the job's query, from its job.submitted event
+    # lane -> what a person reads: the stage(s) it ran and its process ("generation · pid 26130")
+    lane_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def duration_ms(self) -> float:
         return (self.t1 - self.t0) * 1000.0
+
+    def lane_label(self, lane: str) -> str:
+        return self.lane_labels.get(lane, lane)
 
 
 def lane_of(event: TraceEvent) -> str:
     if event.worker_host or event.worker_pid:
         return f"{event.worker_host or '?'}:{event.worker_pid or 0}"
     return ORCHESTRATOR_LANE
+
+
+def lane_labels(lanes: list[str], bars: list[Bar], markers: list[Marker]) -> dict[str, str]:
+    """Each lane named by the stages it ran and its process: ``generation · pid 26130``
+    (``vm pid 26130`` when the trace spans several hosts; ``all stages`` for an embedded
+    process that ran every stage)."""
+    stages: dict[str, list[str]] = {lane: [] for lane in lanes}
+    ran: list[tuple[str, str | None]] = [(b.lane, b.stage) for b in bars]
+    for lane, stage in ran + [(m.lane, m.stage) for m in markers]:
+        if stage and lane in stages and stage not in stages[lane]:
+            stages[lane].append(stage)
+    hosts = {lane.rpartition(":")[0] for lane in lanes if lane != ORCHESTRATOR_LANE}
+    out: dict[str, str] = {}
+    for lane in lanes:
+        if lane == ORCHESTRATOR_LANE:
+            out[lane] = ORCHESTRATOR_LANE
+            continue
+        host, _, pid = lane.rpartition(":")
+        process = f"{host} pid {pid}" if len(hosts) > 1 else f"pid {pid}"
+        seen = stages[lane]
+        what = "all stages" if len(seen) >= 4 else ", ".join(seen) or "worker"
+        out[lane] = f"{what} · {process}"
+    return out
 
 
 def _usage_numbers(detail: dict[str, Any]) -> tuple[int, float, int]:
@@ -247,6 +276,8 @@ def build_timeline(trace: list[TraceEvent], result: JobResult | None = None) -> 
         kind=result.kind if result else submitted.get("kind"),
         budget=dict(submitted.get("budget") or {}),
         usage=usage,
+        question=str(submitted["query"]) if submitted.get("query") else None,
+        lane_labels=lane_labels(lanes, bars, markers),
     )
 
 
@@ -273,4 +304,12 @@ def _iterations(events: list[TraceEvent], bars: list[Bar]) -> list[IterationSpan
     return out
 
 
-__all__ = ["Bar", "IterationSpan", "Marker", "Timeline", "build_timeline", "lane_of"]
+__all__ = [
+    "Bar",
+    "IterationSpan",
+    "Marker",
+    "Timeline",
+    "build_timeline",
+    "lane_labels",
+    "lane_of",
+]

@@ -145,7 +145,8 @@ def test_no_secret_reaches_any_log_of_a_whole_run(
 
     port = free_port()
     try:
-        run.start("up", "up", "--workers", "ingest=0")
+        # each process's own log goes to run.logdir/<name>.log: scanned below like the rest
+        run.start("up", "up", "--workers", "ingest=0", "--log-dir", str(run.logdir))
         run.start("serve", "serve", "--port", str(port))
         created = run.run("keys-create", "keys", "create", "--tenant", "acme")
         assert created.returncode == 0, created.stderr[-2000:]
@@ -153,7 +154,7 @@ def test_no_secret_reaches_any_log_of_a_whole_run(
         (run.logdir / "keys-create.stdout").write_text(  # the key is the command's output
             "\n".join(created.stdout.decode().splitlines()[:-1])
         )
-        wait_for(lambda: run.text("up").count(" ready.") >= len(STAGES), "5 processes ready")
+        wait_for(lambda: f"all {len(STAGES)} processes ready" in run.text("up"), "all ready")
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/healthz")
 

@@ -122,7 +122,7 @@ def test_eval_qa_ab_compares_two_prompt_versions_with_intervals(
     )
     assert run.returncode == 0, run.stderr
     out = last_json(run.stdout)
-    assert out["A"]["prompt_versions"]["evaluation"] == "offline-evaluation@v3"
+    assert out["A"]["prompt_versions"]["evaluation"] == "offline-evaluation@v4"
     assert out["B"]["prompt_versions"]["evaluation"] == "offline-evaluation@v2"
     assert out["A"]["prompt_versions"]["generation"] == out["B"]["prompt_versions"]["generation"]
     comps = {c["metric"]: c for c in out["comparison"]}

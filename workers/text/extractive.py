@@ -27,6 +27,7 @@ from schemas import Chunk
 from workers.ports import Embedder
 from workers.text.answer_types import answer_type, candidates
 from workers.text.late_reader import TokenEncoder, maxsim_scores
+from workers.text.sections import finding_score, strip_section_label
 from workers.text.sentence_features import (
     NAMES,
     Candidate,
@@ -99,6 +100,8 @@ def extract_answer(
     word_vectors: WordVectors | Literal["packaged"] | None = "packaged",
     reread: bool = False,
     skip: Callable[[str], bool] | None = None,
+    findings: float = 0.0,
+    no_restating: bool = False,
 ) -> Extract:
     """Pick the best-supported sentence(s), with their chunk ids, and a short answer.
 
@@ -108,6 +111,12 @@ def extract_answer(
     the embedder gives token states (:mod:`workers.text.late_reader`).
     ``skip`` names sentences never to answer with (the guardrails' injection check): they
     stay in their chunk as the context of their neighbours, but are never chosen.
+    ``findings`` weighs :func:`prefer_findings`: a sentence stating a result or conclusion
+    gains that much, one stating only an aim or background loses it (0: not at all, for a
+    question asking for a fact). ``no_restating``: a sentence that says nothing the
+    question does not ("No job loops forever." for "How does ... make sure no job loops
+    forever?") is never the answer while another sentence shares a word with the question.
+    Quotes leave out a structured abstract's section label ("RESULTS", "OBJECTIVE" ...).
     """
     q_terms = stems(query)
     q = set(q_terms)
@@ -121,6 +130,10 @@ def extract_answer(
     if not pool:
         return Extract(answer="", short_answer=None)
     allowed = np.array([skip is None or not skip(s.text) for s in pool])
+    if no_restating:
+        informative = np.array([not restates(q, s.stems) and bool(q & set(s.stems)) for s in pool])
+        if (allowed & informative).any():
+            allowed &= np.array([not restates(q, s.stems) for s in pool])
     if not allowed.any():
         return Extract(answer="", short_answer=None)
     chunk_ids = [chunks[s.chunk_rank].chunk_id for s in pool]
@@ -128,6 +141,8 @@ def extract_answer(
     kind = answer_type(query)
     features = sentence_features(query, q_terms, kind, pool, vectors=vectors)
     scores = features @ WEIGHTS
+    if findings:
+        scores += findings * np.array([finding_score(s.text) for s in pool])
     scores[~allowed] = -np.inf  # below everything, and never re-scored (see `_best`)
     if embedder is not None:
         # only the few best so far: a sentence embedding costs milliseconds each
@@ -166,14 +181,21 @@ def extract_answer(
         total_words = sum(len(pool[j].text.split()) for j in chosen) + len(pool[i].text.split())
         if total_words <= max_words:
             chosen.append(i)
+    quoted = [strip_section_label(pool[i].text) for i in chosen]
     return Extract(
-        answer=" ".join(pool[i].text for i in chosen),
+        answer=" ".join(quoted),
         short_answer=_short_answer(query, kind, pool[best].text),
-        quotes=[(chunk_ids[i], pool[i].text) for i in chosen],
+        quotes=[(chunk_ids[i], text) for i, text in zip(chosen, quoted, strict=True)],
         score=float(scores[best]),
         answer_type=kind,
         margin=float(scores[best] - scores[order[1]]) if len(order) > 1 else None,
     )
+
+
+def restates(q: set[str], sentence_stems: Sequence[str]) -> bool:
+    """Whether a sentence says nothing the question does not (no content word of its own):
+    "No job loops forever." for "How does ... make sure no job loops forever?"."""
+    return not set(sentence_stems) - q
 
 
 def _best(scores: np.ndarray, allowed: np.ndarray) -> list[int]:

@@ -34,9 +34,9 @@ def generation(versions: dict[str, int] | None = None) -> tuple[str, str, int]:
 
 
 def test_defaults_are_recorded_and_evaluation_reads_close_calls_again() -> None:
-    assert offline_versions(None) == {"analysis": 1, "generation": 1, "evaluation": 3}
+    assert offline_versions(None) == {"analysis": 1, "generation": 3, "evaluation": 4}
     answer, version, _ = generation()
-    assert version == "offline-generation@v1" and answer
+    assert version == "offline-generation@v3" and answer
 
 
 def test_generation_v2_answers_with_the_best_sentence_only() -> None:
@@ -69,8 +69,8 @@ def test_evaluation_v2_is_stricter() -> None:
 
 
 def test_pins_are_checked_and_claude_only_prompts_ignored() -> None:
-    assert offline_versions({"contextualize": 3})["generation"] == 1
-    with pytest.raises(ConfigError, match="offline generation has no v7 \\(have: v1, v2\\)"):
+    assert offline_versions({"contextualize": 3})["generation"] == 3
+    with pytest.raises(ConfigError, match="offline generation has no v7 \\(have: v1, v2, v3\\)"):
         OfflineProvider(versions={"generation": 7})
     with pytest.raises(ConfigError, match="no 'retrieval'"):
         OfflineProvider(versions={"retrieval": 1})
