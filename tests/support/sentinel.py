@@ -104,7 +104,17 @@ class SentinelSet:
         primary is a replica (until then it still takes writes that its resync will drop);
         the new primary's port."""
         old = self.primary_port()
-        self.client(self.sentinel_ports[0]).execute_command("SENTINEL", "FAILOVER", MASTER)
+        # a Sentinel that has listed the replica may not have its INFO yet (NOGOODSLAVE):
+        # ask again until it has (bounded)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.client(self.sentinel_ports[0]).execute_command("SENTINEL", "FAILOVER", MASTER)
+                break
+            except redis.exceptions.ResponseError as exc:
+                if "NOGOODSLAVE" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
         self.wait(lambda: self.primary_port() != old and self.role(self.primary_port()) == "master")
         self.wait(lambda: self.role(old) == "slave")
         return self.primary_port()
