@@ -19,9 +19,9 @@ from typing import Any, cast
 import anthropic
 from anthropic.types import MessageParam, TextBlockParam, ToolChoiceToolParam
 from celery import Celery, chain
-from kombu import Queue  # type: ignore[attr-defined]
 
 from bus.redis_url import RedisUrl
+from ragrelay.bench.rawchain import chain_conf
 from workers.prompts import load_prompt
 from workers.providers.anthropic_outputs import tool_for
 
@@ -143,20 +143,7 @@ def create_raw_llm_app(redis_url: str, *, store_results: bool = True) -> Celery:
             result_backend=store_results, transport_options={"max_connections": 2048}
         ),
         redis_max_connections=2048,
-        task_ignore_result=False,
-        task_serializer="json",
-        result_serializer="json",
-        accept_content=["json"],
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        worker_hijack_root_logger=False,
-        worker_send_task_events=False,
-        task_send_sent_event=False,
-        broker_connection_retry_on_startup=True,
-        task_queues=[Queue(q, routing_key=q) for q in RAW_LLM_STAGES],  # type: ignore[no-untyped-call]
-        task_default_queue=RAW_LLM_STAGES[0],
-        task_routes={raw_llm_task_name(q): {"queue": q} for q in RAW_LLM_STAGES},
+        **chain_conf(RAW_LLM_STAGES, raw_llm_task_name),
     )
     for stage, fn in zip(RAW_LLM_STAGES, (analyse, answer, check), strict=True):
         app.task(name=raw_llm_task_name(stage))(fn)
