@@ -25,6 +25,15 @@ EXTRA_OF_MODULE: dict[str, str] = {
     "matplotlib": "eval",
     "anthropic": "anthropic",
     "weaviate": "weaviate",
+    "fastapi_offline": "gateway",
+    "multipart": "gateway",
+    "python_multipart": "gateway",
+    "mcp": "mcp",
+    "gevent": "gevent",
+    "pypdfium2": "documents",
+    "docx": "documents",
+    "lxml": "documents",
+    "psycopg": "documents",
 }
 OUR_PACKAGES = frozenset({"schemas", "bus", "orchestrator", "workers", "ragrelay"})
 

@@ -82,6 +82,12 @@ README_COMMANDS = [
     ["bench"],
     ["bench", "overhead"],
     ["bench", "latency"],
+    ["bench", "mcp"],
+    ["eval", "rationale"],
+    ["sync"],
+    ["sync", "dir"],
+    ["sync", "postgres"],
+    ["mcp"],
     ["prompts"],
     ["replay"],
     ["timeline"],
@@ -150,6 +156,14 @@ def test_eval_help_lists_inbox(base_env: dict[str, str], tmp_path: Path) -> None
         (["train-triage"], "email"),
         (["inbox", "--maildir", "nowhere", "--once"], None),  # keyword rules without sklearn
         (["eval", "inbox", "--inbox", "x", "--labels", "y"], "email"),
+        (["mcp", "--tenant", "acme"], "mcp"),
+        (
+            [
+                *("sync", "postgres", "--dsn", "postgresql://x@127.0.0.1:1/x", "--tenant", "a"),
+                *("--query", "SELECT 1", "--id-column", "id", "--text-column", "t"),
+            ],
+            "documents",
+        ),
     ],
     ids=lambda v: " ".join(v) if isinstance(v, list) else str(v),
 )
