@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from workers.settings import WorkerSettings
 
 T = TypeVar("T")
+STDIO_DOCUMENTS = (
+    "add_document/delete_document are served by the gateway's /mcp only (not yet by "
+    "`ragrelay mcp` over stdio): use /mcp or POST /v1/documents"
+)
 
 
 class ClientBackend:
@@ -67,6 +71,12 @@ class ClientBackend:
 
     async def search(self, tenant: str, query: str, k: int) -> list[ScoredChunk]:
         return await self._call(self._search, tenant, query, k)
+
+    async def add_document(self, tenant: str, document: dict[str, Any]) -> tuple[str, str]:
+        raise ToolError(STDIO_DOCUMENTS)
+
+    async def delete_document(self, tenant: str, doc_id: str) -> tuple[bool, int, str]:
+        raise ToolError(STDIO_DOCUMENTS)
 
     def close(self) -> None:
         def shut() -> None:
