@@ -15,7 +15,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import IO, Annotated, Any
 
 import redis.asyncio as aioredis
@@ -169,7 +169,27 @@ def accept_items(
     cfg: DocumentsConfig,
 ) -> IngestAccepted:
     """Check the tenant's quotas, record the ingest and queue it (blocking Redis calls)."""
-    registry = registry_of(svc)
+    return queue_items(
+        registry_of(svc),
+        tenant,
+        ingest_id,
+        items,
+        cfg,
+        svc.settings.result_ttl_s,
+        lambda task: send_task(state, task),
+    )
+
+
+def queue_items(
+    registry: DocumentRegistry,
+    tenant: str,
+    ingest_id: str,
+    items: list[DocumentItem],
+    cfg: DocumentsConfig,
+    ttl_s: int,
+    send: Callable[[DocumentsTask], None],
+) -> IngestAccepted:
+    """``accept_items`` over any registry and task sender (``ragrelay mcp`` on stdio)."""
     _check_quota(registry, tenant, items, cfg)
     task = DocumentsTask(
         ingest_id=ingest_id,
@@ -183,8 +203,8 @@ def accept_items(
     record = IngestRecord(
         ingest_id=ingest_id, tenant=tenant, total=len(items), created_at=time.time()
     )
-    registry.save_ingest(record, ttl_s=svc.settings.result_ttl_s)
-    send_task(state, task)
+    registry.save_ingest(record, ttl_s=ttl_s)
+    send(task)
     return IngestAccepted(
         ingest_id=ingest_id,
         files=len(items),
@@ -511,15 +531,33 @@ def remove_document(
 ) -> Deleted:
     """Queue the deletion of the tenant's document and wait up to ``delete_wait_s`` for the
     workers (``deleted`` false: not confirmed yet). Another tenant's doc id is a 404."""
-    registry = registry_of(svc)
+    return queue_removal(
+        registry_of(svc),
+        tenant,
+        doc_id,
+        cfg,
+        svc.settings.result_ttl_s,
+        lambda task: send_task(state, task),
+    )
+
+
+def queue_removal(
+    registry: DocumentRegistry,
+    tenant: str,
+    doc_id: str,
+    cfg: DocumentsConfig,
+    ttl_s: int,
+    send: Callable[[DocumentsTask], None],
+) -> Deleted:
+    """``remove_document`` over any registry and task sender (``ragrelay mcp`` on stdio)."""
     if registry.get(tenant, doc_id) is None:
         raise HTTPException(404, f"no document {doc_id}")
     ingest_id = uuid.uuid4().hex
     registry.save_ingest(
         IngestRecord(ingest_id=ingest_id, tenant=tenant, total=1, created_at=time.time()),
-        ttl_s=svc.settings.result_ttl_s,
+        ttl_s=ttl_s,
     )
-    send_task(state, DocumentsTask(ingest_id=ingest_id, tenant=tenant, delete=[doc_id]))
+    send(DocumentsTask(ingest_id=ingest_id, tenant=tenant, delete=[doc_id]))
     deadline = time.monotonic() + cfg.delete_wait_s
     while time.monotonic() < deadline:
         record = registry.ingest(ingest_id)
