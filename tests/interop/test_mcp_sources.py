@@ -76,6 +76,7 @@ def npm_installed() -> str:
         FILESYSTEM,
         NODE_DIR / "node_modules" / "@modelcontextprotocol" / "inspector",
         NODE_DIR / "node_modules" / "@modelcontextprotocol" / "server-postgres",
+        NODE_DIR / "node_modules" / "@modelcontextprotocol" / "server-everything",
     )
     if not all((package / "package.json").exists() for package in wanted):
         out = subprocess.run(
