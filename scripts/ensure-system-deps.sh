@@ -27,7 +27,9 @@ if [ ! -d tests/interop/node/node_modules ]; then
 fi
 # the MCP interop tests' reference servers and the MCP Inspector (npm), from the lock file
 if [ ! -f tests/interop/mcp/node/node_modules/@modelcontextprotocol/inspector/package.json ] ||
-   [ ! -f tests/interop/mcp/node/node_modules/@modelcontextprotocol/server-filesystem/package.json ]; then
+   [ ! -f tests/interop/mcp/node/node_modules/@modelcontextprotocol/server-filesystem/package.json ] ||
+   [ ! -f tests/interop/mcp/node/node_modules/@modelcontextprotocol/server-postgres/package.json ] ||
+   [ ! -f tests/interop/mcp/node/node_modules/@modelcontextprotocol/server-everything/package.json ]; then
   (cd tests/interop/mcp/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 # PostgreSQL on loopback with trust auth (the sync tests create and drop their own database):

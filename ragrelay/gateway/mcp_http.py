@@ -18,6 +18,7 @@ app's own lifespan would never run. See docs/mcp.md.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import partial
@@ -29,12 +30,16 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
+from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
 from bus.errors import IdempotencyConflict
+from ragrelay.gateway import routes_documents
 from ragrelay.gateway.auth import tenant_for_key
+from ragrelay.gateway.documents_models import TextDocument
+from ragrelay.gateway.errors import InvalidField, field_errors
 from ragrelay.gateway.routes_jobs import owned_job
 from ragrelay.gateway.services import Services
 from ragrelay.mcp.backend import FINISHED, NOT_YOURS, JobSnapshot
@@ -64,12 +69,15 @@ class GatewayBackend:
     def __init__(self, svc: Services) -> None:
         self.svc = svc
         self._store: DocumentStore | None = None
+        self.state: Any = None  # the gateway app's state, set by McpEndpoint on first request
 
     async def _call(self, fn: Callable[..., T], *args: object) -> T:
         try:
             return await anyio.to_thread.run_sync(partial(fn, *args))
         except HTTPException as exc:  # the HTTP API's reasons, as tool errors
             raise ToolError(str(exc.detail)) from exc
+        except InvalidField as exc:
+            raise ToolError(str(exc)) from exc
 
     async def submit(self, request: JobRequest) -> tuple[str, bool]:
         try:
@@ -125,6 +133,34 @@ class GatewayBackend:
 
             self._store = open_store(self.svc.settings, load_worker_settings())
         return self._store.search(tenant, query, k=k)
+
+    async def add_document(self, tenant: str, document: dict[str, Any]) -> tuple[str, str]:
+        """``POST /v1/documents`` with a JSON body: the documents API's own code."""
+        try:
+            doc = TextDocument.model_validate(document)
+        except ValidationError as exc:
+            err = field_errors(exc.errors(), ())[0]
+            raise ToolError(f"{err['field']}: {err['message']}") from exc
+        cfg = self.state.documents_config
+        item = await self._call(routes_documents.text_item, doc, cfg)
+        accepted = await self._call(
+            routes_documents.accept_items,
+            self.state,
+            self.svc,
+            tenant,
+            uuid.uuid4().hex,
+            [item],
+            cfg,
+        )
+        return accepted.ingest_id, item.doc_id
+
+    async def delete_document(self, tenant: str, doc_id: str) -> tuple[bool, int, str]:
+        """``DELETE /v1/documents/{doc_id}``: the documents API's own code."""
+        cfg = self.state.documents_config
+        done = await self._call(
+            routes_documents.remove_document, self.state, self.svc, tenant, doc_id, cfg
+        )
+        return done.deleted, done.chunks, done.ingest_id
 
     def close(self) -> None:
         if self._store is not None:
@@ -182,6 +218,8 @@ class McpEndpoint:
                 scope, receive, send
             )
             return
+        if self.backend.state is None and "app" in scope:
+            self.backend.state = scope["app"].state
         if self._manager is None:
             await JSONResponse({"detail": "the MCP endpoint is not running"}, 503)(
                 scope, receive, send

@@ -15,7 +15,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from typing import IO, Annotated, Any
 
 import redis.asyncio as aioredis
@@ -113,12 +113,17 @@ def doc_id_for(name: str) -> str:
 
 
 def _send(request: Request, task: DocumentsTask) -> None:
-    """Publish on the ``ingest`` queue (the Celery app is built on first use)."""
-    app = getattr(request.app.state, "documents_celery", None)
+    send_task(request.app.state, task)
+
+
+def send_task(state: Any, task: DocumentsTask) -> None:
+    """Publish on the ``ingest`` queue (the Celery app is built on first use); ``state`` is
+    the gateway app's ``state`` (also used by ``/mcp``'s document tools)."""
+    app = getattr(state, "documents_celery", None)
     if app is None:
         from bus.app import create_app
 
-        app = request.app.state.documents_celery = create_app(request.app.state.services.settings)
+        app = state.documents_celery = create_app(state.services.settings)
     app.send_task(
         DOCUMENTS_TASK,
         args=[task.to_dict()],
@@ -150,7 +155,42 @@ async def upload_documents(request: Request, tenant: Tenant, svc: Svc, cfg: Cfg)
         items = [await _text(request, cfg)]
     else:
         raise HTTPException(415, "send multipart/form-data (files) or application/json (text)")
-    await run_in_threadpool(_check_quota, registry, tenant, items, cfg)
+    return await run_in_threadpool(
+        accept_items, request.app.state, svc, tenant, ingest_id, items, cfg
+    )
+
+
+def accept_items(
+    state: Any,
+    svc: Services,
+    tenant: str,
+    ingest_id: str,
+    items: list[DocumentItem],
+    cfg: DocumentsConfig,
+) -> IngestAccepted:
+    """Check the tenant's quotas, record the ingest and queue it (blocking Redis calls)."""
+    return queue_items(
+        registry_of(svc),
+        tenant,
+        ingest_id,
+        items,
+        cfg,
+        svc.settings.result_ttl_s,
+        lambda task: send_task(state, task),
+    )
+
+
+def queue_items(
+    registry: DocumentRegistry,
+    tenant: str,
+    ingest_id: str,
+    items: list[DocumentItem],
+    cfg: DocumentsConfig,
+    ttl_s: int,
+    send: Callable[[DocumentsTask], None],
+) -> IngestAccepted:
+    """``accept_items`` over any registry and task sender (``ragrelay mcp`` on stdio)."""
+    _check_quota(registry, tenant, items, cfg)
     task = DocumentsTask(
         ingest_id=ingest_id,
         tenant=tenant,
@@ -163,8 +203,8 @@ async def upload_documents(request: Request, tenant: Tenant, svc: Svc, cfg: Cfg)
     record = IngestRecord(
         ingest_id=ingest_id, tenant=tenant, total=len(items), created_at=time.time()
     )
-    await run_in_threadpool(registry.save_ingest, record, ttl_s=svc.settings.result_ttl_s)
-    await run_in_threadpool(_send, request, task)
+    registry.save_ingest(record, ttl_s=ttl_s)
+    send(task)
     return IngestAccepted(
         ingest_id=ingest_id,
         files=len(items),
@@ -185,6 +225,11 @@ async def _text(request: Request, cfg: DocumentsConfig) -> DocumentItem:
     except ValidationError as exc:
         err = field_errors(exc.errors(), ("body",))[0]
         raise InvalidField(err["field"], err["message"]) from exc
+    return text_item(doc, cfg)
+
+
+def text_item(doc: TextDocument, cfg: DocumentsConfig) -> DocumentItem:
+    """One JSON text document as an ingest item (its doc id defaults to its text's hash)."""
     if len(doc.text) > cfg.max_text_chars:
         raise InvalidField("body.text", f"longer than {cfg.max_text_chars} characters")
     if not doc.text.strip():
@@ -473,15 +518,46 @@ def get_document(doc_id: DocIdPath, tenant: Tenant, svc: Svc) -> DocumentRecord:
 def delete_document(request: Request, doc_id: DocIdPath, tenant: Tenant, svc: Svc, cfg: Cfg) -> Any:
     """Delete the document's chunks from the store and its record. Answers 200 once the
     ingest workers confirm (within ``delete_wait_s``), else 202 with the ingest to watch."""
-    registry = registry_of(svc)
+    deleted = remove_document(request.app.state, svc, tenant, doc_id, cfg)
+    if deleted.deleted:
+        return deleted
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse(deleted.model_dump(), status_code=202)
+
+
+def remove_document(
+    state: Any, svc: Services, tenant: str, doc_id: str, cfg: DocumentsConfig
+) -> Deleted:
+    """Queue the deletion of the tenant's document and wait up to ``delete_wait_s`` for the
+    workers (``deleted`` false: not confirmed yet). Another tenant's doc id is a 404."""
+    return queue_removal(
+        registry_of(svc),
+        tenant,
+        doc_id,
+        cfg,
+        svc.settings.result_ttl_s,
+        lambda task: send_task(state, task),
+    )
+
+
+def queue_removal(
+    registry: DocumentRegistry,
+    tenant: str,
+    doc_id: str,
+    cfg: DocumentsConfig,
+    ttl_s: int,
+    send: Callable[[DocumentsTask], None],
+) -> Deleted:
+    """``remove_document`` over any registry and task sender (``ragrelay mcp`` on stdio)."""
     if registry.get(tenant, doc_id) is None:
         raise HTTPException(404, f"no document {doc_id}")
     ingest_id = uuid.uuid4().hex
     registry.save_ingest(
         IngestRecord(ingest_id=ingest_id, tenant=tenant, total=1, created_at=time.time()),
-        ttl_s=svc.settings.result_ttl_s,
+        ttl_s=ttl_s,
     )
-    _send(request, DocumentsTask(ingest_id=ingest_id, tenant=tenant, delete=[doc_id]))
+    send(DocumentsTask(ingest_id=ingest_id, tenant=tenant, delete=[doc_id]))
     deadline = time.monotonic() + cfg.delete_wait_s
     while time.monotonic() < deadline:
         record = registry.ingest(ingest_id)
@@ -489,7 +565,4 @@ def delete_document(request: Request, doc_id: DocIdPath, tenant: Tenant, svc: Sv
             chunks = record.files[0].chunks if record.files else 0
             return Deleted(doc_id=doc_id, deleted=True, chunks=chunks, ingest_id=ingest_id)
         time.sleep(0.05)
-    from fastapi.responses import JSONResponse
-
-    body = Deleted(doc_id=doc_id, deleted=False, ingest_id=ingest_id)
-    return JSONResponse(body.model_dump(), status_code=202)
+    return Deleted(doc_id=doc_id, deleted=False, ingest_id=ingest_id)

@@ -11,7 +11,7 @@ are ``mcp``'s ``ToolError``, which reaches the client as ``isError`` with the me
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from schemas import JobRequest, JobResult, ScoredChunk, TraceEvent
 from schemas.jobs import JobStatus
@@ -51,4 +51,14 @@ class Backend(Protocol):
 
     async def search(self, tenant: str, query: str, k: int) -> list[ScoredChunk]:
         """The tenant's documents only: the store is searched within ``tenant``."""
+        ...
+
+    async def add_document(self, tenant: str, document: dict[str, Any]) -> tuple[str, str]:
+        """Queue one JSON text document (the fields of ``POST /v1/documents``' JSON body)
+        for the tenant: ``(ingest_id, doc_id)``."""
+        ...
+
+    async def delete_document(self, tenant: str, doc_id: str) -> tuple[bool, int, str]:
+        """Delete the tenant's document: ``(confirmed, chunks, ingest_id)``; another
+        tenant's doc id is "no document"."""
         ...

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from functools import partial
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mcp.server.mcpserver.exceptions import ToolError
 
@@ -67,6 +67,69 @@ class ClientBackend:
 
     async def search(self, tenant: str, query: str, k: int) -> list[ScoredChunk]:
         return await self._call(self._search, tenant, query, k)
+
+    async def add_document(self, tenant: str, document: dict[str, Any]) -> tuple[str, str]:
+        return await self._call(self._add, tenant, document)
+
+    async def delete_document(self, tenant: str, doc_id: str) -> tuple[bool, int, str]:
+        return await self._call(self._delete, tenant, doc_id)
+
+    def _documents(self) -> tuple[Any, Any, Callable[[Any], None]]:
+        """The documents API's registry, limits and task sender, on this process's client:
+        embedded, the ``ragrelay.documents`` task runs here; with Redis, on ``ingest``."""
+        from bus.documents import DocumentRegistry
+        from bus.keys import DOCUMENTS_TASK
+        from ragrelay.gateway.documents_config import DocumentsConfig
+
+        client = self._c()
+
+        def send(task: Any) -> None:
+            if client.settings.embedded:
+                client.app.tasks[DOCUMENTS_TASK].apply(args=[task.to_dict()])
+            else:
+                client.app.send_task(
+                    DOCUMENTS_TASK, args=[task.to_dict()], queue="ingest", task_id=task.ingest_id
+                )
+
+        registry = DocumentRegistry(client.redis, client.settings.key_prefix)
+        return registry, DocumentsConfig(), send
+
+    def _add(self, tenant: str, document: dict[str, Any]) -> tuple[str, str]:
+        import uuid
+
+        from pydantic import ValidationError
+
+        from ragrelay.gateway import routes_documents as docs
+        from ragrelay.gateway.documents_models import TextDocument
+        from ragrelay.gateway.errors import InvalidField
+
+        registry, cfg, send = self._documents()
+        try:
+            item = docs.text_item(TextDocument.model_validate(document), cfg)
+            ingest_id = uuid.uuid4().hex
+            ttl = self.settings.result_ttl_s
+            docs.queue_items(registry, tenant, ingest_id, [item], cfg, ttl, send)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = ".".join(str(p) for p in err["loc"])
+            raise ToolError(f"{field}: {err['msg']}") from exc
+        except InvalidField as exc:
+            raise ToolError(str(exc)) from exc
+        except Exception as exc:  # the documents API's HTTPException (quota): its reason
+            raise ToolError(str(getattr(exc, "detail", exc))) from exc
+        return ingest_id, item.doc_id
+
+    def _delete(self, tenant: str, doc_id: str) -> tuple[bool, int, str]:
+        from ragrelay.gateway import routes_documents as docs
+
+        registry, cfg, send = self._documents()
+        try:
+            done = docs.queue_removal(
+                registry, tenant, doc_id, cfg, self.settings.result_ttl_s, send
+            )
+        except Exception as exc:  # "no document X" (another tenant's id too)
+            raise ToolError(str(getattr(exc, "detail", exc))) from exc
+        return done.deleted, done.chunks, done.ingest_id
 
     def close(self) -> None:
         def shut() -> None:

@@ -99,6 +99,23 @@ class JobStatusView(BaseModel):
     trace_uri: str
 
 
+class DocumentAdded(BaseModel):
+    """A text document queued for the tenant's ingest workers (as ``POST /v1/documents``)."""
+
+    ingest_id: str = Field(description="watch it with GET /v1/ingests/{ingest_id}")
+    doc_id: str
+    status: str = "queued"
+
+
+class DocumentDeleted(BaseModel):
+    """``deleted`` false: queued, the workers had not confirmed within the wait."""
+
+    doc_id: str
+    deleted: bool
+    chunks: int = 0
+    ingest_id: str
+
+
 class SearchHit(BaseModel):
     rank: int
     score: float

@@ -24,6 +24,8 @@ from ragrelay.mcp.models import (
     TRACE_URI,
     Answer,
     BudgetRequest,
+    DocumentAdded,
+    DocumentDeleted,
     JobStatusView,
     SearchResults,
     Submitted,
@@ -32,6 +34,7 @@ from ragrelay.mcp.models import (
 from ragrelay.mcp.settings import CAP_VARIABLES, McpServerSettings
 from schemas import Budget, Chunk, JobRequest, JobResult
 from schemas.jobs import MAX_QUERY_CHARS
+from schemas.limits import Metadata
 
 TenantOf = Callable[[Context], Awaitable[str]]
 
@@ -49,6 +52,9 @@ UserId = Annotated[
 IdempotencyKey = Annotated[
     str | None,
     Field(min_length=1, max_length=200, description="the same key always names the same job"),
+]
+DocId = Annotated[
+    str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.@-]+$", description="doc id")
 ]
 JobId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
 
@@ -205,6 +211,33 @@ def build_server(
             )
         hits = await backend.search(tenant, query, k)
         return SearchResults.of(query, hits, _flags([h.chunk for h in hits]))
+
+    @server.tool(
+        description="Add (or replace) one text document in this tenant's documents; it is "
+        "chunked and indexed by the ingest workers (the same path as POST /v1/documents). "
+        "The same text under the same doc_id is a no-op.",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=False),
+    )
+    async def add_document(
+        text: Annotated[str, Field(min_length=1, description="the document's text")],
+        ctx: Context,
+        doc_id: DocId | None = None,
+        title: Annotated[str, Field(max_length=1_000)] = "",
+        metadata: Metadata | None = None,
+    ) -> DocumentAdded:
+        tenant = await tenant_of(ctx)
+        fields = {"text": text, "doc_id": doc_id, "title": title, "metadata": metadata or {}}
+        ingest_id, added = await backend.add_document(tenant, fields)
+        return DocumentAdded(ingest_id=ingest_id, doc_id=added)
+
+    @server.tool(
+        description="Delete one of this tenant's documents (its chunks leave the index).",
+        annotations=ToolAnnotations(readOnlyHint=False, destructiveHint=True),
+    )
+    async def delete_document(doc_id: DocId, ctx: Context) -> DocumentDeleted:
+        tenant = await tenant_of(ctx)
+        deleted, chunks, ingest_id = await backend.delete_document(tenant, doc_id)
+        return DocumentDeleted(doc_id=doc_id, deleted=deleted, chunks=chunks, ingest_id=ingest_id)
 
     @server.resource(
         TRACE_URI,

@@ -136,7 +136,14 @@ def test_ask_over_http_with_progress_and_trace(base_url: str, keys: dict[str, st
         return tools, answer.structured_content, trace
 
     tools, answer, trace = run(base_url, keys["acme"], body)
-    assert tools == {"ask", "submit_job", "get_job", "search_documents"}
+    assert tools == {
+        "ask",
+        "submit_job",
+        "get_job",
+        "search_documents",
+        "add_document",
+        "delete_document",
+    }
     assert answer["status"] == "succeeded"
     assert answer["citations"] and answer["citations"][0]["doc_id"] == "retries"
     assert answer["budget_use"]["budget"]["max_cost_usd"] == 0.5

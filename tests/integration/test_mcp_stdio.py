@@ -45,7 +45,14 @@ def test_tools_have_schemas_from_the_models(env: dict[str, str]) -> None:
 
     tools, templates = run(env, "acme", body)
     by_name = {t.name: t for t in tools}
-    assert set(by_name) == {"ask", "submit_job", "get_job", "search_documents"}
+    assert set(by_name) == {
+        "ask",
+        "submit_job",
+        "get_job",
+        "search_documents",
+        "add_document",
+        "delete_document",
+    }
     ask = by_name["ask"]
     assert ask.input_schema["required"] == ["query"]
     budget = json.dumps(ask.input_schema)

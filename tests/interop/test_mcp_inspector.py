@@ -25,7 +25,7 @@ from tests.support.redis_server import RedisServer
 pytestmark = pytest.mark.integration
 
 INSPECTOR = NODE_DIR / "node_modules" / "@modelcontextprotocol" / "inspector"
-TOOLS = {"ask", "submit_job", "get_job", "search_documents"}
+TOOLS = {"ask", "submit_job", "get_job", "search_documents", "add_document", "delete_document"}
 
 
 @pytest.fixture(scope="module")

@@ -72,7 +72,12 @@ def npm_installed() -> str:
     node, npm = shutil.which("node"), shutil.which("npm")
     if node is None or npm is None:
         pytest.fail("Node.js and npm are required for the MCP interop tests")
-    wanted = (FILESYSTEM, NODE_DIR / "node_modules" / "@modelcontextprotocol" / "inspector")
+    wanted = (
+        FILESYSTEM,
+        NODE_DIR / "node_modules" / "@modelcontextprotocol" / "inspector",
+        NODE_DIR / "node_modules" / "@modelcontextprotocol" / "server-postgres",
+        NODE_DIR / "node_modules" / "@modelcontextprotocol" / "server-everything",
+    )
     if not all((package / "package.json").exists() for package in wanted):
         out = subprocess.run(
             [npm, "ci", "--no-audit", "--no-fund"],

@@ -129,6 +129,7 @@ class PairIndex:
         order = np.lexsort((rows, keys))
         keys, rows = keys[order], rows[order]
         first = np.flatnonzero(np.r_[True, (keys[1:] != keys[:-1]) | (rows[1:] != rows[:-1])])
+        first = first[: len(keys)]  # no pairs at all (e.g. a tenant's last doc deleted)
         tf = np.diff(np.r_[first, len(keys)]).astype(np.float32)
         self.keys, cols = np.unique(keys[first], return_inverse=True)
         self.matrix, self.idf, self.doc_freq = _bm25_columns(

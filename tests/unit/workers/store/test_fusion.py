@@ -78,3 +78,11 @@ def test_chunk_feedback_adds_the_heaviest_new_terms_within_the_gain() -> None:
     assert set(two) == {"growth", "tumor", "cycle"}  # tf x idf: "cell" (in every chunk) loses
     assert two["tumor"] > two["cycle"] and two["tumor"] + two["cycle"] == pytest.approx(0.5)
     assert chunk_feedback(query, ["cell"], index) == query  # nothing new: unchanged
+
+
+@pytest.mark.parametrize("docs", [[], [["heart"]], [[], ["risk"]]])
+def test_pair_index_without_any_pair_scores_nothing(docs: list[list[str]]) -> None:
+    """A tenant whose last document was deleted (or whose chunks are single terms) has no
+    pairs: the index builds and scores zeros instead of raising."""
+    index = PairIndex(docs, BM25Index(docs, k1=1.2, b=0.75), k1=1.2, b=0.75)
+    assert list(index.score(["heart", "attack"])) == [0.0] * len(docs)
