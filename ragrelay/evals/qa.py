@@ -277,17 +277,22 @@ class Arm:
     versions: dict[str, str] = field(default_factory=dict)  # stage -> recorded prompt version
 
 
-def _run_arm(
-    client: RagrelayClient, cases: list[dict[str, Any]], budget: Budget, *, label: str
-) -> Arm:
-    arm = Arm()
-    with Progress(
+def arm_progress(label: str) -> Progress:
+    """The bar of one arm of questions asked through the pipeline (stderr, when a terminal)."""
+    return Progress(
         TextColumn(label),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         disable=not sys.stderr.isatty(),
-    ) as bar:
+    )
+
+
+def _run_arm(
+    client: RagrelayClient, cases: list[dict[str, Any]], budget: Budget, *, label: str
+) -> Arm:
+    arm = Arm()
+    with arm_progress(label) as bar:
         task = bar.add_task("qa", total=len(cases))
         for case in cases:
             started = time.perf_counter()

@@ -23,7 +23,6 @@ compared without ingesting twice.
 from __future__ import annotations
 
 import json
-import sys
 import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -32,7 +31,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bus.errors import UsageError
 from bus.settings import Settings
@@ -40,6 +38,7 @@ from ragrelay.cli.settings import settings_of, workers_of
 from ragrelay.client import RagrelayClient
 from ragrelay.evals.files import json_lines
 from ragrelay.evals.metrics import mean
+from ragrelay.evals.qa import arm_progress
 from ragrelay.evals.report import percentile
 from ragrelay.observe.flags import parse_prompt_versions
 from ragrelay.observe.replay import prompt_versions
@@ -171,13 +170,7 @@ def run_claims(
     label: str = "eval rationale",
 ) -> Arm:
     arm = Arm()
-    with Progress(
-        TextColumn(label),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        disable=not sys.stderr.isatty(),
-    ) as bar:
+    with arm_progress(label) as bar:
         task = bar.add_task("rationale", total=len(claims))
         for claim in claims:
             started = time.perf_counter()
